@@ -1,0 +1,121 @@
+"""pytest plugin of the claim checks: options, fixtures and the report written at session end.
+
+Options: ``--scale fast|full`` (fast by default), ``--device cpu|cuda|auto`` (cpu by default),
+``--fresh-seeds`` (new random seeds instead of the fixed ones), ``--report-dir`` (``reports`` for
+the fast scale, ``reports/full`` for the full one).
+"""
+from __future__ import annotations
+
+import os
+import re
+import sys
+import time
+import zlib
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import pytest  # noqa: E402
+from hypothesis import settings  # noqa: E402
+
+sys.path.insert(0, str(Path(__file__).parent))
+from report import Recorder, write_report  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
+_CLAIM_RE = re.compile(r"test_([A-Z]{2}\d+)")
+
+settings.register_profile("deterministic", derandomize=True, deadline=None, max_examples=60, print_blob=True)
+settings.register_profile("fresh", deadline=None, max_examples=200)
+
+
+def pytest_addoption(parser):
+    g = parser.getgroup("claims")
+    g.addoption("--scale", choices=("fast", "full"), default="fast", help="parameter grids: fast (2 CPU cores, minutes) or full (paper sizes)")
+    g.addoption("--device", choices=("cpu", "cuda", "auto"), default="cpu", help="where simulations run (auto = cuda when available)")
+    g.addoption("--fresh-seeds", action="store_true", default=False, help="draw new random seeds instead of the fixed ones")
+    g.addoption("--report-dir", default=None, help="where to write the report (default reports/ or reports/full/)")
+
+
+def pytest_configure(config):
+    fresh = config.getoption("--fresh-seeds")
+    settings.load_profile("fresh" if fresh else "deterministic")
+    scale = config.getoption("--scale")
+    out = config.getoption("--report-dir") or (ROOT / "reports" if scale == "fast" else ROOT / "reports" / "full")
+    seed_base = int.from_bytes(os.urandom(4), "little") if fresh else 0
+    dev = config.getoption("--device")
+    if dev == "auto":
+        import torch
+
+        dev = "cuda" if torch.cuda.is_available() else "cpu"
+    config._claims_recorder = Recorder(Path(out), scale, seed_base, fresh, dev)
+
+
+def _recorder(config) -> Recorder:
+    return config._claims_recorder
+
+
+@pytest.fixture(scope="session")
+def scale(pytestconfig) -> str:
+    return _recorder(pytestconfig).scale
+
+
+@pytest.fixture(scope="session")
+def device(pytestconfig) -> str:
+    d = _recorder(pytestconfig).device
+    if d == "cuda":
+        import torch
+
+        if not torch.cuda.is_available():
+            pytest.skip("--device cuda asked for but CUDA is not available")
+    return d
+
+
+@pytest.fixture
+def seeds(pytestconfig, request):
+    """``seeds(n)``: n seeds for this test, fixed (derived from the test name) unless --fresh-seeds."""
+    base = _recorder(pytestconfig).seed_base
+    tag = zlib.crc32(request.node.name.encode())
+
+    def make(n: int, offset: int = 0) -> tuple[int, ...]:
+        return tuple((base * 1_000_003 + tag + 7919 * (offset + i)) % (2**31) for i in range(n))
+
+    return make
+
+
+@pytest.fixture
+def record(pytestconfig, request):
+    """Record one verdict for a claim id (see checks/report.py for the fields)."""
+    rec = _recorder(pytestconfig)
+
+    def _record(claim: str, **kw):
+        rec.record(claim, test=request.node.name, **kw)
+
+    return _record
+
+
+def pytest_runtest_logreport(report):
+    m = _CLAIM_RE.search(report.nodeid)
+    if not m:
+        return
+    rec = _PLUGIN_STATE.get("rec")
+    if rec is None:
+        return
+    claim = m.group(1)
+    rec.durations[claim] = rec.durations.get(claim, 0.0) + report.duration
+    if report.failed:
+        rec.errors.setdefault(claim, []).append(report.nodeid.split("::")[-1])
+
+
+_PLUGIN_STATE: dict = {}
+
+
+def pytest_sessionstart(session):
+    _PLUGIN_STATE["rec"] = _recorder(session.config)
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config):
+    rec = _recorder(config)
+    if not rec.records and not rec.errors:
+        return
+    write_report(rec, terminalreporter)

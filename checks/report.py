@@ -1,0 +1,205 @@
+"""Verdict collection and the written report (``reports/index.md``, ``figures/``, ``results.json``).
+
+A check calls the ``record`` fixture once per measured statement::
+
+    record("AM3", prediction=..., measurement=..., interval=(lo, hi), criterion=...,
+           verdict="reproduced", negative_control={"prediction": ..., "rejected": True},
+           figure=fig, data={...})
+
+At the end of the session :func:`write_report` merges the new records into ``results.json``
+(claims not run this time keep their earlier records), renders ``index.md`` and a terminal table.
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from registry import CLAIMS, FAMILIES, VERDICTS, family
+
+NOT_CHECKED = "not yet checked"
+
+
+def _round(x, sig: int = 6):
+    """Round floats recursively (6 significant digits) so that results.json is stable across runs."""
+    if isinstance(x, bool) or x is None or isinstance(x, str):
+        return x
+    if isinstance(x, (int,)) and not isinstance(x, bool):
+        return int(x)
+    if hasattr(x, "tolist"):
+        return _round(x.tolist(), sig)
+    if isinstance(x, float):
+        if not math.isfinite(x):
+            return str(x)
+        return float(f"{x:.{sig}g}")
+    if isinstance(x, dict):
+        return {str(k): _round(v, sig) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [_round(v, sig) for v in x]
+    try:
+        return _round(float(x), sig)
+    except (TypeError, ValueError):
+        return str(x)
+
+
+@dataclass
+class Recorder:
+    out_dir: Path
+    scale: str
+    seed_base: int
+    fresh: bool
+    device: str
+    records: dict = field(default_factory=dict)  # claim -> list of dicts
+    errors: dict = field(default_factory=dict)  # claim -> list of test ids that failed
+    durations: dict = field(default_factory=dict)  # claim -> seconds
+    started: float = field(default_factory=time.time)
+
+    def record(self, claim: str, *, test: str, prediction: str, measurement: str, criterion: str, verdict: str,
+               interval=None, negative_control: dict | None = None, figure=None, data: dict | None = None,
+               note: str | None = None) -> None:
+        if claim not in CLAIMS:
+            raise ValueError(f"claim must be one of the registered ids, got {claim!r}")
+        if verdict not in VERDICTS:
+            raise ValueError(f"verdict must be one of {VERDICTS}, got {verdict!r}")
+        if negative_control is None or "rejected" not in negative_control:
+            raise ValueError("every record needs negative_control={'prediction': ..., 'rejected': bool}")
+        recs = self.records.setdefault(claim, [])
+        fig_name = None
+        if figure is not None:
+            fig_dir = self.out_dir / "figures"
+            fig_dir.mkdir(parents=True, exist_ok=True)
+            fig_name = f"figures/{claim}{'' if not recs else '_' + str(len(recs) + 1)}.png"
+            figure.savefig(self.out_dir / fig_name, dpi=110, bbox_inches="tight", metadata={"Software": None})
+            import matplotlib.pyplot as plt
+
+            plt.close(figure)
+        recs.append(_round({
+            "test": test, "prediction": prediction, "measurement": measurement,
+            "interval": list(interval) if interval is not None else None, "criterion": criterion,
+            "verdict": verdict, "negative_control": negative_control, "figure": fig_name,
+            "data": data or {}, "note": note,
+        }))
+
+
+def combine(verdicts: list[str]) -> str:
+    if not verdicts:
+        return NOT_CHECKED
+    if "refuted" in verdicts:
+        return "refuted"
+    if all(v == "reproduced" for v in verdicts):
+        return "reproduced"
+    return "inconclusive"
+
+
+def write_report(rec: Recorder, terminal=None) -> dict:
+    out = rec.out_dir
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / "results.json"
+    old_claims, old_timings = {}, {}
+    if path.exists():
+        try:
+            old = json.loads(path.read_text())
+            if old.get("scale") == rec.scale:
+                old_claims = old.get("claims", {})
+                old_timings = old.get("timings", {}).get("claims", {})
+        except (json.JSONDecodeError, OSError):
+            pass
+    claims, timings = {}, {}
+    for cid, (statement, source) in CLAIMS.items():
+        if cid in rec.records or cid in rec.errors:
+            recs = rec.records.get(cid, [])
+            verdicts = [r["verdict"] for r in recs]
+            if cid in rec.errors:
+                verdicts.append("inconclusive")
+            entry = {"statement": statement, "source": source, "verdict": combine(verdicts), "records": recs,
+                     "failed_tests": sorted(rec.errors.get(cid, []))}
+            timings[cid] = round(rec.durations.get(cid, 0.0), 2)
+        elif cid in old_claims:
+            entry = old_claims[cid]
+            if cid in old_timings:
+                timings[cid] = old_timings[cid]
+        else:
+            entry = {"statement": statement, "source": source, "verdict": NOT_CHECKED, "records": [], "failed_tests": []}
+        claims[cid] = entry
+    result = {
+        "scale": rec.scale, "seed_base": rec.seed_base, "fresh_seeds": rec.fresh, "device": rec.device,
+        "claims": claims,
+        "timings": {"claims": timings, "session_seconds": round(time.time() - rec.started, 1),
+                    "written": time.strftime("%Y-%m-%d %H:%M:%S")},
+    }
+    path.write_text(json.dumps(result, indent=1, sort_keys=True) + "\n")
+    (out / "index.md").write_text(render_markdown(result))
+    if terminal is not None:
+        terminal.write_sep("=", f"claim verdicts ({rec.scale} scale, report in {out})")
+        for line in summary_lines(result):
+            terminal.write_line(line)
+    return result
+
+
+def _interval(r) -> str:
+    iv = r.get("interval")
+    return f" [{iv[0]:.4g}, {iv[1]:.4g}]" if iv and all(isinstance(v, (int, float)) for v in iv) else ""
+
+
+def summary_lines(result: dict) -> list[str]:
+    lines = [f"{'id':5} {'verdict':16} measurement"]
+    for cid, c in result["claims"].items():
+        meas = "; ".join(r["measurement"] + _interval(r) for r in c["records"])[:100]
+        lines.append(f"{cid:5} {c['verdict']:16} {meas}")
+    counts = {v: sum(c["verdict"] == v for c in result["claims"].values()) for v in (*VERDICTS, NOT_CHECKED)}
+    lines.append(", ".join(f"{n} {v}" for v, n in counts.items()))
+    return lines
+
+
+def _md(s) -> str:
+    return str(s).replace("|", "\\|").replace("\n", " ")
+
+
+def render_markdown(result: dict) -> str:
+    cl = result["claims"]
+    counts = {v: sum(c["verdict"] == v for c in cl.values()) for v in (*VERDICTS, NOT_CHECKED)}
+    L = [f"# Claim verdicts ({result['scale']} scale)", "",
+         f"Written by `pytest checks/ --scale {result['scale']}`; seed base {result['seed_base']}"
+         f"{' (fresh seeds)' if result['fresh_seeds'] else ''}; device {result['device']}.",
+         "", "Counts: " + ", ".join(f"**{n}** {v}" for v, n in counts.items()) + ".", "",
+         "How to read a verdict: **reproduced** means the measurement met the criterion fixed in the check's docstring "
+         "before the run and the negative control (a deliberately wrong prediction) was rejected by the same test; "
+         "**refuted** means the data contradict the claim as stated (the numbers say how); **inconclusive** means "
+         "neither (too noisy, or a check failed to run). Intervals are 95%.", "",
+         "| id | verdict | prediction | measurement [95% CI] | figure |", "|---|---|---|---|---|"]
+    for cid, c in cl.items():
+        if not c["records"]:
+            L.append(f"| [{cid}](#{cid.lower()}) | {c['verdict']} | | | |")
+            continue
+        for i, r in enumerate(c["records"]):
+            fig = f"[fig]({r['figure']})" if r.get("figure") else ""
+            head = f"[{cid}](#{cid.lower()})" if i == 0 else ""
+            verdict = c["verdict"] if i == 0 else f"({r['verdict']})"
+            L.append(f"| {head} | {verdict} | {_md(r['prediction'])} | {_md(r['measurement'])}{_interval(r)} | {fig} |")
+    for fam, title in FAMILIES.items():
+        L += ["", f"## {fam}: {title}"]
+        for cid, c in cl.items():
+            if family(cid) != fam:
+                continue
+            L += ["", f"### {cid}", "", f"> {c['statement']}", "", f"Source: {c['source']}.", "",
+                  f"**Verdict: {c['verdict']}**"]
+            if c.get("failed_tests"):
+                L += ["", "Checks that failed to run to their verdict: " + ", ".join(f"`{t}`" for t in c["failed_tests"])]
+            for r in c["records"]:
+                nc = r["negative_control"]
+                L += ["", f"- check: `{r['test']}`", f"- prediction: {r['prediction']}",
+                      f"- measurement: {r['measurement']}{_interval(r)}", f"- criterion: {r['criterion']}",
+                      f"- negative control: {nc.get('prediction', '')} -> {'rejected' if nc['rejected'] else 'NOT rejected'}",
+                      f"- verdict of this check: {r['verdict']}"]
+                if r.get("note"):
+                    L.append(f"- note: {r['note']}")
+                if r.get("figure"):
+                    L += ["", f"![{cid}]({r['figure']})"]
+    t = result["timings"]["claims"]
+    if t:
+        L += ["", "## Timings (seconds, this machine)", "", "| id | s |", "|---|---|"]
+        L += [f"| {k} | {v} |" for k, v in t.items()]
+    return "\n".join(L) + "\n"

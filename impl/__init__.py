@@ -1,0 +1,1 @@
+"""Simulations of associative memories in torch (CPU by default, CUDA when asked)."""

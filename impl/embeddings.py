@@ -1,0 +1,128 @@
+"""Random embeddings, generated deterministically in blocks so that huge tables never need to
+sit in memory at once.
+
+An :class:`Embedding` is a recipe: ``n`` vectors in ``R^d`` of a given ``kind`` for each seed of
+``seeds``. Row ``i`` of seed ``s`` depends only on ``(s, stream, i // BLOCK)``, so reading rows
+``[a, b)`` gives the same numbers whatever the chunking, the device or the batch of seeds.
+
+Kinds
+-----
+``gaussian``    i.i.d. N(0, 1/d) entries: ||e|| ~ 1, e^T e' = O(1/sqrt d).
+``sphere``      the gaussian rows normalised to unit norm.
+``orthonormal`` exactly orthonormal rows (needs n <= d): the Q factor of a gaussian d x n matrix.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from ._validate import check_choice, check_int, check_seeds, resolve_device, resolve_dtype
+
+BLOCK = 4096
+KINDS = ("gaussian", "sphere", "orthonormal")
+# Named streams keep e (inputs), u (outputs), p (positions) ... independent for one seed.
+STREAMS = {"e": 1, "u": 2, "p": 3, "w": 4, "e2": 5, "misc": 9}
+
+_MASK = (1 << 63) - 1
+
+
+def _mix(*parts: int) -> int:
+    """SplitMix64-style hash of integers into a 63-bit torch seed."""
+    h = 0x9E3779B97F4A7C15
+    for x in parts:
+        h = (h ^ (x & 0xFFFFFFFFFFFFFFFF)) * 0xBF58476D1CE4E5B9 & 0xFFFFFFFFFFFFFFFF
+        h ^= h >> 31
+        h = (h * 0x94D049BB133111EB) & 0xFFFFFFFFFFFFFFFF
+        h ^= h >> 29
+    return h & _MASK
+
+
+def _stream_id(stream) -> int:
+    if isinstance(stream, str):
+        if stream not in STREAMS:
+            raise ValueError(f"stream must be one of {tuple(STREAMS)} or a non-negative int, got {stream!r}")
+        return STREAMS[stream]
+    return check_int("stream", stream, 0, 2**31)
+
+
+def gaussian_block(seed: int, stream: int, block: int, d: int, dtype: torch.dtype) -> torch.Tensor:
+    """Block ``block`` (BLOCK rows) of the N(0, 1/d) table of (seed, stream), on the CPU."""
+    g = torch.Generator(device="cpu")
+    g.manual_seed(_mix(seed, stream, block, d))
+    return torch.randn(BLOCK, d, generator=g, dtype=dtype) / d**0.5
+
+
+@dataclass(frozen=True)
+class Embedding:
+    """``n`` random vectors in ``R^d`` for each seed: call :meth:`rows` or :meth:`full`.
+
+    Parameters
+    ----------
+    n, d : number of vectors (>= 1) and dimension (>= 1).
+    seeds : an int or a sequence of ints; the leading axis of every output runs over them.
+    kind : 'gaussian' (N(0, 1/d) entries), 'sphere' (unit norm) or 'orthonormal' (n <= d).
+    stream : 'e', 'u', 'p', 'w', 'e2', 'misc' or an int; separates tables drawn with one seed.
+    """
+
+    n: int
+    d: int
+    seeds: tuple
+    kind: str = "gaussian"
+    stream: object = "e"
+
+    def __post_init__(self):
+        object.__setattr__(self, "n", check_int("n", self.n, 1))
+        object.__setattr__(self, "d", check_int("d", self.d, 1))
+        object.__setattr__(self, "seeds", check_seeds(self.seeds))
+        check_choice("kind", self.kind, KINDS)
+        _stream_id(self.stream)
+        if self.kind == "orthonormal" and self.n > self.d:
+            raise ValueError(f"n must be <= d for orthonormal embeddings (n in [1, {self.d}]), got n={self.n}")
+
+    @property
+    def num_seeds(self) -> int:
+        return len(self.seeds)
+
+    def rows(self, start: int, stop: int, *, device=None, dtype=None) -> torch.Tensor:
+        """Rows ``[start, stop)`` for every seed, shape ``(num_seeds, stop - start, d)``."""
+        start = check_int("start", start, 0, self.n)
+        stop = check_int("stop", stop, start, self.n)
+        dev, dt = resolve_device(device), resolve_dtype(dtype)
+        if self.kind == "orthonormal":
+            return self.full(device=dev, dtype=dt)[:, start:stop]
+        sid = _stream_id(self.stream)
+        out = torch.empty(self.num_seeds, stop - start, self.d, dtype=dt)
+        if stop > start:
+            b0, b1 = start // BLOCK, (stop - 1) // BLOCK
+            for si, s in enumerate(self.seeds):
+                blocks = [gaussian_block(s, sid, b, self.d, dt) for b in range(b0, b1 + 1)]
+                cat = torch.cat(blocks) if len(blocks) > 1 else blocks[0]
+                off = start - b0 * BLOCK
+                out[si] = cat[off:off + stop - start]
+        if self.kind == "sphere":
+            out = out / out.norm(dim=-1, keepdim=True).clamp_min(torch.finfo(dt).tiny)
+        return out.to(dev)
+
+    def full(self, *, device=None, dtype=None) -> torch.Tensor:
+        """All rows, shape ``(num_seeds, n, d)``."""
+        dev, dt = resolve_device(device), resolve_dtype(dtype)
+        if self.kind != "orthonormal":
+            return self.rows(0, self.n, device=dev, dtype=dt)
+        g = Embedding(self.d, self.d, self.seeds, "gaussian", self.stream).rows(0, self.d, dtype=torch.float64)
+        q, r = torch.linalg.qr(g.transpose(-1, -2)[..., : self.n])  # (S, d, n)
+        q = q * torch.sign(torch.diagonal(r, dim1=-2, dim2=-1)).unsqueeze(-2)
+        return q.transpose(-1, -2).to(device=dev, dtype=dt).contiguous()
+
+    def chunks(self, chunk: int, *, device=None, dtype=None):
+        """Iterate ``(start, stop, rows)`` over the table in pieces of ``chunk`` rows."""
+        chunk = check_int("chunk", chunk, 1)
+        table = self.full(device=device, dtype=dtype) if self.kind == "orthonormal" else None
+        for a in range(0, self.n, chunk):
+            b = min(a + chunk, self.n)
+            yield a, b, (table[:, a:b] if table is not None else self.rows(a, b, device=device, dtype=dtype))
+
+
+def random_matrix(d: int, seeds, *, stream="w", device=None, dtype=None) -> torch.Tensor:
+    """A d x d matrix with i.i.d. N(0, 1/d) entries per seed, shape ``(num_seeds, d, d)``."""
+    return Embedding(d, d, seeds, "gaussian", stream).full(device=device, dtype=dtype)

@@ -1,0 +1,7 @@
+import matplotlib
+
+matplotlib.use("Agg")
+from hypothesis import settings  # noqa: E402
+
+settings.register_profile("deterministic", derandomize=True, deadline=None, max_examples=40, print_blob=True)
+settings.load_profile("deterministic")

@@ -1,0 +1,200 @@
+"""Closed forms for associative memories W = sum_z q(z) u_{f*(z)} e_z^T with N(0, I/d) embeddings.
+
+Scores gamma_{z,y} = u_y^T W e_z = sum_{z'} q(z') (u_y^T u_{f*(z')}) (e_{z'}^T e_z).
+
+Exact moments (derived from E||e||^2 = 1, E||e||^4 = 1 + 2/d, E(e^T e')^2 = 1/d, and the
+independence of the embeddings; all cross covariances vanish):
+
+    E gamma_{z,y} = q(z) 1{y = f*(z)}
+    Var gamma_{z,f*(z)} = q(z)^2 (4/d + 4/d^2) + (1 + 2/d)/d (S_{f*(z)} - q(z)^2) + (Q2 - S_{f*(z)})/d^2
+    Var gamma_{z,y}     = q(z)^2 (1 + 2/d)/d   + (1 + 2/d)/d S_y                   + (Q2 - S_y - q(z)^2)/d^2,  y != f*(z)
+
+with S_y = sum_{z' : f*(z') = y} q(z')^2 and Q2 = sum_z q(z)^2. With q = 1 this is the slide's
+bound |{f*(z') = y}|/d + |{f*(z') != y}|/d^2 (AM2) plus the self term.
+
+Gaussian approximation of recall: treat the scores of one token as independent Gaussians with
+these moments, so  P(recall z) = E_t[ prod_{y != f*(z)} Phi((q(z) + sqrt(v_c) t) / sqrt(v_y)) ].
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.special import log_ndtr, ndtri
+
+from ._validate import as_array, as_choice, as_int, as_map, as_real
+
+_T = np.linspace(-9.0, 9.0, 721)
+_PHI_T = np.exp(-0.5 * _T**2) / np.sqrt(2 * np.pi) * (_T[1] - _T[0])
+
+
+@dataclass(frozen=True)
+class ScoreMoments:
+    """Exact first two moments of the scores (see the module docstring).
+
+    mean_correct, var_correct : (N,) arrays, for y = f*(z).
+    wrong_base : (M,) array B_y = (1 + 2/d)/d S_y + (Q2 - S_y)/d^2.
+    wrong_self : (N,) array a_z = q(z)^2 ((1 + 2/d)/d - 1/d^2); Var gamma_{z,y} = B_y + a_z for y != f*(z).
+    """
+
+    mean_correct: np.ndarray
+    var_correct: np.ndarray
+    wrong_base: np.ndarray
+    wrong_self: np.ndarray
+
+    def var_wrong(self, z, y) -> np.ndarray:
+        return self.wrong_base[np.asarray(y)] + self.wrong_self[np.asarray(z)]
+
+
+def _check_memory(q, f, M, d):
+    d = as_int("d", d, 1)
+    M = as_int("M", M, 1)
+    q = as_array("q", q, ndim=1)
+    f = as_map("f", f, q.size, M)
+    return q, f, M, d
+
+
+def score_moments(q, f, M: int, d: int) -> ScoreMoments:
+    """Exact mean and variance of gamma_{z,y} for weights ``q`` (N,), map ``f`` (N,) into [0, M)."""
+    q, f, M, d = _check_memory(q, f, M, d)
+    q2 = q**2
+    S = np.bincount(f, weights=q2, minlength=M)
+    Q2 = q2.sum()
+    k = (1 + 2 / d) / d
+    base = k * S + (Q2 - S) / d**2
+    Sc = S[f]
+    var_c = q2 * (4 / d + 4 / d**2) + k * (Sc - q2) + (Q2 - Sc) / d**2
+    return ScoreMoments(mean_correct=q.copy(), var_correct=var_c, wrong_base=base, wrong_self=q2 * (k - 1 / d**2))
+
+
+def score_variance(q, f, M: int, d: int, z, y) -> np.ndarray:
+    """Exact Var gamma_{z,y} for arrays of token indices ``z`` and outputs ``y``."""
+    mom = score_moments(q, f, M, d)
+    z, y = np.asarray(z), np.asarray(y)
+    q_arr = np.asarray(q, dtype=float)
+    f_arr = np.asarray(f)
+    if z.shape != y.shape or z.min() < 0 or z.max() >= q_arr.size or y.min() < 0 or y.max() >= M:
+        raise ValueError(f"z must index tokens in [0, {q_arr.size - 1}] and y outputs in [0, {M - 1}], same shapes")
+    return np.where(f_arr[z] == y, mom.var_correct[z], mom.var_wrong(z, y))
+
+
+def score_variance_bound(n_same: np.ndarray, n_other: np.ndarray, d: int) -> np.ndarray:
+    """The slide's order of magnitude |{f*(z') = y}|/d + |{f*(z') != y}|/d^2 (q = 1)."""
+    d = as_int("d", d, 1)
+    return np.asarray(n_same, float) / d + np.asarray(n_other, float) / d**2
+
+
+def recall_probability(q, f, M: int, d: int) -> np.ndarray:
+    """Gaussian approximation of P(argmax_y gamma_{z,y} = f*(z)) for every token, shape (N,).
+
+    Tokens sharing (q(z), f*(z)) share the answer, so the cost is
+    O(#distinct pairs x #distinct B_y x 721 quadrature points).
+    """
+    q, f, M, d = _check_memory(q, f, M, d)
+    mom = score_moments(q, f, M, d)
+    if M == 1:
+        return np.ones_like(q)
+    base_vals, base_idx = np.unique(np.round(mom.wrong_base, 15), return_inverse=True)
+    if base_vals.size > 512:  # compress: geometric bins of the variances
+        edges = np.quantile(mom.wrong_base, np.linspace(0, 1, 257))
+        base_idx = np.clip(np.searchsorted(edges, mom.wrong_base, side="right") - 1, 0, 255)
+        base_vals = np.array([mom.wrong_base[base_idx == i].mean() if np.any(base_idx == i) else 1.0 for i in range(256)])
+    counts = np.bincount(base_idx, minlength=base_vals.size).astype(float)
+    keys = np.stack([q, base_idx[f].astype(float)], 1)
+    uniq, inv = np.unique(keys, axis=0, return_inverse=True)
+    inv = inv.reshape(-1)
+    out = np.empty(uniq.shape[0])
+    rep = np.zeros(uniq.shape[0], dtype=int)
+    rep[inv] = np.arange(q.size)
+    for i, z in enumerate(rep):
+        c_bin = base_idx[f[z]]
+        sd_c = np.sqrt(mom.var_correct[z])
+        m = q[z] + sd_c * _T  # (T,)
+        var_w = base_vals + mom.wrong_self[z]  # (K,)
+        sd_w = np.sqrt(np.maximum(var_w, 1e-300))
+        logphi = log_ndtr(m[:, None] / sd_w[None, :])  # (T, K)
+        cnt = counts.copy()
+        cnt[c_bin] -= 1  # y ranges over outputs other than f*(z)
+        out[i] = float(np.sum(_PHI_T * np.exp(logphi @ cnt)))
+    return np.clip(out[inv], 0.0, 1.0)
+
+
+def gaussian_accuracy(q, f, M: int, d: int, p=None) -> float:
+    """Predicted population accuracy sum_z p(z) P(recall z) (p uniform when None)."""
+    pr = recall_probability(q, f, M, d)
+    if p is None:
+        return float(pr.mean())
+    p = as_array("p", p, ndim=1, nonneg=True)
+    if p.shape != pr.shape or not np.isclose(p.sum(), 1.0, atol=1e-8):
+        raise ValueError(f"p must be a probability vector of shape {pr.shape}")
+    return float(p @ pr)
+
+
+def target_map(N: int, kind: str, M: int | None = None) -> tuple[np.ndarray, int]:
+    """f* and M for the capacity experiments: 'injective' (f(z) = z, M = N) or 'mod' (z mod M, M = 2 by default)."""
+    N = as_int("N", N, 1)
+    as_choice("kind", kind, ("injective", "mod"))
+    if kind == "injective":
+        return np.arange(N), N
+    M = 2 if M is None else as_int("M", M, 1)
+    return np.arange(N) % M, M
+
+
+def capacity_accuracy(N: int, d: int, kind: str, M: int | None = None) -> float:
+    """Gaussian-predicted accuracy of the memory with q = 1 storing N associations of the given kind."""
+    f, M_ = target_map(N, kind, M)
+    return gaussian_accuracy(np.ones(N), f, M_, d)
+
+
+def capacity_threshold(d: int, kind: str, accuracy: float = 0.9, M: int | None = None) -> float:
+    """N*(d): the number of associations at which the Gaussian-predicted accuracy falls to ``accuracy``.
+
+    Solved by bisection in log N over integers (accuracy decreases with N).
+    """
+    d = as_int("d", d, 1)
+    accuracy = as_real("accuracy", accuracy, 0.0, 1.0, lo_open=True, hi_open=True)
+    lo, hi = 2, 4
+    while capacity_accuracy(hi, d, kind, M) > accuracy:
+        lo, hi = hi, hi * 2
+        if hi > 1e8:
+            raise ValueError(f"no threshold below N=1e8 for d={d}, accuracy={accuracy}")
+    while hi - lo > 1 and hi / lo > 1.002:
+        mid = int(round(np.sqrt(lo * hi)))
+        mid = min(max(mid, lo + 1), hi - 1)
+        if capacity_accuracy(mid, d, kind, M) > accuracy:
+            lo = mid
+        else:
+            hi = mid
+    a_lo, a_hi = capacity_accuracy(lo, d, kind, M), capacity_accuracy(hi, d, kind, M)
+    t = (a_lo - accuracy) / max(a_lo - a_hi, 1e-300)
+    return float(np.exp(np.log(lo) + t * (np.log(hi) - np.log(lo))))
+
+
+def capacity_asymptotic(d, kind: str, accuracy: float = 0.9) -> np.ndarray:
+    """Leading-order capacity.
+
+    injective: the wrong scores have sd ~ sqrt(N)/d and their max over N outputs ~ sqrt(2 log N) sd,
+        so recall holds while N * 2 log N <= d^2: N* log N* = d^2 / 2 (exponent 2 up to the log).
+    mod (M = 2): the margin is 1 + N(0, N/d), so accuracy = Phi(sqrt(d/N)) and
+        N* = d / Phi^{-1}(accuracy)^2 (exponent exactly 1).
+    """
+    as_choice("kind", kind, ("injective", "mod"))
+    accuracy = as_real("accuracy", accuracy, 0.0, 1.0, lo_open=True, hi_open=True)
+    d = as_array("d", np.atleast_1d(d), ndim=1)
+    if np.any(d < 1):
+        raise ValueError("d must be >= 1")
+    if kind == "mod":
+        return d / ndtri(accuracy) ** 2
+    target = d**2 / 2.0
+    n = np.maximum(target / np.log(np.maximum(target, 3.0)), 2.0)
+    for _ in range(60):  # fixed point of n = target / log n
+        n = target / np.log(np.maximum(n, 2.0))
+    return n
+
+
+def capacity_exponent(d, kind: str) -> np.ndarray:
+    """Local exponent d log N* / d log d of the leading-order law: 2/(1 + 1/log N*) or 1."""
+    if kind == "mod":
+        return np.ones_like(np.atleast_1d(np.asarray(d, float)))
+    n = capacity_asymptotic(d, "injective")
+    return 2.0 / (1.0 + 1.0 / np.log(n))
