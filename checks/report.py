@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 import math
-import os
+
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -203,3 +203,30 @@ def render_markdown(result: dict) -> str:
         L += ["", "## Timings (seconds, this machine)", "", "| id | s |", "|---|---|"]
         L += [f"| {k} | {v} |" for k, v in t.items()]
     return "\n".join(L) + "\n"
+
+
+def update_readme(readme: Path, results: Path) -> None:
+    """Rewrite the claim table between the <!-- claims --> markers of README.md from results.json."""
+    res = json.loads(results.read_text())
+    rows = ["| id | claim | verdict | measurement [95% CI] |", "|---|---|---|---|"]
+    for cid in CLAIMS:
+        c = res["claims"][cid]
+        meas = "; ".join(r["measurement"] + _interval(r) for r in c["records"])
+        if len(meas) > 160:
+            meas = meas[:157] + "..."
+        rows.append(f"| [{cid}](reports/index.md#{cid.lower()}) | {_md(c['statement'])} | {c['verdict']} | {_md(meas)} |")
+    text = readme.read_text()
+    a, b = "<!-- claims -->", "<!-- /claims -->"
+    i, j = text.index(a) + len(a), text.index(b)
+    readme.write_text(text[:i] + "\n" + "\n".join(rows) + "\n" + text[j:])
+
+
+if __name__ == "__main__":
+    import argparse
+
+    ap = argparse.ArgumentParser(description="report utilities")
+    ap.add_argument("--readme", action="store_true", help="update README.md's claim table from reports/results.json")
+    args = ap.parse_args()
+    root = Path(__file__).resolve().parent.parent
+    if args.readme:
+        update_readme(root / "README.md", root / "reports" / "results.json")

@@ -84,44 +84,80 @@ def score_variance_bound(n_same: np.ndarray, n_other: np.ndarray, d: int) -> np.
     return np.asarray(n_same, float) / d + np.asarray(n_other, float) / d**2
 
 
-def recall_probability(q, f, M: int, d: int) -> np.ndarray:
+def _norm_nodes(d: int, k: int):
+    """Quantile nodes of ||x||^2 ~ chi2_d / d (equal weights), or the point 1 when k == 0."""
+    from scipy.stats import chi2
+
+    if k == 0:
+        return np.ones(1), np.ones(1)
+    return chi2.ppf((np.arange(k) + 0.5) / k, d) / d, np.full(k, 1.0 / k)
+
+
+def recall_probability(q, f, M: int, d: int, norms: int = 0) -> np.ndarray:
     """Gaussian approximation of P(argmax_y gamma_{z,y} = f*(z)) for every token, shape (N,).
 
-    Tokens sharing (q(z), f*(z)) share the answer, so the cost is
-    O(#distinct pairs x #distinct B_y x 721 quadrature points).
+    norms = 0: the scores of token z are independent Gaussians with the exact moments of
+    :func:`score_moments`.
+    norms = k > 0: the same, conditionally on a = ||e_z||^2 and b = ||u_{f*(z)}||^2 (k quantile
+    nodes each of chi2_d/d), then averaged over (a, b). Conditioning keeps the common scaling of the
+    correct score (mean q a b) and of the self-interference a q u_y^T u_c, which the unconditional
+    version treats as independent noise; it is the better prediction at small d. Given (a, b):
+
+        Var gamma_c = a b^2 (S_c - q^2)/d + a b (Q2 - S_c)/d^2
+        Var gamma_y = q^2 a^2 b/d + (1 + 2/d) a S_y/d + a b (S_c - q^2)/d^2 + a (Q2 - S_y - S_c)/d^2.
+
+    Tokens sharing (q(z), S_{f*(z)}) share the answer: the cost is
+    O(#distinct pairs x #distinct S_y x 721 x max(1, k^2)).
     """
     q, f, M, d = _check_memory(q, f, M, d)
-    mom = score_moments(q, f, M, d)
+    norms = as_int("norms", norms, 0, 64)
     if M == 1:
         return np.ones_like(q)
-    base_vals, base_idx = np.unique(np.round(mom.wrong_base, 15), return_inverse=True)
-    if base_vals.size > 512:  # compress: geometric bins of the variances
-        edges = np.quantile(mom.wrong_base, np.linspace(0, 1, 257))
-        base_idx = np.clip(np.searchsorted(edges, mom.wrong_base, side="right") - 1, 0, 255)
-        base_vals = np.array([mom.wrong_base[base_idx == i].mean() if np.any(base_idx == i) else 1.0 for i in range(256)])
-    counts = np.bincount(base_idx, minlength=base_vals.size).astype(float)
-    keys = np.stack([q, base_idx[f].astype(float)], 1)
+    q2 = q**2
+    S = np.bincount(f, weights=q2, minlength=M)
+    Q2 = q2.sum()
+    s_vals, s_idx = np.unique(np.round(S, 14), return_inverse=True)
+    if s_vals.size > 512:  # compress the outputs into 256 quantile bins of S_y
+        edges = np.quantile(S, np.linspace(0, 1, 257))
+        s_idx = np.clip(np.searchsorted(edges, S, side="right") - 1, 0, 255)
+        s_vals = np.array([S[s_idx == i].mean() if np.any(s_idx == i) else 0.0 for i in range(256)])
+    counts = np.bincount(s_idx, minlength=s_vals.size).astype(float)
+    keys = np.stack([q, s_idx[f].astype(float)], 1)
     uniq, inv = np.unique(keys, axis=0, return_inverse=True)
     inv = inv.reshape(-1)
+    a_n, w_n = _norm_nodes(d, norms)
+    a = np.repeat(a_n, a_n.size)[:, None]  # (K^2, 1): ||e_z||^2
+    b = np.tile(a_n, a_n.size)[:, None]  # ||u_c||^2
+    w = np.outer(w_n, w_n).ravel()[:, None]
+    k1 = (1 + 2 / d) / d
     out = np.empty(uniq.shape[0])
-    rep = np.zeros(uniq.shape[0], dtype=int)
-    rep[inv] = np.arange(q.size)
-    for i, z in enumerate(rep):
-        c_bin = base_idx[f[z]]
-        sd_c = np.sqrt(mom.var_correct[z])
-        m = q[z] + sd_c * _T  # (T,)
-        var_w = base_vals + mom.wrong_self[z]  # (K,)
-        sd_w = np.sqrt(np.maximum(var_w, 1e-300))
-        logphi = log_ndtr(m[:, None] / sd_w[None, :])  # (T, K)
+    for i, (qz, cb) in enumerate(uniq):
+        cb = int(cb)
+        Sc = s_vals[cb]
+        if norms == 0:  # unconditional exact moments
+            var_c = qz**2 * (4 / d + 4 / d**2) + k1 * (Sc - qz**2) + (Q2 - Sc) / d**2
+            var_w = qz**2 * k1 + k1 * s_vals + (Q2 - s_vals - qz**2) / d**2  # (K,)
+            mean_c = np.array([[qz]])
+            var_c = np.array([[var_c]])
+            var_w = var_w[None, :]
+        else:
+            mean_c = qz * a * b
+            var_c = a * b**2 * (Sc - qz**2) / d + a * b * (Q2 - Sc) / d**2
+            var_w = (qz**2 * a**2 * b / d + k1 * a * s_vals[None, :] + a * b * (Sc - qz**2) / d**2
+                     + a * (Q2 - s_vals[None, :] - Sc) / d**2)
+        m = mean_c + np.sqrt(np.maximum(var_c, 0.0)) * _T[None, :]  # (K2, T)
+        sd_w = np.sqrt(np.maximum(var_w, 1e-300))  # (K2, K)
+        logphi = log_ndtr(m[:, :, None] / sd_w[:, None, :])  # (K2, T, K)
         cnt = counts.copy()
-        cnt[c_bin] -= 1  # y ranges over outputs other than f*(z)
-        out[i] = float(np.sum(_PHI_T * np.exp(logphi @ cnt)))
+        cnt[cb] -= 1  # y ranges over the outputs other than f*(z)
+        inner = np.exp(logphi @ cnt) @ _PHI_T  # (K2,)
+        out[i] = float(np.sum(w.ravel() * inner)) if norms else float(inner[0])
     return np.clip(out[inv], 0.0, 1.0)
 
 
-def gaussian_accuracy(q, f, M: int, d: int, p=None) -> float:
-    """Predicted population accuracy sum_z p(z) P(recall z) (p uniform when None)."""
-    pr = recall_probability(q, f, M, d)
+def gaussian_accuracy(q, f, M: int, d: int, p=None, norms: int = 0) -> float:
+    """Predicted population accuracy sum_z p(z) P(recall z) (p uniform when None); see recall_probability."""
+    pr = recall_probability(q, f, M, d, norms)
     if p is None:
         return float(pr.mean())
     p = as_array("p", p, ndim=1, nonneg=True)
@@ -140,10 +176,15 @@ def target_map(N: int, kind: str, M: int | None = None) -> tuple[np.ndarray, int
     return np.arange(N) % M, M
 
 
+#: norm nodes used by the capacity predictions (conditioning on ||e_z||^2 and ||u_c||^2)
+CAPACITY_NORMS = 12
+
+
 def capacity_accuracy(N: int, d: int, kind: str, M: int | None = None) -> float:
-    """Gaussian-predicted accuracy of the memory with q = 1 storing N associations of the given kind."""
+    """Gaussian-predicted accuracy of the memory with q = 1 storing N associations of the given kind
+    (conditioned on the embedding norms, see recall_probability)."""
     f, M_ = target_map(N, kind, M)
-    return gaussian_accuracy(np.ones(N), f, M_, d)
+    return gaussian_accuracy(np.ones(N), f, M_, d, norms=CAPACITY_NORMS)
 
 
 def capacity_threshold(d: int, kind: str, accuracy: float = 0.9, M: int | None = None) -> float:

@@ -1,0 +1,116 @@
+"""Gradients of the cross-entropy as associative memories (GM1-GM4), in closed form (numpy).
+
+Model: logits F_W(x)_k = u_k^T W x for inputs x (embeddings e_z, or noisy points), outputs u_k.
+Loss L(W) = E_{(x,y)~p}[-log softmax(F_W(x))_y] for a joint distribution p over a finite set of
+inputs and M outputs.
+
+GM1 (lemma):  grad L(W) = sum_k E_z[(p_W(k|z) - p(k|z)) u_k e_z^T].
+GM3 (noisy):  grad L(W) = sum_k p(y=k) u_k (mu_hat_k - mu_k)^T, mu_k = E[x | y=k],
+              mu_hat_k = E_x[p_W(k|x) x] / p(y=k).
+GM2 (one step from W = 0, z uniform on [N], y = f*(z), M outputs): p_W(k|z) = 1/M, so
+              W_1 = (eta/N) sum_{z,k} (1{f*(z)=k} - 1/M) u_k e_z^T and
+              u_k^T W_1 e_z ~ (eta/N)(1{f*(z)=k} - 1/M) for near-orthonormal embeddings
+              (the slide writes 1/N, taking M = N outputs).
+GM4 (one SGD step, batch of B samples): the same with p replaced by the empirical frequencies, so
+              W_1 = eta sum_z (n_z/B) (u_{f*(z)} - mean_k u_k) e_z^T: q(z) = eta n_z / B -> eta p(z).
+"""
+from __future__ import annotations
+
+import numpy as np
+from scipy.special import logsumexp
+
+from ._validate import as_array, as_int, as_map, as_real
+
+
+def _check(W, X, U, P):
+    X = as_array("X", X, ndim=2)
+    U = as_array("U", U, ndim=2)
+    W = as_array("W", W, ndim=2)
+    P = as_array("p_joint", P, ndim=2, nonneg=True)
+    n, d = X.shape
+    M = U.shape[0]
+    if U.shape[1] != d or W.shape != (d, d):
+        raise ValueError(f"shapes must be X (n, d), U (M, d), W (d, d); got {X.shape}, {U.shape}, {W.shape}")
+    if P.shape != (n, M):
+        raise ValueError(f"p_joint must have shape (n, M) = ({n}, {M}), got {P.shape}")
+    if not np.isclose(P.sum(), 1.0, atol=1e-9):
+        raise ValueError(f"p_joint must sum to 1, got {P.sum()}")
+    return W, X, U, P
+
+
+def model_probs(W, X, U) -> np.ndarray:
+    """p_W(k|x) = softmax_k(u_k^T W x), shape (n, M), via log-sum-exp."""
+    logits = np.asarray(X) @ np.asarray(W).T @ np.asarray(U).T
+    return np.exp(logits - logsumexp(logits, axis=1, keepdims=True))
+
+
+def cross_entropy(W, X, U, p_joint) -> float:
+    """L(W) = -sum_{x,k} p(x, k) log p_W(k|x)."""
+    W, X, U, P = _check(W, X, U, p_joint)
+    logits = X @ W.T @ U.T
+    logp = logits - logsumexp(logits, axis=1, keepdims=True)
+    return float(-(P * logp).sum())
+
+
+def gradient_lemma(W, E, U, p_joint) -> np.ndarray:
+    """GM1: sum_k sum_z p(z) (p_W(k|z) - p(k|z)) u_k e_z^T, shape (d, d)."""
+    W, E, U, P = _check(W, E, U, p_joint)
+    pz = P.sum(1)
+    D = pz[:, None] * model_probs(W, E, U) - P  # p(z)(p_W(k|z) - p(k|z)); rows with p(z) = 0 vanish
+    return U.T @ D.T @ E
+
+
+def gradient_noisy(W, X, U, p_joint) -> np.ndarray:
+    """GM3: sum_k p(y=k) u_k (mu_hat_k - mu_k)^T, with the class means of the lemma, shape (d, d).
+
+    Classes with p(y=k) = 0 have no mu_k; their term is p(y=k) mu_hat_k = E_x[p_W(k|x) x].
+    """
+    W, X, U, P = _check(W, X, U, p_joint)
+    px = P.sum(1)
+    py = P.sum(0)
+    pw = model_probs(W, X, U)
+    G = np.zeros((U.shape[1], X.shape[1]))
+    for k in range(U.shape[0]):
+        weighted_hat = (px * pw[:, k]) @ X  # p(y=k) mu_hat_k
+        if py[k] > 0:
+            mu_hat = weighted_hat / py[k]
+            mu = (P[:, k] @ X) / py[k]
+            G += py[k] * np.outer(U[k], mu_hat - mu)
+        else:
+            G += np.outer(U[k], weighted_hat)
+    return G
+
+
+def one_step_scores(f, M: int, eta: float, p=None) -> np.ndarray:
+    """GM2: predicted u_k^T W_1 e_z = eta p(z) (1{f*(z)=k} - 1/M), shape (N, M) (p uniform by default)."""
+    f = np.asarray(f)
+    N = f.size
+    M = as_int("M", M, 1)
+    f = as_map("f", f, N, M)
+    eta = as_real("eta", eta, 0.0, lo_open=True)
+    pz = np.full(N, 1.0 / N) if p is None else as_array("p", p, ndim=1, nonneg=True)
+    if pz.shape != (N,):
+        raise ValueError(f"p must have shape ({N},)")
+    onehot = np.eye(M)[f]
+    return eta * pz[:, None] * (onehot - 1.0 / M)
+
+
+def one_step_sgd_weights(counts, eta: float) -> np.ndarray:
+    """GM4: q(z) = eta n_z / B for a batch with counts n_z (B = sum n_z); its mean is eta p(z)."""
+    c = as_array("counts", counts, ndim=1, nonneg=True)
+    eta = as_real("eta", eta, 0.0, lo_open=True)
+    if c.sum() <= 0:
+        raise ValueError("counts must contain at least one sample")
+    return eta * c / c.sum()
+
+
+def noisy_one_step_scores(N: int, eta: float) -> np.ndarray:
+    """GM3 example, x = e_y + p_t, y ~ Unif[N], t ~ Unif[T], one step from W = 0.
+
+    With orthonormal e's and p's (p's orthogonal to the e's) the step is exactly
+    W_1 = (eta/N) sum_k u_k (e_k - e_bar)^T and u_k^T W_1 (e_y + p_t) = (eta/N)(1{y=k} - 1/N);
+    returns this (N, N) matrix [y, k]. The O(1/N^2) term is -eta/N^2.
+    """
+    N = as_int("N", N, 1)
+    eta = as_real("eta", eta, 0.0, lo_open=True)
+    return (eta / N) * (np.eye(N) - 1.0 / N)
