@@ -50,7 +50,7 @@ def gaussian_block(seed: int, stream: int, block: int, d: int, dtype: torch.dtyp
     """Block ``block`` (BLOCK rows) of the N(0, 1/d) table of (seed, stream), on the CPU."""
     g = torch.Generator(device="cpu")
     g.manual_seed(_mix(seed, stream, block, d))
-    return torch.randn(BLOCK, d, generator=g, dtype=dtype) / d**0.5
+    return torch.empty(BLOCK, d, dtype=dtype).normal_(0.0, d**-0.5, generator=g)
 
 
 @dataclass(frozen=True)

@@ -78,6 +78,7 @@ def aggregate_keys(q, f, E: Embedding, M: int, *, chunk: int | None = None, devi
     q = as_weights(q, S, N, dev, dt)
     Q = q.shape[1]
     V = torch.zeros(S, Q, M, d, device=dev, dtype=dt)
+    E = _materialize_if_small(E, dev, dt)
     onehot = M <= 256
     c = _chunk_rows(S * Q * (M if onehot else d) + S * d, chunk)
     for a, b, Ec in E.chunks(c, device=dev, dtype=dt):
@@ -123,6 +124,7 @@ def recall(q, f, E: Embedding, U: Embedding, p=None, *, W: torch.Tensor | None =
         if p_t.shape != (N,):
             raise ValueError(f"p must have shape ({N},), got {tuple(p_t.shape)}")
     Uf = U.full(device=dev, dtype=dt)
+    E = _materialize_if_small(E, dev, dt)  # generated once, used by both passes
     if W is None:
         V = aggregate_keys(q, f_t, E, M, chunk=chunk, device=dev, dtype=dt)
         W = Uf.transpose(-1, -2).unsqueeze(1) @ V  # (S, Q, d, d)
@@ -148,6 +150,29 @@ def recall(q, f, E: Embedding, U: Embedding, p=None, *, W: torch.Tensor | None =
             margin[..., a:b] = true - best_other
     error = ((~correct).to(torch.float64) * p_t).sum(-1)
     return Recall(correct=correct, error=error, margin=margin)
+
+
+class _Table:
+    """An embedding table already in memory, with the chunks() interface of Embedding."""
+
+    def __init__(self, full: torch.Tensor):
+        self.full_ = full
+        self.num_seeds, self.n, self.d = full.shape
+
+    def chunks(self, chunk: int, *, device=None, dtype=None):
+        n = self.full_.shape[1]
+        for a in range(0, n, chunk):
+            yield a, min(a + chunk, n), self.full_[:, a:a + chunk]
+
+
+#: tables up to this many elements are generated once and kept (the scoring pass then reuses them)
+MATERIALIZE_ELEMENTS = 1 << 25
+
+
+def _materialize_if_small(E, dev, dt):
+    if isinstance(E, _Table) or E.num_seeds * E.n * E.d > MATERIALIZE_ELEMENTS:
+        return E
+    return _Table(E.full(device=dev, dtype=dt))
 
 
 def scores(W: torch.Tensor, E: torch.Tensor, U: torch.Tensor) -> torch.Tensor:
