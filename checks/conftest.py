@@ -71,6 +71,12 @@ def device(pytestconfig) -> str:
     return d
 
 
+@pytest.fixture(scope="session")
+def seed_base(pytestconfig) -> int:
+    """The run's seed base: 0, or a random one under --fresh-seeds (for module-scoped shared simulations)."""
+    return _recorder(pytestconfig).seed_base
+
+
 @pytest.fixture
 def seeds(pytestconfig, request):
     """``seeds(n)``: n seeds for this test, fixed (derived from the test name) unless --fresh-seeds."""

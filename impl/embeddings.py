@@ -46,11 +46,15 @@ def _stream_id(stream) -> int:
     return check_int("stream", stream, 0, 2**31)
 
 
-def gaussian_block(seed: int, stream: int, block: int, d: int, dtype: torch.dtype) -> torch.Tensor:
-    """Block ``block`` (BLOCK rows) of the N(0, 1/d) table of (seed, stream), on the CPU."""
+def _fill_block(buf: torch.Tensor, seed: int, stream: int, block: int, d: int) -> torch.Tensor:
     g = torch.Generator(device="cpu")
     g.manual_seed(_mix(seed, stream, block, d))
-    return torch.empty(BLOCK, d, dtype=dtype).normal_(0.0, d**-0.5, generator=g)
+    return buf.normal_(0.0, d**-0.5, generator=g)
+
+
+def gaussian_block(seed: int, stream: int, block: int, d: int, dtype: torch.dtype) -> torch.Tensor:
+    """Block ``block`` (BLOCK rows) of the N(0, 1/d) table of (seed, stream), on the CPU."""
+    return _fill_block(torch.empty(BLOCK, d, dtype=dtype), seed, stream, block, d)
 
 
 @dataclass(frozen=True)
@@ -96,10 +100,12 @@ class Embedding:
         if stop > start:
             b0, b1 = start // BLOCK, (stop - 1) // BLOCK
             for si, s in enumerate(self.seeds):
-                blocks = [gaussian_block(s, sid, b, self.d, dt) for b in range(b0, b1 + 1)]
-                cat = torch.cat(blocks) if len(blocks) > 1 else blocks[0]
-                off = start - b0 * BLOCK
-                out[si] = cat[off:off + stop - start]
+                for b in range(b0, b1 + 1):
+                    lo, hi = max(start, b * BLOCK), min(stop, (b + 1) * BLOCK)
+                    if hi - lo == BLOCK:  # whole block: draw in place, no copy
+                        _fill_block(out[si, lo - start:hi - start], s, sid, b, self.d)
+                    else:
+                        out[si, lo - start:hi - start] = gaussian_block(s, sid, b, self.d, dt)[lo - b * BLOCK:hi - b * BLOCK]
         if self.kind == "sphere":
             out = out / out.norm(dim=-1, keepdim=True).clamp_min(torch.finfo(dt).tiny)
         return out.to(dev)

@@ -85,8 +85,9 @@ def aggregate_keys(q, f, E: Embedding, M: int, *, chunk: int | None = None, devi
         qc, fc = q[..., a:b], f[a:b]
         if onehot:
             oh = torch.nn.functional.one_hot(fc, M).to(dt)  # (c, M)
-            # (S,Q,M,c) @ (S,1,c,d)
-            V += (qc.unsqueeze(-1) * oh).transpose(-1, -2) @ Ec.unsqueeze(1)
+            # (S, Q*M, c) @ (S, c, d): one product per seed, no copy of the table per weighting
+            coef = (qc.unsqueeze(-1) * oh).transpose(-1, -2).reshape(S, Q * M, -1)
+            V += (coef @ Ec).view(S, Q, M, d)
         else:
             V.index_add_(2, fc, qc.unsqueeze(-1) * Ec.unsqueeze(1))
     return V
@@ -136,18 +137,18 @@ def recall(q, f, E: Embedding, U: Embedding, p=None, *, W: torch.Tensor | None =
             raise ValueError(f"W must have shape (S, d, d) or (S, Q, d, d) with S={S}, d={d}; got {tuple(W.shape)}")
     Q = W.shape[1]
     A = Uf.unsqueeze(1) @ W  # (S, Q, M, d): row y is u_y^T W
+    At = A.reshape(S, Q * M, d).transpose(-1, -2)  # (S, d, Q*M)
     correct = torch.empty(S, Q, N, dtype=torch.bool, device=dev)
     margin = torch.empty(S, Q, N, dtype=dt, device=dev) if return_margin else None
     c = _chunk_rows(S * Q * M + S * d, chunk)
     for a, b, Ec in E.chunks(c, device=dev, dtype=dt):
-        scores = Ec.unsqueeze(1) @ A.transpose(-1, -2)  # (S, Q, c, M)
-        idx = f_t[a:b].view(1, 1, -1, 1).expand(S, Q, -1, 1)
-        true = scores.gather(-1, idx).squeeze(-1)
-        scores.scatter_(-1, idx, float("-inf"))
-        best_other = scores.amax(-1) if M > 1 else torch.full_like(true, float("-inf"))
-        correct[..., a:b] = true > best_other
+        scores = (Ec @ At).view(S, -1, Q, M)  # (S, c, Q, M): one product per seed
+        oh = torch.nn.functional.one_hot(f_t[a:b], M).bool().view(1, -1, 1, M)
+        true = scores.masked_fill(~oh, 0.0).sum(-1)  # (S, c, Q)
+        best_other = scores.masked_fill(oh, float("-inf")).amax(-1) if M > 1 else torch.full_like(true, float("-inf"))
+        correct[..., a:b] = (true > best_other).transpose(1, 2)
         if margin is not None:
-            margin[..., a:b] = true - best_other
+            margin[..., a:b] = (true - best_other).transpose(1, 2)
     error = ((~correct).to(torch.float64) * p_t).sum(-1)
     return Recall(correct=correct, error=error, margin=margin)
 
