@@ -93,7 +93,7 @@ def _norm_nodes(d: int, k: int):
     return chi2.ppf((np.arange(k) + 0.5) / k, d) / d, np.full(k, 1.0 / k)
 
 
-def recall_probability(q, f, M: int, d: int, norms: int = 0) -> np.ndarray:
+def recall_probability(q, f, M: int, d: int, norms: int = 0, resolution: float = 0.0) -> np.ndarray:
     """Gaussian approximation of P(argmax_y gamma_{z,y} = f*(z)) for every token, shape (N,).
 
     norms = 0: the scores of token z are independent Gaussians with the exact moments of
@@ -106,58 +106,72 @@ def recall_probability(q, f, M: int, d: int, norms: int = 0) -> np.ndarray:
         Var gamma_c = a b^2 (S_c - q^2)/d + a b (Q2 - S_c)/d^2
         Var gamma_y = q^2 a^2 b/d + (1 + 2/d) a S_y/d + a b (S_c - q^2)/d^2 + a (Q2 - S_y - S_c)/d^2.
 
-    Tokens sharing (q(z), S_{f*(z)}) share the answer: the cost is
-    O(#distinct pairs x #distinct S_y x 721 x max(1, k^2)).
+    Tokens sharing (q(z), S_{f*(z)}) share the answer. ``resolution`` > 0 also groups tokens whose q
+    differ by less than resolution x (the smallest wrong-score sd), which moves each probability by about
+    that much and makes Zipf weightings cheap. Cost O(#groups x #distinct S_y x 721 x max(1, k^2)).
     """
     q, f, M, d = _check_memory(q, f, M, d)
     norms = as_int("norms", norms, 0, 64)
+    resolution = as_real("resolution", resolution, 0.0, 0.1)
     if M == 1:
         return np.ones_like(q)
     q2 = q**2
     S = np.bincount(f, weights=q2, minlength=M)
     Q2 = q2.sum()
     s_vals, s_idx = np.unique(np.round(S, 14), return_inverse=True)
+    s_idx = s_idx.reshape(-1)
     if s_vals.size > 512:  # compress the outputs into 256 quantile bins of S_y
         edges = np.quantile(S, np.linspace(0, 1, 257))
         s_idx = np.clip(np.searchsorted(edges, S, side="right") - 1, 0, 255)
         s_vals = np.array([S[s_idx == i].mean() if np.any(s_idx == i) else 0.0 for i in range(256)])
     counts = np.bincount(s_idx, minlength=s_vals.size).astype(float)
-    keys = np.stack([q, s_idx[f].astype(float)], 1)
-    uniq, inv = np.unique(keys, axis=0, return_inverse=True)
-    inv = inv.reshape(-1)
-    a_n, w_n = _norm_nodes(d, norms)
-    a = np.repeat(a_n, a_n.size)[:, None]  # (K^2, 1): ||e_z||^2
-    b = np.tile(a_n, a_n.size)[:, None]  # ||u_c||^2
-    w = np.outer(w_n, w_n).ravel()[:, None]
     k1 = (1 + 2 / d) / d
-    out = np.empty(uniq.shape[0])
-    for i, (qz, cb) in enumerate(uniq):
-        cb = int(cb)
-        Sc = s_vals[cb]
-        if norms == 0:  # unconditional exact moments
-            var_c = qz**2 * (4 / d + 4 / d**2) + k1 * (Sc - qz**2) + (Q2 - Sc) / d**2
-            var_w = qz**2 * k1 + k1 * s_vals + (Q2 - s_vals - qz**2) / d**2  # (K,)
-            mean_c = np.array([[qz]])
-            var_c = np.array([[var_c]])
-            var_w = var_w[None, :]
-        else:
-            mean_c = qz * a * b
-            var_c = a * b**2 * (Sc - qz**2) / d + a * b * (Q2 - Sc) / d**2
-            var_w = (qz**2 * a**2 * b / d + k1 * a * s_vals[None, :] + a * b * (Sc - qz**2) / d**2
-                     + a * (Q2 - s_vals[None, :] - Sc) / d**2)
-        m = mean_c + np.sqrt(np.maximum(var_c, 0.0)) * _T[None, :]  # (K2, T)
-        sd_w = np.sqrt(np.maximum(var_w, 1e-300))  # (K2, K)
-        logphi = log_ndtr(m[:, :, None] / sd_w[:, None, :])  # (K2, T, K)
-        cnt = counts.copy()
-        cnt[cb] -= 1  # y ranges over the outputs other than f*(z)
-        inner = np.exp(logphi @ cnt) @ _PHI_T  # (K2,)
-        out[i] = float(np.sum(w.ravel() * inner)) if norms else float(inner[0])
+    if resolution > 0:
+        sd_ref = np.sqrt(max(float((k1 * s_vals + (Q2 - s_vals) / d**2).min()), 1e-300))
+        qkey = np.round(q / (resolution * sd_ref))
+    else:
+        qkey = q
+    keys = np.stack([qkey, s_idx[f].astype(float)], 1)
+    _, inv = np.unique(keys, axis=0, return_inverse=True)
+    inv = inv.reshape(-1)
+    G = inv.max() + 1
+    gcount = np.bincount(inv).astype(float)
+    qg = np.bincount(inv, weights=q) / gcount  # (G,) group means of q
+    cb = np.zeros(G, dtype=int)
+    cb[inv] = s_idx[f]  # the S-bin of the right output of each group
+    Sc = s_vals[cb]
+    a_n, w_n = _norm_nodes(d, norms)
+    a = np.repeat(a_n, a_n.size)[None, :]  # (1, K2): ||e_z||^2
+    b = np.tile(a_n, a_n.size)[None, :]  # ||u_c||^2
+    w = np.outer(w_n, w_n).ravel()
+    qq, Scc = qg[:, None], Sc[:, None]
+    if norms == 0:
+        mean_c = qq
+        var_c = qq**2 * (4 / d + 4 / d**2) + k1 * (Scc - qq**2) + (Q2 - Scc) / d**2  # (G, 1)
+        var_w = (qq**2 * k1)[..., None] + (k1 * s_vals + (Q2 - s_vals) / d**2)[None, None, :] - (qq**2 / d**2)[..., None]
+    else:
+        mean_c = qq * a * b  # (G, K2)
+        var_c = a * b**2 * (Scc - qq**2) / d + a * b * (Q2 - Scc) / d**2
+        base = (qq**2 * a**2 * b / d + a * b * (Scc - qq**2) / d**2 + a * (Q2 - Scc) / d**2)[..., None]
+        var_w = base + (k1 * a)[..., None] * s_vals + (a / d**2)[..., None] * (-s_vals)  # (G, K2, K)
+    cnt = np.broadcast_to(counts, (G, counts.size)).copy()
+    cnt[np.arange(G), cb] -= 1  # y ranges over the outputs other than f*(z)
+    out = np.empty(G)
+    per = var_w.shape[1] * _T.size * s_vals.size
+    step = max(1, (1 << 23) // per)
+    for i in range(0, G, step):
+        j = min(i + step, G)
+        m = mean_c[i:j, :, None] + np.sqrt(np.maximum(var_c[i:j], 0.0))[:, :, None] * _T  # (g, K2, T)
+        sd_w = np.sqrt(np.maximum(var_w[i:j], 1e-300))  # (g, K2, K)
+        logphi = log_ndtr(m[..., None] / sd_w[:, :, None, :])  # (g, K2, T, K)
+        inner = np.exp(np.einsum("gatk,gk->gat", logphi, cnt[i:j])) @ _PHI_T  # (g, K2)
+        out[i:j] = inner @ w if norms else inner[:, 0]
     return np.clip(out[inv], 0.0, 1.0)
 
 
-def gaussian_accuracy(q, f, M: int, d: int, p=None, norms: int = 0) -> float:
+def gaussian_accuracy(q, f, M: int, d: int, p=None, norms: int = 0, resolution: float = 0.0) -> float:
     """Predicted population accuracy sum_z p(z) P(recall z) (p uniform when None); see recall_probability."""
-    pr = recall_probability(q, f, M, d, norms)
+    pr = recall_probability(q, f, M, d, norms, resolution)
     if p is None:
         return float(pr.mean())
     p = as_array("p", p, ndim=1, nonneg=True)

@@ -1,0 +1,711 @@
+"""SL1-SL8: scaling laws of associative memories trained on Zipf data, for every memory scheme.
+
+Common setting (fixed before any run). Tokens x in [N] with p(x) ∝ x^-alpha, f*(x) = x mod M with
+M = 5 (the talk's optimiser grid uses M = 5), N(0, 1/d) embeddings, W = sum_x q(x) u_{f*(x)} e_x^T,
+exact population error sum_x p(x) 1{wrong} (impl.scaling.population_error). M small is the regime
+where "a d x d memory stores about d memories" (AM4) and where q = 1{x <= d/c} makes sense: the
+wrong score of x on output y is sum_{f*(z)=y} q(z) e_z^T e_x, of variance ~ ||q||^2/(M d), against
+the signal q(x). With c = 8 (the authors' figures) the K = d/8 stored tokens have margin
+1 vs sd ~ sqrt(2/(5 * 8)) = 0.22, i.e. 4.5 sd: recall of stored tokens is essentially perfect.
+Unstored tokens are still right by chance with probability ~ 1/M, so errors carry a factor ~(1 - 1/M).
+
+Samples: one i.i.d. stream per seed observed at nested sizes T (impl.scaling.prefix_counts); every
+scheme of every T is evaluated on the same embeddings (one population_error call per d).
+Fits: OLS of log error (per seed) on log d or log T with cluster-robust (by seed) 95% intervals
+(t with S - 1 df): points of one seed share the sample and are correlated. Where finite N or
+finite d / T bends a slope, the check also fits the finite-size prediction of theory.scaling on the
+same grid and says which prediction the interval contains.
+"""
+from __future__ import annotations
+
+import functools
+import warnings
+import zlib
+
+import numpy as np
+import pytest
+import statsmodels.api as sm
+import torch
+
+from impl.embeddings import Embedding
+from impl.sampling import zipf_probs
+from impl.scaling import mod_map, population_error, prefix_counts, scheme_weights, unseen_mass
+from plotting import figure, loglog_panel
+from stats import Fit, mean_ci, paired_less
+from theory import scaling as ts
+
+M = 5
+C = 8.0
+ALPHAS = {"fast": [2.0], "full": [1.5, 2.0, 3.0]}
+GRID = {
+    "fast": dict(N=10**5, d=[16, 32, 64, 128, 256, 512, 1024], T=[int(round(10 ** (1 + 5 * k / 8))) for k in range(9)], seeds=8, s=4),
+    "full": dict(N=10**5, d=[16, 32, 64, 128, 256, 512, 1024, 2048], T=[int(round(10 ** (1 + 6 * k / 12))) for k in range(13)],
+                 seeds=20, s=4),
+}
+# Schemes without samples (q = p, q = 1, q = 1{x <= r d}) vary a lot from seed to seed at q = p (a handful of
+# tokens is stored), so they get more seeds; in the fast tier on N = 10^4 tokens (the mass beyond 10^4 is
+# 6e-5 at alpha = 2, under 0.1% of every error measured here), in the full tier on N = 10^5.
+DGRID = {"fast": dict(N=10**4, d=[16, 32, 64, 128, 256, 512, 1024], seeds=40, ratios=[2.0**k for k in range(-6, 3)], T=10**6),
+         "full": dict(N=10**5, d=[16, 32, 64, 128, 256, 512, 1024, 2048], seeds=40, ratios=[2.0 ** (k / 2) for k in range(-12, 5)], T=10**7)}
+SMALL = {"fast": dict(N=256, d=[16, 32, 64, 128, 256, 512, 1024, 2048], T=[10, 32, 100, 316, 1000, 3162, 10000], seeds=40),
+         "full": dict(N=256, d=[16, 32, 64, 128, 256, 512, 1024, 2048, 4096], T=[10, 32, 100, 316, 1000, 3162, 10000, 31623], seeds=40)}
+T_SCHEMES = ("seen", "top", "counts", "seen_s")
+NC_SHIFT = 0.1
+
+
+# ------------------------------------------------------------------ shared simulations
+@pytest.fixture(scope="module")
+def core_seeds(seed_base):
+    """Seeds shared by the SL checks (one simulation serves several claims); new ones under --fresh-seeds."""
+    base = seed_base
+    tag = zlib.crc32(b"scaling-core")
+
+    def make(n: int, offset: int = 0):
+        return tuple((base * 1_000_003 + tag + 7919 * (offset + i)) % (2**31) for i in range(n))
+
+    return make
+
+
+@functools.lru_cache(maxsize=4)
+def _core(alpha: float, scale: str, seeds: tuple, device: str) -> dict:
+    """Population errors of the sample-based schemes on the (d, T) grid, per seed, N = 10^5.
+
+    Returns err_p, err_ones, err_thr (q = 1{x <= d/8}) of shape (S, D); err[scheme] (S, D, nT) for
+    seen, top (d/8), counts, seen_s; unseen (S, nT); and the grids.
+    """
+    g = GRID[scale]
+    N, ds, Ts = g["N"], g["d"], g["T"]
+    p = zipf_probs(N, alpha)
+    f = mod_map(N, M)
+    counts = prefix_counts(p, Ts, seeds)  # (S, nT, N)
+    S, nT = len(seeds), len(Ts)
+    out = {k: np.empty((S, len(ds))) for k in ("err_p", "err_ones", "err_thr")}
+    out["err"] = {k: np.empty((S, len(ds), nT)) for k in T_SCHEMES}
+    z = counts[:, 0]
+    for i, d in enumerate(ds):
+        qs = [scheme_weights(k, z, p, d, c=C).unsqueeze(1) for k in ("p", "ones", "threshold")]
+        qs += [scheme_weights(k, counts, p, d, c=C, s=g["s"]) for k in T_SCHEMES]  # (S, nT, N) each
+        q = torch.cat(qs, 1).float()
+        E, U = Embedding(N, d, seeds, stream="e"), Embedding(M, d, seeds, stream="u")
+        err = population_error(q, f, E, U, p, device=device).cpu().numpy()
+        out["err_p"][:, i], out["err_ones"][:, i], out["err_thr"][:, i] = err[:, 0], err[:, 1], err[:, 2]
+        for j, k in enumerate(T_SCHEMES):
+            out["err"][k][:, i] = err[:, 3 + j * nT: 3 + (j + 1) * nT]
+    out["unseen"] = unseen_mass(counts, p).numpy()
+    out.update(N=N, d=np.array(ds, float), T=np.array(Ts, float), p=p.numpy(), f=f.numpy(), S=S)
+    return out
+
+
+@functools.lru_cache(maxsize=4)
+def _dgrid(alpha: float, scale: str, seeds: tuple, device: str) -> dict:
+    """Population errors of q = p, q = 1, q = 1{x <= r d} (ratios r) and q = counts at one large T on the
+    d grid: err_p, err_ones, err_counts (S, D), err_ratio (S, D, R)."""
+    g = DGRID[scale]
+    N, ds, R = g["N"], g["d"], g["ratios"]
+    p = zipf_probs(N, alpha)
+    f = mod_map(N, M)
+    counts = prefix_counts(p, [g["T"]], seeds)[:, 0]
+    S = len(seeds)
+    out = {k: np.empty((S, len(ds))) for k in ("err_p", "err_ones", "err_counts")}
+    out["err_ratio"] = np.empty((S, len(ds), len(R)))
+    for i, d in enumerate(ds):
+        q = torch.stack([scheme_weights("p", counts, p, d), scheme_weights("ones", counts, p, d), scheme_weights("counts", counts, p, d)]
+                        + [scheme_weights("threshold", counts, p, d, c=1.0 / r) for r in R], 1).float()
+        E, U = Embedding(N, d, seeds, stream="e"), Embedding(M, d, seeds, stream="u")
+        err = population_error(q, f, E, U, p, device=device).cpu().numpy()
+        out["err_p"][:, i], out["err_ones"][:, i], out["err_counts"][:, i] = err[:, 0], err[:, 1], err[:, 2]
+        out["err_ratio"][:, i] = err[:, 3:]
+    out.update(N=N, d=np.array(ds, float), ratios=np.array(R), p=p.numpy(), f=f.numpy(), S=S, T=np.array([g["T"]], float))
+    return out
+
+
+@functools.lru_cache(maxsize=4)
+def _small(alpha: float, scale: str, seeds: tuple, device: str) -> dict:
+    """The d >> N regime: N = 256 tokens, schemes p, ones, threshold (c = 8), seen and counts at each T.
+
+    Also the error restricted to seen tokens, sum_{n(x) >= 1} p(x) 1{wrong}, of q = 1{seen}.
+    """
+    g = SMALL[scale]
+    N, ds, Ts = g["N"], g["d"], g["T"]
+    p = zipf_probs(N, alpha)
+    f = mod_map(N, M)
+    counts = prefix_counts(p, Ts, seeds)
+    S, nT = len(seeds), len(Ts)
+    res = {k: np.empty((S, len(ds))) for k in ("q_p", "ones", "threshold")}
+    res.update({k: np.empty((S, len(ds), nT)) for k in ("seen", "counts", "seen_tokens")})
+    seen = (counts >= 1).numpy()
+    for i, d in enumerate(ds):
+        z = counts[:, 0]
+        q = torch.cat([torch.stack([scheme_weights(k, z, p, d) for k in ("p", "ones", "threshold")], 1),
+                       scheme_weights("seen", counts, p, d), scheme_weights("counts", counts, p, d)], 1).float()
+        E, U = Embedding(N, d, seeds, stream="e"), Embedding(M, d, seeds, stream="u")
+        err, correct = population_error(q, f, E, U, p, return_correct=True, device=device)
+        err, correct = err.cpu().numpy(), correct.cpu().numpy()
+        res["q_p"][:, i], res["ones"][:, i], res["threshold"][:, i] = err[:, 0], err[:, 1], err[:, 2]
+        res["seen"][:, i], res["counts"][:, i] = err[:, 3:3 + nT], err[:, 3 + nT:]
+        res["seen_tokens"][:, i] = ((~correct[:, 3:3 + nT]) & seen).astype(float) @ p.numpy()
+    res["unseen"] = unseen_mass(counts, p).numpy()
+    res.update(N=N, d=np.array(ds, float), T=np.array(Ts, float), p=p.numpy())
+    return res
+
+
+# ------------------------------------------------------------------ statistics helpers
+def cluster_fit(x, Y) -> Fit:
+    """OLS of log Y[s, i] on log x[i] over every (seed, point), 95% interval clustered by seed (t, S - 1 df)."""
+    x, Y = np.asarray(x, float), np.asarray(Y, float)
+    S = Y.shape[0]
+    if np.any(Y <= 0):
+        raise ValueError("cluster_fit needs positive errors")
+    lx = np.tile(np.log(x), S)
+    X = sm.add_constant(lx)
+    groups = np.repeat(np.arange(S), x.size)
+    with warnings.catch_warnings():  # a flat curve (zero residuals) makes statsmodels warn; its interval is then [b, b]
+        warnings.simplefilter("ignore", RuntimeWarning)
+        res = sm.OLS(np.log(Y).ravel(), X).fit(cov_type="cluster", cov_kwds={"groups": groups}, use_t=True)
+        ci = np.asarray(res.conf_int(0.05), float)
+        ci = np.where(np.isnan(ci), np.asarray(res.params, float)[:, None], ci)
+    return Fit(float(res.params[1]), (float(ci[1, 0]), float(ci[1, 1])), float(res.params[0]),
+               (float(ci[0, 0]), float(ci[0, 1])), int(lx.size), float(res.rsquared))
+
+
+def slope_verdict(fit: Fit, asym: float, finite: float):
+    """Verdict of a slope against the asymptotic exponent and the finite-size prediction on the same grid.
+
+    reproduced: the 95% interval contains the asymptotic exponent, or the finite-size prediction;
+    inconclusive: the interval lies strictly between the two (finite-size bending in the predicted
+    direction, but not of the predicted size: the grid cannot decide);
+    refuted: otherwise. The negative control shifts the prediction used (the one contained, else the
+    nearer one) by +-0.1 and must be outside the interval.
+    """
+    lo, hi = fit.slope_ci
+    if fit.contains(asym):
+        used, verdict, how = asym, "reproduced", "asymptotic exponent"
+    elif fit.contains(finite):
+        used, verdict, how = finite, "reproduced", "finite-size prediction"
+    else:
+        a, b = sorted((asym, finite))
+        between = a < lo and hi < b
+        used = asym if abs(fit.slope - asym) < abs(fit.slope - finite) else finite
+        verdict = "inconclusive" if between else "refuted"
+        how = "neither: between the asymptote and the finite-size prediction" if between else "neither"
+    nc = (not fit.contains(used - NC_SHIFT)) and (not fit.contains(used + NC_SHIFT))
+    return verdict == "reproduced", nc, used, how, verdict
+
+
+def _band(ax, x, Y, label, **kw):
+    m, lo, hi = mean_ci(Y)
+    return loglog_panel(ax, x, m, lo, hi, label=label, **kw)
+
+
+def _alphas(scale):
+    return ALPHAS[scale]
+
+
+# ------------------------------------------------------------------ SL1
+def test_SL1_hutter_finite_sample(scale, core_seeds, device, record):
+    """SL1 (000 'Setup with heavy-tailed data'; 001 'Finite-sample complexity'): an infinite memory
+    (every seen token recalled) has error <~ T^-(alpha-1)/alpha, and the finite-sample term is
+    E(q_T) - E(q_inf) = sum_x p(x) e^{-T p(x)}.
+
+    Measured: the unseen mass sum_x p(x) 1{n_T(x) = 0} of nested samples (the error of a perfect memory
+    of the seen tokens), T = 10 .. 10^6 (10^7 full), N = 10^5. Theory: E = sum_x p(x)(1 - p(x))^T
+    exactly; the slide's e^{-T p(x)} is its Poisson approximation; asymptotically
+    Gamma(1 - 1/alpha)/(alpha H^{1/alpha}) T^{-(alpha-1)/alpha}.
+    Criteria (fixed in advance): (i) the clustered 95% interval of the slope over the whole T grid
+    contains -(alpha-1)/alpha or the slope of the exact finite-N curve on the same grid (finite N
+    removes mass only beyond T ~ N^alpha, far outside the grid); (ii) the mean unseen mass agrees with
+    the exact sum at every T: |t| < 4 (S - 1 df; Bonferroni-safe over <= 13 points).
+    Negative control: the prediction used, shifted by +-0.1, is outside the interval.
+    """
+    for alpha in _alphas(scale):
+        r = _core(alpha, scale, core_seeds(GRID[scale]["seeds"]), device)
+        T, U, p = r["T"], r["unseen"], r["p"]
+        fit = cluster_fit(T, U)
+        exact = ts.unseen_mass(p, T, "exact")
+        pois = ts.unseen_mass(p, T, "poisson")
+        asym = ts.error_exponent("infinite", alpha, "T")
+        finite = ts.loglog_slope(T, exact)
+        ok_slope, nc, used, how, _ = slope_verdict(fit, asym, finite)
+        m = U.mean(0)
+        se = U.std(0, ddof=1) / np.sqrt(U.shape[0])
+        t = (m - exact) / se
+        ok_exact = bool(np.all(np.abs(t) < 4))
+        rel_pois = np.abs(pois - exact) / exact
+        fig, axes = figure(2, 1)
+        TT = np.geomspace(T[0], T[-1], 60)
+        _band(axes[0], T, U, f"unseen mass, slope {fit}", pred_x=TT, pred_y=ts.unseen_mass(p, TT), pred_label="exact sum p(1-p)^T",
+              xlabel="T", ylabel="error of an infinite memory", title=f"SL1 alpha={alpha}, N={r['N']}")
+        axes[0].plot(TT, ts.hutter_asymptote(TT, alpha, r["N"]), "--", lw=1, label=f"asymptote T^{asym:.3f}")
+        axes[0].plot(TT, ts.unseen_mass(p, TT, "poisson"), ":", lw=1, label="sum p e^{-Tp}")
+        axes[0].legend(fontsize=7)
+        axes[1].plot(T, t, "o-")
+        axes[1].axhspan(-4, 4, alpha=0.15)
+        axes[1].set_xscale("log")
+        axes[1].set_xlabel("T")
+        axes[1].set_ylabel("t-statistic vs exact sum")
+        ok = ok_slope and ok_exact
+        record("SL1", prediction=f"alpha={alpha}: slope {asym:.3f} (finite-N curve {finite:.3f}); E[unseen] = sum p(1-p)^T",
+               measurement=f"slope {fit} ({how}); max |t| vs exact = {np.max(np.abs(t)):.2f}; "
+                           f"Poisson form off the exact sum by at most {rel_pois.max():.2%} (T >= {T[0]:.0f})",
+               interval=fit.slope_ci, criterion="slope CI contains the asymptotic or finite-N slope; all |t| < 4 against the exact sum",
+               verdict="reproduced" if ok else "refuted",
+               negative_control={"prediction": f"slope {used:.3f} +- {NC_SHIFT}", "rejected": nc},
+               figure=fig, data={"alpha": alpha, "T": T, "mean": m, "exact": exact, "poisson": pois, "t": t, "fit": fit.as_dict()})
+        assert nc, f"negative control not rejected: {fit}"
+        assert ok, (fit, asym, finite, t)
+
+
+# ------------------------------------------------------------------ SL2 / SL3 / SL5 (slopes in d)
+def _d_slope_check(claim, scheme, scale, core_seeds, device, record, d_min):
+    for alpha in _alphas(scale):
+        if scheme in ("p", "counts"):
+            r = _dgrid(alpha, scale, core_seeds(DGRID[scale]["seeds"], offset=2), device)
+        else:
+            r = _core(alpha, scale, core_seeds(GRID[scale]["seeds"]), device)
+        d, p, f = r["d"], r["p"], r["f"]
+        sel = d >= d_min
+        if scheme == "p":
+            Y = r["err_p"]
+            q_of = lambda dd: p  # noqa: E731
+        elif scheme == "threshold":
+            Y = r["err_thr"]
+            q_of = lambda dd: (np.arange(r["N"]) < dd // C).astype(float)  # noqa: E731
+        else:  # counts at one large T (q ~ T p for the frequent tokens)
+            Y = r["err_counts"]
+            q_of = lambda dd: p  # noqa: E731
+        fit = cluster_fit(d[sel], Y[:, sel])
+        gauss = np.array([ts.gaussian_error(q_of(int(dd)), f, M, int(dd), p) for dd in d])
+        asym = ts.error_exponent(scheme, alpha, "d")
+        finite = ts.loglog_slope(d[sel], gauss[sel])
+        ok, nc, used, how, verdict = slope_verdict(fit, asym, finite)
+        fig, axes = figure(1, 1, w=5.2)
+        _band(axes[0], d, Y, f"{scheme}: slope {fit} (d >= {d_min})", pred_x=d, pred_y=gauss,
+              pred_label=f"Gaussian theory, finite N (slope {finite:.3f})", xlabel="d", ylabel="population error",
+              title=f"{claim}: q = {scheme}, alpha={alpha}, N={r['N']}, M={M}")
+        k = np.argmax(sel)
+        axes[0].plot(d[sel], Y[:, k].mean() * (d[sel] / d[k]) ** asym, "--", lw=1, label=f"asymptote d^{asym:.3f}")
+        if scheme == "threshold":
+            axes[0].plot(d, ts.threshold_error(r["N"], alpha, d, C, M), ":", lw=1, label="(1-1/M) tail beyond d/c")
+        axes[0].legend(fontsize=7)
+        T_note = "" if scheme != "counts" else f" at T = {r['T'][-1]:.0f}"
+        record(claim, prediction=f"alpha={alpha}: slope in d {asym:.3f}{T_note} (finite-N Gaussian theory {finite:.3f})",
+               measurement=f"slope {fit} over d in [{d[sel][0]:.0f}, {d[sel][-1]:.0f}], {r['S']} seeds: contains the {how}",
+               interval=fit.slope_ci,
+               criterion="clustered 95% CI of the slope contains the asymptotic exponent or the slope of the finite-N prediction on the same grid",
+               verdict=verdict,
+               negative_control={"prediction": f"slope {used:.3f} +- {NC_SHIFT}", "rejected": nc},
+               figure=fig, data={"alpha": alpha, "d": d, "mean": Y.mean(0), "gaussian": gauss, "fit": fit.as_dict(), "asymptote": asym,
+                                 "finite": finite},
+               note=None if fit.contains(asym) else f"finite size: the slope differs from the asymptote {asym:.3f}; theory on the same grid gives {finite:.3f}")
+        assert nc, f"negative control not rejected: {fit} vs {used}"
+        yield verdict, fit, asym, finite
+
+
+def test_SL2_q_equals_p_in_d(scale, core_seeds, device, record):
+    """SL2 (001 'Instantiation for heavy tailed data'): q = p gives error ~ d^-(alpha-1)/(2 alpha) (+ T term).
+
+    Theory: recall fails iff p(x)^2 d < c ||p||^2 (theory.scaling, reading 2), so the stored tokens are
+    x < (d/c)^{1/(2 alpha)} and the error is the tail beyond: d^-(alpha-1)/(2 alpha). Only a handful of
+    tokens are stored (about (d/c)^{1/4} at alpha = 2), so the curve is a smoothed staircase: the fit
+    uses the whole grid d = 16..1024 (2048 full) and the finite-N prediction is the Gaussian theory
+    (theory.scaling.gaussian_error) on the same grid. q = p is the population (T = infinity) weighting;
+    its T term is that of q = counts (SL5).
+    Criterion: clustered 95% CI contains -(alpha-1)/(2 alpha) or the Gaussian curve's slope
+    (reproduced); strictly between the two: inconclusive; else refuted (see slope_verdict).
+    Negative control: that prediction +-0.1 must be rejected.
+    History: with 8 seeds on N = 10^5 the interval was +-0.09 wide and could not reject +-0.1; the q = p
+    run now uses 40 seeds (on N = 10^4 in the fast tier, see DGRID). Finding (fast tier, alpha = 2):
+    the slope lies strictly between the asymptote -0.25 and the unconditional Gaussian finite-d curve
+    (-0.345 on this grid), so the verdict was 'inconclusive'. The unconditional approximation
+    over-predicts the error at d = 16 (0.265 vs 0.223 measured), as it over-predicted the injective
+    capacity error at small d in AM3; the finite-d prediction is now the norm-conditioned Gaussian
+    theory (theory.memory.recall_probability, norms = 8), derived for AM3 before this comparison was
+    rerun; the criterion is unchanged. The test asserts 'not refuted'.
+    """
+    for verdict, fit, asym, finite in _d_slope_check("SL2", "p", scale, core_seeds, device, record, d_min=16):
+        assert verdict != "refuted", (fit, asym, finite)
+
+
+def test_SL3_threshold_in_d(scale, core_seeds, device, record):
+    """SL3 (001 'Instantiation for heavy tailed data'): q = 1{x <= d/c} gives error ~ d^-(alpha-1).
+
+    Theory: the K = floor(d/8) stored tokens are recalled (margin 4.5 sd, see the module docstring), so
+    E = (1 - 1/M) sum_{x > K} p(x) ~ K^-(alpha-1). Range d >= 64 (K >= 8: below, the floor and the
+    discreteness of the first tokens dominate). The finite-N curve (N = 10^5 truncates the tail; at
+    alpha = 1.5, N^-(1/2) is not small against K^-(1/2), which steepens the slope) is the Gaussian
+    theory of the same weights.
+    Criterion: clustered 95% CI contains -(alpha-1) or the finite-N slope. Negative control: +-0.1.
+    """
+    for verdict, fit, asym, finite in _d_slope_check("SL3", "threshold", scale, core_seeds, device, record, d_min=64):
+        assert verdict == "reproduced", (fit, asym, finite)
+
+
+def test_SL5_counts(scale, core_seeds, device, record):
+    """SL5 (000 'Scaling laws with finite capacity'): q = counts gives error <~ n^-(alpha-1)/alpha + d^-(alpha-1)/(2 alpha).
+
+    Theory: counts = T p_hat, scale-invariant, so for T large the memory is q = p and the d term is
+    SL2's. The T term is an upper bound: a token unseen in the sample costs error only if q_inf would
+    have recalled it, so E(q_T) - E(q_inf) <= (1 - 1/M) sum_x p(x)(1 - p(x))^T.
+    Criteria: (i) the d-slope at the largest T (whole d grid) as in SL2; (ii) at every (d, T) the excess
+    error over q = p on the same embeddings is not significantly above the bound (one-sided paired
+    t-test, p > 0.001 at every point).
+    Negative control: the d-slope prediction +-0.1 is rejected.
+    Finding (fast tier, alpha = 2): the d-slope of counts at T = 10^6 is that of q = p (-0.284 vs
+    -0.287), between the asymptote and the Gaussian finite-d curve: 'inconclusive' as for SL2; the T
+    bound holds everywhere (the excess is far below it).
+    """
+    results = list(_d_slope_check("SL5", "counts", scale, core_seeds, device, record, d_min=16))
+    for alpha, (verdict, fit, asym, finite) in zip(_alphas(scale), results):
+        r = _core(alpha, scale, core_seeds(GRID[scale]["seeds"]), device)
+        bound = (1 - 1 / M) * ts.unseen_mass(r["p"], r["T"])
+        excess = r["err"]["counts"] - r["err_p"][:, :, None]  # (S, D, nT)
+        pv = np.array([[paired_less(bound[j] * np.ones(excess.shape[0]), excess[:, i, j]).p_value
+                        if not np.allclose(excess[:, i, j], excess[0, i, j]) else float(excess[0, i, j] <= bound[j])
+                        for j in range(len(r["T"]))] for i in range(len(r["d"]))])
+        ok_bound = bool(np.all(pv > 1e-3))
+        fig, axes = figure(1, 1, w=5.2)
+        for i in range(0, len(r["d"]), 2):
+            m = np.maximum(excess[:, i].mean(0), 1e-6)
+            axes[0].plot(r["T"], m, "o-", ms=3, label=f"d={r['d'][i]:.0f}")
+        axes[0].plot(r["T"], bound, "k--", label="bound (1-1/M) sum p(1-p)^T")
+        axes[0].set_xscale("log")
+        axes[0].set_yscale("log")
+        axes[0].set_xlabel("T")
+        axes[0].set_ylabel("E(counts_T) - E(p), same embeddings (floored at 1e-6)")
+        axes[0].legend(fontsize=6)
+        axes[0].set_title(f"SL5 finite-sample term, alpha={alpha}", fontsize=9)
+        record("SL5", prediction=f"alpha={alpha}: E(q_T) - E(q_inf) <= (1-1/M) sum p(1-p)^T (the n^-(alpha-1)/alpha term)",
+               measurement=f"smallest one-sided p-value of 'excess > bound' = {pv.min():.3g}; the excess decays much faster than the bound "
+                           f"(at d={r['d'][-1]:.0f}, T={r['T'][2]:.0f}: {excess[:, -1, 2].mean():.2e} vs bound {bound[2]:.2e})",
+               interval=(float(excess.mean(0).min()), float(excess.mean(0).max())),
+               criterion="no (d, T) point with the excess significantly above the bound (p > 1e-3 everywhere)",
+               verdict="reproduced" if ok_bound else "refuted",
+               negative_control={"prediction": "bound divided by 10 at small T (must be violated somewhere)",
+                                 "rejected": bool(np.any(excess.mean(0) > bound / 10))},
+               figure=fig, data={"alpha": alpha, "T": r["T"], "d": r["d"], "excess_mean": excess.mean(0), "bound": bound, "p_values": pv},
+               note="as an upper bound the T term holds; it is not tight for counts: unseen rare tokens would not be recalled by q = p anyway")
+        assert np.any(excess.mean(0) > bound / 10), "negative control: a 10x smaller bound was never violated"
+        assert verdict != "refuted" and ok_bound, (fit, asym, finite, pv.min())
+
+
+# ------------------------------------------------------------------ SL4
+def test_SL4_top_seen_joint(scale, core_seeds, device, record):
+    """SL4 (000 'Scaling laws with finite capacity'): q = 1{seen >= s} (or the top d/c seen tokens) gives
+    error <~ n^-(alpha-1)/alpha + d^-(alpha-1).
+
+    Scheme: the top floor(d/8) seen tokens ('top'). Theory (theory.scaling): the error lies between
+    max(U_T, tail_K) and U_T + tail_K - (overlap) (top_seen_lower / top_seen_error, times 1 - 1/M), with
+    U_T the unseen mass and tail_K the mass beyond K = d/8, hence ≍ T^-(alpha-1)/alpha + d^-(alpha-1).
+    Criteria (fixed in advance): (i) slope in T at the largest d over the T where theory says the T term
+    is >= 4x the d term: CI contains -(alpha-1)/alpha or the slope of top_seen_error there;
+    (ii) slope in d at the largest T over the d >= 64 where the d term is >= 4x the T term: CI contains
+    -(alpha-1) or the finite-N slope; (iii) joint, the content of "≍ n^-a + d^-b": ONE constant
+    explains the whole (d, T) grid, i.e. the ratio of the mean error to U_T + tail_K varies by at most
+    a factor 2 over the grid (while the error itself varies by ~100x).
+    Negative controls: slopes +-0.1 rejected; and the other scheme's surface (q = counts) violates (iii).
+    History: the first run used for (iii) the band [0.85 x lower, 1.15 x upper] with the chance factor
+    1 - 1/M; it failed at d <= 32 and at T = 42 (ratios to the upper curve up to 1.46), because with a
+    few unstored tokens their chance recall depends on their outputs (with K = 2 stored tokens of
+    outputs 0 and 1, the noise lives on those two outputs and the next tokens, of outputs 2, 3, 4, are
+    never recalled by chance) and at d = 16 the stored tokens themselves fail. That band tested my
+    chance-factor approximation rather than the claim; the band is still computed and reported
+    (data 'band_inside'), and (iii) now tests the claim's statement.
+    Finding (fast tier, alpha = 2): (i) and (ii) hold; (iii) fails: error/(U_T + tail_K) spans
+    [0.45, 1.16] (spread 2.56 > 2; q = counts 22.6). The low ratios sit on the diagonal U_T ~ tail_K,
+    where the error is close to the max of the two terms, not their sum (sum <= 2 max), times the
+    chance factor: a spread up to ~2.5 was to be expected from theory, and the factor 2 was set too
+    tight. The one-sided form of the 000 slide (error <~ U_T + tail_K) holds with constant 1.16. Not
+    re-tuned after the fact: the verdict is 'inconclusive' (both exponents reproduced, the two-sided
+    joint criterion as fixed fails), and the test asserts the slopes and the negative controls.
+    q = 1{seen >= s} (s = 4) is shown in the figure: it follows the same law while its stored set is
+    below d/c and overflows beyond (as SL6).
+    """
+    for alpha in _alphas(scale):
+        r = _core(alpha, scale, core_seeds(GRID[scale]["seeds"]), device)
+        d, T, p = r["d"], r["T"], r["p"]
+        Y = r["err"]["top"]  # (S, D, nT)
+        K = np.floor(d / C)
+        DD, TT = np.meshgrid(d, T, indexing="ij")
+        upper = ts.top_seen_error(p, TT, np.floor(DD / C), M)
+        lower = ts.top_seen_lower(p, TT, np.floor(DD / C), M)
+        Uterm, Dterm = ts.unseen_mass(p, T), ts.tail_mass(p, K)
+        # (i) T slope at the largest d
+        selT = Uterm >= 4 * Dterm[-1]
+        fitT = cluster_fit(T[selT], Y[:, -1, selT])
+        asymT = ts.error_exponent("top", alpha, "T")
+        finT = ts.loglog_slope(T[selT], upper[-1, selT])
+        okT, ncT, usedT, howT, _ = slope_verdict(fitT, asymT, finT)
+        # (ii) d slope at the largest T
+        selD = (Dterm >= 4 * Uterm[-1]) & (K >= 8)
+        fitD = cluster_fit(d[selD], Y[:, selD, -1])
+        asymD = ts.error_exponent("top", alpha, "d")
+        finD = ts.loglog_slope(d[selD], upper[selD, -1])
+        okD, ncD, usedD, howD, _ = slope_verdict(fitD, asymD, finD)
+        # (iii) joint surface
+        m = Y.mean(0)
+        inside = (m >= 0.85 * lower) & (m <= 1.15 * upper)
+        law = Uterm[None, :] + Dterm[:, None]  # U_T + tail_K
+        ratio = m / law
+        spread = float(ratio.max() / ratio.min())
+        mc = r["err"]["counts"].mean(0)
+        spread_c = float((mc / law).max() / (mc / law).min())
+        nc_joint = spread_c > 2
+        ok = okT and okD and spread <= 2
+        verdict = "reproduced" if ok else ("inconclusive" if okT and okD else "refuted")
+        nc = ncT and ncD and nc_joint
+        fig, axes = figure(3, 1, w=4.4)
+        _band(axes[0], T, Y[:, -1], f"top d/c, d={d[-1]:.0f}: slope {fitT}", pred_x=T, pred_y=upper[-1], pred_label="theory (upper)",
+              xlabel="T", ylabel="population error", title=f"SL4 alpha={alpha}: error vs T")
+        axes[0].plot(T, r["err"]["seen_s"][:, -1].mean(0), "s:", ms=3, label=f"seen >= {GRID[scale]['s']}")
+        axes[0].legend(fontsize=6)
+        _band(axes[1], d, Y[:, :, -1], f"top d/c, T={T[-1]:.0f}: slope {fitD}", pred_x=d, pred_y=upper[:, -1], pred_label="theory (upper)",
+              xlabel="d", ylabel="population error", title="error vs d")
+        cm = __import__("matplotlib").colormaps["viridis"]
+        for i in range(len(d)):
+            col = cm(i / max(len(d) - 1, 1))
+            axes[2].plot(T, m[i], "o", ms=3, color=col, label=f"d={d[i]:.0f}")
+            axes[2].fill_between(T, lower[i], upper[i], color=col, alpha=0.2)
+        axes[2].set_xscale("log")
+        axes[2].set_yscale("log")
+        axes[2].set_xlabel("T")
+        axes[2].set_title("joint (d, T): points vs theory band [lower, upper]", fontsize=8)
+        axes[2].legend(fontsize=5)
+        record("SL4", prediction=f"alpha={alpha}: slope in T {asymT:.3f} (finite {finT:.3f}), slope in d {asymD:.3f} (finite {finD:.3f}); "
+                                 "error within the theory band at every (d, T)",
+               measurement=f"T-slope {fitT} at d={d[-1]:.0f} over T in [{T[selT][0]:.0f}, {T[selT][-1]:.0f}] ({howT}); d-slope {fitD} at "
+                           f"T={T[-1]:.0f} over d in [{d[selD][0]:.0f}, {d[selD][-1]:.0f}] ({howD}); error / (U_T + tail_K) in "
+                           f"[{ratio.min():.2f}, {ratio.max():.2f}] (spread {spread:.2f}; q = counts: {spread_c:.1f}); "
+                           f"{int(inside.sum())}/{inside.size} points inside the chance-factor band",
+               interval=fitT.slope_ci, criterion="both slope CIs contain the asymptotic or finite-size slope; max/min of error/(U_T + tail_K) <= 2 over the grid",
+               verdict=verdict,
+               negative_control={"prediction": f"T-slope {usedT:.3f} +- 0.1, d-slope {usedD:.3f} +- 0.1, q = counts surface in the band",
+                                 "rejected": nc, "T": ncT, "d": ncD, "counts_surface": nc_joint},
+               figure=fig, data={"alpha": alpha, "d": d, "T": T, "mean": m, "upper": upper, "lower": lower, "fitT": fitT.as_dict(),
+                                 "fitD": fitD.as_dict(), "seen_s_mean": r["err"]["seen_s"].mean(0),
+                                 "ratio_to_sum": ratio, "spread": spread, "spread_counts": spread_c, "band_inside": inside})
+        assert nc, (ncT, ncD, nc_joint)
+        # finding asserted: both exponents reproduced (the joint two-sided factor-2 criterion is reported, see docstring)
+        assert okT and okD, (fitT, asymT, finT, fitD, asymD, finD, ratio)
+
+
+# ------------------------------------------------------------------ SL6
+def test_SL6_seen_overflow(scale, core_seeds, device, record):
+    """SL6 (000 'Scaling laws with finite capacity'): q = 1{z in S_n} with d >> N gives n^-(alpha-1)/alpha + d^-k
+    for any k; with d small, storing every seen token overflows the memory (error grows with n).
+
+    (a) Overflow, N = 10^5: at the smallest d of the grid the stored set |S_T| ~ T^{1/alpha} outgrows
+    d/c, so the error must rise: the error at the largest T is significantly above its minimum over T
+    (paired one-sided t-test, p < 0.01) and the clustered slope over the T after the minimum is > 0.
+    Negative control: the same test on q = top d/c seen tokens (same embeddings), which cannot overflow,
+    must find no rise.
+    (b) d >> N, N = 256, d = 8N: the seen tokens are all recalled (their error mass < 10^-3 at every T:
+    the d^-k term is negligible) and the error follows (1 - 1/M) sum p(1-p)^T: its T-slope over
+    T <= 1000 (before the finite-N cut-off at T ~ N^alpha) has a CI containing -(alpha-1)/alpha or the
+    exact finite-N slope. Negative control: +-0.1.
+    """
+    for alpha in _alphas(scale):
+        r = _core(alpha, scale, core_seeds(GRID[scale]["seeds"]), device)
+        T = r["T"]
+        rise = {}
+        for k in ("seen", "top"):
+            Y = r["err"][k][:, 0]  # smallest d
+            j = int(np.argmin(Y.mean(0)))
+            test = paired_less(Y[:, j], Y[:, -1])
+            fit = cluster_fit(T[j:], Y[:, j:]) if len(T) - j >= 3 else None
+            rise[k] = dict(p=test.p_value, j=j, fit=fit, ok=test.p_value < 0.01 and fit is not None and fit.slope_ci[0] > 0)
+        s = _small(alpha, scale, core_seeds(SMALL[scale]["seeds"], offset=1), device)
+        i8 = int(np.nonzero(s["d"] >= 8 * s["N"])[0][0])
+        seen_tok = s["seen_tokens"][:, i8]
+        selT = s["T"] <= 1000
+        fitb = cluster_fit(s["T"][selT], s["seen"][:, i8, selT])
+        exact = (1 - 1 / M) * ts.unseen_mass(s["p"], s["T"])
+        asym = ts.error_exponent("seen", alpha, "T")
+        fin = ts.loglog_slope(s["T"][selT], exact[selT])
+        okb, ncb, usedb, howb, _ = slope_verdict(fitb, asym, fin)
+        ok_tok = bool(seen_tok.mean(0).max() < 1e-3)
+        ok = rise["seen"]["ok"] and okb and ok_tok
+        nc = (not rise["top"]["ok"]) and ncb
+        fig, axes = figure(3, 1, w=4.4)
+        for i in range(len(r["d"])):
+            axes[0].plot(T, r["err"]["seen"][:, i].mean(0), "o-", ms=3, label=f"seen, d={r['d'][i]:.0f}")
+        axes[0].plot(T, r["err"]["top"][:, 0].mean(0), "k--", label=f"top d/c, d={r['d'][0]:.0f}")
+        axes[0].set_xscale("log")
+        axes[0].set_yscale("log")
+        axes[0].set_xlabel("T")
+        axes[0].set_ylabel("population error")
+        axes[0].set_title(f"SL6 overflow, N={r['N']}, alpha={alpha}", fontsize=8)
+        axes[0].legend(fontsize=5)
+        _band(axes[1], s["T"], s["seen"][:, i8], f"seen, d={s['d'][i8]:.0f}=8N: slope {fitb}", pred_x=s["T"], pred_y=exact,
+              pred_label="(1-1/M) sum p(1-p)^T", xlabel="T", ylabel="population error", title=f"d >> N (N={s['N']})")
+        for i in range(len(s["d"])):
+            axes[2].plot(s["T"], np.maximum(s["seen_tokens"][:, i].mean(0), 1e-7), "o-", ms=3, label=f"d={s['d'][i]:.0f}")
+        axes[2].set_xscale("log")
+        axes[2].set_yscale("log")
+        axes[2].set_xlabel("T")
+        axes[2].set_ylabel("error mass on seen tokens (floored 1e-7)")
+        axes[2].legend(fontsize=5)
+        fs = rise["seen"]["fit"]
+        record("SL6", prediction=f"alpha={alpha}: small d: error rises with T (overflow); d = 8N: seen tokens all recalled, T-slope {asym:.3f} "
+                                 f"(finite-N {fin:.3f})",
+               measurement=f"d={r['d'][0]:.0f}: min at T={T[rise['seen']['j']]:.0f}, rise p={rise['seen']['p']:.2g}, slope after the min "
+                           f"{fs if fs is not None else 'n/a'}; d=8N: seen-token error <= {seen_tok.mean(0).max():.1e}, T-slope {fitb} ({howb})",
+               interval=fitb.slope_ci, criterion="significant rise (p < 0.01, slope CI > 0) at small d; seen-token error < 1e-3 and slope CI "
+                                                  "contains the asymptotic or finite-N slope at d = 8N",
+               verdict="reproduced" if ok else "refuted",
+               negative_control={"prediction": "q = top d/c seen tokens rises too; T-slope +- 0.1", "rejected": nc,
+                                 "top_rise_p": rise["top"]["p"], "slope": ncb},
+               figure=fig, data={"alpha": alpha, "T": T, "d": r["d"], "seen_mean": r["err"]["seen"].mean(0), "small_T": s["T"],
+                                 "small_seen": s["seen"].mean(0), "seen_tokens": s["seen_tokens"].mean(0), "fit_b": fitb.as_dict()})
+        assert nc, (rise["top"], fitb, usedb)
+        assert ok, (rise["seen"], fitb, asym, fin, seen_tok.mean(0))
+
+
+# ------------------------------------------------------------------ SL7
+def _fit_c(d, y, q, p, reading):
+    """The constant c minimising the squared log error between the measured mean curve and the reading's curve."""
+    cs = np.geomspace(1e-3, 1e3, 241)
+    best, best_c = np.inf, None
+    for c in cs:
+        pred = ts.approximation_error(q, p, d, c, reading, M)
+        if np.any(pred <= 0):
+            continue
+        loss = float(np.sum((np.log(y) - np.log(pred)) ** 2))
+        if loss < best:
+            best, best_c = loss, c
+    return best_c, best
+
+
+def test_SL7_which_reading(scale, core_seeds, device, record):
+    """SL7 (001 'Approximation guarantees'): E_{e,u}[error] = p({x : q(x) d < c ||q||_2^2}) as written.
+
+    Derivation (theory.scaling): with M small the noise on the score of x is ~ ||q||/sqrt(d) against the
+    signal q(x), so failure is q(x)^2 d < c ||q||^2 ('square'); the written form q(x) d < c ||q||^2
+    ('linear') is not even invariant to rescaling q, which leaves the argmax unchanged. For q = p the
+    two readings predict slopes -(alpha-1)/(2 alpha) and -(alpha-1)/alpha in d.
+    Test: q = p over the whole d grid; for each reading ONE constant c is fitted once (least squares in
+    log error over d); a reading is supported iff the clustered 95% CI of the measured slope contains
+    the slope of its fitted curve on the same grid. Verdict on the claim as written: 'refuted' if the
+    linear reading is rejected while the square reading is supported.
+    Negative control: the same test must reject the curve of the reading it does not support, and the
+    supported reading's slope +-0.1.
+    """
+    for alpha in _alphas(scale):
+        r = _dgrid(alpha, scale, core_seeds(DGRID[scale]["seeds"], offset=2), device)
+        d, p = r["d"], r["p"]
+        Y = r["err_p"]
+        fit = cluster_fit(d, Y)
+        m = Y.mean(0)
+        res = {}
+        for reading in ts.READINGS:
+            c, loss = _fit_c(d, m, p, p, reading)
+            pred = ts.approximation_error(p, p, d, c, reading, M)
+            sl = ts.loglog_slope(d, pred)
+            res[reading] = dict(c=c, loss=loss, pred=pred, slope=sl, supported=fit.contains(sl))
+        sq, li = res["square"], res["linear"]
+        written_refuted = sq["supported"] and not li["supported"]
+        nc = (not fit.contains(sq["slope"] - NC_SHIFT)) and (not fit.contains(sq["slope"] + NC_SHIFT))
+        fig, axes = figure(1, 1, w=5.4)
+        _band(axes[0], d, Y, f"q = p: slope {fit}", xlabel="d", ylabel="population error", title=f"SL7 readings, alpha={alpha}, N={r['N']}")
+        for reading, st in (("square", "-"), ("linear", "--")):
+            axes[0].plot(d, res[reading]["pred"], st, lw=1.2, label=f"{reading}: c={res[reading]['c']:.3g}, slope {res[reading]['slope']:.3f}")
+        axes[0].legend(fontsize=7)
+        verdict = "refuted" if written_refuted else ("reproduced" if li["supported"] and not sq["supported"] else "inconclusive")
+        record("SL7", prediction=f"as written (q d < c||q||^2): slope {li['slope']:.3f} with fitted c={li['c']:.3g}; "
+                                 f"square reading (q^2 d < c||q||^2): slope {sq['slope']:.3f} with c={sq['c']:.3g}",
+               measurement=f"alpha={alpha}: slope {fit}; square reading {'supported' if sq['supported'] else 'rejected'} "
+                           f"(log-SSE {sq['loss']:.3f}), written reading {'supported' if li['supported'] else 'rejected'} (log-SSE {li['loss']:.3f})",
+               interval=fit.slope_ci, criterion="a reading is supported iff the CI of the measured slope contains its fitted curve's slope (one c per reading)",
+               verdict=verdict,
+               negative_control={"prediction": f"square-reading slope {sq['slope']:.3f} +- 0.1", "rejected": nc},
+               figure=fig, data={"alpha": alpha, "d": d, "mean": m, "fit": fit.as_dict(),
+                                 "readings": {k: {kk: vv for kk, vv in v.items()} for k, v in res.items()}},
+               note="the formula as written on the slide does not fit the data; q(x)^2 d < c ||q||^2 does (and gives the SL2 exponent)")
+        assert nc, (fit, sq["slope"])
+        # finding (asserted): the written reading is rejected and the square reading supported
+        assert written_refuted, (fit, res)
+
+
+# ------------------------------------------------------------------ SL8
+def test_SL8_capacity_and_orderings(scale, core_seeds, device, record):
+    """SL8 (000 'Scaling laws with finite capacity'): "can store at most d memories (approximation error
+    d^-alpha+1)"; "q = 1 is best if we have enough capacity". Plus the ordering of 001's table:
+    the threshold scheme beats q = p.
+
+    (a) Best threshold: over q = 1{x <= r d} on a grid of ratios r (2^-6..4), the best error
+    E*(d) = min_r E(r d) should fall as d^-(alpha-1) (K* ∝ d: about d memories), not d^-2(alpha-1)
+    (the injective capacity d^2 would give). Per seed the error at the ratio minimising the mean; the
+    clustered CI of the slope over d >= 64 must contain -(alpha-1) or the finite-N slope of
+    (1-1/M) tail(r* d). Negative control: +-0.1 and -2(alpha-1) rejected.
+    (b) Threshold (c = 8) beats q = p at every d >= 50: one-sided paired t-tests, each p < 0.05/#d
+    (Bonferroni). Negative control: the reversed ordering is significant at no such d.
+    (c) q = 1 is best only with enough capacity: N = 256, d = 8N: q = 1 has a lower error than q = p,
+    q = seen and q = counts (at every T) (paired, Bonferroni), and the threshold scheme stores the same
+    tokens (K >= N); at N = 10^4 (fast; 10^5 full; d <= 1024 << N) q = 1 is worse than the threshold at every d
+    (paired, p < 0.05/#d). Negative control: at N = 256, d = 16 the 'q = 1 best' test must fail.
+    """
+    for alpha in _alphas(scale):
+        r = _dgrid(alpha, scale, core_seeds(DGRID[scale]["seeds"], offset=2), device)
+        d, R = r["d"], r["ratios"]
+        # (a)
+        mean_r = r["err_ratio"].mean(0)  # (D, R)
+        jbest = np.argmin(mean_r, 1)
+        Estar = r["err_ratio"][:, np.arange(len(d)), jbest]  # (S, D)
+        sel = d >= 64
+        fit = cluster_fit(d[sel], Estar[:, sel])
+        asym = -(alpha - 1)
+        fin_curve = ts.threshold_error(r["N"], alpha, d * R[jbest], 1.0, M)
+        fin = ts.loglog_slope(d[sel], fin_curve[sel])
+        ok_a, nc_a, used_a, how_a, _ = slope_verdict(fit, asym, fin)
+        nc_a = nc_a and not fit.contains(-2 * (alpha - 1))
+        # (b)
+        big = d >= 50
+        pb = np.array([paired_less(r["err_ratio"][:, i, int(np.argmin(np.abs(R - 1 / C)))], r["err_p"][:, i]).p_value for i in range(len(d))])
+        pb_rev = np.array([paired_less(r["err_p"][:, i], r["err_ratio"][:, i, int(np.argmin(np.abs(R - 1 / C)))]).p_value for i in range(len(d))])
+        lvl = 0.05 / big.sum()
+        ok_b = bool(np.all(pb[big] < lvl))
+        nc_b = bool(np.all(pb_rev[big] >= lvl))
+        # (c)
+        s = _small(alpha, scale, core_seeds(SMALL[scale]["seeds"], offset=1), device)
+
+        def ones_best(i):
+            others = [s["q_p"][:, i]] + [s[k][:, i, j] for k in ("seen", "counts") for j in range(len(s["T"]))]
+            pv = [paired_less(s["ones"][:, i], o).p_value for o in others]
+            return bool(np.all(np.array(pv) < 0.05 / len(pv))), float(np.max(pv))
+
+        i8 = int(np.nonzero(s["d"] >= 8 * s["N"])[0][0])
+        best_big, pmax_big = ones_best(i8)
+        best_small, pmax_small = ones_best(0)
+        same_thr = bool(np.floor(s["d"][i8] / C) >= s["N"])
+        jc = int(np.argmin(np.abs(R - 1 / C)))
+        pw = np.array([paired_less(r["err_ratio"][:, i, jc], r["err_ones"][:, i]).p_value for i in range(len(d))])
+        worse_big_N = bool(np.all(pw < 0.05 / len(d)))
+        ok_c = best_big and same_thr and worse_big_N
+        nc_c = not best_small
+        ok = ok_a and ok_b and ok_c
+        nc = nc_a and nc_b and nc_c
+        fig, axes = figure(3, 1, w=4.4)
+        _band(axes[0], d, Estar, f"best threshold E*(d): slope {fit}", pred_x=d, pred_y=fin_curve, pred_label="(1-1/M) tail(r* d)",
+              xlabel="d", ylabel="population error", title=f"SL8(a) alpha={alpha}: at most ~d memories")
+        axes[0].plot(d[sel], Estar[:, sel].mean(0)[0] * (d[sel] / d[sel][0]) ** (-2 * (alpha - 1)), ":", label="d^-2(alpha-1) (d^2 memories)")
+        axes[0].legend(fontsize=6)
+        _band(axes[1], d, r["err_ratio"][:, :, jc], "threshold c=8", xlabel="d", ylabel="population error", title=f"SL8(b) N={r['N']}")
+        _band(axes[1], d, r["err_p"], "q = p", marker="s")
+        _band(axes[1], d, r["err_ones"], "q = 1", marker="^")
+        _band(axes[2], s["d"], s["ones"], "q = 1", xlabel="d", ylabel="population error", title=f"SL8(c) N={s['N']}, T={s['T'][-1]:.0f}")
+        _band(axes[2], s["d"], s["q_p"], "q = p", marker="s")
+        _band(axes[2], s["d"], np.maximum(s["seen"][:, :, -1], 1e-6), "q = seen", marker="v")
+        _band(axes[2], s["d"], np.maximum(s["threshold"], 1e-6), "threshold c=8", marker="x")
+        record("SL8", prediction=f"alpha={alpha}: best-threshold error slope {asym:.3f} (finite {fin:.3f}), optimal K*/d constant; "
+                                 "threshold < q=p for d >= 50; q = 1 best iff d >> N",
+               measurement=f"(a) slope {fit} ({how_a}), optimal r* = K*/d per d: {', '.join(f'{x:.3g}' for x in R[jbest])}; "
+                           f"(b) max p-value over d >= 50: {pb[big].max():.2g}; (c) N={s['N']}, d={s['d'][i8]:.0f}: q=1 best (max p {pmax_big:.2g}); "
+                           f"N={r['N']}: q=1 worse than threshold at every d (max p {pw.max():.2g})",
+               interval=fit.slope_ci, criterion="(a) slope CI contains -(alpha-1) or finite slope; (b) all Bonferroni paired tests; (c) q=1 best at d=8N, "
+                                                "worse than threshold at N=1e5",
+               verdict="reproduced" if ok else "refuted",
+               negative_control={"prediction": "(a) slope +-0.1 and -2(alpha-1); (b) reversed ordering; (c) q=1 best at d=16, N=256",
+                                 "rejected": nc, "a": nc_a, "b": nc_b, "c": nc_c, "small_d_max_p": pmax_small},
+               figure=fig, data={"alpha": alpha, "d": d, "Estar": Estar.mean(0), "r_star": R[jbest], "p_b": pb, "p_b_rev": pb_rev,
+                                 "p_ones_worse": pw, "small_d": s["d"], "small_ones": s["ones"].mean(0), "small_p": s["q_p"].mean(0)})
+        assert nc, (nc_a, nc_b, nc_c)
+        assert ok, (fit, asym, fin, pb, best_big, same_thr, pw)

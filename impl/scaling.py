@@ -1,0 +1,196 @@
+"""Memory schemes built from Zipf samples and their exact population error (claims SL1-SL8).
+
+A scheme turns the token counts n(x) of T samples into weights q(x) of the memory
+W = sum_x q(x) u_{f*(x)} e_x^T (see :func:`scheme_weights`); :func:`population_error` returns the
+exact error sum_x p(x) 1{argmax_y u_y^T W e_x != f*(x)} for many schemes, sample sizes and seeds in
+one pass over the embeddings.
+
+Cost of :func:`population_error` per seed: generating the N x d input table once, then two matrix
+products of 2 N d Q M flops (Q weightings, M outputs). It computes the same thing as
+:func:`impl.memory.recall` (ties count as errors) but keeps one seed's table in memory and works
+with (N, d) @ (d, Q M) products instead of broadcast batched ones.
+"""
+from __future__ import annotations
+
+import torch
+
+from ._validate import (check_choice, check_finite_tensor, check_float, check_int, check_seeds,
+                        resolve_device, resolve_dtype)
+from .embeddings import Embedding
+from .memory import as_map, as_weights
+from .sampling import sample_tokens
+
+SCHEMES = ("p", "threshold", "ones", "seen", "seen_s", "top", "counts")
+
+#: elements of one seed group's input table kept in memory (float32: 512 MiB)
+TABLE_ELEMENTS = 1 << 27
+#: elements of the largest score block of one chunk
+SCORE_ELEMENTS = 1 << 24
+
+
+def mod_map(N: int, M: int, *, device=None) -> torch.Tensor:
+    """The target map f*(x) = x mod M on tokens 0..N-1 (token 0 is the most frequent), int64 (N,)."""
+    N = check_int("N", N, 1)
+    M = check_int("M", M, 1)
+    return torch.arange(N, device=resolve_device(device)) % M
+
+
+def scheme_weights(scheme: str, counts, p, d: int, c: float = 8.0, s: int = 1, *, dtype=torch.float64) -> torch.Tensor:
+    """Weights q of a memory scheme, shape ``counts.shape`` (..., N).
+
+    scheme:
+      'p'          q(x) = p(x)                          (one large-batch gradient step, SL2)
+      'threshold'  q(x) = 1{x <= d/c}                   (first floor(d/c) tokens, SL3)
+      'ones'       q(x) = 1                             (store everything, SL8)
+      'seen'       q(x) = 1{n(x) >= 1}                  (SL6)
+      'seen_s'     q(x) = 1{n(x) >= s}                  (SL4)
+      'top'        q(x) = 1{x among the floor(d/c) most counted seen tokens}, ties to the smaller
+                   index (SL4)
+      'counts'     q(x) = n(x) = sum_i 1{x_i = x}       (SL5)
+
+    counts : token counts n(x), shape (..., N) (e.g. (S, N) or (S, len(T), N)); for 'p',
+    'threshold' and 'ones' only its shape is used. p : the distribution (N,).
+    """
+    check_choice("scheme", scheme, SCHEMES)
+    counts = torch.as_tensor(counts)
+    check_finite_tensor("counts", counts, nonneg=True)
+    if counts.ndim < 1:
+        raise ValueError("counts must have shape (..., N)")
+    N = counts.shape[-1]
+    p = torch.as_tensor(p, dtype=torch.float64, device=counts.device)
+    check_finite_tensor("p", p, nonneg=True)
+    if p.shape != (N,):
+        raise ValueError(f"p must have shape ({N},), got {tuple(p.shape)}")
+    d = check_int("d", d, 1)
+    c = check_float("c", c, 0.0, lo_open=True)
+    s = check_int("s", s, 1)
+    dt = resolve_dtype(dtype) if dtype is not None else torch.float64
+    K = min(int(d // c), N)
+    shape = counts.shape
+    if scheme == "p":
+        q = p.expand(shape)
+    elif scheme == "threshold":
+        q = (torch.arange(N, device=counts.device) < K).expand(shape)
+    elif scheme == "ones":
+        q = torch.ones(shape, device=counts.device)
+    elif scheme == "seen":
+        q = counts >= 1
+    elif scheme == "seen_s":
+        q = counts >= s
+    elif scheme == "counts":
+        q = counts
+    else:  # top
+        q = torch.zeros(shape, dtype=torch.bool, device=counts.device)
+        if K > 0:
+            order = torch.sort(counts, dim=-1, descending=True, stable=True).indices[..., :K]
+            q.scatter_(-1, order, True)
+        q &= counts >= 1
+    return q.to(dt).contiguous()
+
+
+def prefix_counts(p, Ts, seeds, *, device=None) -> torch.Tensor:
+    """Counts n_T(x) of the first T tokens of one i.i.d. stream per seed, for every T of ``Ts``.
+
+    The samples are nested (the stream for T = 100 starts with the one for T = 10), so a seed's
+    curve over T is one training run observed at several times. Shape (S, len(Ts), N), float64.
+    Tokens are drawn with :func:`impl.sampling.sample_tokens` (per seed, in groups of seeds so that
+    at most about 2 * 10^7 tokens are held at once).
+    """
+    seeds = check_seeds(seeds)
+    p = torch.as_tensor(p, dtype=torch.float64)
+    check_finite_tensor("p", p, nonneg=True)
+    if p.ndim != 1:
+        raise ValueError("p must be a 1-D probability vector")
+    Ts = [check_int("Ts", t, 0) for t in (Ts if isinstance(Ts, (list, tuple)) else list(Ts))]
+    if not Ts or any(b < a for a, b in zip(Ts, Ts[1:])):
+        raise ValueError("Ts must be a non-empty non-decreasing sequence of non-negative ints")
+    dev = resolve_device(device)
+    N, Tmax = p.numel(), Ts[-1]
+    out = torch.empty(len(seeds), len(Ts), N, dtype=torch.float64)
+    group = max(1, (2 * 10**7) // max(Tmax, 1))
+    for g0 in range(0, len(seeds), group):
+        gs = seeds[g0:g0 + group]
+        tok = sample_tokens(p, Tmax, gs)
+        c = torch.zeros(len(gs), N, dtype=torch.float64)
+        prev = 0
+        for k, T in enumerate(Ts):
+            if T > prev:
+                c.scatter_add_(1, tok[:, prev:T], torch.ones(len(gs), T - prev, dtype=torch.float64))
+            out[g0:g0 + len(gs), k] = c
+            prev = T
+    return out.to(dev)
+
+
+def unseen_mass(counts, p) -> torch.Tensor:
+    """Mass of the unseen tokens sum_x p(x) 1{n(x) = 0}, shape ``counts.shape[:-1]`` (float64)."""
+    counts = torch.as_tensor(counts)
+    check_finite_tensor("counts", counts, nonneg=True)
+    p = torch.as_tensor(p, dtype=torch.float64, device=counts.device)
+    check_finite_tensor("p", p, nonneg=True)
+    if counts.ndim < 1 or p.shape != (counts.shape[-1],):
+        raise ValueError(f"p must have shape (N,) with N = counts.shape[-1]; got {tuple(p.shape)} and {tuple(counts.shape)}")
+    return ((counts == 0).to(torch.float64) * p).sum(-1)
+
+
+def population_error(q, f, E: Embedding, U: Embedding, p, *, return_correct: bool = False,
+                     device=None, dtype=None):
+    """Exact population error of W = sum_x q(x) u_{f*(x)} e_x^T for every seed and weighting.
+
+        error[s, k] = sum_x p(x) 1{ max_{y != f*(x)} u_y^T W_{s,k} e_x >= u_{f*(x)}^T W_{s,k} e_x }
+
+    Parameters
+    ----------
+    q : weights (N,), (Q, N) or (S, Q, N) (S = number of seeds of E).
+    f : f* as integers (N,) in [0, M).
+    E, U : input (N x d) and output (M x d) embeddings with the same seeds and different streams.
+    p : token distribution (N,).
+    return_correct : also return the bool tensor correct (S, Q, N).
+
+    Returns the error (S, Q) in float64 (and ``correct``). Seeds are processed in groups whose input
+    table fits in TABLE_ELEMENTS; scores in row chunks of at most SCORE_ELEMENTS.
+    """
+    if not isinstance(E, Embedding) or not isinstance(U, Embedding):
+        raise ValueError("E and U must be impl.embeddings.Embedding instances")
+    if E.seeds != U.seeds or E.d != U.d:
+        raise ValueError(f"E and U must share seeds and d; got seeds {E.seeds} vs {U.seeds}, d {E.d} vs {U.d}")
+    if E.stream == U.stream:
+        raise ValueError("E and U must use different streams")
+    dev, dt = resolve_device(device), resolve_dtype(dtype)
+    S, N, M, d = E.num_seeds, E.n, U.n, E.d
+    f = as_map(f, N, M, dev)
+    q = as_weights(q, S, N, dev, dt)
+    Q = q.shape[1]
+    p_t = check_finite_tensor("p", torch.as_tensor(p, device=dev, dtype=torch.float64), nonneg=True)
+    if p_t.shape != (N,):
+        raise ValueError(f"p must have shape ({N},), got {tuple(p_t.shape)}")
+    classes = [torch.nonzero(f == y).squeeze(-1) for y in range(M)]
+    error = torch.empty(S, Q, dtype=torch.float64, device=dev)
+    correct = torch.empty(S, Q, N, dtype=torch.bool, device=dev) if return_correct else None
+    group = max(1, TABLE_ELEMENTS // (N * d))
+    for g0 in range(0, S, group):
+        gs = E.seeds[g0:g0 + group]
+        G = len(gs)
+        Et = Embedding(N, d, gs, E.kind, E.stream).full(device=dev, dtype=dt)  # (G, N, d)
+        Ut = Embedding(M, d, gs, U.kind, U.stream).full(device=dev, dtype=dt)  # (G, M, d)
+        qg = q[g0:g0 + G]
+        V = torch.zeros(G, Q, M, d, device=dev, dtype=dt)
+        for y, idx in enumerate(classes):  # V[:, :, y] = sum_{x : f(x) = y} q(x) e_x
+            if idx.numel():
+                V[:, :, y] = qg[:, :, idx] @ Et[:, idx]
+        A = (Ut @ Ut.transpose(-1, -2)).unsqueeze(1) @ V  # (G, Q, M, d): row y' is u_{y'}^T W
+        A = A.reshape(G, Q * M, d).transpose(-1, -2)  # (G, d, Q M)
+        wrong = torch.zeros(G, Q, dtype=torch.float64, device=dev)
+        rows = max(1, SCORE_ELEMENTS // (G * Q * M))
+        for a in range(0, N, rows):
+            b = min(a + rows, N)
+            sc = (Et[:, a:b] @ A).view(G, b - a, Q, M)
+            fi = f[a:b].view(1, -1, 1, 1).expand(G, -1, Q, 1)
+            true = sc.gather(-1, fi).squeeze(-1)
+            sc.scatter_(-1, fi, float("-inf"))
+            ok = true > sc.amax(-1) if M > 1 else torch.ones_like(true, dtype=torch.bool)  # (G, c, Q)
+            wrong += ((~ok).to(torch.float64) * p_t[a:b].view(1, -1, 1)).sum(1)
+            if correct is not None:
+                correct[g0:g0 + G, :, a:b] = ok.transpose(1, 2)
+        error[g0:g0 + G] = wrong
+        del Et, V, A
+    return (error, correct) if return_correct else error

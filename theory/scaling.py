@@ -1,0 +1,243 @@
+"""Scaling laws of associative memories trained on Zipf data (claims SL1-SL8).
+
+Setting: tokens x in [N] with p(x) ∝ x^-alpha, a map f*: [N] -> [M], Gaussian embeddings in R^d
+and the memory W = sum_x q(x) u_{f*(x)} e_x^T built from T samples. The population error is
+E(q) = sum_x p(x) 1{argmax_y u_y^T W e_x != f*(x)}.
+
+Exponents (error ~ d^{-a} + T^{-b}, 000 'Scaling laws with finite capacity', 001 'Instantiation'):
+
+    scheme        a (in d)                 b (in T)
+    p             (alpha-1)/(2 alpha)      (alpha-1)/alpha   (q = p, one large-batch step)
+    threshold     alpha-1                  (alpha-1)/alpha   (q = 1{x <= d/c})
+    top / seen_s  alpha-1                  (alpha-1)/alpha   (top d/c seen tokens, seen >= s times)
+    counts        (alpha-1)/(2 alpha)      (alpha-1)/alpha
+    seen          inf (d^-k for all k,     (alpha-1)/alpha   (q = 1{x seen}, only when d >> N)
+                  when d >> N)
+    infinite      0 (no d)                 (alpha-1)/alpha   (Hutter: unseen mass)
+
+Derivation of a (the 'approximation guarantee', SL7). For a map into few outputs (M small) the
+wrong score of x on output y is sum_{z: f*(z)=y} q(z) e_z^T e_x + O(1/d), a Gaussian of variance
+~ S_y/d with S_y ~ ||q||^2/M, against the signal q(x). Recall fails when q(x) < c' ||q||/sqrt(d):
+
+    reading 2:  E = p({x : q(x)^2 d < c ||q||_2^2})     (scale-invariant in q, like the argmax)
+    reading 1:  E = p({x : q(x) d < c ||q||_2^2})       (as written on the 001 slide)
+
+For q = p, ||p||^2 = O(1): reading 2 keeps x < (d/c)^{1/(2 alpha)} and gives a = (alpha-1)/(2 alpha)
+(the SL2 exponent); reading 1 keeps x < (d/c)^{1/alpha} and gives a = (alpha-1)/alpha. For
+indicators q = 1{x in A} both readings say: all of A is recalled iff |A| < d/c.
+
+Finite samples (SL1): the expected unseen mass is exactly sum_x p(x)(1 - p(x))^T, approximated by
+sum_x p(x) e^{-T p(x)} ~ Gamma(1 - 1/alpha) / (alpha H^{1/alpha}) T^{-(alpha-1)/alpha}.
+
+Tokens that the memory does not store (q(x) = 0) still get an argmax over pure noise, which is
+right with probability about 1/M: the functions take ``M`` to include this chance factor (1 - 1/M).
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ._validate import as_array, as_choice, as_int, as_map, as_real
+from .memory import recall_probability
+from .zipf import zipf_pmf
+
+SCHEMES = ("p", "threshold", "top", "seen_s", "counts", "seen", "infinite")
+READINGS = ("linear", "square")  # reading 1 (as written: q d < c||q||^2), reading 2 (q^2 d < c||q||^2)
+
+
+def error_exponent(scheme: str, alpha: float, variable: str = "d") -> float:
+    """Asymptotic exponent a of E ~ variable^{-a}, returned as the slope -a of log E vs log variable.
+
+    See the table in the module docstring. ``variable`` is 'd' or 'T'. ``seen`` in d returns -inf
+    (faster than any power when d >> N); ``infinite`` in d returns 0.
+    """
+    as_choice("scheme", scheme, SCHEMES)
+    alpha = as_real("alpha", alpha, 1.0, lo_open=True)
+    as_choice("variable", variable, ("d", "T"))
+    if variable == "T":
+        return -(alpha - 1) / alpha
+    return {"p": -(alpha - 1) / (2 * alpha), "counts": -(alpha - 1) / (2 * alpha), "threshold": -(alpha - 1),
+            "top": -(alpha - 1), "seen_s": -(alpha - 1), "seen": -np.inf, "infinite": 0.0}[scheme]
+
+
+def _as_T(T) -> np.ndarray:
+    T = as_array("T", np.atleast_1d(T), ndim=1, nonneg=True)
+    return T
+
+
+def unseen_mass(p, T, kind: str = "exact") -> np.ndarray:
+    """Expected mass of the tokens never seen in T i.i.d. draws, one value per entry of ``T``.
+
+    kind='exact':   sum_x p(x) (1 - p(x))^T  (computed as exp(T log1p(-p)))
+    kind='poisson': sum_x p(x) e^{-T p(x)}   (the finite-sample term of the 001 slide)
+    """
+    p = _as_prob(p)
+    T = _as_T(T)
+    as_choice("kind", kind, ("exact", "poisson"))
+    if kind == "exact":
+        lg = np.log1p(-np.minimum(p, 1.0 - 1e-16))  # finite for p == 1: (1-p)^T ~ 1e-16^T
+        terms = np.exp(np.outer(T, lg))
+    else:
+        terms = np.exp(-np.outer(T, p))
+    return terms @ p
+
+
+def hutter_asymptote(T, alpha: float, N: int | None = None) -> np.ndarray:
+    """Leading term of the unseen mass of an infinite Zipf law: Gamma(1 - 1/alpha)/(alpha H^{1/alpha}) T^{-(alpha-1)/alpha}.
+
+    H = sum_{x <= N} x^-alpha (zeta(alpha) when N is None) normalises p(x) = x^-alpha / H.
+    """
+    from scipy.special import gamma, zeta
+
+    alpha = as_real("alpha", alpha, 1.0, lo_open=True)
+    T = _as_T(T)
+    H = zeta(alpha) if N is None else float(np.sum(np.arange(1, as_int("N", N, 1) + 1, dtype=float) ** -alpha))
+    return gamma(1 - 1 / alpha) / (alpha * H ** (1 / alpha)) * T ** (-(alpha - 1) / alpha)
+
+
+def tail_mass(p, K) -> np.ndarray:
+    """Mass of the tokens beyond the first K, sum_{x > K} p(x), one value per entry of ``K`` (K >= 0)."""
+    p = _as_prob(p)
+    K = as_array("K", np.atleast_1d(K), ndim=1, nonneg=True)
+    cum = np.concatenate([[0.0], np.cumsum(p)])
+    k = np.minimum(np.floor(K).astype(int), p.size)
+    return np.maximum(cum[-1] - cum[k], 0.0)
+
+
+def threshold_error(N: int, alpha: float, d, c: float = 8.0, M: int | None = None) -> np.ndarray:
+    """Finite-N error of q = 1{x <= d/c} when every stored token is recalled (SL3):
+
+        E(d) = (1 - 1/M) sum_{x > floor(d/c)} p(x)      (factor 1 when M is None)
+    """
+    N = as_int("N", N, 1)
+    c = as_real("c", c, 0.0, lo_open=True)
+    d = as_array("d", np.atleast_1d(d), ndim=1)
+    if np.any(d < 1):
+        raise ValueError("d must be >= 1")
+    return _chance(M) * tail_mass(zipf_pmf(N, alpha), np.floor(d / c))
+
+
+def failing_set(q, d: float, c: float, reading: str = "square") -> np.ndarray:
+    """Tokens predicted to fail by the approximation guarantee (SL7), a boolean array (N,):
+
+    reading='square': q(x)^2 d < c ||q||_2^2 ;  reading='linear' (as written in 001): q(x) d < c ||q||_2^2.
+    Tokens with q(x) <= 0 always fail.
+    """
+    q = as_array("q", q, ndim=1)
+    d = as_real("d", d, 0.0, lo_open=True)
+    c = as_real("c", c, 0.0, lo_open=True)
+    as_choice("reading", reading, READINGS)
+    n2 = float(np.sum(q**2))
+    lhs = np.sign(q) * q**2 * d if reading == "square" else q * d
+    return (q <= 0) | (lhs < c * n2)
+
+
+def approximation_error(q, p, d, c: float, reading: str = "square", M: int | None = None) -> np.ndarray:
+    """Predicted error curve of the approximation guarantee, one value per entry of ``d``:
+
+        E(d) = (1 - 1/M) p({x : q(x)^2 d < c ||q||^2})   (reading 'square')
+        E(d) = (1 - 1/M) p({x : q(x) d < c ||q||^2})     (reading 'linear', as written)
+
+    The factor (1 - 1/M) (1 when M is None) counts the failing tokens' chance recalls.
+    """
+    q = as_array("q", q, ndim=1)
+    p = _as_prob(p)
+    if p.shape != q.shape:
+        raise ValueError(f"p must have the shape of q {q.shape}, got {p.shape}")
+    d = as_array("d", np.atleast_1d(d), ndim=1)
+    if np.any(d <= 0):
+        raise ValueError("d must be > 0")
+    c = as_real("c", c, 0.0, lo_open=True)
+    as_choice("reading", reading, READINGS)
+    # sort once: the failing set is {q < t(d)} for a threshold t(d)
+    n2 = float(np.sum(q**2))
+    t = np.sqrt(c * n2 / d) if reading == "square" else c * n2 / d
+    order = np.argsort(q, kind="stable")
+    qs, cum = q[order], np.concatenate([[0.0], np.cumsum(p[order])])
+    k = np.searchsorted(qs, t, side="left")  # number of tokens with q < t
+    k0 = np.searchsorted(qs, 0.0, side="right")  # q <= 0 always fail
+    return _chance(M) * cum[np.maximum(k, k0)]
+
+
+def top_seen_error(p, T, K, M: int | None = None) -> np.ndarray:
+    """Reference curve of the 'top K seen tokens' scheme (SL4): the error of storing the seen tokens
+    among the K most frequent ones, sum_x p(x) [1 - 1{x <= K} (1 - (1 - p(x))^T)], times (1 - 1/M).
+
+    It is an upper bound of the expected error of the top-K seen tokens (which may also store seen
+    tokens beyond K) and is within a factor 2 of the lower bound max(unseen mass, tail beyond K).
+    Broadcasts over arrays ``T`` and ``K`` of the same shape.
+    """
+    p = _as_prob(p)
+    T = np.asarray(T, float)
+    K = np.asarray(K, float)
+    if T.shape != K.shape:
+        raise ValueError(f"T and K must have the same shape, got {T.shape} and {K.shape}")
+    Tf, Kf = _as_T(T.ravel()), as_array("K", K.ravel(), nonneg=True)
+    unseen = unseen_mass(p, Tf)
+    seen_beyond = tail_mass(p, Kf) - np.array([_unseen_beyond(p, t, k) for t, k in zip(Tf, Kf)])
+    return (_chance(M) * (unseen + seen_beyond)).reshape(T.shape)
+
+
+def top_seen_lower(p, T, K, M: int | None = None) -> np.ndarray:
+    """Lower bound of the error of any scheme storing at most K seen tokens: max(unseen mass, tail beyond K), times (1 - 1/M)."""
+    p = _as_prob(p)
+    T, K = np.asarray(T, float), np.asarray(K, float)
+    if T.shape != K.shape:
+        raise ValueError(f"T and K must have the same shape, got {T.shape} and {K.shape}")
+    u = unseen_mass(p, _as_T(T.ravel()))
+    t = tail_mass(p, as_array("K", K.ravel(), nonneg=True))
+    return (_chance(M) * np.maximum(u, t)).reshape(T.shape)
+
+
+def _unseen_beyond(p, T, K) -> float:
+    k = int(min(np.floor(K), p.size))
+    tail = p[k:]
+    if tail.size == 0:
+        return 0.0
+    return float(np.exp(T * np.log1p(-np.minimum(tail, 1 - 1e-16))) @ tail)
+
+
+
+
+def gaussian_error(q, f, M: int, d: int, p, resolution: float = 1e-3, norms: int = 8) -> float:
+    """Finite-N predicted error of the memory with weights q: E = sum_x p(x) (1 - P(recall x)).
+
+    P(recall x) is the Gaussian approximation of theory.memory.recall_probability, conditioned on the
+    embedding norms (``norms`` quantile nodes of chi2_d/d each; 0 = unconditional), which is the
+    better prediction at small d (see AM3). Tokens are grouped by (output class, q rounded to
+    ``resolution`` times the smallest wrong-score sd), which moves each P(recall) by about
+    ``resolution``.
+    """
+    q = as_array("q", q, ndim=1)
+    p = _as_prob(p)
+    if p.shape != q.shape:
+        raise ValueError(f"p must have the shape of q {q.shape}, got {p.shape}")
+    resolution = as_real("resolution", resolution, 0.0, 0.1, lo_open=True)
+    M = as_int("M", M, 1)
+    if M == 1:
+        return 0.0
+    return float(p @ (1.0 - recall_probability(q, f, M, d, norms=norms, resolution=resolution)))
+
+
+def loglog_slope(x, y) -> float:
+    """OLS slope of log y on log x (the slope a predicted curve has on a grid), y > 0."""
+    x = as_array("x", x, ndim=1)
+    y = as_array("y", y, ndim=1)
+    if x.shape != y.shape or x.size < 2 or np.any(x <= 0) or np.any(y <= 0):
+        raise ValueError("x and y must be positive 1-D arrays of the same length >= 2")
+    lx, ly = np.log(x), np.log(y)
+    lx = lx - lx.mean()
+    return float(lx @ (ly - ly.mean()) / (lx @ lx))
+
+
+def _chance(M) -> float:
+    if M is None:
+        return 1.0
+    M = as_int("M", M, 1)
+    return 1.0 - 1.0 / M
+
+
+def _as_prob(p) -> np.ndarray:
+    p = as_array("p", p, ndim=1, nonneg=True)
+    if not np.isclose(p.sum(), 1.0, atol=1e-8):
+        raise ValueError(f"p must sum to 1, got {p.sum()}")
+    return p
