@@ -9,7 +9,7 @@ from hypothesis import strategies as hst
 from impl.embeddings import Embedding
 from impl.gradients import autograd_gradient, one_sgd_step, one_step_memory
 from plotting import figure, loglog_panel
-from stats import linear_fit, loglog_fit, mean_ci
+from stats import loglog_fit, mean_ci
 from theory.gradients import gradient_lemma, gradient_noisy, noisy_one_step_scores, one_step_scores
 from theory.memory import capacity_accuracy
 

@@ -106,6 +106,9 @@ def recall(q, f, E: Embedding, U: Embedding, p=None, *, W: torch.Tensor | None =
            chunk: int | None = None, return_margin: bool = False, device=None, dtype=None) -> Recall:
     """Which tokens the memory recalls, and the exact population error.
 
+    Seeds are processed in groups whose input table fits in MATERIALIZE_ELEMENTS, so each table is drawn
+    once and used by both passes (building V, then scoring); larger tables are streamed in chunks.
+
     Parameters
     ----------
     q : weights, shape (N,), (Q, N) or (S, Q, N); ignored when ``W`` is given.
@@ -115,6 +118,25 @@ def recall(q, f, E: Embedding, U: Embedding, p=None, *, W: torch.Tensor | None =
     W : optional memory matrices (S, Q, d, d) (or (S, d, d)) to evaluate instead of building one.
     """
     _same_seeds(E, U)
+    S, N = E.num_seeds, E.n
+    group = max(1, MATERIALIZE_ELEMENTS // (N * E.d))
+    if S <= group:
+        return _recall_group(q, f, E, U, p, W=W, chunk=chunk, return_margin=return_margin, device=device, dtype=dtype)
+    dev = resolve_device(device)
+    q_t = None if q is None else torch.as_tensor(q, device=dev)
+    parts = []
+    for g0 in range(0, S, group):
+        gs = E.seeds[g0:g0 + group]
+        qg = q_t if q_t is None or q_t.ndim < 3 or q_t.shape[0] == 1 else q_t[g0:g0 + len(gs)]
+        Wg = None if W is None else torch.as_tensor(W)[g0:g0 + len(gs)]
+        parts.append(_recall_group(qg, f, Embedding(N, E.d, gs, E.kind, E.stream), Embedding(U.n, U.d, gs, U.kind, U.stream), p,
+                                   W=Wg, chunk=chunk, return_margin=return_margin, device=device, dtype=dtype))
+    return Recall(correct=torch.cat([r.correct for r in parts]), error=torch.cat([r.error for r in parts]),
+                  margin=torch.cat([r.margin for r in parts]) if return_margin else None)
+
+
+def _recall_group(q, f, E: Embedding, U: Embedding, p=None, *, W=None, chunk=None, return_margin=False,
+                  device=None, dtype=None) -> Recall:
     dev, dt = resolve_device(device), resolve_dtype(dtype)
     S, N, M, d = E.num_seeds, E.n, U.n, E.d
     f_t = as_map(f, N, M, dev)
@@ -166,8 +188,8 @@ class _Table:
             yield a, min(a + chunk, n), self.full_[:, a:a + chunk]
 
 
-#: tables up to this many elements are generated once and kept (the scoring pass then reuses them)
-MATERIALIZE_ELEMENTS = 1 << 25
+#: tables up to this many elements (512 MiB in float32) are generated once and kept for both passes
+MATERIALIZE_ELEMENTS = 1 << 27
 
 
 def _materialize_if_small(E, dev, dt):

@@ -17,15 +17,10 @@ import torch
 from ._validate import (check_choice, check_finite_tensor, check_float, check_int, check_seeds,
                         resolve_device, resolve_dtype)
 from .embeddings import Embedding
-from .memory import as_map, as_weights
+from .memory import recall
 from .sampling import sample_tokens
 
 SCHEMES = ("p", "threshold", "ones", "seen", "seen_s", "top", "counts")
-
-#: elements of one seed group's input table kept in memory (float32: 512 MiB)
-TABLE_ELEMENTS = 1 << 27
-#: elements of the largest score block of one chunk
-SCORE_ELEMENTS = 1 << 24
 
 
 def mod_map(N: int, M: int, *, device=None) -> torch.Tensor:
@@ -138,59 +133,11 @@ def population_error(q, f, E: Embedding, U: Embedding, p, *, return_correct: boo
 
         error[s, k] = sum_x p(x) 1{ max_{y != f*(x)} u_y^T W_{s,k} e_x >= u_{f*(x)}^T W_{s,k} e_x }
 
-    Parameters
-    ----------
-    q : weights (N,), (Q, N) or (S, Q, N) (S = number of seeds of E).
-    f : f* as integers (N,) in [0, M).
-    E, U : input (N x d) and output (M x d) embeddings with the same seeds and different streams.
-    p : token distribution (N,).
-    return_correct : also return the bool tensor correct (S, Q, N).
-
-    Returns the error (S, Q) in float64 (and ``correct``). Seeds are processed in groups whose input
-    table fits in TABLE_ELEMENTS; scores in row chunks of at most SCORE_ELEMENTS.
+    A thin front of :func:`impl.memory.recall` (the one kernel): q of shape (N,), (Q, N) or (S, Q, N);
+    f* integers (N,) in [0, M); E, U with the same seeds and different streams; p the token distribution.
+    Returns the error (S, Q) in float64 (and the bool tensor ``correct`` (S, Q, N) if asked).
     """
-    if not isinstance(E, Embedding) or not isinstance(U, Embedding):
-        raise ValueError("E and U must be impl.embeddings.Embedding instances")
-    if E.seeds != U.seeds or E.d != U.d:
-        raise ValueError(f"E and U must share seeds and d; got seeds {E.seeds} vs {U.seeds}, d {E.d} vs {U.d}")
-    if E.stream == U.stream:
-        raise ValueError("E and U must use different streams")
-    dev, dt = resolve_device(device), resolve_dtype(dtype)
-    S, N, M, d = E.num_seeds, E.n, U.n, E.d
-    f = as_map(f, N, M, dev)
-    q = as_weights(q, S, N, dev, dt)
-    Q = q.shape[1]
-    p_t = check_finite_tensor("p", torch.as_tensor(p, device=dev, dtype=torch.float64), nonneg=True)
-    if p_t.shape != (N,):
-        raise ValueError(f"p must have shape ({N},), got {tuple(p_t.shape)}")
-    classes = [torch.nonzero(f == y).squeeze(-1) for y in range(M)]
-    error = torch.empty(S, Q, dtype=torch.float64, device=dev)
-    correct = torch.empty(S, Q, N, dtype=torch.bool, device=dev) if return_correct else None
-    group = max(1, TABLE_ELEMENTS // (N * d))
-    for g0 in range(0, S, group):
-        gs = E.seeds[g0:g0 + group]
-        G = len(gs)
-        Et = Embedding(N, d, gs, E.kind, E.stream).full(device=dev, dtype=dt)  # (G, N, d)
-        Ut = Embedding(M, d, gs, U.kind, U.stream).full(device=dev, dtype=dt)  # (G, M, d)
-        qg = q[g0:g0 + G]
-        V = torch.zeros(G, Q, M, d, device=dev, dtype=dt)
-        for y, idx in enumerate(classes):  # V[:, :, y] = sum_{x : f(x) = y} q(x) e_x
-            if idx.numel():
-                V[:, :, y] = qg[:, :, idx] @ Et[:, idx]
-        A = (Ut @ Ut.transpose(-1, -2)).unsqueeze(1) @ V  # (G, Q, M, d): row y' is u_{y'}^T W
-        A = A.reshape(G, Q * M, d).transpose(-1, -2)  # (G, d, Q M)
-        wrong = torch.zeros(G, Q, dtype=torch.float64, device=dev)
-        rows = max(1, SCORE_ELEMENTS // (G * Q * M))
-        for a in range(0, N, rows):
-            b = min(a + rows, N)
-            sc = (Et[:, a:b] @ A).view(G, b - a, Q, M)
-            fi = f[a:b].view(1, -1, 1, 1).expand(G, -1, Q, 1)
-            true = sc.gather(-1, fi).squeeze(-1)
-            sc.scatter_(-1, fi, float("-inf"))
-            ok = true > sc.amax(-1) if M > 1 else torch.ones_like(true, dtype=torch.bool)  # (G, c, Q)
-            wrong += ((~ok).to(torch.float64) * p_t[a:b].view(1, -1, 1)).sum(1)
-            if correct is not None:
-                correct[g0:g0 + G, :, a:b] = ok.transpose(1, 2)
-        error[g0:g0 + G] = wrong
-        del Et, V, A
-    return (error, correct) if return_correct else error
+    if p is None:
+        raise ValueError("p must be a probability vector of shape (N,)")
+    r = recall(q, f, E, U, p, device=device, dtype=dtype)
+    return (r.error, r.correct) if return_correct else r.error

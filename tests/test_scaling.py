@@ -210,12 +210,14 @@ def test_population_error_matches_recall_and_is_batched():
     assert torch.allclose(err, ref.error, atol=1e-12) and torch.equal(correct, ref.correct)
     one = isc.population_error(q[1:2], f, Embedding(300, 24, (1,), stream="e"), Embedding(5, 24, (1,), stream="u"), p, dtype="float64")
     assert torch.allclose(one[0], err[1], atol=1e-12)  # batched == looped over seeds
-    old = isc.TABLE_ELEMENTS, isc.SCORE_ELEMENTS
-    try:  # seed groups of one and tiny row chunks give the same answer
-        isc.TABLE_ELEMENTS, isc.SCORE_ELEMENTS = 1, 7
+    import impl.memory as imem
+
+    old = imem.MATERIALIZE_ELEMENTS, imem.CHUNK_ELEMENTS
+    try:  # seed groups of one, streamed tables and tiny row chunks give the same answer
+        imem.MATERIALIZE_ELEMENTS, imem.CHUNK_ELEMENTS = 1, 7
         assert torch.allclose(isc.population_error(q, f, E, U, p, dtype="float64"), err, atol=1e-12)
     finally:
-        isc.TABLE_ELEMENTS, isc.SCORE_ELEMENTS = old
+        imem.MATERIALIZE_ELEMENTS, imem.CHUNK_ELEMENTS = old
     assert torch.equal(isc.population_error(q, f, E, U, p, dtype="float64"), err)  # deterministic
     assert isc.population_error(q[0, 0], f, E, U, p).shape == (3, 1)
 

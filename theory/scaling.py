@@ -36,7 +36,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._validate import as_array, as_choice, as_int, as_map, as_real
+from ._validate import as_array, as_choice, as_int, as_real
 from .memory import recall_probability
 from .zipf import zipf_pmf
 
