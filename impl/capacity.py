@@ -1,0 +1,295 @@
+"""Memories beyond one d x d matrix (CP1-CP4): construction and recall accuracy, batched over seeds.
+
+Every memory stores the injective map f*(z) = z (M = N outputs; with i.i.d. embeddings any injective map
+is equivalent to the identity).  Recall of token z: argmax_y score(z, y) == z, ties counted as errors.
+
+lowrank (CP1)  score = u_y^T W1^T W2 e_z, W1 (m x d) i.i.d. N(0, 1/m), W2 one population gradient step
+               from 0:  W2 = (eta/N) sum_z (W1 u_z - vbar) e_z^T,  vbar = mean_k W1 u_k.
+mlp (CP2)      score = u_y^T W1 phi(x_z), phi(x) = sigma(W2^T x)/sqrt(m), W2 (d x m) i.i.d. N(0, 1),
+               x_z = e_z/||e_z|| (unit sphere), W1 one population gradient step from 0:
+               W1 = (eta/N) sum_z (u_z - ubar) phi(x_z)^T.
+multi (CP3)    the mlp on x_{(z1, z2)} = (e_{z1} + e~_{z2})/||e_{z1} + e~_{z2}||, pairs in [n]^2, N = n^2.
+relu (CP4)     score = sum_{x'} (u_y^T u_{x'}) ReLU(e_{x'}^T e_x - eta).
+
+The one-step matrices are the exact negative gradients (times eta) of the population cross-entropy at
+0, where the softmax is uniform: grad = (1/N) sum_z sum_k (1/M - 1{k = z}) (backward vector of k) (input of z)^T.
+
+Accuracy is evaluated on the first ``n_eval`` tokens (all when None); the tokens are exchangeable (i.i.d.
+embeddings), so this is an unbiased estimate of the population accuracy, exact when n_eval >= N.
+Costs per seed and size: lowrank N d m + n_eval N m; mlp 2 N d m + n_eval N d; relu 3 n_eval N d.
+The accuracy functions take one size N or a sweep of sizes that share the embedding tables (the memory of
+size N uses the first N rows, exactly as a table drawn with that N: rows do not depend on the length).
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+
+from ._validate import check_choice, check_float, check_int, check_seeds, resolve_device, resolve_dtype
+from .embeddings import Embedding
+
+ACTIVATIONS = ("odd3", "hermite3", "hermite2")
+#: elements of the largest temporary a chunk may create
+CHUNK_ELEMENTS = 1 << 24
+
+
+def activation(name: str, t: torch.Tensor) -> torch.Tensor:
+    """sigma(t), normalised to E sigma(g)^2 = 1 for g ~ N(0, 1).
+
+    odd3: (sign t - sqrt(2/pi) t)/sqrt(1 - 2/pi) (Hermite degrees 3, 5, ...); hermite3: (t^3 - 3t)/sqrt 6;
+    hermite2: (t^2 - 1)/sqrt 2.
+    """
+    check_choice("name", name, ACTIVATIONS)
+    if not torch.is_tensor(t):
+        raise ValueError("t must be a tensor")
+    if name == "odd3":
+        return (torch.sign(t) - math.sqrt(2 / math.pi) * t) / math.sqrt(1 - 2 / math.pi)
+    if name == "hermite3":
+        return (t**3 - 3 * t) / math.sqrt(6.0)
+    return (t**2 - 1) / math.sqrt(2.0)
+
+
+def _rows(per_row: int, chunk: int | None) -> int:
+    if chunk is not None:
+        return check_int("chunk", chunk, 1)
+    return max(1, CHUNK_ELEMENTS // max(per_row, 1))
+
+
+def _n_eval(n_eval, N: int) -> int:
+    if n_eval is None:
+        return N
+    return min(check_int("n_eval", n_eval, 1), N)
+
+
+def recall_correct(H: torch.Tensor, V: torch.Tensor, *, offset: int = 0, chunk: int | None = None) -> torch.Tensor:
+    """correct[s, i] = (argmax_y H[s, i] . V[s, y] == offset + i) with ties counted as errors.
+
+    H : (S, n, k) query codes of tokens offset..offset+n-1; V : (S, M, k) output codes.  Returns bool (S, n).
+    """
+    if not (torch.is_tensor(H) and torch.is_tensor(V)) or H.ndim != 3 or V.ndim != 3 or H.shape[0] != V.shape[0] \
+            or H.shape[2] != V.shape[2]:
+        raise ValueError("H must be (S, n, k) and V (S, M, k) tensors with the same S and k")
+    offset = check_int("offset", offset, 0)
+    S, n, _ = H.shape
+    M = V.shape[1]
+    if offset + n > M:
+        raise ValueError(f"offset + n must be <= M (targets are outputs offset..offset+n-1 < {M})")
+    out = torch.empty(S, n, dtype=torch.bool, device=H.device)
+    c = _rows(S * M, chunk)
+    Vt = V.transpose(1, 2)
+    for a in range(0, n, c):
+        b = min(a + c, n)
+        out[:, a:b] = _correct_rows(H[:, a:b] @ Vt, offset + a)
+    return out
+
+
+def _correct_rows(scores: torch.Tensor, first: int) -> torch.Tensor:
+    """scores (S, c, M) of targets first..first+c-1: true score > best other score."""
+    S, c, M = scores.shape
+    idx = torch.arange(first, first + c, device=scores.device)
+    true = scores[:, torch.arange(c, device=scores.device), idx]  # (S, c)
+    other = scores.clone()
+    other[:, torch.arange(c, device=scores.device), idx] = float("-inf")
+    best = other.amax(-1) if M > 1 else torch.full_like(true, float("-inf"))
+    return true > best
+
+
+def _common(N, d, seeds, device, dtype):
+    N = check_int("N", N, 2)
+    d = check_int("d", d, 2)
+    seeds = check_seeds(seeds)
+    return N, d, seeds, resolve_device(device), resolve_dtype(dtype)
+
+
+def _sizes(N) -> tuple[list[int], bool]:
+    """N as an int (single) or a non-empty 1-D sequence of ints >= 2: (list, was_scalar)."""
+    if isinstance(N, (list, tuple, np.ndarray)) or (torch.is_tensor(N) and N.ndim == 1):
+        Ns = [check_int("N", x.item() if hasattr(x, "item") else x, 2) for x in N]
+        if not Ns:
+            raise ValueError("N must be an integer >= 2 or a non-empty sequence of them")
+        return Ns, False
+    return [check_int("N", N, 2)], True
+
+
+def _shape(out: torch.Tensor, scalar: bool) -> torch.Tensor:
+    return out[0] if scalar else out
+
+
+# ----------------------------------------------------------------------------- CP1: low rank
+def lowrank_weights(N: int, m: int, d: int, seeds, *, eta: float = 1.0, device=None, dtype=None):
+    """W1 (S, m, d) with i.i.d. N(0, 1/m) entries and the one-step W2 = (eta/N) sum_z (W1 u_z - vbar) e_z^T,
+    streamed over the N tokens in chunks."""
+    N, d, seeds, dev, dt = _common(N, d, seeds, device, dtype)
+    m = check_int("m", m, 1)
+    eta = check_float("eta", eta, 0.0, lo_open=True)
+    W1 = Embedding(m, d, seeds, "gaussian", "w").full(device=dev, dtype=dt) * math.sqrt(d / m)
+    E = Embedding(N, d, seeds, "gaussian", "e")
+    U = Embedding(N, d, seeds, "gaussian", "u")
+    W2 = torch.zeros(len(seeds), m, d, device=dev, dtype=dt)
+    vbar = torch.zeros(len(seeds), m, device=dev, dtype=dt)
+    esum = torch.zeros(len(seeds), d, device=dev, dtype=dt)
+    c = _rows(len(seeds) * (2 * d + m), None)
+    for a in range(0, N, c):
+        b = min(a + c, N)
+        Vc = U.rows(a, b, device=dev, dtype=dt) @ W1.transpose(1, 2)  # (S, c, m)
+        Ec = E.rows(a, b, device=dev, dtype=dt)
+        W2 += Vc.transpose(1, 2) @ Ec
+        vbar += Vc.sum(1)
+        esum += Ec.sum(1)
+    W2 = (W2 - (vbar / N).unsqueeze(-1) * esum.unsqueeze(1)) * (eta / N)
+    return W1, W2
+
+
+def _one_step(B: torch.Tensor, X: torch.Tensor, eta: float) -> torch.Tensor:
+    """(eta/N) sum_z (b_z - bbar) x_z^T for backward vectors B (S, N, k) and inputs X (S, N, l): (S, k, l)."""
+    N = B.shape[1]
+    return (B - B.mean(1, keepdim=True)).transpose(1, 2) @ X * (eta / N)
+
+
+def lowrank_accuracy(N, m: int, d: int, seeds, *, n_eval: int | None = None, eta: float = 1.0,
+                     chunk: int | None = None, device=None, dtype=None) -> torch.Tensor:
+    """CP1 recall accuracy per seed: score(z, y) = (W1 u_y)^T (W2 e_z).
+
+    N : an int (returns shape (S,)) or a sequence of sizes (returns (len(N), S)); the sizes share the
+    embedding tables (memory of size N uses the first N rows), so a sweep costs one draw.
+    """
+    Ns, scalar = _sizes(N)
+    _, d, seeds, dev, dt = _common(max(Ns), d, seeds, device, dtype)
+    m = check_int("m", m, 1)
+    eta = check_float("eta", eta, 0.0, lo_open=True)
+    n_max = max(Ns)
+    W1 = Embedding(m, d, seeds, "gaussian", "w").full(device=dev, dtype=dt) * math.sqrt(d / m)
+    E = Embedding(n_max, d, seeds, "gaussian", "e").full(device=dev, dtype=dt)
+    V = Embedding(n_max, d, seeds, "gaussian", "u").full(device=dev, dtype=dt) @ W1.transpose(1, 2)  # (S, N, m)
+    out = torch.empty(len(Ns), len(seeds), dtype=torch.float64, device=dev)
+    for i, n_tok in enumerate(Ns):
+        W2 = _one_step(V[:, :n_tok], E[:, :n_tok], eta)  # (S, m, d)
+        H = E[:, :_n_eval(n_eval, n_tok)] @ W2.transpose(1, 2)
+        out[i] = recall_correct(H, V[:, :n_tok], chunk=chunk).to(torch.float64).mean(1)
+    return _shape(out, scalar)
+
+
+# ----------------------------------------------------------------------------- CP2 / CP3: MLP
+def _pair_inputs(n: int, d: int, seeds, dev, dt) -> torch.Tensor:
+    """x_{(z1, z2)} = (e_{z1} + e~_{z2}) / ||.||, pairs in row-major order (index z1 n + z2): (S, n^2, d)."""
+    E1 = Embedding(n, d, seeds, "gaussian", "e").full(device=dev, dtype=dt)
+    E2 = Embedding(n, d, seeds, "gaussian", "e2").full(device=dev, dtype=dt)
+    x = (E1[:, :, None, :] + E2[:, None, :, :]).reshape(len(seeds), n * n, d)
+    return x / x.norm(dim=-1, keepdim=True).clamp_min(torch.finfo(dt).tiny)
+
+
+def _inputs(N: int, d: int, seeds, pairs: int, dev, dt) -> torch.Tensor:
+    if pairs:
+        return _pair_inputs(pairs, d, seeds, dev, dt)
+    return Embedding(N, d, seeds, "sphere", "e").full(device=dev, dtype=dt)
+
+
+def _mlp_check(N, m, d, seeds, act, pairs, eta, device, dtype):
+    N, d, seeds, dev, dt = _common(N, d, seeds, device, dtype)
+    m = check_int("m", m, 1)
+    eta = check_float("eta", eta, 0.0, lo_open=True)
+    check_choice("activation", act, ACTIVATIONS)
+    pairs = check_int("pairs", pairs, 0)
+    if pairs and pairs * pairs != N:
+        raise ValueError(f"pairs must be 0 or sqrt(N) (N = pairs^2), got pairs={pairs}, N={N}")
+    return N, m, d, seeds, eta, pairs, dev, dt
+
+
+def _hidden_weights(m: int, d: int, seeds, dev, dt) -> torch.Tensor:
+    """W2 as (S, m, d): rows w_j with i.i.d. N(0, 1) entries (so w_j^T x ~ N(0, 1) for unit x)."""
+    return Embedding(m, d, seeds, "gaussian", "w").full(device=dev, dtype=dt) * math.sqrt(d)
+
+
+def mlp_weights(N: int, m: int, d: int, seeds, *, activation: str = "odd3", pairs: int = 0, eta: float = 1.0,
+                device=None, dtype=None):
+    """W1 (S, d, m) (one step: (eta/N) sum_z (u_z - ubar) phi_z^T) and W2 (S, m, d) of the kernel MLP memory.
+
+    pairs = 0: inputs are the N sphere embeddings; pairs = n: inputs are the N = n^2 normalised sums.
+    """
+    N, m, d, seeds, eta, pairs, dev, dt = _mlp_check(N, m, d, seeds, activation, pairs, eta, device, dtype)
+    W2 = _hidden_weights(m, d, seeds, dev, dt)
+    phi = mlp_features(_inputs(N, d, seeds, pairs, dev, dt), W2, activation)
+    U = Embedding(N, d, seeds, "gaussian", "u").full(device=dev, dtype=dt)
+    return _one_step(U, phi, eta), W2
+
+
+def mlp_features(x: torch.Tensor, W2: torch.Tensor, activation_name: str = "odd3") -> torch.Tensor:
+    """phi(x) = sigma(W2 x)/sqrt(m) for x (S, n, d), W2 (S, m, d): shape (S, n, m)."""
+    if not (torch.is_tensor(x) and torch.is_tensor(W2)) or x.ndim != 3 or W2.ndim != 3 or x.shape[2] != W2.shape[2]:
+        raise ValueError("x must be (S, n, d) and W2 (S, m, d) tensors with the same d")
+    return activation(activation_name, x @ W2.transpose(1, 2)) / math.sqrt(W2.shape[1])
+
+
+def mlp_accuracy(N, m: int, d: int, seeds, *, activation: str = "odd3", pairs: int = 0,
+                 n_eval: int | None = None, eta: float = 1.0, chunk: int | None = None, device=None,
+                 dtype=None) -> torch.Tensor:
+    """CP2 recall accuracy per seed: score(z, y) = u_y^T W1 phi(x_z), x_z the unit-sphere embeddings.
+
+    N : an int (shape (S,)) or a sequence of sizes sharing the tables (shape (len(N), S)).
+    pairs = n (CP3, N = n^2 only): inputs are the normalised sums of :func:`multi_accuracy`.
+    """
+    Ns, scalar = _sizes(N)
+    if pairs:
+        if len(Ns) != 1:
+            raise ValueError("pairs needs a single N = pairs^2; use multi_accuracy for a sweep")
+    n_max, m, d, seeds, eta, pairs, dev, dt = _mlp_check(max(Ns), m, d, seeds, activation, pairs, eta, device, dtype)
+    W2 = _hidden_weights(m, d, seeds, dev, dt)
+    phi = mlp_features(_inputs(n_max, d, seeds, pairs, dev, dt), W2, activation)  # (S, N, m)
+    U = Embedding(n_max, d, seeds, "gaussian", "u").full(device=dev, dtype=dt)
+    out = torch.empty(len(Ns), len(seeds), dtype=torch.float64, device=dev)
+    for i, n_tok in enumerate(Ns):
+        W1 = _one_step(U[:, :n_tok], phi[:, :n_tok], eta)  # (S, d, m)
+        H = phi[:, :_n_eval(n_eval, n_tok)] @ W1.transpose(1, 2)
+        out[i] = recall_correct(H, U[:, :n_tok], chunk=chunk).to(torch.float64).mean(1)
+    return _shape(out, scalar)
+
+
+def multi_accuracy(n, m: int, d: int, seeds, *, activation: str = "odd3", n_eval: int | None = None,
+                   eta: float = 1.0, chunk: int | None = None, device=None, dtype=None) -> torch.Tensor:
+    """CP3: the kernel MLP on the n^2 pairs (z1, z2) with inputs (e_{z1} + e~_{z2}) normalised, f* injective.
+
+    n : an int (shape (S,)) or a sequence (shape (len(n), S)); each n rebuilds its n^2 inputs.
+    """
+    ns, scalar = _sizes(n)
+    seeds = check_seeds(seeds)
+    out = torch.stack([mlp_accuracy(k * k, m, d, seeds, activation=activation, pairs=k, n_eval=n_eval, eta=eta,
+                                    chunk=chunk, device=device, dtype=dtype) for k in ns])
+    return _shape(out, scalar)
+
+
+# ----------------------------------------------------------------------------- CP4: thresholded memory
+def relu_scores(Eq: torch.Tensor, E: torch.Tensor, U: torch.Tensor, eta: float) -> torch.Tensor:
+    """g[s, i, y] = sum_x' (u_y^T u_x') ReLU(e_x'^T e_{q_i} - eta) for queries Eq (S, c, d), keys E (S, N, d),
+    outputs U (S, N, d) (f* = identity): shape (S, c, N)."""
+    eta = check_float("eta", eta)
+    if any(not torch.is_tensor(t) or t.ndim != 3 for t in (Eq, E, U)) or E.shape != U.shape or Eq.shape[2] != E.shape[2] \
+            or Eq.shape[0] != E.shape[0]:
+        raise ValueError("Eq must be (S, c, d) and E, U (S, N, d) tensors")
+    R = torch.relu(Eq @ E.transpose(1, 2) - eta)  # (S, c, N)
+    return (R @ U) @ U.transpose(1, 2)
+
+
+def relu_accuracy(N, d: int, seeds, *, eta: float = 0.5, kind: str = "sphere", n_eval: int | None = None,
+                  chunk: int | None = None, device=None, dtype=None) -> torch.Tensor:
+    """CP4 recall accuracy per seed of the thresholded memory.  Embeddings: Embedding(N, d, seeds, kind, 'e')
+    and (..., 'u'), the tables of the linear memory with these seeds.  N : an int (shape (S,)) or a sequence
+    of sizes sharing the tables (shape (len(N), S))."""
+    Ns, scalar = _sizes(N)
+    n_max, d, seeds, dev, dt = _common(max(Ns), d, seeds, device, dtype)
+    eta = check_float("eta", eta, 0.0, 1.0, lo_open=True, hi_open=True)
+    check_choice("kind", kind, ("sphere", "gaussian"))
+    E = Embedding(n_max, d, seeds, kind, "e").full(device=dev, dtype=dt)
+    U = Embedding(n_max, d, seeds, kind, "u").full(device=dev, dtype=dt)
+    S = len(seeds)
+    out = torch.empty(len(Ns), S, dtype=torch.float64, device=dev)
+    for i, n_tok in enumerate(Ns):
+        n = _n_eval(n_eval, n_tok)
+        ok = torch.empty(S, n, dtype=torch.bool, device=dev)
+        c = _rows(3 * S * n_tok, chunk)
+        for a in range(0, n, c):
+            b = min(a + c, n)
+            ok[:, a:b] = _correct_rows(relu_scores(E[:, a:b], E[:, :n_tok], U[:, :n_tok], eta), a)
+        out[i] = ok.to(torch.float64).mean(1)
+    return _shape(out, scalar)
