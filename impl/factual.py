@@ -1,0 +1,424 @@
+"""Toy model of factual recall (000, 'Toy model of factual recall') and the one-layer transformers
+that store it, batched over seeds and over model sizes.
+
+Task
+----
+``S`` subjects, ``R`` relations, ``D`` attributes per relation (A_r = {r D, ..., r D + D - 1}, so
+``A = R D`` attributes in all and A_max = D), ``n_noise`` noise tokens. The fact table
+a*(s, r) = r D + j with j uniform in [D], drawn per seed. A prompt has ``T`` tokens: the subject at a
+uniform position among the first T - 1, noise tokens (uniform) elsewhere, the relation last; the
+target is a*(s, r). Vocabulary ids: subject s -> s, relation r -> S + r, noise k -> S + R + k.
+
+Models
+------
+:func:`transformer_logits`: one layer, fixed random embeddings e_z in R^d (N(0, 1/d)), unembeddings
+u_a, H softmax heads of dimension d_h attending from the last position,
+    h = e_{x_T} + sum_h W_O^h W_V^h sum_i softmax_i(<W_Q^h e_{x_T}, W_K^h e_{x_i}> / sqrt(d_h)) e_{x_i},
+    h <- h + W_2 relu(W_1 h)   (MLP of width m, absent when m = 0),
+    logits_a = u_a^T h.
+Sizes are batched by masks: a batch holds ``H_max`` heads and ``m_max`` hidden units, and model k
+uses only the first ``H_k`` heads and ``m_k`` units (a masked unit has exactly zero effect and zero
+gradient), so a grid of sizes trains as one set of batched matrix products.
+
+:func:`linear_onehot_logits` (FR4): one-hot embeddings and linear attention with a key-query weight
+per token, logits_a = sum_i w_KQ(x_i) W_OV(a, x_i).
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+from ._validate import check_float, check_int, check_seeds, resolve_device, resolve_dtype
+from .embeddings import Embedding
+from .sampling import generator
+
+_FACT_STREAM = 0xFAC7
+_NOISE_STREAM = 0xFAC8
+_INIT_STREAM = 0xFAC9
+
+
+# ----------------------------------------------------------------------------------------- task
+@dataclass(frozen=True)
+class FactTask:
+    """The factual-recall task; see the module docstring.
+
+    Parameters
+    ----------
+    S, R : numbers of subjects and relations (>= 1).
+    D : attributes per relation |A_r| (>= 2), so A_max = D and A = R D.
+    n_noise : number of noise tokens (>= 1).
+    T : prompt length (>= 2; T - 2 noise tokens per prompt).
+    """
+
+    S: int
+    R: int
+    D: int
+    n_noise: int = 8
+    T: int = 4
+
+    def __post_init__(self):
+        check_int("S", self.S, 1)
+        check_int("R", self.R, 1)
+        check_int("D", self.D, 2)
+        check_int("n_noise", self.n_noise, 1)
+        check_int("T", self.T, 2)
+
+    @property
+    def V(self) -> int:
+        """Vocabulary size S + R + n_noise."""
+        return self.S + self.R + self.n_noise
+
+    @property
+    def A(self) -> int:
+        """Number of attributes R D."""
+        return self.R * self.D
+
+    @property
+    def n_facts(self) -> int:
+        return self.S * self.R
+
+    def facts(self, seeds) -> torch.Tensor:
+        """a*(s, r) per seed, shape (num_seeds, S, R), int64 attribute ids in A_r = [r D, (r+1) D)."""
+        seeds = check_seeds(seeds)
+        out = torch.empty(len(seeds), self.S, self.R, dtype=torch.long)
+        for i, s in enumerate(seeds):
+            out[i] = torch.randint(0, self.D, (self.S, self.R), generator=generator(s, _FACT_STREAM))
+        return out + self.D * torch.arange(self.R)
+
+    def prompts(self, seed: int, step: int = 0, *, device=None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Every fact once, with fresh noise: ``(tokens (S R, T), subject (S R,), relation (S R,))``.
+
+        Fact n is (s, r) = (n // R, n % R). The draw depends only on (seed, step).
+        """
+        seed = check_int("seed", seed, 0, 2**62)
+        step = check_int("step", step, 0)
+        g = generator(seed, _NOISE_STREAM + 7919 * step)
+        n = self.n_facts
+        s = torch.arange(self.S).repeat_interleave(self.R)
+        r = torch.arange(self.R).repeat(self.S)
+        tok = self.S + self.R + torch.randint(0, self.n_noise, (n, self.T), generator=g)
+        pos = torch.randint(0, self.T - 1, (n,), generator=g)
+        tok[torch.arange(n), pos] = s
+        tok[:, -1] = self.S + r
+        dev = resolve_device(device)
+        return tok.to(dev), s.to(dev), r.to(dev)
+
+
+def relation_marginal(facts: torch.Tensor, D: int) -> torch.Tensor:
+    """p(a|r) = #{s : a*(s, r) = a} / S, shape (num_seeds, R, R D), from facts of shape (num_seeds, S, R)."""
+    D = check_int("D", D, 2)
+    facts = torch.as_tensor(facts)
+    if facts.ndim != 3 or facts.dtype != torch.long:
+        raise ValueError(f"facts must be an int64 tensor of shape (num_seeds, S, R), got {facts.dtype} {tuple(facts.shape)}")
+    B, S, R = facts.shape
+    if int(facts.min()) < 0 or int(facts.max()) >= R * D:
+        raise ValueError(f"facts values must lie in [0, {R * D - 1}]")
+    p = torch.zeros(B, R, R * D, dtype=torch.float64)
+    p.scatter_add_(2, facts.transpose(1, 2), torch.ones(B, R, S, dtype=torch.float64))
+    return p / S
+
+
+# ------------------------------------------------------------------------- softmax transformer
+@dataclass
+class Sizes:
+    """A grid of model sizes trained together: model k has embedding dimension ``dims[k]``,
+    ``heads[k]`` heads of dimension ``d_head`` and an MLP of width ``widths[k]`` (0: attention only)."""
+
+    dims: tuple
+    heads: tuple
+    widths: tuple
+    d_head: int
+
+    def __post_init__(self):
+        self.d_head = check_int("d_head", self.d_head, 1)
+        n = len(self.dims)
+        if n == 0 or len(self.heads) != n or len(self.widths) != n:
+            raise ValueError("dims, heads and widths must be non-empty sequences of the same length")
+        self.dims = tuple(check_int("dims", v, 1) for v in self.dims)
+        self.heads = tuple(check_int("heads", h, 1) for h in self.heads)
+        self.widths = tuple(check_int("widths", m, 0) for m in self.widths)
+
+    @property
+    def K(self) -> int:
+        return len(self.heads)
+
+    @property
+    def params(self) -> np.ndarray:
+        """Trained parameters of each model, see :func:`parameter_count`."""
+        return np.array([parameter_count(d, h, self.d_head, m) for d, h, m in zip(self.dims, self.heads, self.widths)])
+
+
+def init_params(sizes: Sizes, seeds, *, device=None, dtype=None) -> dict:
+    """Initial weights of every (seed, size) model, stacked seed-major: leading axis num_seeds * K.
+
+    Model k of seed s has W_Q^h, W_K^h, W_V^h ~ N(0, 1/d_k) (d_head x d_k), W_1 ~ N(0, 1/d_k) (m_k x d_k),
+    W_O = 0, W_2 = 0, zero-padded to (H_max, d_max, m_max). Each table is an :class:`Embedding` of
+    (seed, stream, d_k) whose row i does not depend on the number of rows, so a model's initial weights
+    do not depend on the other sizes of the batch (batched == looped), and sizes of one seed share
+    them (common random numbers along a size grid).
+    """
+    if not isinstance(sizes, Sizes):
+        raise ValueError(f"sizes must be a Sizes, got {type(sizes).__name__}")
+    seeds = check_seeds(seeds)
+    dev, dt = resolve_device(device), resolve_dtype(dtype)
+    nS, K, dh = len(seeds), sizes.K, sizes.d_head
+    H, m, dmax = max(sizes.heads), max(sizes.widths), max(sizes.dims)
+    p = {k: torch.zeros(nS, K, H, dh, dmax, dtype=dt) for k in ("WQ", "WK", "WV")}
+    p["WO"] = torch.zeros(nS * K, H, dmax, dh, dtype=dt)
+    p["W1"] = torch.zeros(nS, K, m, dmax, dtype=dt)
+    p["W2"] = torch.zeros(nS * K, dmax, m, dtype=dt)
+    for dk in sorted(set(sizes.dims)):
+        idx = [k for k, v in enumerate(sizes.dims) if v == dk]
+        hk = max(sizes.heads[k] for k in idx)
+        for j, name in enumerate(("WQ", "WK", "WV")):
+            for h in range(hk):
+                w = Embedding(dh, dk, seeds, stream=_INIT_STREAM + 8 * h + j).full(dtype=dt)  # (nS, dh, dk)
+                p[name][:, idx, h, :, :dk] = w[:, None]
+        mk = max(sizes.widths[k] for k in idx)
+        if mk:
+            p["W1"][:, idx, :mk, :dk] = Embedding(mk, dk, seeds, stream=_INIT_STREAM + 7).full(dtype=dt)[:, None]
+    for name in ("WQ", "WK", "WV"):
+        p[name] = p[name].reshape(nS * K, H, dh, dmax)
+    p["W1"] = p["W1"].reshape(nS * K, m, dmax)
+    return {k: v.to(dev) for k, v in p.items()}
+
+
+def transformer_logits(params: dict, E: torch.Tensor, U: torch.Tensor, tokens: torch.Tensor,
+                       head_mask: torch.Tensor | None = None, unit_mask: torch.Tensor | None = None,
+                       dim_mask: torch.Tensor | None = None) -> torch.Tensor:
+    """Logits (B, n, A) of B one-layer transformers on prompts ``tokens`` (n, T) (shared by all models).
+
+    E : (B, V, d) token embeddings; U : (B, A, d) attribute unembeddings; params from :func:`init_params`;
+    head_mask (B, H), unit_mask (B, m) and dim_mask (B, d) switch heads / hidden units / residual
+    coordinates off (1 = on): a model of dimension d_k < d has zero embeddings beyond d_k and its
+    writes there (W_O, W_2) are masked, so it is exactly a d_k-dimensional model.
+    Cost O(B n T H d_h d): keys, values and queries as batched products over all positions.
+    """
+    B, V, d = E.shape
+    WQ, WK, WV, WO, W1, W2 = (params[k] for k in ("WQ", "WK", "WV", "WO", "W1", "W2"))
+    H, dh = WQ.shape[1], WQ.shape[2]
+    n, T = tokens.shape
+    X = E[:, tokens.reshape(-1)]  # (B, n T, d)
+    Hd = H * dh
+    k = torch.bmm(X, WK.reshape(B, Hd, d).transpose(1, 2)).view(B, n, T, H, dh)
+    v = torch.bmm(X, WV.reshape(B, Hd, d).transpose(1, 2)).view(B, n, T, H, dh)
+    q = torch.bmm(E[:, tokens[:, -1]], WQ.reshape(B, Hd, d).transpose(1, 2)).view(B, n, 1, H, dh)
+    att = torch.softmax((k * q).sum(-1) / math.sqrt(dh), dim=2)  # (B, n, T, H)
+    o = (att.unsqueeze(-1) * v).sum(2)  # (B, n, H, dh)
+    if head_mask is not None:
+        o = o * head_mask[:, None, :, None]
+    last = tokens[:, -1]
+    att_out = torch.bmm(o.reshape(B, n, Hd), WO.permute(0, 2, 1, 3).reshape(B, d, Hd).transpose(1, 2))  # sum_h W_O^h o_h
+    if dim_mask is not None:
+        att_out = att_out * dim_mask[:, None, :]
+    h = E[:, last] + att_out  # (B, n, d)
+    if W1.shape[1] > 0:
+        a = torch.relu(h @ W1.transpose(1, 2))  # (B, n, m)
+        if unit_mask is not None:
+            a = a * unit_mask[:, None, :]
+        mlp_out = a @ W2.transpose(1, 2)
+        if dim_mask is not None:
+            mlp_out = mlp_out * dim_mask[:, None, :]
+        h = h + mlp_out
+    return h @ U.transpose(1, 2)
+
+
+def parameter_count(d: int, H: int, d_head: int, m: int) -> int:
+    """Trained parameters of one model: 4 H d_h d (W_Q, W_K, W_V, W_O) + 2 m d (W_1, W_2)."""
+    return 4 * H * d_head * d + 2 * m * d
+
+
+@dataclass
+class TrainResult:
+    """Result of :func:`train_transformers`.
+
+    accuracy, loss : (num_seeds, K) final accuracy (argmax over all R D attributes, all S R facts, fresh
+    noise) and cross-entropy; params : (K,) trained-parameter counts; history : (checkpoints, num_seeds, K)
+    accuracy along training at ``steps_at``.
+    """
+
+    accuracy: np.ndarray
+    loss: np.ndarray
+    params: np.ndarray
+    history: np.ndarray
+    steps_at: np.ndarray
+    info: dict = field(default_factory=dict)
+
+
+def _masks(sizes: Sizes, n_seeds: int, device, dtype):
+    """(B, H_max), (B, m_max), (B, d_max) masks for the models (seed-major, size-minor)."""
+    def mask(vals, n):
+        return (torch.arange(n)[None] < torch.tensor(vals)[:, None]).to(dtype).repeat(n_seeds, 1).to(device)
+
+    return (mask(sizes.heads, max(sizes.heads)), mask(sizes.widths, max(sizes.widths)),
+            mask(sizes.dims, max(sizes.dims)))
+
+
+def _padded_embeddings(n: int, sizes: Sizes, seeds: tuple, stream: str, device, dtype) -> torch.Tensor:
+    """N(0, 1/d_k) tables of every model, zero-padded to d_max: shape (num_seeds * K, n, d_max)."""
+    dmax = max(sizes.dims)
+    out = torch.zeros(len(seeds), sizes.K, n, dmax, dtype=dtype)
+    for dk in sorted(set(sizes.dims)):
+        idx = [k for k, v in enumerate(sizes.dims) if v == dk]
+        out[:, idx, :, :dk] = Embedding(n, dk, seeds, stream=stream).full(dtype=dtype)[:, None]
+    return out.reshape(-1, n, dmax).to(device)
+
+
+def train_transformers(task: FactTask, sizes: Sizes, seeds, *, steps: int = 1000, lr: float = 1e-2,
+                       eval_every: int = 0, noise_seed: int | None = None, device=None, dtype=None) -> TrainResult:
+    """Train one-layer transformers of every size in ``sizes`` for every seed with full-batch Adam.
+
+    Each step sees every fact once (S R prompts) with fresh noise; the learning rate decays as a
+    cosine from ``lr`` to ``lr/100``. Per seed: its own facts, embeddings (streams 'e', 'u') and
+    initialisation; the sizes of one seed share them (common random numbers along the size grid).
+    All num_seeds * K models are one batch (sizes by masks): the loss is the sum of the models' mean
+    cross-entropies, so Adam (element-wise) updates each model exactly as if it were trained alone.
+    The noise of the prompts is shared by the batch and drawn from ``noise_seed`` (default: the first
+    seed), so a batch over seeds equals the runs of each seed alone with the same ``noise_seed``.
+    """
+    if not isinstance(task, FactTask):
+        raise ValueError(f"task must be a FactTask, got {type(task).__name__}")
+    if not isinstance(sizes, Sizes):
+        raise ValueError(f"sizes must be a Sizes, got {type(sizes).__name__}")
+    seeds = check_seeds(seeds)
+    steps = check_int("steps", steps, 1)
+    lr = check_float("lr", lr, 0.0, lo_open=True)
+    eval_every = check_int("eval_every", eval_every, 0)
+    noise_seed = seeds[0] if noise_seed is None else check_int("noise_seed", noise_seed, 0, 2**62)
+    dev, dt = resolve_device(device), resolve_dtype(dtype)
+    nS, K = len(seeds), sizes.K
+    hm, um, dm = _masks(sizes, nS, dev, dt)
+    E = _padded_embeddings(task.V, sizes, seeds, "e", dev, dt)
+    U = _padded_embeddings(task.A, sizes, seeds, "u", dev, dt)
+    facts = task.facts(seeds).to(dev)  # (nS, S, R)
+    target = facts.reshape(nS, -1).repeat_interleave(K, 0)  # (B, S R), fact n = (n // R, n % R)
+    params = {k: v.requires_grad_(True) for k, v in init_params(sizes, seeds, device=dev, dtype=dt).items()}
+    opt = torch.optim.Adam(params.values(), lr=lr)
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda t: 0.01 + 0.99 * 0.5 * (1 + math.cos(math.pi * min(t / steps, 1.0))))
+    history, at = [], []
+
+    def evaluate(tag: int):
+        with torch.no_grad():
+            tok, _, _ = task.prompts(noise_seed, 10**6 + tag, device=dev)
+            lg = transformer_logits(params, E, U, tok, hm, um, dm)
+            acc = (lg.argmax(-1) == target).to(torch.float64).mean(-1)
+            loss = torch.nn.functional.cross_entropy(lg.transpose(1, 2), target, reduction="none").mean(-1)
+        return acc.reshape(nS, K).cpu().numpy(), loss.reshape(nS, K).double().cpu().numpy()
+
+    for t in range(steps):
+        tok, _, _ = task.prompts(noise_seed, t, device=dev)
+        lg = transformer_logits(params, E, U, tok, hm, um, dm)
+        loss = torch.nn.functional.cross_entropy(lg.transpose(1, 2), target, reduction="none").mean(-1).sum()
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        sched.step()
+        if eval_every and (t + 1) % eval_every == 0 and t + 1 < steps:
+            history.append(evaluate(t)[0])
+            at.append(t + 1)
+    acc, loss = evaluate(steps)
+    history.append(acc)
+    at.append(steps)
+    return TrainResult(acc, loss, sizes.params, np.stack(history), np.array(at), info={"steps": steps, "lr": lr})
+
+
+# ------------------------------------------------------------------- linear attention, one-hot
+def linear_onehot_logits(W_OV: torch.Tensor, w_KQ: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:
+    """logits_a = sum_i w_KQ(x_i) W_OV(a, x_i) for W_OV (B, A, V), w_KQ (B, V), tokens (n, T): (B, n, A)."""
+    cols = W_OV[:, :, tokens]  # (B, A, n, T)
+    return torch.einsum("bant,bnt->bna", cols, w_KQ[:, tokens])
+
+
+def population_prompts(task: FactTask, *, device=None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Every (s, r, noise) prompt once for T = 3 (s, z, r): ``(tokens (S R N, 3), fact index (S R N,), noise)``.
+
+    Without positions the linear one-hot model only sees the multiset of tokens, so these S R N
+    prompts, equally weighted, are the whole population: their mean loss is the population loss.
+    """
+    if not isinstance(task, FactTask) or task.T != 3:
+        raise ValueError("task must be a FactTask with T = 3 for the enumerated population")
+    S, R, N = task.S, task.R, task.n_noise
+    n = torch.arange(S * R).repeat_interleave(N)
+    z = torch.arange(N).repeat(S * R)
+    tok = torch.stack([n // R, S + R + z, S + n % R], 1)
+    dev = resolve_device(device)
+    return tok.to(dev), n.to(dev), z.to(dev)
+
+
+@dataclass
+class FlowResult:
+    """Trajectory of :func:`gradient_flow_linear`: times (C,), and per checkpoint and seed (C, num_seeds):
+    ``loss`` = E KL(p(.|s,r) || q) (the cross-entropy: p(a|s,r) is a point mass), ``kl_r`` =
+    E KL(p(.|r) || q), ``kl_marg`` = E KL(p(.) || q), ``acc``; ``H_r`` (num_seeds,) = H(a|r) in nats."""
+
+    t: np.ndarray
+    loss: np.ndarray
+    kl_r: np.ndarray
+    kl_marg: np.ndarray
+    acc: np.ndarray
+    H_r: np.ndarray
+
+
+def _kl_rows(p: torch.Tensor, logq: torch.Tensor) -> torch.Tensor:
+    """sum_a p log(p / q) with 0 log 0 = 0, over the last axis."""
+    return (torch.xlogy(p, p) - p * logq).sum(-1)
+
+
+def gradient_flow_linear(task: FactTask, seeds, *, alpha: float = 0.1, jitter: float = 0.01, lr: float = 1.0,
+                         time: float = 2000.0, checkpoints: int = 200, device=None, dtype=None) -> FlowResult:
+    """Gradient flow (Euler steps of size ``lr``) of the linear one-hot model on the population loss.
+
+    Init: W_OV(a, z) = alpha (1 + jitter xi), w_KQ(z) = alpha (1 + jitter xi'), xi ~ N(0, 1) per seed.
+    Population: all S R N prompts (s, z, r) of a T = 3 task, equally weighted (exact expectation).
+    Records on a geometric grid of ``checkpoints`` times in [lr, time] the cross-entropy, the KL
+    divergences from p(a|r) and from p(a) to the model's prediction (averaged over prompts) and accuracy.
+    """
+    if not isinstance(task, FactTask):
+        raise ValueError(f"task must be a FactTask, got {type(task).__name__}")
+    seeds = check_seeds(seeds)
+    alpha = check_float("alpha", alpha, 0.0, lo_open=True)
+    jitter = check_float("jitter", jitter, 0.0)
+    lr = check_float("lr", lr, 0.0, lo_open=True)
+    time = check_float("time", time, lr)
+    checkpoints = check_int("checkpoints", checkpoints, 2)
+    dev, dt = resolve_device(device), resolve_dtype(dtype)
+    tok, fidx, _ = population_prompts(task, device=dev)
+    nS, A, V = len(seeds), task.A, task.V
+    facts = task.facts(seeds).to(dev).reshape(nS, -1)  # (nS, S R)
+    target = facts[:, fidx]  # (nS, n)
+    p_r = relation_marginal(task.facts(seeds), task.D).to(device=dev, dtype=dt)  # (nS, R, A)
+    p_rel = p_r[:, tok[:, 2] - task.S]  # (nS, n, A)
+    p_marg = p_r.mean(1, keepdim=True)  # (nS, 1, A): relations are uniform
+    H_r = -(torch.xlogy(p_r, p_r).sum(-1)).mean(-1)  # (nS,)
+    W = torch.empty(nS, A, V, dtype=torch.float64)
+    w = torch.empty(nS, V, dtype=torch.float64)
+    for i, s in enumerate(seeds):
+        g = generator(s, _INIT_STREAM + 1)
+        W[i] = alpha * (1 + jitter * torch.randn(A, V, generator=g, dtype=torch.float64))
+        w[i] = alpha * (1 + jitter * torch.randn(V, generator=g, dtype=torch.float64))
+    W = W.to(device=dev, dtype=dt).requires_grad_(True)
+    w = w.to(device=dev, dtype=dt).requires_grad_(True)
+    n_steps = int(round(time / lr))
+    marks = np.unique(np.round(np.geomspace(1, n_steps, checkpoints)).astype(int))
+    rec = {k: [] for k in ("loss", "kl_r", "kl_marg", "acc")}
+    mi = 0
+    for t in range(1, n_steps + 1):
+        logq = torch.log_softmax(linear_onehot_logits(W, w, tok), -1)
+        loss = -logq.gather(-1, target.unsqueeze(-1)).squeeze(-1).mean(-1)  # (nS,)
+        gW, gw = torch.autograd.grad(loss.sum(), (W, w))
+        with torch.no_grad():
+            W -= lr * gW
+            w -= lr * gw
+        if mi < len(marks) and t == marks[mi]:
+            with torch.no_grad():
+                logq = torch.log_softmax(linear_onehot_logits(W, w, tok), -1)
+                rec["loss"].append((-logq.gather(-1, target.unsqueeze(-1)).squeeze(-1)).mean(-1))
+                rec["kl_r"].append(_kl_rows(p_rel, logq).mean(-1))
+                rec["kl_marg"].append(_kl_rows(p_marg, logq).mean(-1))
+                rec["acc"].append((logq.argmax(-1) == target).to(dt).mean(-1))
+            mi += 1
+    out = {k: torch.stack(v).double().cpu().numpy() for k, v in rec.items()}
+    return FlowResult(marks * lr, out["loss"], out["kl_r"], out["kl_marg"], out["acc"], H_r.double().cpu().numpy())
