@@ -1,0 +1,506 @@
+"""OD1-OD10: the F(n) dynamics of SGD on associative memories and the training advice of the talks.
+
+Model of impl.dynamics: logits U z, z = W e_x (or LayerNorm(W e_x)), W learned from 0, Zipf(2) tokens
+on N = 100, f*(x) = x mod M with M = 5 (the optimiser grid of 001), one pass over T samples.
+"""
+from __future__ import annotations
+
+import numpy as np
+from hypothesis import given
+from hypothesis import strategies as hst
+
+from impl.dynamics import benchmark_batch1_speedup, reference_train_autograd, train
+from plotting import figure, tidy_log_axes
+from stats import mean_ci, paired_less
+from theory import dynamics as th
+from theory.zipf import zipf_pmf
+
+N, M, ALPHA = 100, 5, 2.0
+
+
+# ------------------------------------------------------------------ OD1
+@given(gamma=hst.floats(0.01, 4.0), Mm=hst.integers(2, 12), n=hst.integers(1, 3000))
+def test_OD1_F_properties(gamma, Mm, n):
+    """OD1 properties (theory.dynamics): F increasing and concave in n; the exact orthonormal margin lies in
+    the derived sandwich F(n; gamma, M) <= m(n) <= F(n; gamma (1 + 1/M), M) (gamma <= 4); linear regime
+    F(1) = gamma M/(M+1) and F(n) / log(gamma M n) -> 1."""
+    ns = np.arange(n + 1)
+    Fn = th.F(ns, gamma, Mm)
+    inc = np.diff(Fn)
+    assert np.all(inc > 0) and np.all(np.diff(inc) <= 1e-12)
+    lo, hi = th.sandwich_bounds(ns, gamma, Mm)
+    m = th.margin_exact(ns, gamma, Mm)
+    assert np.all(lo <= m + 1e-9) and np.all(m <= hi + 1e-9)
+    assert abs(Fn[1] - gamma * Mm / (Mm + 1)) < 1e-12
+    big = th.F([10**7], gamma, Mm)[0]
+    assert abs(big / np.log(gamma * Mm * 1e7) - 1) < 0.1
+
+
+@given(gamma=hst.floats(0.05, 20.0), Mm=hst.integers(2, 8), T=hst.integers(1, 300), seed=hst.integers(0, 2**20))
+def test_OD1_orthonormal_sgd_property(gamma, Mm, T, seed):
+    """OD1: with exactly orthonormal embeddings, batch-1 SGD margins equal the exact recursion at each
+    token's visit count, to 1e-9 (float64), for any step size."""
+    n = 12
+    r = train(n, Mm, 16, T, [gamma], (seed,), alpha=1.0, embeddings="orthonormal", checkpoints=1, dtype="float64")
+    pred = th.margin_exact(r.counts[0].numpy(), gamma, Mm)
+    assert np.abs(r.margins[0, 0].numpy() - pred).max() <= 1e-9 * max(1.0, pred.max())
+
+
+def test_OD1_recursion_and_bound(seeds, record):
+    """OD1 (001 'Training dynamics'): q_T(x) = F(#visits of x), F = f o ... o f(0), f(x) = x + gamma/(1 + M^-1 e^x).
+
+    Exact statement derived in theory.dynamics: with orthonormal embeddings the margin follows
+    m <- m + gamma M/(e^m + M - 1); the seed's f replaces M - 1 by M (an O(1/M) difference).
+    Criterion: over 30 random (gamma in [0.05, 20], M in 2..8, T <= 2000) runs, SGD margins equal the exact
+    recursion to 1e-9; for gamma <= 4 the margins lie in the derived sandwich. Negative control: the seed's F
+    used as the exact prediction must miss by more than 1e-6 somewhere (it is an approximation).
+    """
+    rng = np.random.default_rng(seeds(1)[0])
+    errs, seed_errs, in_band = [], [], []
+    for s in seeds(30):
+        gamma, Mm, T = float(rng.uniform(0.05, 20)), int(rng.integers(2, 9)), int(rng.integers(50, 2000))
+        r = train(12, Mm, 16, T, [gamma], (s,), alpha=1.0, embeddings="orthonormal", checkpoints=1, dtype="float64")
+        c, m = r.counts[0].numpy(), r.margins[0, 0].numpy()
+        ex = th.margin_exact(c, gamma, Mm)
+        errs.append(np.abs(m - ex).max() / max(1, ex.max()))
+        seed_errs.append(np.abs(m - th.F(c, gamma, Mm)).max())
+        if gamma <= 4:
+            lo, hi = th.sandwich_bounds(c, gamma, Mm)
+            in_band.append(bool(np.all((lo <= m + 1e-9) & (m <= hi + 1e-9))))
+    ok = max(errs) <= 1e-9 and all(in_band)
+    nc = max(seed_errs) > 1e-6
+    fig, axes = figure(2, 1)
+    ns = np.arange(0, 3001)
+    for g in (0.1, 1.0, 10.0):
+        axes[0].plot(ns[1:], th.F(ns, g, 5)[1:], label=f"seed F, gamma={g}")
+        axes[0].plot(ns[1:], th.margin_exact(ns, g, 5)[1:], "--", label=f"exact margin, gamma={g}")
+    axes[0].set_xscale("log")
+    axes[0].set_xlabel("visits n")
+    axes[0].set_ylabel("q = F(n)")
+    axes[0].legend(fontsize=6)
+    tidy_log_axes(axes[0])
+    nn = np.geomspace(1, 1e7, 60).round()
+    axes[1].plot(nn, th.F(nn, 1.0, 5), label="F(n), gamma=1, M=5")
+    axes[1].plot(nn, th.F_linear(nn, 1.0, 5), ":", label="linear n gamma M/(M+1)")
+    axes[1].plot(nn, th.F_log(nn, 1.0, 5), "--", label="log(gamma M n)")
+    axes[1].set_xscale("log")
+    axes[1].set_ylim(0, 20)
+    axes[1].legend(fontsize=6)
+    tidy_log_axes(axes[1])
+    record("OD1", prediction="orthonormal SGD margin = exact recursion m <- m + gamma M/(e^m + M - 1); seed F within the derived sandwich",
+           measurement=f"max relative |SGD - recursion| {max(errs):.1e} over 30 runs; sandwich holds in {sum(in_band)}/{len(in_band)} runs with gamma <= 4",
+           interval=(float(min(errs)), float(max(errs))), criterion="<= 1e-9 and every sandwich holds",
+           verdict="reproduced" if ok else "refuted",
+           negative_control={"prediction": "the seed's F as the exact margin", "max_error": float(max(seed_errs)), "rejected": nc},
+           figure=fig, data={"max_error": float(max(errs)), "seed_F_max_error": float(max(seed_errs))})
+    assert nc and ok
+
+
+# ------------------------------------------------------------------ OD2 / OD3 / OD8: q_T(x) against F(count)
+GRID = {"fast": dict(d=10_000, T=10_000, seeds=5, lrs=[0.01, 0.1, 1.0, 10.0, 100.0]),
+        "full": dict(d=20_000, T=100_000, seeds=20, lrs=[0.01, 0.1, 1.0, 10.0, 100.0])}
+
+
+def _qrun(scale, seeds, device):
+    """Batch-1 SGD at d = 100 N (fast), all rates and seeds at once."""
+    g = GRID[scale]
+    return train(N, M, g["d"], g["T"], g["lrs"], seeds(g["seeds"]), alpha=ALPHA, checkpoints=1, device=device), g
+
+
+def memory_q(res) -> np.ndarray:
+    """q_T(x) of a trained memory W = U^T A E: the coefficient of x's own association, A[f*(x), x] minus the
+    mean of A[k, x] over the other outputs k (for orthonormal embeddings this is exactly x's margin). (S, L, N)."""
+    A = res.coefficients.double().cpu().numpy()  # (S, L, M, N)
+    Mm, Nn = A.shape[-2:]
+    own = A[..., np.arange(Nn) % Mm, np.arange(Nn)]
+    return own - (A.sum(-2) - own) / (Mm - 1)
+
+
+def test_OD2_q_matches_F(scale, seeds, device, record):
+    """OD2 (001 'Training dynamic'): the approximation q_T(x) = F(count) matches practice for several rates.
+
+    Measurement: batch-1 SGD with random N(0, 1/d) embeddings at d = 100 N (d >> N), 5 rates; q_T(x) is the
+    coefficient SGD wrote into x's own association (:func:`memory_q`; W = U^T A E exactly, since every SGD
+    update is a sum of u_k e_x^T), over seen tokens and seeds, against the exact recursion m(n_x)
+    (theory.dynamics.margin_exact) and the seed's F(n_x).
+    Criterion (fixed in advance): for every rate the median relative error |q - m(n)|/m(n) is <= 0.1: the
+    interference of the other memories in the logits during training is ~ sqrt(N/d) = 0.1 of a score, and it
+    enters q only through the softmax's error term, averaged over the visits.
+    Negative control: the prediction without saturation, q = n gamma M/(M+1) (F's linear regime), must fail
+    the same criterion at some rate.
+    History: a first version measured the readout margin (which adds the interference sqrt(N/d) q_max to a
+    token's own q) at d = 10 N; it failed for rare tokens at small rates (median relative errors 2.40, 0.49,
+    0.12, 0.16, 0.27), which says the readout is noisy, not that q differs from F; the claim is about q.
+    Finding (fast tier, d = 100 N): q follows the recursion within 0.4-3.5% up to lr 10 and misses by 24% at
+    lr 100: during training the other memories shift x's logits by ~ lr sqrt(N/d) (~ 10 at lr 100), which
+    changes the softmax error term, so "quasi-orthogonal" needs d >> N lr^2, not only d >> N. The verdict says
+    refuted at lr 100, as the criterion demands; the test asserts the negative control.
+    """
+    r, g = _qrun(scale, seeds, device)
+    c = r.counts.cpu().numpy()
+    q = memory_q(r)
+    seen = c > 0
+    med, med_seed, med_lin = [], [], []
+    fig, axes = figure(len(g["lrs"]), 1, w=3.2)
+    for j, lr in enumerate(g["lrs"]):
+        m = q[:, j]
+        ex = th.margin_exact(c, lr, M)
+        fs = th.F(c, lr, M)
+        lin = th.F_linear(c, lr, M)
+        med.append(float(np.median(np.abs(m[seen] - ex[seen]) / ex[seen])))
+        med_seed.append(float(np.median(np.abs(m[seen] - fs[seen]) / fs[seen])))
+        med_lin.append(float(np.median(np.abs(m[seen] - lin[seen]) / lin[seen])))
+        ax = axes[j]
+        ax.plot(c[seen], np.maximum(m[seen], 1e-6), ".", ms=2, alpha=0.4, label="SGD q_T(x)")
+        nn = np.unique(c[seen])
+        ax.plot(nn, th.margin_exact(nn, lr, M), "k-", lw=1, label="exact recursion m(n)")
+        ax.plot(nn, th.F(nn, lr, M), "r--", lw=1, label="seed F(n)")
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        tidy_log_axes(ax)
+        ax.set_title(f"lr {lr}: median rel. err {med[-1]:.3f}", fontsize=8)
+        ax.set_xlabel("visits n")
+    axes[0].legend(fontsize=6)
+    ok = max(med) <= 0.1
+    nc = max(med_lin) > 0.1
+    record("OD2", prediction="q_T(x) = F(visits of x) (exact recursion; the seed's F within O(1/M)), every rate",
+           measurement=f"d={g['d']}, T={g['T']}: median relative error per rate " + ", ".join(f"{lr}: {e:.3f}" for lr, e in zip(g["lrs"], med))
+                       + "; against the seed's F: " + ", ".join(f"{e:.3f}" for e in med_seed),
+           interval=(min(med), max(med)), criterion="median relative error <= 0.1 at every rate",
+           verdict="reproduced" if ok else "refuted",
+           negative_control={"prediction": "q = n gamma M/(M+1) (no saturation)", "median_errors": med_lin, "rejected": nc},
+           figure=fig, data={"lrs": g["lrs"], "median_rel_error": med, "median_rel_error_seed_F": med_seed, "d": g["d"], "T": g["T"]})
+    assert nc, med_lin
+
+
+def test_OD3_OD8_flattening(scale, seeds, device, record):
+    """OD3 (001 'Training dynamic'): small gamma gives q ∝ p, large gamma a flatter q (towards thresholding).
+    OD8 (000 'Scaling laws with optimization algorithms'): batch 1 + large step, d >> N: q(z) ~ 1.
+
+    Measurement: rho = slope of log q_T(x) on log p over seen tokens, per seed and rate (same runs as OD2).
+    Prediction: rho of the exact recursion m(counts) on the same counts (theory.dynamics.fitted_rho).
+    Criteria (fixed in advance): OD3: the mean rho strictly decreases along the rates and each is within 0.1 of
+    the theory's rho; OD8: at the largest rate the 95% interval of rho lies below 0.3 (q ∝ p has rho = 1; a
+    log-saturated memory log(gamma M T p) has rho ~ 1/log(gamma M T p) ~ 0.1-0.2).
+    Negative controls: OD3: rho = 1 at every rate (q ∝ p regardless of gamma) must be outside the interval at
+    the largest rate; OD8: the same interval must exclude rho = 1.
+    """
+    r, g = _qrun(scale, seeds, device)
+    p = zipf_pmf(N, ALPHA)
+    c = r.counts.cpu().numpy()
+    q = memory_q(r)
+    rho, rho_th = np.zeros((c.shape[0], len(g["lrs"]))), np.zeros((c.shape[0], len(g["lrs"])))
+    for s in range(c.shape[0]):
+        seen = c[s] > 0
+        for j, lr in enumerate(g["lrs"]):
+            rho[s, j] = th.fitted_rho(np.maximum(q[s, j], 1e-12), p, seen)
+            rho_th[s, j] = th.fitted_rho(th.margin_exact(c[s], lr, M), p, seen)
+    mean, lo, hi = mean_ci(rho)
+    ok3 = bool(np.all(np.diff(mean) < 0) and np.all(np.abs(mean - rho_th.mean(0)) <= 0.1))
+    nc3 = not (lo[-1] <= 1.0 <= hi[-1])
+    ok8 = hi[-1] < 0.3
+    fig, axes = figure(1, 1)
+    axes[0].errorbar(g["lrs"], mean, yerr=[mean - lo, hi - mean], fmt="o", label="measured rho (95% CI over seeds)")
+    axes[0].plot(g["lrs"], rho_th.mean(0), "-", label="rho of F(counts)")
+    axes[0].axhline(1.0, color="gray", lw=0.6)
+    axes[0].set_xscale("log")
+    axes[0].set_xlabel("learning rate gamma")
+    axes[0].set_ylabel("rho in q ∝ p^rho")
+    axes[0].legend(fontsize=7)
+    record("OD3", prediction="rho decreasing with gamma, equal to rho of F(counts) within 0.1: " + ", ".join(f"{x:.3f}" for x in rho_th.mean(0)),
+           measurement="rho " + ", ".join(f"{lr}: {x:.3f}" for lr, x in zip(g["lrs"], mean)), interval=(float(lo[-1]), float(hi[-1])),
+           criterion="strictly decreasing mean rho; |rho - rho_F| <= 0.1 at every rate", verdict="reproduced" if ok3 else "refuted",
+           note=f"strictly decreasing: {bool(np.all(np.diff(mean) < 0))} (steps {', '.join(f'{x:+.3f}' for x in np.diff(mean))}); "
+                f"max |rho - rho_F| = {np.abs(mean - rho_th.mean(0)).max():.3f}",
+           negative_control={"prediction": "rho = 1 at every rate", "rejected": nc3}, figure=fig,
+           data={"lrs": g["lrs"], "rho": mean, "rho_theory": rho_th.mean(0)})
+    record("OD8", prediction="q nearly flat at batch 1, large step, d = 100 N: rho < 0.3 (rho of F: %.3f)" % rho_th.mean(0)[-1],
+           measurement=f"rho at lr {g['lrs'][-1]}: {mean[-1]:.3f}", interval=(float(lo[-1]), float(hi[-1])),
+           criterion="95% interval of rho below 0.3", verdict="reproduced" if ok8 else "refuted",
+           negative_control={"prediction": "rho = 1 (q ∝ p)", "rejected": nc3}, data={"rho": float(mean[-1])})
+    assert nc3
+
+
+# ------------------------------------------------------------------ surrogate at batch 1000 (OD2, second record)
+def test_OD2_batch_surrogate(scale, seeds, device, record):
+    """OD2 / theory.dynamics.batch_margin: the surrogate of SGD with batch B (each token's margin follows
+    m <- m + gamma (c_t/B) M/(e^m + M - 1) with its batch counts c_t) against real SGD at B = 1000.
+
+    With orthonormal embeddings (N = 100 <= d = 128) the surrogate is exact; the measurement is the mean gap of
+    the population errors over seeds and the largest margin gap. Criterion: |mean error gap| <= 1e-9 and margins
+    equal to 1e-9 (float64). Negative control: the batch-1 prediction F(total count) (which ignores that a token
+    seen c times in one batch gets one step of weight c/B) must miss the margins by > 1e-3.
+    """
+    T, B, lr = 100_000, 1000, 100.0
+    S = seeds(4)
+    r = train(N, M, 128, T, [lr], S, alpha=ALPHA, batch=B, embeddings="orthonormal", checkpoints=1, dtype="float64", device=device)
+    from impl.sampling import sample_tokens, zipf_probs
+
+    tok = sample_tokens(zipf_probs(N, ALPHA), T, S).numpy()
+    p = zipf_pmf(N, ALPHA)
+    gaps, mgaps, nc_gaps = [], [], []
+    for s in range(len(S)):
+        bc = np.stack([np.bincount(tok[s, t * B:(t + 1) * B], minlength=N) for t in range(T // B)])
+        m_sur = th.batch_margin(bc, lr, M)
+        m = r.margins[s, 0].cpu().numpy()
+        mgaps.append(np.abs(m - m_sur).max())
+        err_sur = float(p @ (m_sur <= 0))
+        gaps.append(float(r.error[s, 0, -1]) - err_sur)
+        nc_gaps.append(np.abs(m - th.margin_exact(r.counts[s].cpu().numpy(), lr, M)).max())
+    ok = abs(np.mean(gaps)) <= 1e-9 and max(mgaps) <= 1e-9
+    nc = min(nc_gaps) > 1e-3
+    record("OD2", prediction="batch-B surrogate = SGD (orthonormal embeddings, B = 1000, T = 1e5)",
+           measurement=f"mean population-error gap {np.mean(gaps):.2e}; max margin gap {max(mgaps):.1e}",
+           interval=(float(min(gaps)), float(max(gaps))), criterion="|mean gap| <= 1e-9 and margins within 1e-9",
+           verdict="reproduced" if ok else "refuted",
+           negative_control={"prediction": "batch-1 F(total count)", "min_margin_gap": float(min(nc_gaps)), "rejected": nc},
+           data={"gaps": gaps, "margin_gaps": mgaps})
+    assert nc and ok
+
+
+# ------------------------------------------------------------------ OD4-OD7, OD9, OD10: paired comparisons
+CMP = {"fast": dict(seeds=10, T=8192, d=200, d_small=20), "full": dict(seeds=30, T=102_400, d=1000, d_small=50)}
+
+
+def _final(res):
+    return res.error[:, :, -1].cpu().numpy()  # (S, L)
+
+
+def _paired_record(claim, label, a, b, name_a, name_b, record, fig=None, extra=""):
+    """H1: error(a) < error(b). Reproduced if p < 0.05; negative control: the reverse H1 must not be significant."""
+    t = paired_less(a, b)
+    rev = paired_less(b, a)
+    verdict = "reproduced" if t.significant() else ("refuted" if rev.significant() else "inconclusive")
+    record(claim, prediction=f"{name_a} has a lower final population error than {name_b}",
+           measurement=f"{label}: mean difference {t.mean_diff:+.4f}, one-sided paired t p = {t.p_value:.2g}, {t.wins}/{t.n} seeds better{extra}",
+           interval=t.ci, criterion="one-sided paired t-test over seeds, p < 0.05", verdict=verdict,
+           negative_control={"prediction": f"{name_b} better than {name_a} (reverse)", "p_value": rev.p_value, "rejected": not rev.significant()},
+           figure=fig, data={"a": a, "b": b, "p": t.p_value, "p_reverse": rev.p_value})
+    return t, rev, verdict
+
+
+def _curves(ax, res, labels, title):
+    for j, lab in enumerate(labels):
+        e = res.error[:, j].cpu().numpy()
+        m, lo, hi = mean_ci(e)
+        ax.plot(res.checkpoints, m, label=lab)
+        ax.fill_between(res.checkpoints, lo, hi, alpha=0.2)
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    tidy_log_axes(ax)
+    ax.set_xlabel("samples")
+    ax.set_ylabel("population error")
+    ax.set_title(title, fontsize=9)
+    ax.legend(fontsize=6)
+
+
+def test_OD4_larger_rates_better(scale, seeds, device, record):
+    """OD4 (001, final slides): large learning rates are better (they saturate memory faster).
+
+    Batch-1 SGD, d = 2 N (enough capacity), T samples, rates 0.1, 1, 10 on the same seeds and samples.
+    Criterion: one-sided paired t-tests over seeds, error(10) < error(1) and error(1) < error(0.1), p < 0.05 each.
+    Negative control: the reverse orderings must not be significant.
+    """
+    g = CMP[scale]
+    res = train(N, M, g["d"], g["T"], [0.1, 1.0, 10.0], seeds(g["seeds"]), alpha=ALPHA, checkpoints=12, device=device)
+    e = _final(res)
+    fig, axes = figure(1, 1)
+    _curves(axes[0], res, ["lr 0.1", "lr 1", "lr 10"], f"OD4: SGD batch 1, d={g['d']}")
+    t1, r1, v1 = _paired_record("OD4", "lr 10 vs lr 1", e[:, 2], e[:, 1], "lr 10", "lr 1", record, fig)
+    t2, r2, v2 = _paired_record("OD4", "lr 1 vs lr 0.1", e[:, 1], e[:, 0], "lr 1", "lr 0.1", record)
+    assert not r1.significant() and not r2.significant()
+    assert v1 == "reproduced" and v2 == "reproduced", (t1, t2)
+
+
+def test_OD5_smaller_batches_better(scale, seeds, device, record):
+    """OD5 (001, final slides): small batches are better at a fixed number of samples.
+
+    SGD with the batch-mean gradient, rate 10 (large, OD4), d = 2 N, T samples, batches 1, 16 and 128 (so
+    T, T/16 and T/128 steps). Criterion: error(1) < error(16) and error(16) < error(128), one-sided paired
+    t-tests, p < 0.05. Negative control: the reverse orderings not significant.
+    """
+    g = CMP[scale]
+    S = seeds(g["seeds"])
+    errs = [_final(train(N, M, g["d"], g["T"], [10.0], S, alpha=ALPHA, batch=B, checkpoints=1, device=device))[:, 0] for B in (1, 16, 128)]
+    fig, axes = figure(1, 1)
+    m, lo, hi = mean_ci(np.stack(errs, 1))
+    axes[0].errorbar([1, 16, 128], m, yerr=[m - lo, hi - m], fmt="o-")
+    axes[0].set_xscale("log")
+    axes[0].set_xlabel("batch size (same samples)")
+    axes[0].set_ylabel("final population error")
+    axes[0].set_title("OD5: SGD lr 10", fontsize=9)
+    t1, r1, v1 = _paired_record("OD5", "batch 1 vs 16", errs[0], errs[1], "batch 1", "batch 16", record, fig)
+    t2, r2, v2 = _paired_record("OD5", "batch 16 vs 128", errs[1], errs[2], "batch 16", "batch 128", record)
+    assert not r1.significant() and not r2.significant()
+    assert v1 == "reproduced" and v2 == "reproduced", (t1, t2)
+
+
+def _tuned(opt, lrs, g, S_tune, S_test, device, batch=16, layer_norm=False, d=None):
+    """Tune the rate on separate seeds (lowest mean final error), then run the test seeds at that rate."""
+    d = d or g["d"]
+    kw = dict(alpha=ALPHA, batch=batch, optimizer=opt, layer_norm=layer_norm, checkpoints=1, device=device)
+    if opt == "adam0":
+        kw.update(optimizer="adam", betas=(0.0, 0.0))
+    tune = _final(train(N, M, d, g["T"], lrs, S_tune, **kw)).mean(0)
+    best = float(lrs[int(np.argmin(tune))])
+    res = train(N, M, d, g["T"], [best], S_test, **{**kw, "checkpoints": 10})
+    return best, res
+
+
+def test_OD6_OD7_adaptive_methods(scale, seeds, device, record):
+    """OD6 (001, final slides): Adam works best; sign and normalised GD also beat SGD.
+    OD7: layer norm helps (Adam with layer norm beats Adam).
+
+    Setting of the talk's practical regime: batch 16, d = 2 N, T samples. Each method's rate is tuned on 3
+    separate seeds over a 7-point log grid (SGD and normalised GD 0.1..100, Adam, Adam (0, 0) and sign GD
+    1e-3..1), then the test seeds are compared at the tuned rates. Criterion: one-sided paired t-tests, p < 0.05, for
+    Adam < SGD, sign < SGD, normalised < SGD, Adam+LN < Adam. Negative control: the reverse orderings are not
+    significant. A comparison that is not significant is recorded as inconclusive.
+    """
+    g = CMP[scale]
+    S_tune, S_test = seeds(3, offset=100), seeds(g["seeds"])
+    runs = {}
+    runs["SGD"] = _tuned("sgd", np.geomspace(0.1, 100, 7), g, S_tune, S_test, device)
+    runs["Adam"] = _tuned("adam", np.geomspace(1e-3, 1, 7), g, S_tune, S_test, device)
+    runs["Adam betas (0,0)"] = _tuned("adam0", np.geomspace(1e-3, 1, 7), g, S_tune, S_test, device)
+    runs["sign GD"] = _tuned("sign", np.geomspace(1e-3, 1, 7), g, S_tune, S_test, device)
+    runs["normalised GD"] = _tuned("normalized", np.geomspace(0.1, 100, 7), g, S_tune, S_test, device)
+    runs["Adam + layer norm"] = _tuned("adam", np.geomspace(1e-3, 1, 7), g, S_tune, S_test, device, layer_norm=True)
+    fig, axes = figure(1, 1, w=5.5)
+    for name, (lr, res) in runs.items():
+        e = res.error[:, 0].cpu().numpy()
+        m, lo, hi = mean_ci(e)
+        axes[0].plot(res.checkpoints, m, label=f"{name} (lr {lr:.3g})")
+        axes[0].fill_between(res.checkpoints, lo, hi, alpha=0.2)
+    axes[0].set_xscale("log")
+    axes[0].set_yscale("log")
+    tidy_log_axes(axes[0])
+    axes[0].set_xlabel("samples")
+    axes[0].set_ylabel("population error")
+    axes[0].legend(fontsize=6)
+    axes[0].set_title(f"OD6/OD7: batch 16, d={g['d']}, tuned rates", fontsize=9)
+    fin = {k: _final(v[1])[:, 0] for k, v in runs.items()}
+    out = []
+    out.append(_paired_record("OD6", "Adam vs SGD", fin["Adam"], fin["SGD"], "Adam", "SGD", record, fig))
+    out.append(_paired_record("OD6", "sign GD vs SGD", fin["sign GD"], fin["SGD"], "sign GD", "SGD", record))
+    out.append(_paired_record("OD6", "normalised GD vs SGD", fin["normalised GD"], fin["SGD"], "normalised GD", "SGD", record))
+    out.append(_paired_record("OD6", "Adam betas (0,0) vs SGD", fin["Adam betas (0,0)"], fin["SGD"], "Adam (0,0)", "SGD", record))
+    out.append(_paired_record("OD7", "Adam + layer norm vs Adam", fin["Adam + layer norm"], fin["Adam"], "Adam + LN", "Adam", record))
+    for t, rev, v in out:
+        assert v in ("reproduced", "inconclusive", "refuted")
+        if v == "reproduced":
+            assert not rev.significant()
+
+
+def test_OD9_OD10_decay_at_small_capacity(scale, seeds, device, record):
+    """OD9 (000): for d <= N, smaller step sizes can help later in training.
+    OD10 (001): large rates risk erasing past memories; small ones are too conservative.
+
+    d = N/5 (capacity-limited), batch-1 SGD, T samples, 12 log-spaced evaluations plus 41 evenly spaced over
+    the second half of training; rates: large constant (10), the same with cosine decay, small constant (0.1).
+    Criteria: OD9: decay < constant large at the end (one-sided paired t, p < 0.05) and the late oscillation
+    (the total upward movement of the error, sum of its increases between consecutive evaluations over the
+    second half) smaller with decay (paired, p < 0.05).
+    History: the first version measured the oscillation as the sd of the error over the last 4 log-spaced
+    evaluations (T/8 .. T); with decay the error still falls there, so that sd measured the downward trend
+    (mean difference +0.0020, p = 1 against decay) rather than oscillation; replaced by the upward movement,
+    which a monotone trend does not inflate. OD10: erasing: the
+    fraction of tokens recalled at some evaluation but not at the end is larger for the large constant rate
+    than for the small one (paired, p < 0.05); conservative: the small rate ends worse than the decayed large
+    one (paired, p < 0.05). Negative controls: the reverse orderings are not significant.
+    """
+    g = CMP[scale]
+    S = seeds(g["seeds"])
+    d = g["d_small"]
+    T = g["T"]
+    ck = np.unique(np.concatenate([np.round(np.geomspace(1, T, 12)), np.round(np.linspace(T // 2, T, 41))]).astype(int))
+    const = train(N, M, d, T, [10.0, 0.1], S, alpha=ALPHA, checkpoints=ck, device=device)
+    decay = train(N, M, d, T, [10.0], S, alpha=ALPHA, checkpoints=ck, schedule="cosine", device=device)
+    e_big, e_small, e_dec = _final(const)[:, 0], _final(const)[:, 1], _final(decay)[:, 0]
+    late = ck >= T // 2
+
+    def upward(e):  # (S, R) -> total increase of the error over the second half
+        return np.clip(np.diff(e[:, late], axis=-1), 0, None).sum(-1)
+
+    osc_big = upward(const.error[:, 0].cpu().numpy())
+    osc_dec = upward(decay.error[:, 0].cpu().numpy())
+    fig, axes = figure(1, 1)
+    for res, j, lab in ((const, 0, "lr 10 constant"), (const, 1, "lr 0.1 constant"), (decay, 0, "lr 10 cosine decay")):
+        e = res.error[:, j].cpu().numpy()
+        m, lo, hi = mean_ci(e)
+        axes[0].plot(res.checkpoints, m, label=lab)
+        axes[0].fill_between(res.checkpoints, lo, hi, alpha=0.2)
+    axes[0].set_xscale("log")
+    axes[0].set_yscale("log")
+    tidy_log_axes(axes[0])
+    axes[0].legend(fontsize=7)
+    axes[0].set_title(f"OD9/OD10: d={d} < N={N}, batch 1", fontsize=9)
+    _paired_record("OD9", "cosine decay vs constant lr 10 (final error)", e_dec, e_big, "decay", "constant lr 10", record, fig)
+    _paired_record("OD9", "late oscillation (upward movement of the error over the second half)", osc_dec, osc_big, "decay",
+                   "constant lr 10", record)
+    # erasing: fraction of probability mass recalled at some checkpoint but lost at the end needs per-token
+    # history; the final-vs-best gap of the error curve measures the mass that was recalled and then erased
+    erase_big = (const.error[:, 0, -1] - const.error[:, 0].min(-1).values).cpu().numpy()
+    erase_small = (const.error[:, 1, -1] - const.error[:, 1].min(-1).values).cpu().numpy()
+    _paired_record("OD10", "erasing: final minus best error, lr 0.1 vs lr 10", erase_small, erase_big, "lr 0.1 (less erasing)", "lr 10", record)
+    _paired_record("OD10", "conservative: decayed lr 10 vs constant lr 0.1 (final error)", e_dec, e_small, "decayed lr 10", "lr 0.1", record)
+
+
+def test_OD2_trainer_speed(record):
+    """The trainer that OD2-OD10 rely on, against the practice it stands for (issue requirement, recorded with
+    OD2): impl.dynamics.train against the plain per-step autograd loop (torch.optim.SGD), N = 100, M = 5,
+    d = 100, T = 10^4, 10 seeds, batch 1, one process.
+    Criterion: the memories agree (max |W difference| < 1e-3 in float32, rounding over 10^4 steps); the speed
+    ratio is reported (target >= 20x, asserted by the performance page, benchmarks/perf_report.py).
+    Negative control: the same autograd loop at a rate 10% off must disagree by more than 1e-3 (the comparison
+    can tell trainers apart)."""
+    b = benchmark_batch1_speedup()
+    off = reference_train_autograd(N, M, 100, 10_000, 1.1, 0)
+    fast = train(N, M, 100, 10_000, [1.0], (0,), checkpoints=1).W[0, 0]
+    nc_diff = float((off - fast).abs().max())
+    ok = b["max_abs_W_difference"] < 1e-3
+    record("OD2", prediction="the batched trainer writes the same memory as per-step autograd SGD",
+           measurement=f"max |W difference| {b['max_abs_W_difference']:.1e}; {b['speedup']:.1f}x faster "
+                       f"({b['batched_s']:.2f} s vs {b['autograd_loop_s']:.2f} s; {b['config']})",
+           interval=(b["max_abs_W_difference"], b["max_abs_W_difference"]), criterion="max |W difference| < 1e-3",
+           verdict="reproduced" if ok else "refuted",
+           negative_control={"prediction": "autograd SGD at lr 1.1 instead of 1.0", "max_abs_W_difference": nc_diff,
+                             "rejected": nc_diff > 1e-3}, data=b)
+    assert ok and nc_diff > 1e-3
+
+
+# ------------------------------------------------------------------ the optimiser grid (full tier, sweep store)
+def test_OD6_OD7_optimizer_grid(scale, device, request, record):
+    """OD6 / OD7 on the optimiser grid of 001 (issue: paper-scale sweeps): SGD against Adam with betas (0, 0)
+    and rate lr/d, layer norm off/on, d 10..1000, batch 16..1024, T up to 102400, N = 100, M = 5, alpha = 2,
+    10 seeds (impl.grids.OPTIMIZER_GRID), run through the resumable sweep store (checks/sweeps.py): only the
+    (configuration, seed) pairs the store lacks are run.
+
+    Measurement: per (d, batch) cell at the largest T, the tuned error (min over the 13 rates of the mean over
+    seeds); heat maps of it. Criterion (fixed in advance): a one-sided paired t-test over cells, p < 0.05, for
+    Adam (0, 0) < SGD (OD6) and Adam + layer norm < Adam (OD7). Negative control: the reverse orderings are not
+    significant. Full tier only (the grid is 25,480 runs); ``--sweep-grid fast`` runs its 3-seed sub-grid.
+    """
+    import sweeps
+
+    if scale != "full":
+        import pytest
+
+        pytest.skip("the optimiser grid runs in the full tier (pytest checks/ --scale full)")
+    grid = request.config.getoption("--sweep-grid") or scale
+    rows = sweeps.sweep_rows("optimizer_grid", grid, config=request.config, device=device)
+    T = max(max(r["T"]) for r in rows)
+    te = sweeps.tuned_error(rows, keys=("optimizer", "layer_norm", "d", "batch_size"), T=T)
+    cells = sorted({k[2:] for k in te})
+    tuned = {(o, ln): np.array([te[(o, ln, *c)]["error"] for c in cells], float)
+             for o in ("sgd", "adam") for ln in (False, True)}
+    figs = sweeps.optimizer_grid_heatmaps(rows)
+    n_seeds = len({r["seed"] for r in rows})
+    scale_txt = f"grid '{grid}': {len(cells)} (d, batch) cells, {n_seeds} seeds, T={T}"
+    out = [_paired_record("OD6", f"optimiser grid ({scale_txt}), tuned Adam (0,0) vs tuned SGD", tuned[("adam", False)],
+                          tuned[("sgd", False)], "Adam (0,0)", "SGD", record, figs["d_batch"]),
+           _paired_record("OD7", f"optimiser grid ({scale_txt}), tuned Adam + layer norm vs tuned Adam",
+                          tuned[("adam", True)], tuned[("adam", False)], "Adam + LN", "Adam", record, figs["d_T"])]
+    for t, rev, v in out:
+        if v == "reproduced":
+            assert not rev.significant()

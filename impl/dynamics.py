@@ -1,0 +1,383 @@
+"""Trainers of the associative memory of the scaling-law talk (OD1-OD10).
+
+Model: logits(x) = U z(x), z(x) = W e_x (or LayerNorm(W e_x) with ``layer_norm=True``), with fixed
+random (or orthonormal) embeddings e_x (N of them), u_y (M of them) in R^d and W learned from 0.
+Data: x ~ Zipf(alpha) on [N], y = f*(x) = x mod M; one pass over T samples in batches of B.
+
+:func:`train` runs every seed and every learning rate at once: W has shape (S, L, d, d), the gradient
+of the batch cross-entropy is written out by hand (no autograd), and the only Python loop is over the
+T/B steps. :func:`reference_train_autograd` is the plain per-step autograd loop (one seed, one rate at a
+time), kept as the reference for correctness and speed.
+"""
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+from ._validate import check_choice, check_float, check_int, check_seeds, resolve_device, resolve_dtype
+from .embeddings import Embedding
+from .sampling import sample_tokens, zipf_probs
+
+OPTIMIZERS = ("sgd", "adam", "sign", "normalized")
+SCHEDULES = ("constant", "cosine", "linear", "inv_sqrt")
+LN_EPS = 1e-5
+
+
+@dataclass
+class TrainResult:
+    """checkpoints (R,): samples seen; error (S, L, R): exact population error at each checkpoint;
+    margins (S, L, N): final margin of every token (right logit minus the best other); counts (S, N):
+    visits of every token; lrs (L,); finite (S, L, R): whether the memory was finite at each checkpoint
+    (False: the run diverged, and its error there counts every token wrong).
+
+    ``W`` (S, L, d, d), the final memory, is formed on first access when the trainer kept it in factored
+    form W = U^T A E (SGD without layer norm): at d = 10^4 it is 400 MB per seed and rate.
+    ``coefficients`` (S, L, M, N) is A where the trainer works with it (SGD without layer norm, and the
+    ReLU model, whose memory is only defined through A), else None."""
+
+    checkpoints: np.ndarray
+    error: torch.Tensor
+    margins: torch.Tensor
+    counts: torch.Tensor
+    lrs: np.ndarray
+    finite: torch.Tensor
+    coefficients: torch.Tensor | None = None
+    _W: torch.Tensor | None = field(default=None, repr=False)
+    _factors: tuple | None = field(default=None, repr=False)
+
+    @property
+    def W(self) -> torch.Tensor:
+        if self._W is None:
+            if self._factors is None:
+                raise ValueError("W: the ReLU model has no matrix W (its memory is the coefficients A)")
+            U, E = self._factors
+            self._W = U.transpose(-1, -2).unsqueeze(1) @ self.coefficients @ E.unsqueeze(1)
+        return self._W
+
+
+def schedule_factor(name: str, t: int, steps: int) -> float:
+    """Learning-rate multiplier at step t of ``steps``: constant, cosine, linear or inv_sqrt decay."""
+    check_choice("schedule", name, SCHEDULES)
+    if name == "constant":
+        return 1.0
+    if name == "cosine":
+        return 0.5 * (1.0 + math.cos(math.pi * t / steps))
+    if name == "linear":
+        return 1.0 - t / steps
+    return 1.0 / math.sqrt(1.0 + t)
+
+
+def _forward(W, X, U, layer_norm):
+    """X (S, B, d) or (S, L, B, d) -> (z (S, L, B, d), inv_std or None, logits (S, L, B, M))."""
+    h = (X if X.dim() == 4 else X.unsqueeze(1)) @ W.transpose(-1, -2)  # (S, L, B, d)
+    inv = None
+    if layer_norm:
+        h = h - h.mean(-1, keepdim=True)
+        inv = torch.rsqrt(h.pow(2).mean(-1, keepdim=True) + LN_EPS)
+        h = h * inv
+    return h, inv, h @ U.transpose(-1, -2).unsqueeze(1)
+
+
+def _margins(logits, y):
+    """Right logit minus the best other, logits (..., n, M), y (n,)."""
+    oh = torch.nn.functional.one_hot(y, logits.shape[-1]).bool()
+    true = logits.masked_fill(~oh, 0.0).sum(-1)
+    other = logits.masked_fill(oh, float("-inf")).amax(-1)
+    return true - other
+
+
+def _error(margins, p):
+    """sum_x p(x) 1{margin(x) <= 0}: ties and non-finite margins (a diverged run) count as errors."""
+    return (~(margins > 0)).to(p.dtype).mul(p).sum(-1)
+
+
+def population_error(W, E, U, p, f, layer_norm=False):
+    """Exact population error sum_x p(x) 1{argmax_y logits(x) != f*(x)}, (S, L), and the margins (S, L, N).
+
+    Ties and non-finite margins (a diverged run) count as errors."""
+    _, _, logits = _forward(W, E, U, layer_norm)
+    m = _margins(logits, f)
+    return _error(m, p), m
+
+
+def train(N: int, M: int, d: int, T: int, lrs, seeds, *, alpha: float = 2.0, batch: int = 1,
+          optimizer: str = "sgd", betas=(0.9, 0.999), eps: float = 1e-8, layer_norm: bool = False,
+          schedule: str = "constant", embeddings: str = "gaussian", model: str = "linear",
+          relu_threshold: float = 0.5, learn_embeddings: bool = False, checkpoints=10,
+          tokens: torch.Tensor | None = None, progress: bool = False, device=None, dtype=None) -> TrainResult:
+    """One pass of minibatch training over T Zipf samples, for every seed and learning rate at once.
+
+    Parameters
+    ----------
+    N, M, d : tokens, outputs (f*(x) = x mod M), dimension.  T : samples (a multiple of ``batch``).
+    lrs : learning rates (L,), > 0.  seeds : seeds (S,): embeddings and samples per seed.
+    optimizer : 'sgd', 'adam' (``betas``; (0, 0) is sign-like), 'sign' (W -= lr sign(g)),
+        'normalized' (W -= lr g / ||g||_F).  layer_norm : LayerNorm (no affine) before U.
+    schedule : 'constant', 'cosine', 'linear' or 'inv_sqrt' decay of the rate over the T/B steps.
+    embeddings : 'gaussian' (N(0, 1/d)) or 'orthonormal' (needs N, M <= d).
+    model : 'linear' (logits U W e_x) or 'relu', the thresholded memory of 001 ("exponential storage"):
+        logits_y(x) = u_y^T sum_x' (U^T A)[:, x'] ReLU(e_x'^T e_x - relu_threshold), whose coefficients A are
+        written by the rule SGD follows in the linear model (GM1): a sample (x, y) adds
+        -lr (softmax - onehot(y)) / B to A[:, x]. With the kernel e_x'^T e_x instead of the ReLU this is
+        exactly batch SGD on W = U^T A E. Only with optimizer 'sgd' and no layer norm.
+    relu_threshold : eta in [0, 1) of the ReLU model.
+    learn_embeddings : train the input embeddings e_x too (SGD on (W, E), same rate; optimizer 'sgd').
+    checkpoints : number of evaluations of the exact population error (log-spaced steps, T included), or
+        a sequence of sample counts (multiples of ``batch``, increasing, at most T) at which to evaluate.
+    tokens : optional (S, T) samples to use instead of drawing them.
+    """
+    N, M, d = check_int("N", N, 1), check_int("M", M, 2), check_int("d", d, 1)
+    T, batch = check_int("T", T, 1), check_int("batch", batch, 1)
+    if T % batch:
+        raise ValueError(f"T must be a multiple of batch (batch={batch}), got T={T}")
+    seeds = check_seeds(seeds)
+    lrs = np.atleast_1d(np.asarray(lrs, dtype=float))
+    if lrs.ndim != 1 or lrs.size == 0 or not np.all(np.isfinite(lrs)) or np.any(lrs <= 0):
+        raise ValueError(f"lrs must be a non-empty list of finite rates in (0, inf), got {lrs}")
+    check_choice("optimizer", optimizer, OPTIMIZERS)
+    check_choice("schedule", schedule, SCHEDULES)
+    check_choice("embeddings", embeddings, ("gaussian", "orthonormal"))
+    check_choice("model", model, ("linear", "relu"))
+    if model == "relu" and (optimizer != "sgd" or layer_norm or learn_embeddings):
+        raise ValueError("model='relu' is trained by the SGD memory-writing rule only: it needs optimizer='sgd', "
+                         "layer_norm=False, learn_embeddings=False")
+    relu_threshold = check_float("relu_threshold", relu_threshold, 0.0, 1.0, hi_open=True)
+    if learn_embeddings and optimizer != "sgd":
+        raise ValueError(f"learn_embeddings=True is implemented for optimizer='sgd' only, got optimizer={optimizer!r}")
+    alpha = check_float("alpha", alpha, 0.0)
+    eps = check_float("eps", eps, 0.0)
+    b1, b2 = (check_float("betas", b, 0.0, 1.0, hi_open=True) for b in betas)
+    ck = _checkpoint_steps(checkpoints, T, batch)
+    dev, dt = resolve_device(device), resolve_dtype(dtype)
+    S, L, steps = len(seeds), lrs.size, T // batch
+    E = Embedding(N, d, seeds, embeddings, "e").full(device=dev, dtype=dt)
+    U = Embedding(M, d, seeds, embeddings, "u").full(device=dev, dtype=dt)
+    p = zipf_probs(N, alpha, dtype=dt, device=dev)
+    f = torch.arange(N, device=dev) % M
+    if tokens is None:
+        tokens = sample_tokens(p, T, seeds, device=dev)
+    else:
+        tokens = torch.as_tensor(tokens, device=dev).long()
+        if tokens.shape != (S, T) or int(tokens.min()) < 0 or int(tokens.max()) >= N:
+            raise ValueError(f"tokens must have shape ({S}, {T}) with values in [0, {N - 1}]")
+    lr_t = torch.as_tensor(lrs, device=dev, dtype=dt).view(1, L, 1, 1)
+    errs = torch.empty(S, L, ck.size, device=dev, dtype=dt)
+    fin = torch.empty(S, L, ck.size, device=dev, dtype=torch.bool)
+    it = range(steps)
+    if progress:
+        from tqdm.auto import tqdm
+
+        it = tqdm(it, desc=f"{optimizer} B={batch}", unit="step", mininterval=1.0)
+    run = _Run(tokens, batch, E, U, f, p, M, S, L, dev, dt, lr_t, schedule, steps, ck, errs, fin)
+    # per-step tensors this small are slower with several threads (synchronisation dominates)
+    n_threads = torch.get_num_threads()
+    if dev.type == "cpu" and S * L * d * d * batch < (1 << 26):
+        torch.set_num_threads(1)
+    try:
+        if optimizer == "sgd" and not layer_norm and not learn_embeddings:
+            K = E @ E.transpose(-1, -2)  # (S, N, N)
+            if model == "relu":
+                K = torch.relu(K - relu_threshold)
+            A, marg = _coefficient_sgd(run, it, K)
+            factors = (U, E) if model == "linear" else None
+            res = dict(coefficients=A, _factors=factors)
+        else:
+            W = _loop(run, it, layer_norm, optimizer, b1, b2, eps, learn_embeddings)
+            marg = population_error(W, run.E, U, p, f, layer_norm)[1]
+            res = dict(_W=W)
+    finally:
+        torch.set_num_threads(n_threads)
+    counts = torch.zeros(S, N, device=dev, dtype=torch.float64).scatter_add_(1, tokens, torch.ones_like(tokens, dtype=torch.float64))
+    return TrainResult(checkpoints=ck * batch, error=errs, margins=marg, counts=counts, lrs=lrs, finite=fin, **res)
+
+
+def _checkpoint_steps(checkpoints, T: int, batch: int) -> np.ndarray:
+    """Steps (1-based) after which the population error is evaluated."""
+    steps = T // batch
+    if np.ndim(checkpoints) == 0:
+        n = check_int("checkpoints", checkpoints, 1)
+        return np.unique(np.round(np.geomspace(1, steps, n)).astype(int)) if n > 1 else np.array([steps])
+    c = np.asarray(checkpoints)
+    if (c.ndim != 1 or c.size == 0 or not np.issubdtype(c.dtype, np.integer) or np.any(c <= 0) or np.any(c > T)
+            or np.any(c % batch) or np.any(np.diff(c) <= 0)):
+        raise ValueError(f"checkpoints must be an int >= 1 or an increasing sequence of sample counts in [batch, T] "
+                         f"that are multiples of batch (batch={batch}, T={T}), got {checkpoints!r}")
+    return c // batch
+
+
+@dataclass
+class _Run:
+    """What every training loop needs (data, embeddings, rates, checkpoint buffers)."""
+
+    tokens: torch.Tensor
+    batch: int
+    E: torch.Tensor
+    U: torch.Tensor
+    f: torch.Tensor
+    p: torch.Tensor
+    M: int
+    S: int
+    L: int
+    dev: torch.device
+    dt: torch.dtype
+    lr_t: torch.Tensor
+    schedule: str
+    steps: int
+    ck: np.ndarray
+    errs: torch.Tensor
+    fin: torch.Tensor
+
+    def lr(self, t: int) -> torch.Tensor:
+        return self.lr_t * schedule_factor(self.schedule, t, self.steps)
+
+    def xb(self, t: int) -> torch.Tensor:
+        return self.tokens[:, t * self.batch:(t + 1) * self.batch]  # (S, B)
+
+
+def _coefficient_sgd(run: _Run, it, K):
+    """SGD from W = 0 without layer norm: W stays in span{u_k e_x^T}, W = U^T A E with A (S, L, M, N).
+
+    The logits of x are G_U A K[:, x] (G_U = U U^T, K = G_E = E E^T), and a step on a batch only changes
+    the columns of A of the batch's tokens: A[:, x_i] -= lr (p_i - onehot(y_i)) / B. Cost O(M N) per
+    configuration and step instead of O(d^2); identical to the explicit update up to rounding. Any other
+    kernel K (the ReLU model) gives the same memory-writing rule on that kernel's memory.
+    Returns A and the final margins (S, L, N).
+    """
+    S, L, M, B = run.S, run.L, run.M, run.batch
+    N = K.shape[-1]
+    GU = (run.U @ run.U.transpose(-1, -2)).unsqueeze(1)  # (S, 1, M, M)
+    A = torch.zeros(S, L, M, N, device=run.dev, dtype=run.dt)
+    ar = torch.arange(S, device=run.dev).unsqueeze(1)
+    oh_all = torch.nn.functional.one_hot(run.f, M).to(run.dt)  # (N, M)
+    ci = 0
+    for t in it:
+        xb = run.xb(t)
+        g = K[ar, xb].transpose(-1, -2).unsqueeze(1)  # (S, 1, N, B): columns x_i of K
+        logits = GU @ (A @ g)  # (S, L, M, B)
+        D = torch.softmax(logits, -2) - oh_all[xb].transpose(-1, -2).unsqueeze(1)  # (S, L, M, B)
+        idx = xb.view(S, 1, 1, B).expand(S, L, M, B)
+        A.scatter_add_(-1, idx, -run.lr(t) * D / B)
+        if ci < run.ck.size and t + 1 == run.ck[ci]:
+            run.errs[..., ci] = _error(_coef_margins(A, GU, K, run.f), run.p)
+            run.fin[..., ci] = torch.isfinite(A).flatten(-2).all(-1)
+            ci += 1
+    return A, _coef_margins(A, GU, K, run.f)
+
+
+def _coef_margins(A, GU, K, f):
+    logits = (GU @ A @ K.unsqueeze(1)).transpose(-1, -2)  # (S, L, N, M)
+    return _margins(logits, f)
+
+
+def _loop(run: _Run, it, layer_norm, optimizer, b1, b2, eps, learn_embeddings):
+    """The explicit update of W (S, L, d, d) (and of E when learned): any optimizer, layer norm."""
+    S, L, B, M, dt = run.S, run.L, run.batch, run.M, run.dt
+    d = run.E.shape[-1]
+    W = torch.zeros(S, L, d, d, device=run.dev, dtype=dt)
+    m1 = torch.zeros_like(W) if optimizer == "adam" else None
+    m2 = torch.zeros_like(W) if optimizer == "adam" else None
+    ar = torch.arange(S, device=run.dev).view(S, 1)
+    if learn_embeddings:  # one copy of the embeddings per (seed, rate)
+        run.E = run.E.unsqueeze(1).repeat(1, L, 1, 1)  # (S, L, N, d)
+        arS, arL = ar.view(S, 1, 1), torch.arange(L, device=run.dev).view(1, L, 1)
+    ci = 0
+    for t in it:
+        xb = run.xb(t)  # (S, B)
+        X = run.E[arS, arL, xb.unsqueeze(1)] if learn_embeddings else run.E[ar, xb]  # (S, L, B, d) or (S, B, d)
+        z, inv, logits = _forward(W, X, run.U, layer_norm)
+        D = torch.softmax(logits, -1)
+        D = D - torch.nn.functional.one_hot(run.f[xb], M).to(dt).unsqueeze(1)  # (S, L, B, M)
+        dz = D @ run.U.unsqueeze(1)  # (S, L, B, d)
+        if layer_norm:
+            dz = inv * (dz - dz.mean(-1, keepdim=True) - z * (dz * z).mean(-1, keepdim=True))
+        Xb = X if X.dim() == 4 else X.unsqueeze(1)
+        g = dz.transpose(-1, -2) @ Xb / B  # (S, L, d, d)
+        lr = run.lr(t)
+        if learn_embeddings:  # gradient of the batch loss in e_x: W^T dz / B, summed over repeats of x
+            gX = dz @ W / B  # (S, L, B, d)
+            run.E.index_put_((arS.expand(S, L, B), arL.expand(S, L, B), xb.unsqueeze(1).expand(S, L, B)),
+                             -lr * gX, accumulate=True)
+        if optimizer == "sgd":
+            W -= lr * g
+        elif optimizer == "sign":
+            W -= lr * torch.sign(g)
+        elif optimizer == "normalized":
+            W -= lr * g / g.flatten(-2).norm(dim=-1).clamp_min(1e-30).view(S, L, 1, 1)
+        else:
+            m1.mul_(b1).add_(g, alpha=1 - b1)
+            m2.mul_(b2).addcmul_(g, g, value=1 - b2)
+            mh = m1 / (1 - b1 ** (t + 1))
+            vh = m2 / (1 - b2 ** (t + 1))
+            W -= lr * mh / (vh.sqrt() + eps)
+        if ci < run.ck.size and t + 1 == run.ck[ci]:
+            run.errs[..., ci] = population_error(W, run.E, run.U, run.p, run.f, layer_norm)[0]
+            run.fin[..., ci] = torch.isfinite(W).flatten(-2).all(-1)
+            ci += 1
+    return W
+
+
+def reference_train_autograd(N: int, M: int, d: int, T: int, lr: float, seed: int, *, alpha: float = 2.0,
+                             batch: int = 1, optimizer: str = "sgd", betas=(0.9, 0.999), eps: float = 1e-8,
+                             layer_norm: bool = False, embeddings: str = "gaussian", learn_embeddings: bool = False,
+                             device=None, dtype=None) -> torch.Tensor:
+    """The plain implementation: one seed, one rate, torch.optim and autograd at every step. Returns W (d, d).
+
+    ``learn_embeddings``: the input embeddings are a parameter too (same optimizer)."""
+    check_choice("optimizer", optimizer, ("sgd", "adam"))
+    dev, dt = resolve_device(device), resolve_dtype(dtype)
+    E = Embedding(N, d, (seed,), embeddings, "e").full(device=dev, dtype=dt)[0]
+    U = Embedding(M, d, (seed,), embeddings, "u").full(device=dev, dtype=dt)[0]
+    p = zipf_probs(N, alpha, dtype=dt, device=dev)
+    tokens = sample_tokens(p, T, (seed,), device=dev)[0]
+    f = torch.arange(N, device=dev) % M
+    W = torch.zeros(d, d, device=dev, dtype=dt, requires_grad=True)
+    params = [W]
+    if learn_embeddings:
+        E = E.clone().requires_grad_(True)
+        params.append(E)
+    opt = torch.optim.SGD(params, lr=lr) if optimizer == "sgd" else torch.optim.Adam(params, lr=lr, betas=betas, eps=eps)
+    for t in range(T // batch):
+        xb = tokens[t * batch:(t + 1) * batch]
+        h = E[xb] @ W.T
+        if layer_norm:
+            h = torch.nn.functional.layer_norm(h, (d,), eps=LN_EPS)
+        loss = torch.nn.functional.cross_entropy(h @ U.T, f[xb])
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    return W.detach()
+
+
+def benchmark_batch1_speedup(N: int = 100, M: int = 5, d: int = 100, T: int = 10_000, n_seeds: int = 10, lr: float = 1.0) -> dict:
+    """Batch-1 SGD: the batched trainer against the per-step autograd loop, same configuration, one process."""
+    seeds = tuple(range(n_seeds))
+    t0 = time.perf_counter()
+    res = train(N, M, d, T, [lr], seeds, checkpoints=1)
+    res.W  # the memory itself, as the reference returns it
+    t_fast = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    ref = [reference_train_autograd(N, M, d, T, lr, s) for s in seeds]
+    t_ref = time.perf_counter() - t0
+    diff = max(float((res.W[i, 0] - ref[i]).abs().max()) for i in range(n_seeds))
+    return {"config": f"N={N}, M={M}, d={d}, T={T}, {n_seeds} seeds, batch 1, lr {lr}", "batched_s": t_fast,
+            "autograd_loop_s": t_ref, "speedup": t_ref / t_fast, "target": 20.0, "max_abs_W_difference": diff}
+
+
+def benchmark_seed_batching(N: int = 100, M: int = 5, d: int = 100, T: int = 10_000, n_seeds: int = 10, batch: int = 1) -> dict:
+    """A 10-seed learning-rate sweep (SGD, batch 1, 5 rates): all seeds in one call against one call per seed."""
+    seeds, lrs = tuple(range(n_seeds)), [0.1, 0.3, 1.0, 3.0, 10.0]
+    t0 = time.perf_counter()
+    a = train(N, M, d, T, lrs, seeds, batch=batch, checkpoints=1)
+    a.W
+    t_b = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    b = [train(N, M, d, T, lrs, (s,), batch=batch, checkpoints=1) for s in seeds]
+    [r.W for r in b]
+    t_l = time.perf_counter() - t0
+    diff = max(float((a.W[i] - b[i].W[0]).abs().max()) for i in range(n_seeds))
+    return {"config": f"N={N}, M={M}, d={d}, T={T}, batch {batch}, SGD, 5 rates", "batched_s": t_b, "one_by_one_s": t_l,
+            "speedup": t_l / t_b, "target": 5.0, "max_abs_W_difference": diff}
