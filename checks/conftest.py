@@ -24,8 +24,8 @@ from report import Recorder, write_report  # noqa: E402
 ROOT = Path(__file__).resolve().parent.parent
 _CLAIM_RE = re.compile(r"test_([A-Z]{2}\d+)")
 
-settings.register_profile("deterministic", derandomize=True, deadline=None, max_examples=60, print_blob=True)
-settings.register_profile("fresh", deadline=None, max_examples=200)
+settings.register_profile("claims", derandomize=True, deadline=None, max_examples=60, print_blob=True)
+settings.register_profile("claims-fresh", deadline=None, max_examples=200)
 
 
 def pytest_addoption(parser):
@@ -34,11 +34,19 @@ def pytest_addoption(parser):
     g.addoption("--device", choices=("cpu", "cuda", "auto"), default="cpu", help="where simulations run (auto = cuda when available)")
     g.addoption("--fresh-seeds", action="store_true", default=False, help="draw new random seeds instead of the fixed ones")
     g.addoption("--report-dir", default=None, help="where to write the report (default reports/ or reports/full/)")
+    g.addoption("--sweep-store", default=None, help="SQLite results store of the full tier's sweeps (default .sweeps/store.sqlite; "
+                "env AMEMORY_SWEEP_STORE)")
+    g.addoption("--dask-scheduler", default=None, help="address of an existing Dask scheduler (tcp://host:port), or 'inline'; "
+                "default an in-process LocalCluster (env AMEMORY_DASK_SCHEDULER)")
+    g.addoption("--sweep-workers", default=None, help="worker processes of the local Dask cluster (default one per core; "
+                "env AMEMORY_SWEEP_WORKERS)")
+    g.addoption("--sweep-grid", choices=("fast", "full"), default=None, help="grid of the named sweeps (default: --scale); "
+                "'fast' runs their sub-grid, whose runs the full grid reuses")
 
 
 def pytest_configure(config):
     fresh = config.getoption("--fresh-seeds")
-    settings.load_profile("fresh" if fresh else "deterministic")
+    settings.load_profile("claims-fresh" if fresh else "claims")
     scale = config.getoption("--scale")
     out = config.getoption("--report-dir") or (ROOT / "reports" if scale == "fast" else ROOT / "reports" / "full")
     seed_base = int.from_bytes(os.urandom(4), "little") if fresh else 0

@@ -3,5 +3,5 @@ import matplotlib
 matplotlib.use("Agg")
 from hypothesis import settings  # noqa: E402
 
-settings.register_profile("deterministic", derandomize=True, deadline=None, max_examples=40, print_blob=True)
-settings.load_profile("deterministic")
+settings.register_profile("unit", derandomize=True, deadline=None, max_examples=40, print_blob=True)
+settings.load_profile("unit")

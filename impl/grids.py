@@ -1,0 +1,212 @@
+"""Named sweeps of the full tier: parameter grids that are run through :mod:`impl.sweep` and its store.
+
+A :class:`NamedSweep` names a task function (``"module:function"``, imported when the sweep runs), a
+code version, a grid per scale and a number of seeds per scale. ``sweep.run(scale, store)`` runs what
+the store lacks; ``sweep.rows(scale, store)`` reads what it holds (one dict per configuration and seed).
+
+``optimizer_grid``: the optimiser grid of the scaling-law talk (001, "Training dynamic(s)"; 000,
+"Scaling laws with optimization algorithms"): a learned d x d matrix W (from W = 0) with fixed random
+embeddings e_x, u_y ~ N(0, I/d), logits u_y^T W e_x (optionally through a layer norm), cross-entropy,
+trained on T samples x ~ Zipf(alpha) on [N], y = f*(x) = x mod M, N = 100, M = 5, alpha = 2, with
+SGD or Adam with betas (0, 0) (so Adam is sign descent with a per-entry step ``lr``), layer norm off/on,
+d from 10 to 1000, batch size 16 to 1024 (mean gradient over the batch), the population error measured
+at T = 1024 ... 102400 samples, over 13 learning rates (half decades from 1e-3 to 1e3), 10 seeds:
+196 configurations x 13 rates x 10 seeds = 25,480 runs. Adam's learning rate is the grid value divided
+by d (a sign step of size s moves u^T W e by about 2 s d / pi, an SGD step of size s by about s), so
+``lr = lr_base / d`` for Adam and ``lr = lr_base`` for SGD; both are in the configuration. A
+configuration holds the whole rate grid, which the trainer (``impl.dynamics.train``) runs at once with
+all the seeds of a task. The report shows the tuned error: min over ``lr_base`` of the mean over seeds.
+"""
+from __future__ import annotations
+
+import functools
+import importlib
+import itertools
+from dataclasses import dataclass, field
+from typing import Any, Callable, Mapping, Sequence
+
+from .sweep import SweepSummary, run_sweep
+
+SCALES = ("fast", "full")
+
+
+@dataclass(frozen=True)
+class NamedSweep:
+    """A named grid of configurations run by :func:`impl.sweep.run_sweep`.
+
+    Attributes
+    ----------
+    name : registry name
+    task : ``"module:function"`` of ``fn(config, seeds, *, device=...) -> [result per seed]``
+    version : code version of the task (part of every configuration hash; bump it when results change)
+    build : ``build(scale) -> list of configurations``
+    n_seeds : seeds per scale; the seeds are ``seed_base + 0, 1, ...``
+    description : one line for the report
+    device_kwarg : whether the task takes ``device=`` (passed by :meth:`run`)
+    preflight : called by :meth:`run` before anything starts (e.g. to check that a trainer exists)
+    explode : ``explode(config, seed, result) -> list of flat rows`` used by :meth:`rows` (default: one
+        row ``{**config, "seed": seed, **result}``)
+    """
+
+    name: str
+    task: str
+    version: str
+    build: Callable[[str], list]
+    n_seeds: Mapping[str, int]
+    description: str = ""
+    seed_base: int = 0
+    device_kwarg: bool = True
+    preflight: Callable[[], Any] | None = None
+    explode: Callable[[Mapping, int, Mapping], list] | None = None
+    meta: Mapping[str, Any] = field(default_factory=dict)
+
+    def _scale(self, scale: str) -> str:
+        if scale not in SCALES:
+            raise ValueError(f"scale must be one of {SCALES}, got {scale!r}")
+        return scale
+
+    def configs(self, scale: str) -> list[dict]:
+        """The configurations of the grid at ``scale`` ('fast' or 'full')."""
+        return self.build(self._scale(scale))
+
+    def seeds(self, scale: str) -> tuple[int, ...]:
+        """``(seed_base, ..., seed_base + n_seeds[scale] - 1)``."""
+        return tuple(self.seed_base + i for i in range(self.n_seeds[self._scale(scale)]))
+
+    def function(self) -> Callable:
+        """Import and return the task function."""
+        mod, _, fn = self.task.partition(":")
+        return getattr(importlib.import_module(mod), fn)
+
+    def run(self, scale: str, store_path, *, scheduler=None, progress: bool = True, n_workers: int | None = None,
+            device: str = "cpu", seeds_per_task: int | None = None, raise_on_failure: bool = True) -> SweepSummary:
+        """Run the configurations and seeds of ``scale`` that ``store_path`` lacks (see :func:`run_sweep`).
+
+        ``device`` is passed to the task (``'cpu'``, ``'cuda'``); it is not part of the configuration
+        hash (CPU and CUDA results agree up to rounding).
+        """
+        if not isinstance(device, str):
+            raise ValueError(f"device must be a str ('cpu', 'cuda', 'auto'), got {device!r}")
+        if self.preflight is not None:
+            self.preflight()
+        fn = functools.partial(self.function(), device=device) if self.device_kwarg else self.function()
+        return run_sweep(fn, self.configs(scale), self.seeds(scale), store_path, scheduler, progress,
+                         version=self.version, task=self.task, seeds_per_task=seeds_per_task, n_workers=n_workers,
+                         raise_on_failure=raise_on_failure, desc=self.name)
+
+    def rows(self, scale: str, store_path) -> list[dict]:
+        """Stored results of ``scale``: flat rows (see ``explode``) of every stored (config, seed)."""
+        from .sweep import load_results
+
+        cfgs, seeds = self.configs(scale), self.seeds(scale)
+        res = load_results(store_path, self.task, cfgs, seeds, version=self.version)
+        out = []
+        for c, rs in zip(cfgs, res):
+            for s, r in zip(seeds, rs):
+                if r is not None:
+                    out.extend(self.explode(c, s, r) if self.explode is not None else [{**c, "seed": s, **r}])
+        return out
+
+
+# ----------------------------------------------------------------------------------------------------
+# the optimiser grid of the scaling-law talk
+
+LR_BASE = tuple(round(10 ** (k / 2), 6) for k in range(-6, 7))  # 1e-3 ... 1e3 in half decades (13 rates)
+T_EVAL = (1024, 2048, 5120, 10240, 20480, 51200, 102400)
+
+OPTIMIZER_GRID = {
+    "full": dict(optimizer=("sgd", "adam"), layer_norm=(False, True), d=(10, 20, 50, 100, 200, 500, 1000),
+                 batch_size=(16, 32, 64, 128, 256, 512, 1024), lr_base=LR_BASE, T_eval=T_EVAL,
+                 N=100, M=5, alpha=2.0, seeds=10),
+    # a sub-grid of the full one (same rates, same T_eval, seeds 0-2): its runs are reused by the full sweep
+    "fast": dict(optimizer=("sgd", "adam"), layer_norm=(False, True), d=(10, 20, 50, 100), batch_size=(16, 64, 256, 1024),
+                 lr_base=LR_BASE, T_eval=T_EVAL, N=100, M=5, alpha=2.0, seeds=3),
+}
+
+
+def optimizer_grid_configs(scale: str) -> list[dict]:
+    """Configurations of the optimiser grid: one per (optimizer, layer_norm, d, batch_size).
+
+    Every configuration holds the whole learning-rate grid (``lr_base`` and the rates actually used,
+    ``lr = lr_base / d`` for Adam, ``lr_base`` for SGD): the trainer runs all rates (and all seeds) at once.
+    """
+    if scale not in OPTIMIZER_GRID:
+        raise ValueError(f"scale must be one of {tuple(OPTIMIZER_GRID)}, got {scale!r}")
+    g = OPTIMIZER_GRID[scale]
+    out = []
+    for opt, ln, d, b in itertools.product(g["optimizer"], g["layer_norm"], g["d"], g["batch_size"]):
+        lrs = [lr / d if opt == "adam" else lr for lr in g["lr_base"]]
+        out.append({"optimizer": opt, "layer_norm": ln, "d": d, "batch_size": b, "lr_base": list(g["lr_base"]),
+                    "lr": lrs, "betas": [0.0, 0.0] if opt == "adam" else None, "N": g["N"], "M": g["M"],
+                    "alpha": g["alpha"], "T_eval": list(g["T_eval"]), "init": "zero", "f": "x mod M",
+                    "embeddings": "gaussian", "schedule": "constant"})
+    return out
+
+
+def _optimizer_trainer() -> Callable:
+    """``impl.dynamics.train``, or ``NotImplementedError`` saying that the adapter has nothing to call."""
+    try:
+        from . import dynamics
+    except ImportError as e:  # depends on the state of the dynamics family
+        raise NotImplementedError("optimizer_grid_task is an adapter: impl.dynamics (the optimiser trainer) is not "
+                                  f"available ({e})") from None
+    train = getattr(dynamics, "train", None)
+    if train is None:
+        raise NotImplementedError("optimizer_grid_task is an adapter: impl.dynamics has no train(N, M, d, T, lrs, seeds, "
+                                  "*, alpha, batch, optimizer, betas, layer_norm, checkpoints, tokens, device)")
+    return train
+
+
+def optimizer_grid_task(config: Mapping, seeds: Sequence[int], *, device: str = "cpu") -> list[dict]:
+    """Adapter between the sweep layer and ``impl.dynamics.train`` (the trainer of the OD family).
+
+    For the seeds given, draws T_max = max(T_eval) Zipf tokens per seed once and trains on them once
+    (every learning rate and seed at once, W from 0, constant rate), evaluating the exact population error
+    after each T in T_eval samples: with a constant rate this is the error of a run stopped after T
+    samples. Returns, per seed, ``{"T": T_eval, "lr_base": [...], "error": [[error after T
+    samples for T in T_eval] for each rate]}``; where W is not finite after T samples the error is stored
+    as None (diverged).
+    """
+
+    from .sampling import sample_tokens, zipf_probs
+
+    train = _optimizer_trainer()
+    seeds = tuple(int(s) for s in seeds)
+    T_eval = [int(t) for t in config["T_eval"]]
+    p = zipf_probs(config["N"], config["alpha"])
+    tokens = sample_tokens(p, max(T_eval), seeds)
+    adam = config["optimizer"] == "adam"
+    r = train(config["N"], config["M"], config["d"], max(T_eval), config["lr"], seeds, alpha=config["alpha"],
+              batch=config["batch_size"], optimizer=config["optimizer"],
+              betas=tuple(config["betas"]) if adam else (0.9, 0.999), layer_norm=config["layer_norm"],
+              embeddings=config["embeddings"], schedule=config["schedule"], checkpoints=T_eval,
+              tokens=tokens, device=device)
+    e, ok = r.error.double().cpu(), r.finite.cpu()  # (S, L, len(T_eval))
+    return [{"T": T_eval, "lr_base": list(config["lr_base"]),
+             "error": [[float(e[i, j, k]) if bool(ok[i, j, k]) else None for k in range(len(T_eval))]
+                       for j in range(len(config["lr"]))]}
+            for i in range(len(seeds))]
+
+
+def optimizer_grid_rows(config: Mapping, seed: int, result: Mapping) -> list[dict]:
+    """One flat row per learning rate: ``{**config, "lr_base": v, "lr": v', "seed", "T", "error"}``."""
+    base = {k: v for k, v in config.items() if k not in ("lr_base", "lr")}
+    return [{**base, "lr_base": lb, "lr": lr, "seed": seed, "T": result["T"], "error": err}
+            for lb, lr, err in zip(config["lr_base"], config["lr"], result["error"])]
+
+
+SWEEPS: dict[str, NamedSweep] = {
+    "optimizer_grid": NamedSweep(
+        name="optimizer_grid", task="impl.grids:optimizer_grid_task", version="optimizer-grid-1 (impl.dynamics.train)",
+        build=optimizer_grid_configs, n_seeds={k: v["seeds"] for k, v in OPTIMIZER_GRID.items()},
+        preflight=_optimizer_trainer, explode=optimizer_grid_rows,
+        description="SGD vs Adam (betas (0,0), lr/d), layer norm off/on, d 10..1000, batch 16..1024, T 1024..102400, "
+                    "N=100, M=5, alpha=2 (001 'Training dynamic'; 000 'Scaling laws with optimization algorithms')"),
+}
+
+
+def get_sweep(name: str) -> NamedSweep:
+    """The named sweep ``name`` (one of ``SWEEPS``)."""
+    if name not in SWEEPS:
+        raise ValueError(f"name must be one of {tuple(SWEEPS)}, got {name!r}")
+    return SWEEPS[name]
