@@ -1,6 +1,5 @@
 """asv benchmarks of the scaling-law samplers/weights and of the full-batch GD trajectory (impl.scaling, impl.gd)."""
 import numpy as np
-import torch
 
 from impl.gd import random_problem, run_gd, two_token_problem
 from impl.sampling import zipf_probs

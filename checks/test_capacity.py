@@ -328,7 +328,7 @@ def test_CP4_relu_exponential(scale, seeds, device, record):
     axes[1].set_ylabel("accuracy")
     axes[1].legend(fontsize=6)
     record("CP4", prediction="N*_relu >> N*_linear at equal d and accuracy; N*_relu ~ exp(d/2) (log-log slope > 2, the linear law's)",
-           measurement=f"N*_relu/N*_linear = " + ", ".join(f"{x:.1f} (d={d})" for x, d in zip(ratio, ds))
+           measurement="N*_relu/N*_linear = " + ", ".join(f"{x:.1f} (d={d})" for x, d in zip(ratio, ds))
                        + f"; log-log slope relu {fit_relu}, linear {fit_lin}; semi-log slope of log N*_relu on d {semilog:.3f}",
            interval=fit_relu.slope_ci,
            criterion="bootstrap CIs of N*_relu and N*_linear disjoint at every d, and the 95% CI of the log-log slope of N*_relu above 2",
