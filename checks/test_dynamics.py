@@ -266,13 +266,14 @@ def _final(res):
     return res.error[:, :, -1].cpu().numpy()  # (S, L)
 
 
-def _paired_record(claim, label, a, b, name_a, name_b, record, fig=None, extra=""):
-    """H1: error(a) < error(b). Reproduced if p < 0.05; negative control: the reverse H1 must not be significant."""
+def _paired_record(claim, label, a, b, name_a, name_b, record, fig=None, extra="", unit="seeds"):
+    """H1: error(a) < error(b) over paired ``unit``s. Reproduced if p < 0.05; negative control: the reverse H1
+    must not be significant."""
     t = paired_less(a, b)
     rev = paired_less(b, a)
     verdict = "reproduced" if t.significant() else ("refuted" if rev.significant() else "inconclusive")
     record(claim, prediction=f"{name_a} has a lower final population error than {name_b}",
-           measurement=f"{label}: mean difference {t.mean_diff:+.4f}, one-sided paired t p = {t.p_value:.2g}, {t.wins}/{t.n} seeds better{extra}",
+           measurement=f"{label}: mean difference {t.mean_diff:+.4f}, one-sided paired t p = {t.p_value:.2g}, {t.wins}/{t.n} {unit} better{extra}",
            interval=t.ci, criterion="one-sided paired t-test over seeds, p < 0.05", verdict=verdict,
            negative_control={"prediction": f"{name_b} better than {name_a} (reverse)", "p_value": rev.p_value, "rejected": not rev.significant()},
            figure=fig, data={"a": a, "b": b, "p": t.p_value, "p_reverse": rev.p_value})
@@ -498,9 +499,9 @@ def test_OD6_OD7_optimizer_grid(scale, device, request, record):
     n_seeds = len({r["seed"] for r in rows})
     scale_txt = f"grid '{grid}': {len(cells)} (d, batch) cells, {n_seeds} seeds, T={T}"
     out = [_paired_record("OD6", f"optimiser grid ({scale_txt}), tuned Adam (0,0) vs tuned SGD", tuned[("adam", False)],
-                          tuned[("sgd", False)], "Adam (0,0)", "SGD", record, figs["d_batch"]),
+                          tuned[("sgd", False)], "Adam (0,0)", "SGD", record, figs["d_batch"], unit="cells"),
            _paired_record("OD7", f"optimiser grid ({scale_txt}), tuned Adam + layer norm vs tuned Adam",
-                          tuned[("adam", True)], tuned[("adam", False)], "Adam + LN", "Adam", record, figs["d_T"])]
+                          tuned[("adam", True)], tuned[("adam", False)], "Adam + LN", "Adam", record, figs["d_T"], unit="cells")]
     for t, rev, v in out:
         if v == "reproduced":
             assert not rev.significant()

@@ -1,0 +1,38 @@
+"""asv benchmarks of a transformer training step: the two-layer induction-head model of impl.transformer on
+the bigram task, and the one-layer factual-recall models of impl.factual (a grid of sizes in one batch)."""
+import torch
+
+from impl.factual import FactTask, Sizes, train_transformers
+from impl.transformer import BigramTask, init_model, train
+
+DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
+
+
+class InductionHeadStep:
+    """20 SGD steps of the 2-layer model (train W_KQ^1, W_KQ^2, W_OV^2), batch 32, sequences of 64, 3 seeds."""
+
+    params = ([64, 128], DEVICES)
+    param_names = ["d", "device"]
+    timeout = 300
+
+    def setup(self, d, device):
+        self.task = BigramTask(N=64, T=64, K=3)
+        self.model = init_model(64, 64, d, (0, 1, 2), device=device)
+
+    def time_train_20_steps(self, d, device):
+        train(self.model, self.task, steps=20, batch=32, lr=0.1, eval_every=20, eval_batch=32, progress=False)
+
+
+class FactualStep:
+    """20 full-batch Adam steps of 4 one-layer transformers of different sizes x 2 seeds (S = R = 16)."""
+
+    params = (DEVICES,)
+    param_names = ["device"]
+    timeout = 300
+
+    def setup(self, device):
+        self.task = FactTask(S=16, R=16, D=8)
+        self.sizes = Sizes(dims=(16, 32, 16, 32), heads=(2, 2, 4, 4), widths=(32, 32, 64, 64), d_head=8)
+
+    def time_train_20_steps(self, device):
+        train_transformers(self.task, self.sizes, (0, 1), steps=20, device=device)
