@@ -165,9 +165,10 @@ def _recall_group(q, f, E: Embedding, U: Embedding, p=None, *, W=None, chunk=Non
     c = _chunk_rows(S * Q * M + S * d, chunk)
     for a, b, Ec in E.chunks(c, device=dev, dtype=dt):
         scores = (Ec @ At).view(S, -1, Q, M)  # (S, c, Q, M): one product per seed
-        oh = torch.nn.functional.one_hot(f_t[a:b], M).bool().view(1, -1, 1, M)
-        true = scores.masked_fill(~oh, 0.0).sum(-1)  # (S, c, Q)
-        best_other = scores.masked_fill(oh, float("-inf")).amax(-1) if M > 1 else torch.full_like(true, float("-inf"))
+        idx = f_t[a:b].view(1, -1, 1, 1).expand(S, -1, Q, 1)
+        true = scores.gather(-1, idx).squeeze(-1)  # (S, c, Q)
+        # the right score is masked in place (no copy, no one-hot): one more pass over the scores, the amax
+        best_other = scores.scatter_(-1, idx, float("-inf")).amax(-1) if M > 1 else torch.full_like(true, float("-inf"))
         correct[..., a:b] = (true > best_other).transpose(1, 2)
         if margin is not None:
             margin[..., a:b] = (true - best_other).transpose(1, 2)
