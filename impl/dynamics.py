@@ -245,31 +245,46 @@ def _coefficient_sgd(run: _Run, it, K):
     the columns of A of the batch's tokens: A[:, x_i] -= lr (p_i - onehot(y_i)) / B. Cost O(M N) per
     configuration and step instead of O(d^2); identical to the explicit update up to rounding. Any other
     kernel K (the ReLU model) gives the same memory-writing rule on that kernel's memory.
-    Returns A and the final margins (S, L, N).
+
+    Layout: A^T and C^T = (G_U A)^T are kept as (S, N, L, M), so a step is two batched products without
+    broadcasting copies (logits^T = K[x_i, :] C^T, and the update of C^T is the update of A^T times G_U).
+    Returns A (S, L, M, N) and the final margins (S, L, N).
     """
     S, L, M, B = run.S, run.L, run.M, run.batch
     N = K.shape[-1]
-    GU = (run.U @ run.U.transpose(-1, -2)).unsqueeze(1)  # (S, 1, M, M)
-    A = torch.zeros(S, L, M, N, device=run.dev, dtype=run.dt)
-    ar = torch.arange(S, device=run.dev).unsqueeze(1)
+    GU = run.U @ run.U.transpose(-1, -2)  # (S, M, M), symmetric
+    At = torch.zeros(S, N, L, M, device=run.dev, dtype=run.dt)
+    Ct = torch.zeros_like(At)
+    ar = torch.arange(S, device=run.dev).view(S, 1, 1)
     oh_all = torch.nn.functional.one_hot(run.f, M).to(run.dt)  # (N, M)
-    ci = 0
+    fac = torch.tensor([schedule_factor(run.schedule, t, run.steps) for t in range(run.steps)], device=run.dev, dtype=run.dt)
+    step_lr = -run.lr_t.view(1, 1, L, 1) * fac.view(-1, 1, 1, 1, 1) / B  # (steps, 1, 1, L, 1)
+    # per-step inputs are gathered for blocks of steps at once (a few ops per step remain in the loop)
+    blk = max(1, min(run.steps, (1 << 22) // max(1, S * B * (N + M))))
+    ci, b0 = 0, -1
     for t in it:
-        xb = run.xb(t)
-        g = K[ar, xb].transpose(-1, -2).unsqueeze(1)  # (S, 1, N, B): columns x_i of K
-        logits = GU @ (A @ g)  # (S, L, M, B)
-        D = torch.softmax(logits, -2) - oh_all[xb].transpose(-1, -2).unsqueeze(1)  # (S, L, M, B)
-        idx = xb.view(S, 1, 1, B).expand(S, L, M, B)
-        A.scatter_add_(-1, idx, -run.lr(t) * D / B)
+        if t // blk != b0:
+            b0 = t // blk
+            tok = run.tokens[:, b0 * blk * B:(b0 + 1) * blk * B].reshape(S, -1, B)  # (S, blk', B)
+            Gb = K[ar, tok].transpose(0, 1).contiguous()  # (blk', S, B, N): rows K[x_i, :]
+            Yb = oh_all[tok].transpose(0, 1).unsqueeze(3).contiguous()  # (blk', S, B, 1, M)
+            Ib = tok.transpose(0, 1).reshape(-1, S, B, 1, 1).expand(-1, S, B, L, M)
+        i = t - b0 * blk
+        logits = torch.bmm(Gb[i], Ct.view(S, N, L * M)).view(S, B, L, M)
+        D = torch.softmax(logits, -1).sub_(Yb[i]).mul_(step_lr[t])  # -lr (p_i - onehot(y_i)) / B
+        At.scatter_add_(1, Ib[i], D)
+        Ct.scatter_add_(1, Ib[i], torch.bmm(D.view(S, B * L, M), GU).view(S, B, L, M))
         if ci < run.ck.size and t + 1 == run.ck[ci]:
-            run.errs[..., ci] = _error(_coef_margins(A, GU, K, run.f), run.p)
-            run.fin[..., ci] = torch.isfinite(A).flatten(-2).all(-1)
+            run.errs[..., ci] = _error(_coef_margins(Ct, K, run.f), run.p)
+            run.fin[..., ci] = torch.isfinite(At).all(-1).all(1)  # (S, L)
             ci += 1
-    return A, _coef_margins(A, GU, K, run.f)
+    return At.permute(0, 2, 3, 1).contiguous(), _coef_margins(Ct, K, run.f)
 
 
-def _coef_margins(A, GU, K, f):
-    logits = (GU @ A @ K.unsqueeze(1)).transpose(-1, -2)  # (S, L, N, M)
+def _coef_margins(Ct, K, f):
+    """Margins (S, L, N) of every token from C^T = (G_U A)^T (S, N, L, M): logits of x = C K[:, x]."""
+    S, N, L, M = Ct.shape
+    logits = torch.bmm(K, Ct.view(S, N, L * M)).view(S, N, L, M).transpose(1, 2)  # (S, L, N, M)
     return _margins(logits, f)
 
 

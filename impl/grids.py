@@ -197,7 +197,7 @@ def optimizer_grid_rows(config: Mapping, seed: int, result: Mapping) -> list[dic
 
 SWEEPS: dict[str, NamedSweep] = {
     "optimizer_grid": NamedSweep(
-        name="optimizer_grid", task="impl.grids:optimizer_grid_task", version="optimizer-grid-1 (impl.dynamics.train)",
+        name="optimizer_grid", task="impl.grids:optimizer_grid_task", version="optimizer-grid-2 (impl.dynamics.train, coefficient layout)",
         build=optimizer_grid_configs, n_seeds={k: v["seeds"] for k, v in OPTIMIZER_GRID.items()},
         preflight=_optimizer_trainer, explode=optimizer_grid_rows,
         description="SGD vs Adam (betas (0,0), lr/d), layer norm off/on, d 10..1000, batch 16..1024, T 1024..102400, "
