@@ -30,7 +30,7 @@ class GDTrajectory:
 
     def setup(self, batch, steps):
         etas = np.geomspace(0.1, 100, batch)
-        self.two = two_token_problem(np.full(batch, 0.95), np.full(batch, 0.75), etas)
+        self.two = two_token_problem([0.95], [0.75], etas)  # a product grid: 1 x 1 x batch problems
         x = np.arange(1, 31, dtype=float)
         p = x**-1.0 / (x**-1.0).sum()
         self.rand = random_problem(p, 4, 8, 1.0, tuple(range(batch)))
