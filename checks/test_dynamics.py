@@ -214,10 +214,22 @@ def test_OD3_OD8_flattening(scale, seeds, device, record):
                 f"max |rho - rho_F| = {np.abs(mean - rho_th.mean(0)).max():.3f}",
            negative_control={"prediction": "rho = 1 at every rate", "rejected": nc3}, figure=fig,
            data={"lrs": g["lrs"], "rho": mean, "rho_theory": rho_th.mean(0)})
+    fig8, ax8 = figure(1, 1)
+    for j in (0, len(g["lrs"]) - 1):
+        seen = c[0] > 0
+        qj = q[0, j][seen]
+        ax8[0].plot(p[seen], qj / qj.max(), ".", ms=4, label=f"lr {g['lrs'][j]}: rho {mean[j]:.2f}")
+    ax8[0].plot(p, p / p.max(), "k:", lw=0.8, label="q ∝ p (rho = 1)")
+    ax8[0].set_xscale("log")
+    ax8[0].set_yscale("log")
+    tidy_log_axes(ax8[0])
+    ax8[0].set_xlabel("p(x)")
+    ax8[0].set_ylabel("q_T(x) / max q_T (first seed)")
+    ax8[0].legend(fontsize=7)
     record("OD8", prediction="q nearly flat at batch 1, large step, d = 100 N: rho < 0.3 (rho of F: %.3f)" % rho_th.mean(0)[-1],
            measurement=f"rho at lr {g['lrs'][-1]}: {mean[-1]:.3f}", interval=(float(lo[-1]), float(hi[-1])),
            criterion="95% interval of rho below 0.3", verdict="reproduced" if ok8 else "refuted",
-           negative_control={"prediction": "rho = 1 (q ∝ p)", "rejected": nc3}, data={"rho": float(mean[-1])})
+           negative_control={"prediction": "rho = 1 (q ∝ p)", "rejected": nc3}, figure=fig8, data={"rho": float(mean[-1])})
     assert nc3
 
 
@@ -430,7 +442,21 @@ def test_OD6_OD7_adaptive_methods(scale, seeds, device, record):
     out.append(_paired_record("OD6", "sign GD vs SGD", fin["sign GD"], fin["SGD"], "sign GD", "SGD", record, untuned=untuned))
     out.append(_paired_record("OD6", "normalised GD vs SGD", fin["normalised GD"], fin["SGD"], "normalised GD", "SGD", record, untuned=untuned))
     out.append(_paired_record("OD6", "Adam betas (0,0) vs SGD", fin["Adam betas (0,0)"], fin["SGD"], "Adam betas (0,0)", "SGD", record, untuned=untuned))
-    out.append(_paired_record("OD7", "Adam + layer norm vs Adam", fin["Adam + layer norm"], fin["Adam"], "Adam + layer norm", "Adam", record, untuned=untuned))
+    fig7, ax7 = figure(1, 1)
+    for name in ("Adam", "Adam + layer norm"):
+        lr, res, _ = runs[name]
+        m, lo, hi = mean_ci(res.error[:, 0].cpu().numpy())
+        ax7[0].plot(res.checkpoints, m, label=f"{name} (lr {lr:.3g})")
+        ax7[0].fill_between(res.checkpoints, lo, hi, alpha=0.2)
+    ax7[0].set_xscale("log")
+    ax7[0].set_yscale("log")
+    tidy_log_axes(ax7[0])
+    ax7[0].set_xlabel("samples")
+    ax7[0].set_ylabel("population error")
+    ax7[0].legend(fontsize=7)
+    ax7[0].set_title(f"OD7: batch 16, d={g['d']}, tuned rates", fontsize=9)
+    out.append(_paired_record("OD7", "Adam + layer norm vs Adam", fin["Adam + layer norm"], fin["Adam"], "Adam + layer norm", "Adam", record,
+                              fig7, untuned=untuned))
     for t, rev, v in out:
         assert v in ("reproduced", "inconclusive", "refuted")
         if v == "reproduced":
@@ -487,7 +513,19 @@ def test_OD9_OD10_decay_at_small_capacity(scale, seeds, device, record):
     # history; the final-vs-best gap of the error curve measures the mass that was recalled and then erased
     erase_big = (const.error[:, 0, -1] - const.error[:, 0].min(-1).values).cpu().numpy()
     erase_small = (const.error[:, 1, -1] - const.error[:, 1].min(-1).values).cpu().numpy()
-    _paired_record("OD10", "erasing: final minus best error, lr 0.1 vs lr 10", erase_small, erase_big, "lr 0.1 (less erasing)", "lr 10", record)
+    fig10, ax10 = figure(1, 1)
+    for j, lab in ((0, "lr 10"), (1, "lr 0.1")):
+        e = const.error[:, j].cpu().numpy()
+        m, lo, hi = mean_ci(e - np.minimum.accumulate(e, axis=-1))
+        ax10[0].plot(const.checkpoints, m, label=lab)
+        ax10[0].fill_between(const.checkpoints, lo, hi, alpha=0.2)
+    ax10[0].set_xscale("log")
+    ax10[0].set_xlabel("samples")
+    ax10[0].set_ylabel("error minus best error so far (erased mass)")
+    ax10[0].legend(fontsize=7)
+    ax10[0].set_title(f"OD10: d={d} < N={N}, batch 1, constant rates", fontsize=9)
+    _paired_record("OD10", "erasing: final minus best error, lr 0.1 vs lr 10", erase_small, erase_big, "lr 0.1 (less erasing)", "lr 10", record,
+                   fig10)
     _paired_record("OD10", "conservative: decayed lr 10 vs constant lr 0.1 (final error)", e_dec, e_small, "decayed lr 10", "lr 0.1", record)
 
 
