@@ -332,19 +332,27 @@ def _paired_record(claim, label, a, b, name_a, name_b, record, fig=None, extra="
     return t, rev, verdict
 
 
-def _curves(ax, res, labels, title):
-    for j, lab in enumerate(labels):
-        e = res.error[:, j].cpu().numpy()
+def _bands(curves, title, *, ylabel="population error", logy=True, w=None):
+    """One panel of mean curves with 95% bands over seeds: ``curves`` = [(samples (R,), values (S, R), label)]."""
+    fig, axes = figure(1, 1) if w is None else figure(1, 1, w=w)
+    ax = axes[0]
+    for x, e, lab in curves:
         m, lo, hi = mean_ci(e)
-        ax.plot(res.checkpoints, m, label=lab)
-        ax.fill_between(res.checkpoints, lo, hi, alpha=0.2)
+        ax.plot(x, m, label=lab)
+        ax.fill_between(x, lo, hi, alpha=0.2)
     ax.set_xscale("log")
-    ax.set_yscale("log")
+    if logy:
+        ax.set_yscale("log")
     tidy_log_axes(ax)
     ax.set_xlabel("samples")
-    ax.set_ylabel("population error")
+    ax.set_ylabel(ylabel)
     ax.set_title(title, fontsize=9)
     ax.legend(fontsize=6)
+    return fig
+
+
+def _err(res, j=0):
+    return res.checkpoints, res.error[:, j].cpu().numpy()
 
 
 def test_OD4_larger_rates_better(scale, seeds, device, record):
@@ -357,8 +365,7 @@ def test_OD4_larger_rates_better(scale, seeds, device, record):
     g = CMP[scale]
     res = train(N, M, g["d"], g["T"], [0.1, 1.0, 10.0], seeds(g["seeds"]), alpha=ALPHA, checkpoints=12, device=device)
     e = _final(res)
-    fig, axes = figure(1, 1)
-    _curves(axes[0], res, ["lr 0.1", "lr 1", "lr 10"], f"OD4: SGD batch 1, d={g['d']}")
+    fig = _bands([(*_err(res, j), lab) for j, lab in enumerate(["lr 0.1", "lr 1", "lr 10"])], f"OD4: SGD batch 1, d={g['d']}")
     t1, r1, v1 = _paired_record("OD4", "lr 10 vs lr 1", e[:, 2], e[:, 1], "lr 10", "lr 1", record, fig)
     t2, r2, v2 = _paired_record("OD4", "lr 1 vs lr 0.1", e[:, 1], e[:, 0], "lr 1", "lr 0.1", record)
     assert not r1.significant() and not r2.significant()
@@ -423,38 +430,16 @@ def test_OD6_OD7_adaptive_methods(scale, seeds, device, record):
     runs["normalised GD"] = _tuned("normalized", np.geomspace(0.1, 1e4, 11), g, S_tune, S_test, device)
     runs["Adam + layer norm"] = _tuned("adam", np.geomspace(1e-5, 1, 11), g, S_tune, S_test, device, layer_norm=True)
     untuned = tuple(k for k, v in runs.items() if v[2])
-    fig, axes = figure(1, 1, w=5.5)
-    for name, (lr, res, _) in runs.items():
-        e = res.error[:, 0].cpu().numpy()
-        m, lo, hi = mean_ci(e)
-        axes[0].plot(res.checkpoints, m, label=f"{name} (lr {lr:.3g})")
-        axes[0].fill_between(res.checkpoints, lo, hi, alpha=0.2)
-    axes[0].set_xscale("log")
-    axes[0].set_yscale("log")
-    tidy_log_axes(axes[0])
-    axes[0].set_xlabel("samples")
-    axes[0].set_ylabel("population error")
-    axes[0].legend(fontsize=6)
-    axes[0].set_title(f"OD6/OD7: batch 16, d={g['d']}, tuned rates", fontsize=9)
+    fig = _bands([(*_err(res), f"{name} (lr {lr:.3g})") for name, (lr, res, _) in runs.items()],
+                 f"OD6/OD7: batch 16, d={g['d']}, tuned rates", w=5.5)
     fin = {k: _final(v[1])[:, 0] for k, v in runs.items()}
     out = []
     out.append(_paired_record("OD6", "Adam vs SGD", fin["Adam"], fin["SGD"], "Adam", "SGD", record, fig, untuned=untuned))
     out.append(_paired_record("OD6", "sign GD vs SGD", fin["sign GD"], fin["SGD"], "sign GD", "SGD", record, untuned=untuned))
     out.append(_paired_record("OD6", "normalised GD vs SGD", fin["normalised GD"], fin["SGD"], "normalised GD", "SGD", record, untuned=untuned))
     out.append(_paired_record("OD6", "Adam betas (0,0) vs SGD", fin["Adam betas (0,0)"], fin["SGD"], "Adam betas (0,0)", "SGD", record, untuned=untuned))
-    fig7, ax7 = figure(1, 1)
-    for name in ("Adam", "Adam + layer norm"):
-        lr, res, _ = runs[name]
-        m, lo, hi = mean_ci(res.error[:, 0].cpu().numpy())
-        ax7[0].plot(res.checkpoints, m, label=f"{name} (lr {lr:.3g})")
-        ax7[0].fill_between(res.checkpoints, lo, hi, alpha=0.2)
-    ax7[0].set_xscale("log")
-    ax7[0].set_yscale("log")
-    tidy_log_axes(ax7[0])
-    ax7[0].set_xlabel("samples")
-    ax7[0].set_ylabel("population error")
-    ax7[0].legend(fontsize=7)
-    ax7[0].set_title(f"OD7: batch 16, d={g['d']}, tuned rates", fontsize=9)
+    fig7 = _bands([(*_err(runs[k][1]), f"{k} (lr {runs[k][0]:.3g})") for k in ("Adam", "Adam + layer norm")],
+                  f"OD7: batch 16, d={g['d']}, tuned rates")
     out.append(_paired_record("OD7", "Adam + layer norm vs Adam", fin["Adam + layer norm"], fin["Adam"], "Adam + layer norm", "Adam", record,
                               fig7, untuned=untuned))
     for t, rev, v in out:
@@ -495,17 +480,8 @@ def test_OD9_OD10_decay_at_small_capacity(scale, seeds, device, record):
 
     osc_big = upward(const.error[:, 0].cpu().numpy())
     osc_dec = upward(decay.error[:, 0].cpu().numpy())
-    fig, axes = figure(1, 1)
-    for res, j, lab in ((const, 0, "lr 10 constant"), (const, 1, "lr 0.1 constant"), (decay, 0, "lr 10 cosine decay")):
-        e = res.error[:, j].cpu().numpy()
-        m, lo, hi = mean_ci(e)
-        axes[0].plot(res.checkpoints, m, label=lab)
-        axes[0].fill_between(res.checkpoints, lo, hi, alpha=0.2)
-    axes[0].set_xscale("log")
-    axes[0].set_yscale("log")
-    tidy_log_axes(axes[0])
-    axes[0].legend(fontsize=7)
-    axes[0].set_title(f"OD9/OD10: d={d} < N={N}, batch 1", fontsize=9)
+    fig = _bands([(*_err(res, j), lab) for res, j, lab in ((const, 0, "lr 10 constant"), (const, 1, "lr 0.1 constant"),
+                                                           (decay, 0, "lr 10 cosine decay"))], f"OD9/OD10: d={d} < N={N}, batch 1")
     _paired_record("OD9", "cosine decay vs constant lr 10 (final error)", e_dec, e_big, "decay", "constant lr 10", record, fig)
     _paired_record("OD9", "late oscillation (upward movement of the error over the second half)", osc_dec, osc_big, "decay",
                    "constant lr 10", record)
@@ -513,17 +489,9 @@ def test_OD9_OD10_decay_at_small_capacity(scale, seeds, device, record):
     # history; the final-vs-best gap of the error curve measures the mass that was recalled and then erased
     erase_big = (const.error[:, 0, -1] - const.error[:, 0].min(-1).values).cpu().numpy()
     erase_small = (const.error[:, 1, -1] - const.error[:, 1].min(-1).values).cpu().numpy()
-    fig10, ax10 = figure(1, 1)
-    for j, lab in ((0, "lr 10"), (1, "lr 0.1")):
-        e = const.error[:, j].cpu().numpy()
-        m, lo, hi = mean_ci(e - np.minimum.accumulate(e, axis=-1))
-        ax10[0].plot(const.checkpoints, m, label=lab)
-        ax10[0].fill_between(const.checkpoints, lo, hi, alpha=0.2)
-    ax10[0].set_xscale("log")
-    ax10[0].set_xlabel("samples")
-    ax10[0].set_ylabel("error minus best error so far (erased mass)")
-    ax10[0].legend(fontsize=7)
-    ax10[0].set_title(f"OD10: d={d} < N={N}, batch 1, constant rates", fontsize=9)
+    erased = [(x, e - np.minimum.accumulate(e, axis=-1), lab) for (x, e), lab in ((_err(const, 0), "lr 10"), (_err(const, 1), "lr 0.1"))]
+    fig10 = _bands(erased, f"OD10: d={d} < N={N}, batch 1, constant rates", ylabel="error minus best error so far (erased mass)",
+                   logy=False)
     _paired_record("OD10", "erasing: final minus best error, lr 0.1 vs lr 10", erase_small, erase_big, "lr 0.1 (less erasing)", "lr 10", record,
                    fig10)
     _paired_record("OD10", "conservative: decayed lr 10 vs constant lr 0.1 (final error)", e_dec, e_small, "decayed lr 10", "lr 0.1", record)
