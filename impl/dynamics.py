@@ -172,7 +172,8 @@ def train(N: int, M: int, d: int, T: int, lrs, seeds, *, alpha: float = 2.0, bat
         from tqdm.auto import tqdm
 
         it = tqdm(it, desc=f"{optimizer} B={batch}", unit="step", mininterval=1.0)
-    run = _Run(tokens, batch, E, U, f, p, M, S, L, dev, dt, lr_t, schedule, steps, ck, errs, fin)
+    fac = torch.tensor([schedule_factor(schedule, t, steps) for t in range(steps)], device=dev, dtype=dt)
+    run = _Run(tokens, batch, E, U, f, p, M, S, L, dev, dt, lr_t, fac, steps, ck, errs, fin)
     # per-step tensors this small are slower with several threads (synchronisation dominates)
     n_threads = torch.get_num_threads()
     if dev.type == "cpu" and S * L * d * d * batch < (1 << 26):
@@ -225,14 +226,14 @@ class _Run:
     dev: torch.device
     dt: torch.dtype
     lr_t: torch.Tensor
-    schedule: str
+    fac: torch.Tensor  # (steps,) schedule factor of every step
     steps: int
     ck: np.ndarray
     errs: torch.Tensor
     fin: torch.Tensor
 
     def lr(self, t: int) -> torch.Tensor:
-        return self.lr_t * schedule_factor(self.schedule, t, self.steps)
+        return self.lr_t * self.fac[t]
 
     def xb(self, t: int) -> torch.Tensor:
         return self.tokens[:, t * self.batch:(t + 1) * self.batch]  # (S, B)
@@ -257,8 +258,7 @@ def _coefficient_sgd(run: _Run, it, K):
     Ct = torch.zeros_like(At)
     ar = torch.arange(S, device=run.dev).view(S, 1, 1)
     oh_all = torch.nn.functional.one_hot(run.f, M).to(run.dt)  # (N, M)
-    fac = torch.tensor([schedule_factor(run.schedule, t, run.steps) for t in range(run.steps)], device=run.dev, dtype=run.dt)
-    step_lr = -run.lr_t.view(1, 1, L, 1) * fac.view(-1, 1, 1, 1, 1) / B  # (steps, 1, 1, L, 1)
+    step_lr = -run.lr_t.view(1, 1, L, 1) * run.fac.view(-1, 1, 1, 1, 1) / B  # (steps, 1, 1, L, 1)
     # per-step inputs are gathered for blocks of steps at once (a few ops per step remain in the loop)
     blk = max(1, min(run.steps, (1 << 22) // max(1, S * B * (N + M))))
     ci, b0 = 0, -1

@@ -22,8 +22,8 @@ from __future__ import annotations
 import functools
 import importlib
 import itertools
-from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Callable, Mapping, Sequence
 
 from .sweep import SweepSummary, run_sweep
 
@@ -43,7 +43,6 @@ class NamedSweep:
     n_seeds : seeds per scale; the seeds are ``seed_base + 0, 1, ...``
     description : one line for the report
     device_kwarg : whether the task takes ``device=`` (passed by :meth:`run`)
-    preflight : called by :meth:`run` before anything starts (e.g. to check that a trainer exists)
     explode : ``explode(config, seed, result) -> list of flat rows`` used by :meth:`rows` (default: one
         row ``{**config, "seed": seed, **result}``)
     """
@@ -56,9 +55,7 @@ class NamedSweep:
     description: str = ""
     seed_base: int = 0
     device_kwarg: bool = True
-    preflight: Callable[[], Any] | None = None
     explode: Callable[[Mapping, int, Mapping], list] | None = None
-    meta: Mapping[str, Any] = field(default_factory=dict)
 
     def _scale(self, scale: str) -> str:
         if scale not in SCALES:
@@ -87,8 +84,6 @@ class NamedSweep:
         """
         if not isinstance(device, str):
             raise ValueError(f"device must be a str ('cpu', 'cuda', 'auto'), got {device!r}")
-        if self.preflight is not None:
-            self.preflight()
         fn = functools.partial(self.function(), device=device) if self.device_kwarg else self.function()
         return run_sweep(fn, self.configs(scale), self.seeds(scale), store_path, scheduler, progress,
                          version=self.version, task=self.task, seeds_per_task=seeds_per_task, n_workers=n_workers,
@@ -143,20 +138,6 @@ def optimizer_grid_configs(scale: str) -> list[dict]:
     return out
 
 
-def _optimizer_trainer() -> Callable:
-    """``impl.dynamics.train``, or ``NotImplementedError`` saying that the adapter has nothing to call."""
-    try:
-        from . import dynamics
-    except ImportError as e:  # depends on the state of the dynamics family
-        raise NotImplementedError("optimizer_grid_task is an adapter: impl.dynamics (the optimiser trainer) is not "
-                                  f"available ({e})") from None
-    train = getattr(dynamics, "train", None)
-    if train is None:
-        raise NotImplementedError("optimizer_grid_task is an adapter: impl.dynamics has no train(N, M, d, T, lrs, seeds, "
-                                  "*, alpha, batch, optimizer, betas, layer_norm, checkpoints, tokens, device)")
-    return train
-
-
 def optimizer_grid_task(config: Mapping, seeds: Sequence[int], *, device: str = "cpu") -> list[dict]:
     """Adapter between the sweep layer and ``impl.dynamics.train`` (the trainer of the OD family).
 
@@ -170,7 +151,7 @@ def optimizer_grid_task(config: Mapping, seeds: Sequence[int], *, device: str = 
 
     from .sampling import sample_tokens, zipf_probs
 
-    train = _optimizer_trainer()
+    from .dynamics import train
     seeds = tuple(int(s) for s in seeds)
     T_eval = [int(t) for t in config["T_eval"]]
     p = zipf_probs(config["N"], config["alpha"])
@@ -199,7 +180,7 @@ SWEEPS: dict[str, NamedSweep] = {
     "optimizer_grid": NamedSweep(
         name="optimizer_grid", task="impl.grids:optimizer_grid_task", version="optimizer-grid-2 (impl.dynamics.train, coefficient layout)",
         build=optimizer_grid_configs, n_seeds={k: v["seeds"] for k, v in OPTIMIZER_GRID.items()},
-        preflight=_optimizer_trainer, explode=optimizer_grid_rows,
+        explode=optimizer_grid_rows,
         description="SGD vs Adam (betas (0,0), lr/d), layer norm off/on, d 10..1000, batch 16..1024, T 1024..102400, "
                     "N=100, M=5, alpha=2 (001 'Training dynamic'; 000 'Scaling laws with optimization algorithms')"),
 }

@@ -570,18 +570,12 @@ def test_named_sweep_run_and_rows(tmp_path):
         ns.run("fast", p, device=None)
 
 
-def test_optimizer_grid_adapter(tmp_path):
+def test_optimizer_grid_adapter():
     """The adapter runs impl.dynamics.train: per seed an error per (rate, T) in [0, 1], independent of the other
     seeds of the task, equal to a direct call of the trainer; rows() gives one flat row per rate."""
     from impl import grids
+    from impl.dynamics import train
 
-    try:
-        from impl.dynamics import train
-    except ImportError:
-        with pytest.raises(NotImplementedError, match="adapter"):  # before any store or cluster is made
-            grids.get_sweep("optimizer_grid").run("fast", tmp_path / "s.sqlite", scheduler="inline", progress=False)
-        assert not (tmp_path / "s.sqlite").exists()
-        pytest.skip("impl.dynamics.train is not available")
     cfg = {**grids.optimizer_grid_configs("fast")[0], "d": 8, "T_eval": [64, 128]}
     cfg = {**cfg, "lr_base": cfg["lr_base"][5:8], "lr": cfg["lr"][5:8]}
     out = grids.optimizer_grid_task(cfg, (3, 4))
