@@ -1,5 +1,6 @@
 """asv benchmarks of the optimisation-dynamics kernels: F over a range of n (theory.dynamics) and the batched
 trainers of impl.dynamics (batch-1 SGD in coefficient form, batched Adam with layer norm)."""
+
 import numpy as np
 import torch
 
@@ -45,5 +46,17 @@ class TrainAdamLayerNorm:
     timeout = 300
 
     def time_adam_layer_norm(self, d, device):
-        train(100, 5, d, 16_384, np.geomspace(1e-3, 1e3, 13) / d, (0, 1, 2), batch=16, optimizer="adam", betas=(0.0, 0.0),
-              layer_norm=True, checkpoints=1, device=device)
+        train(
+            100,
+            5,
+            d,
+            16_384,
+            np.geomspace(1e-3, 1e3, 13) / d,
+            (0, 1, 2),
+            batch=16,
+            optimizer="adam",
+            betas=(0.0, 0.0),
+            layer_norm=True,
+            checkpoints=1,
+            device=device,
+        )

@@ -1,4 +1,5 @@
 """asv benchmarks of the associative-memory kernels (impl.memory, impl.embeddings, theory.memory)."""
+
 import numpy as np
 import torch
 

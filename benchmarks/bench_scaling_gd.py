@@ -1,4 +1,5 @@
 """asv benchmarks of the scaling-law samplers/weights and of the full-batch GD trajectory (impl.scaling, impl.gd)."""
+
 import numpy as np
 
 from impl.gd import random_problem, run_gd, two_token_problem

@@ -1,5 +1,6 @@
 """asv benchmarks of a transformer training step: the two-layer induction-head model of impl.transformer on
 the bigram task, and the one-layer factual-recall models of impl.factual (a grid of sizes in one batch)."""
+
 import torch
 
 from impl.factual import FactTask, Sizes, train_transformers

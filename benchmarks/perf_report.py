@@ -8,12 +8,12 @@ Run:  .venv/bin/python benchmarks/perf_report.py            (about 3 minutes on 
 3. A 10-seed sweep batched against the same seeds run one by one (target >= 5x).
 4. Peak resident memory of evaluating N = 10^6 tokens at d = 1024 (target <= 4 GiB), in a fresh process.
 """
+
 from __future__ import annotations
 
 import argparse
 import json
 import platform
-
 import subprocess
 import sys
 import time
@@ -49,8 +49,19 @@ def kernel_throughput(N: int = 8192, ds=(256, 512, 1024)) -> list[dict]:
         t_m = best_of(lambda: a @ b)
         mm_flops = 2 * N * N * d
         frac = (flops / t_k) / (mm_flops / t_m)
-        rows.append(dict(N=N, d=d, kernel_s=t_k, matmul_s=t_m, kernel_gflops=flops / t_k / 1e9,
-                         matmul_gflops=mm_flops / t_m / 1e9, fraction=frac, target=0.6, ok=frac >= 0.6))
+        rows.append(
+            dict(
+                N=N,
+                d=d,
+                kernel_s=t_k,
+                matmul_s=t_m,
+                kernel_gflops=flops / t_k / 1e9,
+                matmul_gflops=mm_flops / t_m / 1e9,
+                fraction=frac,
+                target=0.6,
+                ok=frac >= 0.6,
+            )
+        )
     return rows
 
 
@@ -85,29 +96,58 @@ def peak_memory() -> dict:
     out = subprocess.run([sys.executable, "-c", _PEAK_CHILD], capture_output=True, text=True, cwd=ROOT, check=True)
     kib, secs, err = out.stdout.split()
     gib = int(kib) / 2**20
-    return dict(N=10**6, d=1024, M=5, peak_rss_gib=gib, seconds=float(secs), error=float(err), target_gib=4.0, ok=gib <= 4.0)
+    return dict(
+        N=10**6, d=1024, M=5, peak_rss_gib=gib, seconds=float(secs), error=float(err), target_gib=4.0, ok=gib <= 4.0
+    )
 
 
 def render(res: dict) -> str:
-    L = ["# Performance", "", f"Measured by `python benchmarks/perf_report.py` on {res['machine']} "
-         f"({res['threads']} torch threads, torch {res['torch']}), {res['date']}.", "",
-         "## 1. Population-error kernel vs a plain matmul of the same FLOPs", "",
-         "| N = M | d | kernel s | matmul s | kernel GFLOP/s | matmul GFLOP/s | fraction | target |", "|---|---|---|---|---|---|---|---|"]
+    L = [
+        "# Performance",
+        "",
+        f"Measured by `python benchmarks/perf_report.py` on {res['machine']} "
+        f"({res['threads']} torch threads, torch {res['torch']}), {res['date']}.",
+        "",
+        "## 1. Population-error kernel vs a plain matmul of the same FLOPs",
+        "",
+        "| N = M | d | kernel s | matmul s | kernel GFLOP/s | matmul GFLOP/s | fraction | target |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
     for r in res["kernel"]:
-        L.append(f"| {r['N']} | {r['d']} | {r['kernel_s']:.3f} | {r['matmul_s']:.3f} | {r['kernel_gflops']:.1f} | "
-                 f"{r['matmul_gflops']:.1f} | **{r['fraction']:.2f}** | >= 0.6 {'ok' if r['ok'] else 'MISSED'} |")
-    L += ["", "The kernel generates the embeddings, builds W = U^T V, A = U W, scores every token in chunks and takes the "
-          "strict argmax; the matmul is one product of the same shape as the scoring step.", ""]
-    for key, title in (("trainer", "2. Batch-1 trainer vs a per-step autograd loop"), ("sweep", "3. 10-seed sweep: batched vs one by one")):
+        L.append(
+            f"| {r['N']} | {r['d']} | {r['kernel_s']:.3f} | {r['matmul_s']:.3f} | {r['kernel_gflops']:.1f} | "
+            f"{r['matmul_gflops']:.1f} | **{r['fraction']:.2f}** | >= 0.6 {'ok' if r['ok'] else 'MISSED'} |"
+        )
+    L += [
+        "",
+        "The kernel generates the embeddings, builds W = U^T V, A = U W, scores every token in chunks and takes the "
+        "strict argmax; the matmul is one product of the same shape as the scoring step.",
+        "",
+    ]
+    for key, title in (
+        ("trainer", "2. Batch-1 trainer vs a per-step autograd loop"),
+        ("sweep", "3. 10-seed sweep: batched vs one by one"),
+    ):
         L += [f"## {title}", ""]
         r = res[key]
-        L += [f"**{r['speedup']:.1f}x** (target >= {r['target']:.0f}x: {'ok' if r['speedup'] >= r['target'] else 'MISSED'})", ""]
-        L += ["| quantity | value |", "|---|---|"] + [f"| {k} | {v:.4g} |" if isinstance(v, float) else f"| {k} | {v} |" for k, v in r.items()] + [""]
+        L += [
+            f"**{r['speedup']:.1f}x** (target >= {r['target']:.0f}x: {'ok' if r['speedup'] >= r['target'] else 'MISSED'})",
+            "",
+        ]
+        L += (
+            ["| quantity | value |", "|---|---|"]
+            + [f"| {k} | {v:.4g} |" if isinstance(v, float) else f"| {k} | {v} |" for k, v in r.items()]
+            + [""]
+        )
     m = res["memory"]
-    L += ["## 4. Peak memory of one evaluation at N = 10^6, d = 1024", "",
-          f"Peak resident set of a fresh process (Python + torch included): **{m['peak_rss_gib']:.2f} GiB** "
-          f"(target <= 4 GiB: {'ok' if m['ok'] else 'MISSED'}); time {m['seconds']:.1f} s; M = {m['M']}, q = p Zipf(2), "
-          f"population error {m['error']:.4f}.", ""]
+    L += [
+        "## 4. Peak memory of one evaluation at N = 10^6, d = 1024",
+        "",
+        f"Peak resident set of a fresh process (Python + torch included): **{m['peak_rss_gib']:.2f} GiB** "
+        f"(target <= 4 GiB: {'ok' if m['ok'] else 'MISSED'}); time {m['seconds']:.1f} s; M = {m['M']}, q = p Zipf(2), "
+        f"population error {m['error']:.4f}.",
+        "",
+    ]
     return "\n".join(L) + "\n"
 
 
@@ -116,12 +156,20 @@ def main(argv=None):
     ap.add_argument("--out", default=str(ROOT / "reports" / "performance.md"))
     ap.add_argument("--skip-memory", action="store_true", help="skip the N = 10^6 peak-memory measurement")
     a = ap.parse_args(argv)
-    res = {"machine": platform.processor() or platform.machine(), "threads": torch.get_num_threads(), "torch": torch.__version__,
-           "date": time.strftime("%Y-%m-%d %H:%M")}
+    res = {
+        "machine": platform.processor() or platform.machine(),
+        "threads": torch.get_num_threads(),
+        "torch": torch.__version__,
+        "date": time.strftime("%Y-%m-%d %H:%M"),
+    }
     res["kernel"] = kernel_throughput()
     res["trainer"] = trainer_speedup()
     res["sweep"] = sweep_speedup()
-    res["memory"] = peak_memory() if not a.skip_memory else {"peak_rss_gib": float("nan"), "ok": False, "seconds": 0.0, "M": 5, "error": float("nan")}
+    res["memory"] = (
+        peak_memory()
+        if not a.skip_memory
+        else {"peak_rss_gib": float("nan"), "ok": False, "seconds": 0.0, "M": 5, "error": float("nan")}
+    )
     out = Path(a.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(render(res))

@@ -4,6 +4,7 @@ Options: ``--scale fast|full`` (fast by default), ``--device cpu|cuda|auto`` (cp
 ``--fresh-seeds`` (new random seeds instead of the fixed ones), ``--report-dir`` (``reports`` for
 the fast scale, ``reports/full`` for the full one).
 """
+
 from __future__ import annotations
 
 import os
@@ -15,11 +16,11 @@ from pathlib import Path
 import matplotlib
 
 matplotlib.use("Agg")
-import pytest  # noqa: E402
-from hypothesis import settings  # noqa: E402
+import pytest
+from hypothesis import settings
 
 sys.path.insert(0, str(Path(__file__).parent))
-from report import Recorder, write_report  # noqa: E402
+from report import Recorder, write_report
 
 ROOT = Path(__file__).resolve().parent.parent
 _CLAIM_RE = re.compile(r"test_([A-Z]{2}\d+)")
@@ -30,18 +31,44 @@ settings.register_profile("claims-fresh", deadline=None, max_examples=200)
 
 def pytest_addoption(parser):
     g = parser.getgroup("claims")
-    g.addoption("--scale", choices=("fast", "full"), default="fast", help="parameter grids: fast (2 CPU cores, minutes) or full (paper sizes)")
-    g.addoption("--device", choices=("cpu", "cuda", "auto"), default="cpu", help="where simulations run (auto = cuda when available)")
-    g.addoption("--fresh-seeds", action="store_true", default=False, help="draw new random seeds instead of the fixed ones")
+    g.addoption(
+        "--scale",
+        choices=("fast", "full"),
+        default="fast",
+        help="parameter grids: fast (2 CPU cores, minutes) or full (paper sizes)",
+    )
+    g.addoption(
+        "--device",
+        choices=("cpu", "cuda", "auto"),
+        default="cpu",
+        help="where simulations run (auto = cuda when available)",
+    )
+    g.addoption(
+        "--fresh-seeds", action="store_true", default=False, help="draw new random seeds instead of the fixed ones"
+    )
     g.addoption("--report-dir", default=None, help="where to write the report (default reports/ or reports/full/)")
-    g.addoption("--sweep-store", default=None, help="SQLite results store of the full tier's sweeps (default .sweeps/store.sqlite; "
-                "env AMEMORY_SWEEP_STORE)")
-    g.addoption("--dask-scheduler", default=None, help="address of an existing Dask scheduler (tcp://host:port), or 'inline'; "
-                "default an in-process LocalCluster (env AMEMORY_DASK_SCHEDULER)")
-    g.addoption("--sweep-workers", default=None, help="worker processes of the local Dask cluster (default one per core; "
-                "env AMEMORY_SWEEP_WORKERS)")
-    g.addoption("--sweep-grid", choices=("fast", "full"), default=None, help="grid of the named sweeps (default: --scale); "
-                "'fast' runs their sub-grid, whose runs the full grid reuses")
+    g.addoption(
+        "--sweep-store",
+        default=None,
+        help="SQLite results store of the full tier's sweeps (default .sweeps/store.sqlite; env AMEMORY_SWEEP_STORE)",
+    )
+    g.addoption(
+        "--dask-scheduler",
+        default=None,
+        help="address of an existing Dask scheduler (tcp://host:port), or 'inline'; "
+        "default an in-process LocalCluster (env AMEMORY_DASK_SCHEDULER)",
+    )
+    g.addoption(
+        "--sweep-workers",
+        default=None,
+        help="worker processes of the local Dask cluster (default one per core; env AMEMORY_SWEEP_WORKERS)",
+    )
+    g.addoption(
+        "--sweep-grid",
+        choices=("fast", "full"),
+        default=None,
+        help="grid of the named sweeps (default: --scale); 'fast' runs their sub-grid, whose runs the full grid reuses",
+    )
 
 
 def pytest_configure(config):

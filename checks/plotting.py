@@ -1,4 +1,5 @@
 """Figure helpers: log-log plots of measured points with error bars against predicted curves."""
+
 from __future__ import annotations
 
 import matplotlib.pyplot as plt
@@ -20,12 +21,29 @@ def tidy_log_axes(ax):
         ax.yaxis.set_minor_formatter(NullFormatter())
 
 
-def loglog_panel(ax, x, y_mean, y_lo=None, y_hi=None, *, label="measured", pred_x=None, pred_y=None,
-                 pred_label="predicted", title="", xlabel="", ylabel="", color=None, marker="o"):
+def loglog_panel(
+    ax,
+    x,
+    y_mean,
+    y_lo=None,
+    y_hi=None,
+    *,
+    label="measured",
+    pred_x=None,
+    pred_y=None,
+    pred_label="predicted",
+    title="",
+    xlabel="",
+    ylabel="",
+    color=None,
+    marker="o",
+):
     x, y_mean = np.asarray(x, float), np.asarray(y_mean, float)
     yerr = None
     if y_lo is not None and y_hi is not None:
-        yerr = np.vstack([np.clip(y_mean - np.asarray(y_lo, float), 0, None), np.clip(np.asarray(y_hi, float) - y_mean, 0, None)])
+        yerr = np.vstack(
+            [np.clip(y_mean - np.asarray(y_lo, float), 0, None), np.clip(np.asarray(y_hi, float) - y_mean, 0, None)]
+        )
     line = ax.errorbar(x, y_mean, yerr=yerr, fmt=marker, ms=4, capsize=2, label=label, color=color)
     if pred_x is not None:
         ax.plot(pred_x, pred_y, "-", lw=1.2, label=pred_label, color=line[0].get_color())

@@ -3,6 +3,7 @@
 Sources: 000 = "Associative Memories as a Building Block in Transformers" (Bietti, 2025);
 001 = "Associative Memory with Heavy-Tailed Data" (Bietti, Cabannes, Dohmatob, Bottou, Jegou).
 """
+
 from __future__ import annotations
 
 S000 = "000 (Associative Memories as a Building Block in Transformers)"
@@ -20,59 +21,167 @@ FAMILIES = {
 }
 
 CLAIMS: dict[str, tuple[str, str]] = {
-    "AM1": ("Random N(0,1/d) embeddings are near-orthonormal: ||e|| ~ 1, e^T e' = O(1/sqrt d); a random N(0,1/d) matrix remaps them: ||W u|| ~ 1, u^T W u = O(1/sqrt d).",
-            f"{S000}, 'Weights as associative memories', 'Random embeddings in high dimension'"),
-    "AM2": ("Scores gamma_{z,y} = u_y^T W e_z have mean 1{y = f*(z)} and variance <~ |{f*(z') = y}|/d + |{f*(z') != y}|/d^2.",
-            f"{S000}, 'Capacity: Intuition'"),
-    "AM3": ("Injective f*: a d x d memory stores up to N ~ d^2 associations (up to log factors).", f"{S000}, 'Capacity: Intuition'"),
+    "AM1": (
+        "Random N(0,1/d) embeddings are near-orthonormal: ||e|| ~ 1, e^T e' = O(1/sqrt d); a random N(0,1/d) matrix remaps them: ||W u|| ~ 1, u^T W u = O(1/sqrt d).",
+        f"{S000}, 'Weights as associative memories', 'Random embeddings in high dimension'",
+    ),
+    "AM2": (
+        "Scores gamma_{z,y} = u_y^T W e_z have mean 1{y = f*(z)} and variance <~ |{f*(z') = y}|/d + |{f*(z') != y}|/d^2.",
+        f"{S000}, 'Capacity: Intuition'",
+    ),
+    "AM3": (
+        "Injective f*: a d x d memory stores up to N ~ d^2 associations (up to log factors).",
+        f"{S000}, 'Capacity: Intuition'",
+    ),
     "AM4": ("f*(z) = z mod 2: a d x d memory stores up to N ~ d associations.", f"{S000}, 'Capacity: Intuition'"),
-    "GM1": ("Lemma: grad L(W) = sum_k E_z[(p_W(k|z) - p(k|z)) u_k e_z^T] (exact identity).", f"{S000}, 'Gradient associative memories'"),
-    "GM2": ("One population gradient step from W = 0, z uniform: u_k^T W_1 e_z ~ (eta/N)(1{f*(z)=k} - 1/N); argmax of W_1 has near-perfect accuracy.",
-            f"{S000}, 'Gradient associative memories'"),
-    "GM3": ("Noisy-input lemma: grad L = sum_k p(y=k) u_k (mu_hat_k - mu_k)^T (exact); for x = e_y + p_t, u_k^T W_1 (e_y + p_t) ~ (eta/N) 1{y=k} + O(1/N^2).",
-            f"{S000}, 'Key idea: gradient associative memories with noisy inputs'"),
-    "GM4": ("One step of SGD with a large batch gives q(z) ~ p(z).", f"{S000}, 'Scaling laws with optimization algorithms'"),
-    "SL1": ("Infinite memory (Hutter): error <~ T^-(alpha-1)/alpha; finite-sample term E(q_T) - E(q_inf) = sum_x p(x) e^{-T p(x)}.",
-            f"{S000}, 'Setup with heavy-tailed data'; {S001}, 'Finite-sample complexity'"),
-    "SL2": ("q = p (one large-batch step): error ~ d^-(alpha-1)/(2 alpha) + T^-1+1/alpha.", f"{S001}, 'Instantiation for heavy tailed data'"),
-    "SL3": ("q = 1{x <= d/c}: error ~ d^-(alpha-1) + T^-1+1/alpha, optimal scaling with random embeddings.", f"{S001}, 'Instantiation for heavy tailed data'"),
-    "SL4": ("q = 1{z seen at least s times} (or the top d/c seen tokens): n^-(alpha-1)/alpha + d^-(alpha-1).", f"{S000}, 'Scaling laws with finite capacity'"),
-    "SL5": ("q = counts sum_i 1{z = z_i}: n^-(alpha-1)/alpha + d^-(alpha-1)/(2 alpha).", f"{S000}, 'Scaling laws with finite capacity'"),
-    "SL6": ("q = 1{z in S_n} with d >> N: n^-(alpha-1)/alpha + d^-k for any k; with d small, storing every seen token overflows the memory.",
-            f"{S000}, 'Scaling laws with finite capacity'"),
-    "SL7": ("Approximation guarantee: E_{e,u}[error] = p({x : q(x) d < c ||q||_2^2}) (as written; the SL2 exponent follows from q(x)^2 d < c ||q||^2).",
-            f"{S001}, 'Approximation guarantees'"),
-    "SL8": ("Can store at most d memories (approximation error d^-alpha+1); q = 1 is best if we have enough capacity.", f"{S000}, 'Scaling laws with finite capacity'"),
-    "OD1": ("With quasi-orthogonal updates, q_T(x) = F(#{t : x_t = x}), F(n) = f o ... o f(0), f(x) = x + gamma/(1 + M^-1 exp(x)).",
-            f"{S001}, 'Training dynamics'"),
-    "OD2": ("The approximation matches practice and predicts q_T(x) for different learning rates.", f"{S001}, 'Training dynamic'"),
-    "OD3": ("Small gamma gives q ∝ p; large gamma a flatter q; F grows linearly (n gamma) then logarithmically (log(gamma M n)).", f"{S001}, 'Training dynamic'"),
-    "OD4": ("Large learning rates are better: they saturate memory faster; sporadic erasing is harmless.", f"{S001}, final slides"),
+    "GM1": (
+        "Lemma: grad L(W) = sum_k E_z[(p_W(k|z) - p(k|z)) u_k e_z^T] (exact identity).",
+        f"{S000}, 'Gradient associative memories'",
+    ),
+    "GM2": (
+        "One population gradient step from W = 0, z uniform: u_k^T W_1 e_z ~ (eta/N)(1{f*(z)=k} - 1/N); argmax of W_1 has near-perfect accuracy.",
+        f"{S000}, 'Gradient associative memories'",
+    ),
+    "GM3": (
+        "Noisy-input lemma: grad L = sum_k p(y=k) u_k (mu_hat_k - mu_k)^T (exact); for x = e_y + p_t, u_k^T W_1 (e_y + p_t) ~ (eta/N) 1{y=k} + O(1/N^2).",
+        f"{S000}, 'Key idea: gradient associative memories with noisy inputs'",
+    ),
+    "GM4": (
+        "One step of SGD with a large batch gives q(z) ~ p(z).",
+        f"{S000}, 'Scaling laws with optimization algorithms'",
+    ),
+    "SL1": (
+        "Infinite memory (Hutter): error <~ T^-(alpha-1)/alpha; finite-sample term E(q_T) - E(q_inf) = sum_x p(x) e^{-T p(x)}.",
+        f"{S000}, 'Setup with heavy-tailed data'; {S001}, 'Finite-sample complexity'",
+    ),
+    "SL2": (
+        "q = p (one large-batch step): error ~ d^-(alpha-1)/(2 alpha) + T^-1+1/alpha.",
+        f"{S001}, 'Instantiation for heavy tailed data'",
+    ),
+    "SL3": (
+        "q = 1{x <= d/c}: error ~ d^-(alpha-1) + T^-1+1/alpha, optimal scaling with random embeddings.",
+        f"{S001}, 'Instantiation for heavy tailed data'",
+    ),
+    "SL4": (
+        "q = 1{z seen at least s times} (or the top d/c seen tokens): n^-(alpha-1)/alpha + d^-(alpha-1).",
+        f"{S000}, 'Scaling laws with finite capacity'",
+    ),
+    "SL5": (
+        "q = counts sum_i 1{z = z_i}: n^-(alpha-1)/alpha + d^-(alpha-1)/(2 alpha).",
+        f"{S000}, 'Scaling laws with finite capacity'",
+    ),
+    "SL6": (
+        "q = 1{z in S_n} with d >> N: n^-(alpha-1)/alpha + d^-k for any k; with d small, storing every seen token overflows the memory.",
+        f"{S000}, 'Scaling laws with finite capacity'",
+    ),
+    "SL7": (
+        "Approximation guarantee: E_{e,u}[error] = p({x : q(x) d < c ||q||_2^2}) (as written; the SL2 exponent follows from q(x)^2 d < c ||q||^2).",
+        f"{S001}, 'Approximation guarantees'",
+    ),
+    "SL8": (
+        "Can store at most d memories (approximation error d^-alpha+1); q = 1 is best if we have enough capacity.",
+        f"{S000}, 'Scaling laws with finite capacity'",
+    ),
+    "OD1": (
+        "With quasi-orthogonal updates, q_T(x) = F(#{t : x_t = x}), F(n) = f o ... o f(0), f(x) = x + gamma/(1 + M^-1 exp(x)).",
+        f"{S001}, 'Training dynamics'",
+    ),
+    "OD2": (
+        "The approximation matches practice and predicts q_T(x) for different learning rates.",
+        f"{S001}, 'Training dynamic'",
+    ),
+    "OD3": (
+        "Small gamma gives q ∝ p; large gamma a flatter q; F grows linearly (n gamma) then logarithmically (log(gamma M n)).",
+        f"{S001}, 'Training dynamic'",
+    ),
+    "OD4": (
+        "Large learning rates are better: they saturate memory faster; sporadic erasing is harmless.",
+        f"{S001}, final slides",
+    ),
     "OD5": ("Small batches are better at a fixed number of samples.", f"{S001}, final slides"),
-    "OD6": ("Adam works best (rescales updates like large learning rates); sign and normalised GD too.", f"{S001}, final slides"),
+    "OD6": (
+        "Adam works best (rescales updates like large learning rates); sign and normalised GD too.",
+        f"{S001}, final slides",
+    ),
     "OD7": ("Layer norm helps (stability plus a clipping effect).", f"{S001}, final slides"),
-    "OD8": ("SGD with batch size one and a large step size, d >> N: q(z) ~ 1.", f"{S000}, 'Scaling laws with optimization algorithms'"),
-    "OD9": ("For d <= N, smaller step sizes can help later in training.", f"{S000}, 'Scaling laws with optimization algorithms'"),
-    "OD10": ("Large learning rates risk erasing past memories; small ones are too conservative.", f"{S001}, final slides"),
-    "GD1": ("Orthogonal embeddings: margins grow logarithmically in t for any step size.", f"{S000}, 'Optimization with imbalance and small capacity'"),
-    "GD2": ("Correlated embeddings + imbalance: oscillatory regimes (loss spikes past the edge of stability 2/lambda_max).", f"{S000}, 'Optimization with imbalance and small capacity'"),
-    "GD3": ("Large step sizes reach perfect accuracy faster despite oscillations.", f"{S000}, 'Optimization with imbalance and small capacity'"),
-    "GD4": ("Over-optimisation can hurt (0-1 error rises while the cross-entropy falls) in under-parameterised settings.", f"{S000}, 'Optimization with imbalance and small capacity'"),
-    "CP1": ("Low rank W = W1^T W2, m <= d: stores N ~ m d (random W1, one step on W2).", f"{S000}, 'Capacity ~ number of parameters'"),
-    "CP2": ("MLP argmax_y u_y^T W1 sigma(W2^T e_z): stores N ~ m d for any width m.", f"{S000}, 'Capacity ~ number of parameters'"),
+    "OD8": (
+        "SGD with batch size one and a large step size, d >> N: q(z) ~ 1.",
+        f"{S000}, 'Scaling laws with optimization algorithms'",
+    ),
+    "OD9": (
+        "For d <= N, smaller step sizes can help later in training.",
+        f"{S000}, 'Scaling laws with optimization algorithms'",
+    ),
+    "OD10": (
+        "Large learning rates risk erasing past memories; small ones are too conservative.",
+        f"{S001}, final slides",
+    ),
+    "GD1": (
+        "Orthogonal embeddings: margins grow logarithmically in t for any step size.",
+        f"{S000}, 'Optimization with imbalance and small capacity'",
+    ),
+    "GD2": (
+        "Correlated embeddings + imbalance: oscillatory regimes (loss spikes past the edge of stability 2/lambda_max).",
+        f"{S000}, 'Optimization with imbalance and small capacity'",
+    ),
+    "GD3": (
+        "Large step sizes reach perfect accuracy faster despite oscillations.",
+        f"{S000}, 'Optimization with imbalance and small capacity'",
+    ),
+    "GD4": (
+        "Over-optimisation can hurt (0-1 error rises while the cross-entropy falls) in under-parameterised settings.",
+        f"{S000}, 'Optimization with imbalance and small capacity'",
+    ),
+    "CP1": (
+        "Low rank W = W1^T W2, m <= d: stores N ~ m d (random W1, one step on W2).",
+        f"{S000}, 'Capacity ~ number of parameters'",
+    ),
+    "CP2": (
+        "MLP argmax_y u_y^T W1 sigma(W2^T e_z): stores N ~ m d for any width m.",
+        f"{S000}, 'Capacity ~ number of parameters'",
+    ),
     "CP3": ("Multi-input MLP on e_{z1} + e~_{z2}: also N ~ m d.", f"{S000}, 'Capacity ~ number of parameters'"),
-    "CP4": ("A non-linearity (ReLU(e_x^T e - eta) scoring) stores far more than the linear memory of the same d.", f"{S001}, last slide"),
-    "TF1": ("The bigram data model: triggers, per-sequence outputs, Markov chain on global bigrams except after a trigger.", f"{S000}, 'The bigram data model for in-context reasoning'"),
-    "TF2": ("A 1-layer transformer fails (~55% on in-context outputs); 2 layers succeed (~99%).", f"{S000}, 'Transformers on the bigram task'"),
-    "TF3": ("The associative-memory construction of the induction head solves the task.", f"{S000}, 'Induction head with associative memories'"),
-    "TF4": ("Memory-recall probes show the order W_OV^2, then W_KQ^2, then W_KQ^1; joint learning is faster.", f"{S000}, 'Empirically probing the dynamics'"),
-    "TF5": ("Three population gradient steps (W_OV^2, then W_KQ^2, then W_KQ^1) recover the memories.", f"{S000}, 'Gradient steps for the bigram task'"),
-    "TF6": ("Global bigrams are learned much faster than the induction head (O(1) vs O(N) samples).", f"{S000}, 'Global vs in-context associations'"),
-    "FR1": ("Attention + MLP succeeds with H d_h >~ S + R and m d >~ S R.", f"{S000}, 'How many parameters do we need?'"),
-    "FR2": ("Attention only succeeds with d >~ R + A_max and H d_h >~ S.", f"{S000}, 'How many parameters do we need?'"),
+    "CP4": (
+        "A non-linearity (ReLU(e_x^T e - eta) scoring) stores far more than the linear memory of the same d.",
+        f"{S001}, last slide",
+    ),
+    "TF1": (
+        "The bigram data model: triggers, per-sequence outputs, Markov chain on global bigrams except after a trigger.",
+        f"{S000}, 'The bigram data model for in-context reasoning'",
+    ),
+    "TF2": (
+        "A 1-layer transformer fails (~55% on in-context outputs); 2 layers succeed (~99%).",
+        f"{S000}, 'Transformers on the bigram task'",
+    ),
+    "TF3": (
+        "The associative-memory construction of the induction head solves the task.",
+        f"{S000}, 'Induction head with associative memories'",
+    ),
+    "TF4": (
+        "Memory-recall probes show the order W_OV^2, then W_KQ^2, then W_KQ^1; joint learning is faster.",
+        f"{S000}, 'Empirically probing the dynamics'",
+    ),
+    "TF5": (
+        "Three population gradient steps (W_OV^2, then W_KQ^2, then W_KQ^1) recover the memories.",
+        f"{S000}, 'Gradient steps for the bigram task'",
+    ),
+    "TF6": (
+        "Global bigrams are learned much faster than the induction head (O(1) vs O(N) samples).",
+        f"{S000}, 'Global vs in-context associations'",
+    ),
+    "FR1": (
+        "Attention + MLP succeeds with H d_h >~ S + R and m d >~ S R.",
+        f"{S000}, 'How many parameters do we need?'",
+    ),
+    "FR2": (
+        "Attention only succeeds with d >~ R + A_max and H d_h >~ S.",
+        f"{S000}, 'How many parameters do we need?'",
+    ),
     "FR3": ("Total parameters scale with the number of facts S R.", f"{S000}, 'How many parameters do we need?'"),
-    "FR4": ("Linear attention, one-hot embeddings, gradient flow: global convergence to zero loss, with an intermediate phase predicting p(a|r) (hallucination).",
-            f"{S000}, 'Training dynamics' (factual recall)"),
+    "FR4": (
+        "Linear attention, one-hot embeddings, gradient flow: global convergence to zero loss, with an intermediate phase predicting p(a|r) (hallucination).",
+        f"{S000}, 'Training dynamics' (factual recall)",
+    ),
 }
 
 VERDICTS = ("reproduced", "refuted", "inconclusive")

@@ -9,11 +9,11 @@ A check calls the ``record`` fixture once per measured statement::
 At the end of the session :func:`write_report` merges the new records into ``results.json``
 (claims not run this time keep their earlier records), renders ``index.md`` and a terminal table.
 """
+
 from __future__ import annotations
 
 import json
 import math
-
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -57,9 +57,21 @@ class Recorder:
     durations: dict = field(default_factory=dict)  # claim -> seconds
     started: float = field(default_factory=time.time)
 
-    def record(self, claim: str, *, test: str, prediction: str, measurement: str, criterion: str, verdict: str,
-               interval=None, negative_control: dict | None = None, figure=None, data: dict | None = None,
-               note: str | None = None) -> None:
+    def record(
+        self,
+        claim: str,
+        *,
+        test: str,
+        prediction: str,
+        measurement: str,
+        criterion: str,
+        verdict: str,
+        interval=None,
+        negative_control: dict | None = None,
+        figure=None,
+        data: dict | None = None,
+        note: str | None = None,
+    ) -> None:
         if claim not in CLAIMS:
             raise ValueError(f"claim must be one of the registered ids, got {claim!r}")
         if verdict not in VERDICTS:
@@ -76,12 +88,22 @@ class Recorder:
             import matplotlib.pyplot as plt
 
             plt.close(figure)
-        recs.append(_round({
-            "test": test, "prediction": prediction, "measurement": measurement,
-            "interval": list(interval) if interval is not None else None, "criterion": criterion,
-            "verdict": verdict, "negative_control": negative_control, "figure": fig_name,
-            "data": data or {}, "note": note,
-        }))
+        recs.append(
+            _round(
+                {
+                    "test": test,
+                    "prediction": prediction,
+                    "measurement": measurement,
+                    "interval": list(interval) if interval is not None else None,
+                    "criterion": criterion,
+                    "verdict": verdict,
+                    "negative_control": negative_control,
+                    "figure": fig_name,
+                    "data": data or {},
+                    "note": note,
+                }
+            )
+        )
 
 
 def combine(verdicts: list[str]) -> str:
@@ -114,21 +136,38 @@ def write_report(rec: Recorder, terminal=None) -> dict:
             verdicts = [r["verdict"] for r in recs]
             if cid in rec.errors:
                 verdicts.append("inconclusive")
-            entry = {"statement": statement, "source": source, "verdict": combine(verdicts), "records": recs,
-                     "failed_tests": sorted(rec.errors.get(cid, []))}
+            entry = {
+                "statement": statement,
+                "source": source,
+                "verdict": combine(verdicts),
+                "records": recs,
+                "failed_tests": sorted(rec.errors.get(cid, [])),
+            }
             timings[cid] = round(rec.durations.get(cid, 0.0), 2)
         elif cid in old_claims:
             entry = old_claims[cid]
             if cid in old_timings:
                 timings[cid] = old_timings[cid]
         else:
-            entry = {"statement": statement, "source": source, "verdict": NOT_CHECKED, "records": [], "failed_tests": []}
+            entry = {
+                "statement": statement,
+                "source": source,
+                "verdict": NOT_CHECKED,
+                "records": [],
+                "failed_tests": [],
+            }
         claims[cid] = entry
     result = {
-        "scale": rec.scale, "seed_base": rec.seed_base, "fresh_seeds": rec.fresh, "device": rec.device,
+        "scale": rec.scale,
+        "seed_base": rec.seed_base,
+        "fresh_seeds": rec.fresh,
+        "device": rec.device,
         "claims": claims,
-        "timings": {"claims": timings, "session_seconds": round(time.time() - rec.started, 1),
-                    "written": time.strftime("%Y-%m-%d %H:%M:%S")},
+        "timings": {
+            "claims": timings,
+            "session_seconds": round(time.time() - rec.started, 1),
+            "written": time.strftime("%Y-%m-%d %H:%M:%S"),
+        },
     }
     path.write_text(json.dumps(result, indent=1, sort_keys=True) + "\n")
     (out / "index.md").write_text(render_markdown(result))
@@ -161,15 +200,22 @@ def _md(s) -> str:
 def render_markdown(result: dict) -> str:
     cl = result["claims"]
     counts = {v: sum(c["verdict"] == v for c in cl.values()) for v in (*VERDICTS, NOT_CHECKED)}
-    L = [f"# Claim verdicts ({result['scale']} scale)", "",
-         f"Written by `pytest checks/ --scale {result['scale']}`; seed base {result['seed_base']}"
-         f"{' (fresh seeds)' if result['fresh_seeds'] else ''}; device {result['device']}.",
-         "", "Counts: " + ", ".join(f"**{n}** {v}" for v, n in counts.items()) + ".", "",
-         "How to read a verdict: **reproduced** means the measurement met the criterion fixed in the check's docstring "
-         "before the run and the negative control (a deliberately wrong prediction) was rejected by the same test; "
-         "**refuted** means the data contradict the claim as stated (the numbers say how); **inconclusive** means "
-         "neither (too noisy, or a check failed to run). Intervals are 95%.", "",
-         "| id | verdict | prediction | measurement [95% CI] | figure |", "|---|---|---|---|---|"]
+    L = [
+        f"# Claim verdicts ({result['scale']} scale)",
+        "",
+        f"Written by `pytest checks/ --scale {result['scale']}`; seed base {result['seed_base']}"
+        f"{' (fresh seeds)' if result['fresh_seeds'] else ''}; device {result['device']}.",
+        "",
+        "Counts: " + ", ".join(f"**{n}** {v}" for v, n in counts.items()) + ".",
+        "",
+        "How to read a verdict: **reproduced** means the measurement met the criterion fixed in the check's docstring "
+        "before the run and the negative control (a deliberately wrong prediction) was rejected by the same test; "
+        "**refuted** means the data contradict the claim as stated (the numbers say how); **inconclusive** means "
+        "neither (too noisy, or a check failed to run). Intervals are 95%.",
+        "",
+        "| id | verdict | prediction | measurement [95% CI] | figure |",
+        "|---|---|---|---|---|",
+    ]
     for cid, c in cl.items():
         if not c["records"]:
             L.append(f"| [{cid}](#{cid.lower()}) | {c['verdict']} | | | |")
@@ -184,16 +230,32 @@ def render_markdown(result: dict) -> str:
         for cid, c in cl.items():
             if family(cid) != fam:
                 continue
-            L += ["", f"### {cid}", "", f"> {c['statement']}", "", f"Source: {c['source']}.", "",
-                  f"**Verdict: {c['verdict']}**"]
+            L += [
+                "",
+                f"### {cid}",
+                "",
+                f"> {c['statement']}",
+                "",
+                f"Source: {c['source']}.",
+                "",
+                f"**Verdict: {c['verdict']}**",
+            ]
             if c.get("failed_tests"):
-                L += ["", "Checks that failed to run to their verdict: " + ", ".join(f"`{t}`" for t in c["failed_tests"])]
+                L += [
+                    "",
+                    "Checks that failed to run to their verdict: " + ", ".join(f"`{t}`" for t in c["failed_tests"]),
+                ]
             for r in c["records"]:
                 nc = r["negative_control"]
-                L += ["", f"- check: `{r['test']}`", f"- prediction: {r['prediction']}",
-                      f"- measurement: {r['measurement']}{_interval(r)}", f"- criterion: {r['criterion']}",
-                      f"- negative control: {nc.get('prediction', '')} -> {'rejected' if nc['rejected'] else 'NOT rejected'}",
-                      f"- verdict of this check: {r['verdict']}"]
+                L += [
+                    "",
+                    f"- check: `{r['test']}`",
+                    f"- prediction: {r['prediction']}",
+                    f"- measurement: {r['measurement']}{_interval(r)}",
+                    f"- criterion: {r['criterion']}",
+                    f"- negative control: {nc.get('prediction', '')} -> {'rejected' if nc['rejected'] else 'NOT rejected'}",
+                    f"- verdict of this check: {r['verdict']}",
+                ]
                 if r.get("note"):
                     L.append(f"- note: {r['note']}")
                 if r.get("figure"):
@@ -214,7 +276,9 @@ def update_readme(readme: Path, results: Path) -> None:
         meas = "; ".join(r["measurement"] + _interval(r) for r in c["records"])
         if len(meas) > 160:
             meas = meas[:157] + "..."
-        rows.append(f"| [{cid}](reports/index.md#{cid.lower()}) | {_md(c['statement'])} | {c['verdict']} | {_md(meas)} |")
+        rows.append(
+            f"| [{cid}](reports/index.md#{cid.lower()}) | {_md(c['statement'])} | {c['verdict']} | {_md(meas)} |"
+        )
     text = readme.read_text()
     a, b = "<!-- claims -->", "<!-- /claims -->"
     i, j = text.index(a) + len(a), text.index(b)

@@ -4,6 +4,7 @@ Every helper returns a small dataclass with the numbers the report shows, and sa
 prediction is inside the 95% interval (``contains``) so that the same fit also serves the
 negative control (``contains(wrong) is False``).
 """
+
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
@@ -42,8 +43,14 @@ def linear_fit(x, y, weights=None, level: float = 0.95) -> Fit:
     X = sm.add_constant(x)
     res = sm.WLS(y, X, weights=np.asarray(weights, float)).fit() if weights is not None else sm.OLS(y, X).fit()
     ci = res.conf_int(alpha=1 - level)
-    return Fit(float(res.params[1]), (float(ci[1, 0]), float(ci[1, 1])), float(res.params[0]),
-               (float(ci[0, 0]), float(ci[0, 1])), int(x.size), float(res.rsquared))
+    return Fit(
+        float(res.params[1]),
+        (float(ci[1, 0]), float(ci[1, 1])),
+        float(res.params[0]),
+        (float(ci[0, 0]), float(ci[0, 1])),
+        int(x.size),
+        float(res.rsquared),
+    )
 
 
 def loglog_fit(x, y, weights=None, level: float = 0.95) -> Fit:

@@ -12,13 +12,14 @@ registers them), the environment variables ``AMEMORY_SWEEP_STORE``, ``AMEMORY_DA
 ``AMEMORY_SWEEP_WORKERS``, else ``.sweeps/store.sqlite`` at the repository root and an in-process Dask
 LocalCluster with one worker process per core.
 """
+
 from __future__ import annotations
 
 import math
 import os
 from collections import defaultdict
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Mapping, Sequence
 
 import numpy as np
 
@@ -56,11 +57,14 @@ def n_workers(config=None) -> int | None:
     try:
         return int(v)
     except ValueError:
-        raise ValueError(f"sweep workers (--sweep-workers / AMEMORY_SWEEP_WORKERS) must be an integer >= 1, got {v!r}") from None
+        raise ValueError(
+            f"sweep workers (--sweep-workers / AMEMORY_SWEEP_WORKERS) must be an integer >= 1, got {v!r}"
+        ) from None
 
 
-def sweep_rows(name: str, scale: str, *, config=None, device: str = "cpu", progress: bool = True,
-               run_missing: bool = True) -> list[dict]:
+def sweep_rows(
+    name: str, scale: str, *, config=None, device: str = "cpu", progress: bool = True, run_missing: bool = True
+) -> list[dict]:
     """Rows ``{**config, "seed", **result}`` of the named sweep at ``scale``, after running what the store lacks."""
     from impl.grids import get_sweep
 
@@ -87,8 +91,14 @@ def _long(rows: Sequence[Mapping], T: int | None) -> list[dict]:
     return out
 
 
-def tuned_error(rows: Sequence[Mapping], *, keys: Sequence[str] = ("optimizer", "layer_norm", "d", "batch_size", "T"),
-                tune: str = "lr_base", T: int | None = None, where: Mapping | None = None) -> dict[tuple, dict]:
+def tuned_error(
+    rows: Sequence[Mapping],
+    *,
+    keys: Sequence[str] = ("optimizer", "layer_norm", "d", "batch_size", "T"),
+    tune: str = "lr_base",
+    T: int | None = None,
+    where: Mapping | None = None,
+) -> dict[tuple, dict]:
     """Tuned error per group: ``min over tune of mean over seeds of error``.
 
     Parameters
@@ -122,8 +132,11 @@ def tuned_error(rows: Sequence[Mapping], *, keys: Sequence[str] = ("optimizer", 
     out = {}
     for g, by_lr in acc.items():
         # a learning rate at which some seed diverged (error None) is not a candidate
-        stats = {lr: (float(np.mean(v)), float(np.std(v, ddof=1) / math.sqrt(len(v))) if len(v) > 1 else math.nan, len(v))
-                 for lr, v in by_lr.items() if all(e is not None for e in v)}
+        stats = {
+            lr: (float(np.mean(v)), float(np.std(v, ddof=1) / math.sqrt(len(v))) if len(v) > 1 else math.nan, len(v))
+            for lr, v in by_lr.items()
+            if all(e is not None for e in v)
+        }
         if not stats:
             out[g] = {"error": None, "se": None, "tuned": None, "n_seeds": 0, "edge": False}
             continue
@@ -134,9 +147,18 @@ def tuned_error(rows: Sequence[Mapping], *, keys: Sequence[str] = ("optimizer", 
     return out
 
 
-def tuned_error_heatmaps(rows: Sequence[Mapping], *, T: int | None = None, x: str = "d", y: str = "batch_size",
-                         panels: Sequence[str] = ("optimizer", "layer_norm"), tune: str = "lr_base",
-                         where: Mapping | None = None, floor: float = 1e-4, title: str = ""):
+def tuned_error_heatmaps(
+    rows: Sequence[Mapping],
+    *,
+    T: int | None = None,
+    x: str = "d",
+    y: str = "batch_size",
+    panels: Sequence[str] = ("optimizer", "layer_norm"),
+    tune: str = "lr_base",
+    where: Mapping | None = None,
+    floor: float = 1e-4,
+    title: str = "",
+):
     """One heat map per value of ``panels`` of the tuned error (colour: log10, shared scale) over ``x`` x ``y``.
 
     Each cell is annotated with the tuned error; the best ``tune`` value is written under it, marked
@@ -151,12 +173,18 @@ def tuned_error_heatmaps(rows: Sequence[Mapping], *, T: int | None = None, x: st
     if T is None and "T" not in (x, y):
         raise ValueError("T must be given unless x or y is 'T'")
     te = tuned_error(rows, keys=(*panels, x, y), tune=tune, T=T, where=where)
-    pvals = sorted({g[:len(panels)] for g in te}, key=repr)
+    pvals = sorted({g[: len(panels)] for g in te}, key=repr)
     xs = sorted({g[len(panels)] for g in te})
     ys = sorted({g[len(panels) + 1] for g in te})
     n = len(pvals)
-    fig, axes = plt.subplots(1, n, figsize=(max(0.85 * len(xs), 2.8) * n + 1.4, max(0.5 * len(ys), 1.8) + 1.4),
-                             squeeze=False, sharey=True, gridspec_kw={"wspace": 0.08})
+    fig, axes = plt.subplots(
+        1,
+        n,
+        figsize=(max(0.85 * len(xs), 2.8) * n + 1.4, max(0.5 * len(ys), 1.8) + 1.4),
+        squeeze=False,
+        sharey=True,
+        gridspec_kw={"wspace": 0.08},
+    )
     vmax = max([v["error"] for v in te.values() if v["error"] is not None] + [floor * 10])
     norm = LogNorm(vmin=floor, vmax=vmax)
     im = None
@@ -171,8 +199,15 @@ def tuned_error_heatmaps(rows: Sequence[Mapping], *, T: int | None = None, x: st
                     ax.text(j, i, "diverged", ha="center", va="center", fontsize=5.5)
                     continue
                 Z[i, j] = max(v["error"], floor)
-                ax.text(j, i, f"{v['error']:.2g}\n{v['tuned']:.2g}{'*' if v['edge'] else ''}", ha="center", va="center", fontsize=5.5,
-                        color="white" if Z[i, j] < math.sqrt(floor * vmax) else "black")
+                ax.text(
+                    j,
+                    i,
+                    f"{v['error']:.2g}\n{v['tuned']:.2g}{'*' if v['edge'] else ''}",
+                    ha="center",
+                    va="center",
+                    fontsize=5.5,
+                    color="white" if Z[i, j] < math.sqrt(floor * vmax) else "black",
+                )
         im = ax.imshow(Z, origin="lower", aspect="auto", cmap="viridis", norm=norm)
         ax.set_xticks(range(len(xs)), [str(v) for v in xs], fontsize=7)
         ax.set_yticks(range(len(ys)), [str(v) for v in ys], fontsize=7)
@@ -182,8 +217,14 @@ def tuned_error_heatmaps(rows: Sequence[Mapping], *, T: int | None = None, x: st
         ax.set_title(", ".join(f"{k}={v}" for k, v in zip(panels, pv)), fontsize=7)
     cb = fig.colorbar(im, ax=list(axes[0]), shrink=0.9)
     cb.set_label(f"tuned error (min over {tune} of mean over seeds)" + (f", T={T}" if T else ""), fontsize=7)
-    fig.text(0.01, -0.02, f"cell: tuned error, then the best {tune} (* = an end of the grid: the error is an upper bound)",
-             fontsize=7, ha="left", va="top")
+    fig.text(
+        0.01,
+        -0.02,
+        f"cell: tuned error, then the best {tune} (* = an end of the grid: the error is an upper bound)",
+        fontsize=7,
+        ha="left",
+        va="top",
+    )
     if title:
         fig.suptitle(title, fontsize=9, y=1.02)
     return fig
@@ -200,8 +241,10 @@ def optimizer_grid_heatmaps(rows: Sequence[Mapping]) -> dict:
     T_max = max(max(r["T"]) for r in rows)
     b_min = min(r["batch_size"] for r in rows)
     return {
-        "d_batch": tuned_error_heatmaps(rows, T=T_max, x="d", y="batch_size",
-                                        title=f"optimiser grid: tuned error after T={T_max} samples"),
-        "d_T": tuned_error_heatmaps(rows, x="d", y="T", where={"batch_size": b_min},
-                                    title=f"optimiser grid: tuned error, batch size {b_min}"),
+        "d_batch": tuned_error_heatmaps(
+            rows, T=T_max, x="d", y="batch_size", title=f"optimiser grid: tuned error after T={T_max} samples"
+        ),
+        "d_T": tuned_error_heatmaps(
+            rows, x="d", y="T", where={"batch_size": b_min}, title=f"optimiser grid: tuned error, batch size {b_min}"
+        ),
     }

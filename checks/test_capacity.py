@@ -13,16 +13,17 @@ The constructions (theory.capacity docstring): CP1 random W1 + one population gr
 CP3 the kernel-regime MLP (random W2, an activation with Hermite degrees >= 3 only, one step on W1);
 CP4 the ReLU-thresholded memory.  They are constructions, not trained networks.
 """
+
 from __future__ import annotations
 
 import numpy as np
 import statsmodels.api as sm
 import torch
+from plotting import figure, loglog_panel
+from stats import crossing, loglog_fit
 
 from impl import capacity as ic
 from impl.embeddings import Embedding
-from plotting import figure, loglog_panel
-from stats import crossing, loglog_fit
 from theory import capacity as tc
 from theory.memory import capacity_threshold
 
@@ -36,15 +37,24 @@ MARGIN = 0.3
 THEORY_TOL = 1.2  # theory N* inside the bootstrap interval of the measured N*, widened by 20%
 
 GRID = {
-    "lowrank": {"fast": dict(m=[64, 128, 256], d=[256, 512, 1024], seeds=5, n_eval=512, extra_m=[1024], extra_d=256),
-                "full": dict(m=[64, 128, 256, 512], d=[512, 1024, 2048], seeds=10, n_eval=2048, extra_m=[1024, 2048],
-                             extra_d=512)},
-    "mlp": {"fast": dict(m=[64, 256, 1024], d=[64, 128, 256], seeds=5, n_eval=512),
-            "full": dict(m=[64, 128, 256, 512, 1024, 2048], d=[64, 128, 256, 512], seeds=10, n_eval=2048)},
-    "multi": {"fast": dict(m=[64, 256, 1024], d=[64, 128, 256], seeds=5, n_eval=512),
-              "full": dict(m=[64, 128, 256, 512, 1024, 2048], d=[64, 128, 256, 512], seeds=10, n_eval=2048)},
-    "relu": {"fast": dict(d=[8, 12, 16, 20, 24], seeds=8, n_eval=512, lin_seeds=100),
-             "full": dict(d=[8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28], seeds=20, n_eval=2048, lin_seeds=1000)},
+    "lowrank": {
+        "fast": dict(m=[64, 128, 256], d=[256, 512, 1024], seeds=5, n_eval=512, extra_m=[1024], extra_d=256),
+        "full": dict(
+            m=[64, 128, 256, 512], d=[512, 1024, 2048], seeds=10, n_eval=2048, extra_m=[1024, 2048], extra_d=512
+        ),
+    },
+    "mlp": {
+        "fast": dict(m=[64, 256, 1024], d=[64, 128, 256], seeds=5, n_eval=512),
+        "full": dict(m=[64, 128, 256, 512, 1024, 2048], d=[64, 128, 256, 512], seeds=10, n_eval=2048),
+    },
+    "multi": {
+        "fast": dict(m=[64, 256, 1024], d=[64, 128, 256], seeds=5, n_eval=512),
+        "full": dict(m=[64, 128, 256, 512, 1024, 2048], d=[64, 128, 256, 512], seeds=10, n_eval=2048),
+    },
+    "relu": {
+        "fast": dict(d=[8, 12, 16, 20, 24], seeds=8, n_eval=512, lin_seeds=100),
+        "full": dict(d=[8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28], seeds=20, n_eval=2048, lin_seeds=1000),
+    },
 }
 ETA = 0.5
 
@@ -120,7 +130,10 @@ def _md_check(construction, claim, scale, seeds, device, record, statement, nc_e
     ok_theory = bool(np.all((n_pred >= lo / THEORY_TOL) & (n_pred <= hi * THEORY_TOL)))
     theory_params, _ = _fit_md([dict(m=c["m"], d=c["d"], n_star=c["n_pred"]) for c in cells])
     # negative controls: the same equivalence test for wrong laws
-    wrong = {"linear memory N ~ d^2 (b, c) = (0, 2)": (0.0, 2.0), "exponents off by 0.5 (b, c) = (1.5, 1.5)": (1.5, 1.5)}
+    wrong = {
+        "linear memory N ~ d^2 (b, c) = (0, 2)": (0.0, 2.0),
+        "exponents off by 0.5 (b, c) = (1.5, 1.5)": (1.5, 1.5),
+    }
     nc = {k: not (_inside(b_ci, v[0], MARGIN) and _inside(c_ci, v[1], MARGIN)) for k, v in wrong.items()}
     extra_rows = {}
     if nc_extra is not None:
@@ -134,7 +147,9 @@ def _md_check(construction, claim, scale, seeds, device, record, statement, nc_e
     for k, c in enumerate(cells):
         col = cm(k / max(len(cells) - 1, 1))
         x = c["N"] / (c["m"] * c["d"])
-        axes[0].errorbar(x, c["acc"].mean(1), yerr=c["acc"].std(1), fmt="o", ms=3, color=col, label=f"m={c['m']}, d={c['d']}")
+        axes[0].errorbar(
+            x, c["acc"].mean(1), yerr=c["acc"].std(1), fmt="o", ms=3, color=col, label=f"m={c['m']}, d={c['d']}"
+        )
         axes[0].plot(x, c["theory"], "-", lw=0.8, color=col)
     axes[0].set_xscale("log")
     axes[0].axhline(LEVEL, color="gray", lw=0.5)
@@ -144,34 +159,71 @@ def _md_check(construction, claim, scale, seeds, device, record, statement, nc_e
     axes[0].legend(fontsize=5, ncol=2)
     md = np.array([c["m"] * c["d"] for c in cells], float)
     order = np.argsort(md)
-    loglog_panel(axes[1], md[order], n_star[order], lo[order], hi[order], label="measured N* (90% accuracy)",
-                 pred_x=md[order], pred_y=n_pred[order], pred_label="theory.capacity (finite size)",
-                 xlabel="m d (number of parameters / 2)", ylabel="N*",
-                 title=f"fit: b = {params[1]:.3f} [{b_ci[0]:.3f}, {b_ci[1]:.3f}], c = {params[2]:.3f} [{c_ci[0]:.3f}, {c_ci[1]:.3f}]")
-    law = tc.capacity_law(np.array([c["m"] for c in cells], float), np.array([c["d"] for c in cells], float), construction)
+    loglog_panel(
+        axes[1],
+        md[order],
+        n_star[order],
+        lo[order],
+        hi[order],
+        label="measured N* (90% accuracy)",
+        pred_x=md[order],
+        pred_y=n_pred[order],
+        pred_label="theory.capacity (finite size)",
+        xlabel="m d (number of parameters / 2)",
+        ylabel="N*",
+        title=f"fit: b = {params[1]:.3f} [{b_ci[0]:.3f}, {b_ci[1]:.3f}], c = {params[2]:.3f} [{c_ci[0]:.3f}, {c_ci[1]:.3f}]",
+    )
+    law = tc.capacity_law(
+        np.array([c["m"] for c in cells], float), np.array([c["d"] for c in cells], float), construction
+    )
     axes[1].plot(md[order], law[order], "--", lw=1, label="leading order N log N = m d / 2 (exponents only)")
     dset = sorted({c["d"] for c in cells})
     for k, d in enumerate(dset):
-        axes[1].axhline(capacity_threshold(int(d), "injective", LEVEL), color="red", lw=0.5, ls=":",
-                        label="linear d x d memory N*(d), d = " + ", ".join(map(str, dset)) if k == 0 else None)
+        axes[1].axhline(
+            capacity_threshold(int(d), "injective", LEVEL),
+            color="red",
+            lw=0.5,
+            ls=":",
+            label="linear d x d memory N*(d), d = " + ", ".join(map(str, dset)) if k == 0 else None,
+        )
     axes[1].legend(fontsize=6)
     verdict = "reproduced" if (ok_law and ok_theory) else "refuted"
-    record(claim, prediction=f"{statement}: log N* = a + b log m + c log d with b, c ~ 1 (within {MARGIN}); "
-                             f"finite-size theory exponents on this grid b = {theory_params[1]:.3f}, c = {theory_params[2]:.3f}",
-           measurement=f"b = {params[1]:.3f} [{b_ci[0]:.3f}, {b_ci[1]:.3f}], c = {params[2]:.3f} [{c_ci[0]:.3f}, {c_ci[1]:.3f}]; "
-                       f"N*/N*_theory in [{(n_star / n_pred).min():.3f}, {(n_star / n_pred).max():.3f}]; "
-                       f"N*/(m d) in [{(n_star / md).min():.3f}, {(n_star / md).max():.3f}]",
-           interval=(float(min(b_ci[0], c_ci[0])), float(max(b_ci[1], c_ci[1]))),
-           criterion=f"95% CIs of b and c inside [{1 - MARGIN}, {1 + MARGIN}] and theory N* inside the bootstrap 95% CI of "
-                     f"the measured N* widened by {THEORY_TOL - 1:.0%} at every cell",
-           verdict=verdict,
-           negative_control={"prediction": "; ".join(nc), "rejected": nc_rejected, **{k: bool(v) for k, v in nc.items()}},
-           figure=fig,
-           data={"cells": [dict(m=c["m"], d=c["d"], N=c["N"], acc_mean=c["acc"].mean(1), acc_sd=c["acc"].std(1),
-                                theory=c["theory"], n_star=c["n_star"], n_star_ci=c["ci"], n_star_theory=c["n_pred"])
-                           for c in cells],
-                 "fit": {"params": params, "ci": ci}, "theory_fit": theory_params, "ok_law": ok_law,
-                 "ok_theory": ok_theory, "level": LEVEL, **extra_rows})
+    record(
+        claim,
+        prediction=f"{statement}: log N* = a + b log m + c log d with b, c ~ 1 (within {MARGIN}); "
+        f"finite-size theory exponents on this grid b = {theory_params[1]:.3f}, c = {theory_params[2]:.3f}",
+        measurement=f"b = {params[1]:.3f} [{b_ci[0]:.3f}, {b_ci[1]:.3f}], c = {params[2]:.3f} [{c_ci[0]:.3f}, {c_ci[1]:.3f}]; "
+        f"N*/N*_theory in [{(n_star / n_pred).min():.3f}, {(n_star / n_pred).max():.3f}]; "
+        f"N*/(m d) in [{(n_star / md).min():.3f}, {(n_star / md).max():.3f}]",
+        interval=(float(min(b_ci[0], c_ci[0])), float(max(b_ci[1], c_ci[1]))),
+        criterion=f"95% CIs of b and c inside [{1 - MARGIN}, {1 + MARGIN}] and theory N* inside the bootstrap 95% CI of "
+        f"the measured N* widened by {THEORY_TOL - 1:.0%} at every cell",
+        verdict=verdict,
+        negative_control={"prediction": "; ".join(nc), "rejected": nc_rejected, **{k: bool(v) for k, v in nc.items()}},
+        figure=fig,
+        data={
+            "cells": [
+                dict(
+                    m=c["m"],
+                    d=c["d"],
+                    N=c["N"],
+                    acc_mean=c["acc"].mean(1),
+                    acc_sd=c["acc"].std(1),
+                    theory=c["theory"],
+                    n_star=c["n_star"],
+                    n_star_ci=c["ci"],
+                    n_star_theory=c["n_pred"],
+                )
+                for c in cells
+            ],
+            "fit": {"params": params, "ci": ci},
+            "theory_fit": theory_params,
+            "ok_law": ok_law,
+            "ok_theory": ok_theory,
+            "level": LEVEL,
+            **extra_rows,
+        },
+    )
     return dict(ok_law=ok_law, ok_theory=ok_theory, nc=nc, params=params, ci=ci, cells=cells)
 
 
@@ -189,8 +241,16 @@ def test_CP1_lowrank_md(scale, seeds, device, record):
     Also measured (reported, not part of the verdict): at m = 2d and 4d the capacity saturates (the rank is d).
     """
     g = GRID["lowrank"][scale]
-    out = _md_check("lowrank", "CP1", scale, seeds, device, record, "N* ~ m d for m <= d (one-step low rank)",
-                    nc_extra=lambda cells: _lowrank_saturation(cells, g, seeds, device))
+    out = _md_check(
+        "lowrank",
+        "CP1",
+        scale,
+        seeds,
+        device,
+        record,
+        "N* ~ m d for m <= d (one-step low rank)",
+        nc_extra=lambda cells: _lowrank_saturation(cells, g, seeds, device),
+    )
     assert all(out["nc"].values()), f"negative control not rejected: {out['nc']}"
     assert out["ok_law"] and out["ok_theory"], (out["params"], out["ci"])
 
@@ -199,7 +259,10 @@ def _lowrank_saturation(cells, g, seeds, device):
     """Beyond m = d: N*(m) at d = extra_d; the MLP-like law N* ~ m d must be rejected there (negative control)."""
     d = g["extra_d"]
     base = [c for c in cells if c["d"] == d and c["m"] == d]
-    extra = [_cell("lowrank", m, d, seeds(g["seeds"], offset=77 + k), g["n_eval"], device) for k, m in enumerate(g["extra_m"])]
+    extra = [
+        _cell("lowrank", m, d, seeds(g["seeds"], offset=77 + k), g["n_eval"], device)
+        for k, m in enumerate(g["extra_m"])
+    ]
     rows = [dict(m=c["m"], d=d, n_star=c["n_star"], ci=c["ci"], n_star_theory=c["n_pred"]) for c in base + extra]
     # "N ~ m d for any m" predicts N*(4d)/N*(d) ~ 4^0.87 ~ 3.3; rejected if even the upper bound of the
     # measured ratio is below 4^(1 - MARGIN) = 2.6
@@ -207,8 +270,11 @@ def _lowrank_saturation(cells, g, seeds, device):
     ratio_hi = top["ci"][1] / rows[0]["ci"][0]
     bound = (top["m"] / d) ** (1 - MARGIN)
     rejected = bool(ratio_hi < bound)
-    return ("N ~ m d also for m > d (N*(%d)/N*(%d) >= %.2f at d = %d)" % (top["m"], d, bound, d), rejected,
-            {"saturation": rows, "saturation_ratio": top["n_star"] / rows[0]["n_star"], "saturation_ratio_upper": ratio_hi})
+    return (
+        "N ~ m d also for m > d (N*(%d)/N*(%d) >= %.2f at d = %d)" % (top["m"], d, bound, d),
+        rejected,
+        {"saturation": rows, "saturation_ratio": top["n_star"] / rows[0]["n_star"], "saturation_ratio_upper": ratio_hi},
+    )
 
 
 def test_CP2_mlp_md(scale, seeds, device, record):
@@ -223,14 +289,24 @@ def test_CP2_mlp_md(scale, seeds, device, record):
     Negative controls: (0, 2), (1.5, 1.5), and the low-rank law of CP1 (capped at ~ d^2 beyond m = d): the
     CP1 theory N* must fall outside the widened intervals at the cells with m >= 4 d.
     """
+
     def lowrank_cap(cells):
         big = [c for c in cells if c["m"] >= 4 * c["d"]]
         pred = np.array([tc.capacity("lowrank", c["m"], c["d"], LEVEL) for c in big])
         inside = [(p >= c["ci"][0] / THEORY_TOL) and (p <= c["ci"][1] * THEORY_TOL) for p, c in zip(pred, big)]
-        return ("low-rank capacity (CP1 theory) at m >= 4d", bool(big) and not any(inside),
-                {"lowrank_theory_at_m_ge_4d": [dict(m=c["m"], d=c["d"], n_star=c["n_star"], lowrank_theory=p) for c, p in zip(big, pred)]})
+        return (
+            "low-rank capacity (CP1 theory) at m >= 4d",
+            bool(big) and not any(inside),
+            {
+                "lowrank_theory_at_m_ge_4d": [
+                    dict(m=c["m"], d=c["d"], n_star=c["n_star"], lowrank_theory=p) for c, p in zip(big, pred)
+                ]
+            },
+        )
 
-    out = _md_check("mlp", "CP2", scale, seeds, device, record, "N* ~ m d for any width m (kernel MLP)", nc_extra=lowrank_cap)
+    out = _md_check(
+        "mlp", "CP2", scale, seeds, device, record, "N* ~ m d for any width m (kernel MLP)", nc_extra=lowrank_cap
+    )
     assert all(out["nc"].values()), f"negative control not rejected: {out['nc']}"
     assert out["ok_law"] and out["ok_theory"], (out["params"], out["ci"])
 
@@ -247,15 +323,27 @@ def test_CP3_multi_input_md(scale, seeds, device, record):
     Negative controls: (0, 2), (1.5, 1.5), and the linear memory of the sums (d^2 parameters, about as many as
     the MLP's 2 m d at the smallest cell m = d = 64): its accuracy at that cell's N* must be below 90%.
     """
+
     def additive(cells):
         c0 = min(cells, key=lambda c: c["m"] * c["d"])
         n = int(round(np.sqrt(c0["n_star"])))
         acc = _additive_accuracy(n, c0["d"], seeds(4, offset=999), device)
-        return ("additive linear memory u_y^T W (e_z1 + e~_z2) at the smallest cell's N*", bool(acc < LEVEL),
-                {"additive_accuracy": acc, "additive_n": n, "additive_d": c0["d"]})
+        return (
+            "additive linear memory u_y^T W (e_z1 + e~_z2) at the smallest cell's N*",
+            bool(acc < LEVEL),
+            {"additive_accuracy": acc, "additive_n": n, "additive_d": c0["d"]},
+        )
 
-    out = _md_check("multi", "CP3", scale, seeds, device, record, "N* ~ m d for pairs (z1, z2) (multi-input kernel MLP)",
-                    nc_extra=additive)
+    out = _md_check(
+        "multi",
+        "CP3",
+        scale,
+        seeds,
+        device,
+        record,
+        "N* ~ m d for pairs (z1, z2) (multi-input kernel MLP)",
+        nc_extra=additive,
+    )
     assert all(out["nc"].values()), f"negative control not rejected: {out['nc']}"
     assert out["ok_law"] and out["ok_theory"], (out["params"], out["ci"])
 
@@ -309,17 +397,39 @@ def test_CP4_relu_exponential(scale, seeds, device, record):
     nc_rejected = not (fit_lin.slope_ci[0] > 2.0)
     ratio = n_relu / n_lin
     fig, axes = figure(2, 1, w=5.0)
-    loglog_panel(axes[0], ds, n_relu, ci_relu[:, 0], ci_relu[:, 1], label=f"ReLU memory: slope {fit_relu}",
-                 pred_x=ds, pred_y=[r["relu"]["n_pred"] for r in rows], pred_label="theory.capacity (ReLU)",
-                 xlabel="d", ylabel="N* at 90% accuracy", title="CP4: thresholded vs linear memory, same embeddings")
-    loglog_panel(axes[0], ds, n_lin, ci_lin[:, 0], ci_lin[:, 1], label=f"linear memory: slope {fit_lin}", marker="s",
-                 pred_x=ds, pred_y=[capacity_threshold(int(d), "injective", LEVEL) for d in ds],
-                 pred_label="theory.memory (Gaussian N(0,1/d) embeddings)")
+    loglog_panel(
+        axes[0],
+        ds,
+        n_relu,
+        ci_relu[:, 0],
+        ci_relu[:, 1],
+        label=f"ReLU memory: slope {fit_relu}",
+        pred_x=ds,
+        pred_y=[r["relu"]["n_pred"] for r in rows],
+        pred_label="theory.capacity (ReLU)",
+        xlabel="d",
+        ylabel="N* at 90% accuracy",
+        title="CP4: thresholded vs linear memory, same embeddings",
+    )
+    loglog_panel(
+        axes[0],
+        ds,
+        n_lin,
+        ci_lin[:, 0],
+        ci_lin[:, 1],
+        label=f"linear memory: slope {fit_lin}",
+        marker="s",
+        pred_x=ds,
+        pred_y=[capacity_threshold(int(d), "injective", LEVEL) for d in ds],
+        pred_label="theory.memory (Gaussian N(0,1/d) embeddings)",
+    )
     cm = __import__("matplotlib").colormaps["viridis"]
     for k, r in enumerate(rows):
         c = r["relu"]
         col = cm(k / max(len(rows) - 1, 1))
-        axes[1].errorbar(c["N"], c["acc"].mean(1), yerr=c["acc"].std(1), fmt="o", ms=3, color=col, label=f"ReLU d={r['d']}")
+        axes[1].errorbar(
+            c["N"], c["acc"].mean(1), yerr=c["acc"].std(1), fmt="o", ms=3, color=col, label=f"ReLU d={r['d']}"
+        )
         axes[1].plot(c["N"], c["theory"], "-", lw=0.8, color=col)
         axes[1].plot(r["lin"]["N"], r["lin"]["acc"].mean(1), "s--", ms=2, lw=0.6, color=col)
     axes[1].set_xscale("log")
@@ -327,17 +437,35 @@ def test_CP4_relu_exponential(scale, seeds, device, record):
     axes[1].set_xlabel("N (squares/dashed: linear memory)")
     axes[1].set_ylabel("accuracy")
     axes[1].legend(fontsize=6)
-    record("CP4", prediction="N*_relu >> N*_linear at equal d and accuracy; N*_relu ~ exp(d/2) (log-log slope > 2, the linear law's)",
-           measurement="N*_relu/N*_linear = " + ", ".join(f"{x:.1f} (d={d})" for x, d in zip(ratio, ds))
-                       + f"; log-log slope relu {fit_relu}, linear {fit_lin}; semi-log slope of log N*_relu on d {semilog:.3f}",
-           interval=fit_relu.slope_ci,
-           criterion="bootstrap CIs of N*_relu and N*_linear disjoint at every d, and the 95% CI of the log-log slope of N*_relu above 2",
-           verdict="reproduced" if ok else "refuted",
-           negative_control={"prediction": "the linear memory's N*(d) passes the same 'slope above 2' test", "rejected": nc_rejected},
-           figure=fig,
-           data={"d": ds, "n_star_relu": n_relu, "n_star_relu_ci": ci_relu, "n_star_linear": n_lin, "n_star_linear_ci": ci_lin,
-                 "ratio": ratio, "n_star_relu_theory": [r["relu"]["n_pred"] for r in rows], "fit_relu": fit_relu.as_dict(),
-                 "fit_linear": fit_lin.as_dict(), "semilog_slope": semilog, "eta": ETA, "level": LEVEL})
+    record(
+        "CP4",
+        prediction="N*_relu >> N*_linear at equal d and accuracy; N*_relu ~ exp(d/2) (log-log slope > 2, the linear law's)",
+        measurement="N*_relu/N*_linear = "
+        + ", ".join(f"{x:.1f} (d={d})" for x, d in zip(ratio, ds))
+        + f"; log-log slope relu {fit_relu}, linear {fit_lin}; semi-log slope of log N*_relu on d {semilog:.3f}",
+        interval=fit_relu.slope_ci,
+        criterion="bootstrap CIs of N*_relu and N*_linear disjoint at every d, and the 95% CI of the log-log slope of N*_relu above 2",
+        verdict="reproduced" if ok else "refuted",
+        negative_control={
+            "prediction": "the linear memory's N*(d) passes the same 'slope above 2' test",
+            "rejected": nc_rejected,
+        },
+        figure=fig,
+        data={
+            "d": ds,
+            "n_star_relu": n_relu,
+            "n_star_relu_ci": ci_relu,
+            "n_star_linear": n_lin,
+            "n_star_linear_ci": ci_lin,
+            "ratio": ratio,
+            "n_star_relu_theory": [r["relu"]["n_pred"] for r in rows],
+            "fit_relu": fit_relu.as_dict(),
+            "fit_linear": fit_lin.as_dict(),
+            "semilog_slope": semilog,
+            "eta": ETA,
+            "level": LEVEL,
+        },
+    )
     assert nc_rejected, f"negative control not rejected: linear slope {fit_lin}"
     assert ok, (ratio, fit_relu, ci_relu, ci_lin)
 

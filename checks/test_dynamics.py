@@ -3,15 +3,16 @@
 Model of impl.dynamics: logits U z, z = W e_x (or LayerNorm(W e_x)), W learned from 0, Zipf(2) tokens
 on N = 100, f*(x) = x mod M with M = 5 (the optimiser grid of 001), one pass over T samples.
 """
+
 from __future__ import annotations
 
 import numpy as np
 from hypothesis import given
 from hypothesis import strategies as hst
-
-from impl.dynamics import benchmark_batch1_speedup, reference_train_autograd, train
 from plotting import figure, tidy_log_axes
 from stats import mean_ci, paired_less
+
+from impl.dynamics import benchmark_batch1_speedup, reference_train_autograd, train
 from theory import dynamics as th
 from theory.zipf import zipf_pmf
 
@@ -87,18 +88,29 @@ def test_OD1_recursion_and_bound(seeds, record):
     axes[1].set_ylim(0, 20)
     axes[1].legend(fontsize=6)
     tidy_log_axes(axes[1])
-    record("OD1", prediction="orthonormal SGD margin = exact recursion m <- m + gamma M/(e^m + M - 1); seed F within the derived sandwich",
-           measurement=f"max relative |SGD - recursion| {max(errs):.1e} over 30 runs; sandwich holds in {sum(in_band)}/{len(in_band)} runs with gamma <= 4",
-           interval=(float(min(errs)), float(max(errs))), criterion="<= 1e-9 and every sandwich holds",
-           verdict="reproduced" if ok else "refuted",
-           negative_control={"prediction": "the seed's F as the exact margin", "max_error": float(max(seed_errs)), "rejected": nc},
-           figure=fig, data={"max_error": float(max(errs)), "seed_F_max_error": float(max(seed_errs))})
+    record(
+        "OD1",
+        prediction="orthonormal SGD margin = exact recursion m <- m + gamma M/(e^m + M - 1); seed F within the derived sandwich",
+        measurement=f"max relative |SGD - recursion| {max(errs):.1e} over 30 runs; sandwich holds in {sum(in_band)}/{len(in_band)} runs with gamma <= 4",
+        interval=(float(min(errs)), float(max(errs))),
+        criterion="<= 1e-9 and every sandwich holds",
+        verdict="reproduced" if ok else "refuted",
+        negative_control={
+            "prediction": "the seed's F as the exact margin",
+            "max_error": float(max(seed_errs)),
+            "rejected": nc,
+        },
+        figure=fig,
+        data={"max_error": float(max(errs)), "seed_F_max_error": float(max(seed_errs))},
+    )
     assert nc and ok
 
 
 # ------------------------------------------------------------------ OD2 / OD3 / OD8: q_T(x) against F(count)
-GRID = {"fast": dict(d=10_000, T=10_000, seeds=5, lrs=[0.01, 0.1, 1.0, 10.0, 100.0]),
-        "full": dict(d=20_000, T=100_000, seeds=20, lrs=[0.01, 0.1, 1.0, 10.0, 100.0])}
+GRID = {
+    "fast": dict(d=10_000, T=10_000, seeds=5, lrs=[0.01, 0.1, 1.0, 10.0, 100.0]),
+    "full": dict(d=20_000, T=100_000, seeds=20, lrs=[0.01, 0.1, 1.0, 10.0, 100.0]),
+}
 
 
 def _qrun(scale, seeds, device):
@@ -163,13 +175,24 @@ def test_OD2_q_matches_F(scale, seeds, device, record):
     axes[0].legend(fontsize=6)
     ok = max(med) <= 0.1
     nc = max(med_lin) > 0.1
-    record("OD2", prediction="q_T(x) = F(visits of x) (exact recursion; the seed's F within O(1/M)), every rate",
-           measurement=f"d={g['d']}, T={g['T']}: median relative error per rate " + ", ".join(f"{lr}: {e:.3f}" for lr, e in zip(g["lrs"], med))
-                       + "; against the seed's F: " + ", ".join(f"{e:.3f}" for e in med_seed),
-           interval=(min(med), max(med)), criterion="median relative error <= 0.1 at every rate",
-           verdict="reproduced" if ok else "refuted",
-           negative_control={"prediction": "q = n gamma M/(M+1) (no saturation)", "median_errors": med_lin, "rejected": nc},
-           figure=fig, data={"lrs": g["lrs"], "median_rel_error": med, "median_rel_error_seed_F": med_seed, "d": g["d"], "T": g["T"]})
+    record(
+        "OD2",
+        prediction="q_T(x) = F(visits of x) (exact recursion; the seed's F within O(1/M)), every rate",
+        measurement=f"d={g['d']}, T={g['T']}: median relative error per rate "
+        + ", ".join(f"{lr}: {e:.3f}" for lr, e in zip(g["lrs"], med))
+        + "; against the seed's F: "
+        + ", ".join(f"{e:.3f}" for e in med_seed),
+        interval=(min(med), max(med)),
+        criterion="median relative error <= 0.1 at every rate",
+        verdict="reproduced" if ok else "refuted",
+        negative_control={
+            "prediction": "q = n gamma M/(M+1) (no saturation)",
+            "median_errors": med_lin,
+            "rejected": nc,
+        },
+        figure=fig,
+        data={"lrs": g["lrs"], "median_rel_error": med, "median_rel_error_seed_F": med_seed, "d": g["d"], "T": g["T"]},
+    )
     assert nc, med_lin
 
 
@@ -207,13 +230,20 @@ def test_OD3_OD8_flattening(scale, seeds, device, record):
     axes[0].set_xlabel("learning rate gamma")
     axes[0].set_ylabel("rho in q ∝ p^rho")
     axes[0].legend(fontsize=7)
-    record("OD3", prediction="rho decreasing with gamma, equal to rho of F(counts) within 0.1: " + ", ".join(f"{x:.3f}" for x in rho_th.mean(0)),
-           measurement="rho " + ", ".join(f"{lr}: {x:.3f}" for lr, x in zip(g["lrs"], mean)), interval=(float(lo[-1]), float(hi[-1])),
-           criterion="strictly decreasing mean rho; |rho - rho_F| <= 0.1 at every rate", verdict="reproduced" if ok3 else "refuted",
-           note=f"strictly decreasing: {bool(np.all(np.diff(mean) < 0))} (steps {', '.join(f'{x:+.3f}' for x in np.diff(mean))}); "
-                f"max |rho - rho_F| = {np.abs(mean - rho_th.mean(0)).max():.3f}",
-           negative_control={"prediction": "rho = 1 at every rate", "rejected": nc3}, figure=fig,
-           data={"lrs": g["lrs"], "rho": mean, "rho_theory": rho_th.mean(0)})
+    record(
+        "OD3",
+        prediction="rho decreasing with gamma, equal to rho of F(counts) within 0.1: "
+        + ", ".join(f"{x:.3f}" for x in rho_th.mean(0)),
+        measurement="rho " + ", ".join(f"{lr}: {x:.3f}" for lr, x in zip(g["lrs"], mean)),
+        interval=(float(lo[-1]), float(hi[-1])),
+        criterion="strictly decreasing mean rho; |rho - rho_F| <= 0.1 at every rate",
+        verdict="reproduced" if ok3 else "refuted",
+        note=f"strictly decreasing: {bool(np.all(np.diff(mean) < 0))} (steps {', '.join(f'{x:+.3f}' for x in np.diff(mean))}); "
+        f"max |rho - rho_F| = {np.abs(mean - rho_th.mean(0)).max():.3f}",
+        negative_control={"prediction": "rho = 1 at every rate", "rejected": nc3},
+        figure=fig,
+        data={"lrs": g["lrs"], "rho": mean, "rho_theory": rho_th.mean(0)},
+    )
     fig8, ax8 = figure(1, 1)
     for j in (0, len(g["lrs"]) - 1):
         seen = c[0] > 0
@@ -226,10 +256,17 @@ def test_OD3_OD8_flattening(scale, seeds, device, record):
     ax8[0].set_xlabel("p(x)")
     ax8[0].set_ylabel("q_T(x) / max q_T (first seed)")
     ax8[0].legend(fontsize=7)
-    record("OD8", prediction="q nearly flat at batch 1, large step, d = 100 N: rho < 0.3 (rho of F: %.3f)" % rho_th.mean(0)[-1],
-           measurement=f"rho at lr {g['lrs'][-1]}: {mean[-1]:.3f}", interval=(float(lo[-1]), float(hi[-1])),
-           criterion="95% interval of rho below 0.3", verdict="reproduced" if ok8 else "refuted",
-           negative_control={"prediction": "rho = 1 (q ∝ p)", "rejected": nc3}, figure=fig8, data={"rho": float(mean[-1])})
+    record(
+        "OD8",
+        prediction="q nearly flat at batch 1, large step, d = 100 N: rho < 0.3 (rho of F: %.3f)" % rho_th.mean(0)[-1],
+        measurement=f"rho at lr {g['lrs'][-1]}: {mean[-1]:.3f}",
+        interval=(float(lo[-1]), float(hi[-1])),
+        criterion="95% interval of rho below 0.3",
+        verdict="reproduced" if ok8 else "refuted",
+        negative_control={"prediction": "rho = 1 (q ∝ p)", "rejected": nc3},
+        figure=fig8,
+        data={"rho": float(mean[-1])},
+    )
     assert nc3
 
 
@@ -245,14 +282,27 @@ def test_OD2_batch_surrogate(scale, seeds, device, record):
     """
     T, B, lr = 100_000, 1000, 100.0
     S = seeds(4)
-    r = train(N, M, 128, T, [lr], S, alpha=ALPHA, batch=B, embeddings="orthonormal", checkpoints=1, dtype="float64", device=device)
+    r = train(
+        N,
+        M,
+        128,
+        T,
+        [lr],
+        S,
+        alpha=ALPHA,
+        batch=B,
+        embeddings="orthonormal",
+        checkpoints=1,
+        dtype="float64",
+        device=device,
+    )
     from impl.sampling import sample_tokens, zipf_probs
 
     tok = sample_tokens(zipf_probs(N, ALPHA), T, S).numpy()
     p = zipf_pmf(N, ALPHA)
     gaps, mgaps, nc_gaps = [], [], []
     for s in range(len(S)):
-        bc = np.stack([np.bincount(tok[s, t * B:(t + 1) * B], minlength=N) for t in range(T // B)])
+        bc = np.stack([np.bincount(tok[s, t * B : (t + 1) * B], minlength=N) for t in range(T // B)])
         m_sur = th.batch_margin(bc, lr, M)
         m = r.margins[s, 0].cpu().numpy()
         mgaps.append(np.abs(m - m_sur).max())
@@ -261,12 +311,20 @@ def test_OD2_batch_surrogate(scale, seeds, device, record):
         nc_gaps.append(np.abs(m - th.margin_exact(r.counts[s].cpu().numpy(), lr, M)).max())
     ok = abs(np.mean(gaps)) <= 1e-9 and max(mgaps) <= 1e-9
     nc = min(nc_gaps) > 1e-3
-    record("OD2", prediction="batch-B surrogate = SGD (orthonormal embeddings, B = 1000, T = 1e5)",
-           measurement=f"mean population-error gap {np.mean(gaps):.2e}; max margin gap {max(mgaps):.1e}",
-           interval=(float(min(gaps)), float(max(gaps))), criterion="|mean gap| <= 1e-9 and margins within 1e-9",
-           verdict="reproduced" if ok else "refuted",
-           negative_control={"prediction": "batch-1 F(total count)", "min_margin_gap": float(min(nc_gaps)), "rejected": nc},
-           data={"gaps": gaps, "margin_gaps": mgaps})
+    record(
+        "OD2",
+        prediction="batch-B surrogate = SGD (orthonormal embeddings, B = 1000, T = 1e5)",
+        measurement=f"mean population-error gap {np.mean(gaps):.2e}; max margin gap {max(mgaps):.1e}",
+        interval=(float(min(gaps)), float(max(gaps))),
+        criterion="|mean gap| <= 1e-9 and margins within 1e-9",
+        verdict="reproduced" if ok else "refuted",
+        negative_control={
+            "prediction": "batch-1 F(total count)",
+            "min_margin_gap": float(min(nc_gaps)),
+            "rejected": nc,
+        },
+        data={"gaps": gaps, "margin_gaps": mgaps},
+    )
     assert nc and ok
 
 
@@ -288,19 +346,33 @@ def test_OD2_batch_surrogate_random_embeddings(scale, seeds, device, record):
 
     tok = sample_tokens(zipf_probs(N, ALPHA), T, S).numpy()
     p = zipf_pmf(N, ALPHA)
-    err_sur = np.array([p @ (th.batch_margin(np.stack([np.bincount(tok[s, t * B:(t + 1) * B], minlength=N)
-                                                        for t in range(T // B)]), lr, M) <= 0) for s in range(len(S))])
+    err_sur = np.array(
+        [
+            p
+            @ (
+                th.batch_margin(
+                    np.stack([np.bincount(tok[s, t * B : (t + 1) * B], minlength=N) for t in range(T // B)]), lr, M
+                )
+                <= 0
+            )
+            for s in range(len(S))
+        ]
+    )
     err_sgd = r.error[:, 0, -1].double().cpu().numpy()
     m, lo, hi = mean_ci(err_sgd - err_sur)
     ok = -0.01 <= lo and hi <= 0.01
     mo, loo, hio = mean_ci(err_sgd - (err_sur + 0.02))
     nc = not (-0.01 <= loo and hio <= 0.01)
-    record("OD2", prediction="batch-B surrogate predicts SGD's population error with random embeddings (d = 10 N, B = 1000)",
-           measurement=f"SGD error {err_sgd.mean():.4f}, surrogate {err_sur.mean():.4f}; mean gap {m:+.4f} over {len(S)} seeds",
-           interval=(lo, hi), criterion="95% interval of the mean gap inside [-0.01, 0.01]",
-           verdict="reproduced" if ok else "refuted",
-           negative_control={"prediction": "surrogate error + 0.02", "interval": [loo, hio], "rejected": nc},
-           data={"err_sgd": err_sgd, "err_surrogate": err_sur})
+    record(
+        "OD2",
+        prediction="batch-B surrogate predicts SGD's population error with random embeddings (d = 10 N, B = 1000)",
+        measurement=f"SGD error {err_sgd.mean():.4f}, surrogate {err_sur.mean():.4f}; mean gap {m:+.4f} over {len(S)} seeds",
+        interval=(lo, hi),
+        criterion="95% interval of the mean gap inside [-0.01, 0.01]",
+        verdict="reproduced" if ok else "refuted",
+        negative_control={"prediction": "surrogate error + 0.02", "interval": [loo, hio], "rejected": nc},
+        data={"err_sgd": err_sgd, "err_surrogate": err_sur},
+    )
     assert nc
 
 
@@ -324,11 +396,22 @@ def _paired_record(claim, label, a, b, name_a, name_b, record, fig=None, extra="
     if loser in untuned:
         note = f"{loser}'s tuned rate is an end of its grid: its error is an upper bound, so the test's {verdict} is not decisive"
         verdict = "inconclusive"
-    record(claim, note=note, prediction=f"{name_a} has a lower final population error than {name_b}",
-           measurement=f"{label}: mean difference {t.mean_diff:+.4f}, one-sided paired t p = {t.p_value:.2g}, {t.wins}/{t.n} {unit} better{extra}",
-           interval=t.ci, criterion="one-sided paired t-test over seeds, p < 0.05", verdict=verdict,
-           negative_control={"prediction": f"{name_b} better than {name_a} (reverse)", "p_value": rev.p_value, "rejected": not rev.significant()},
-           figure=fig, data={"a": a, "b": b, "p": t.p_value, "p_reverse": rev.p_value})
+    record(
+        claim,
+        note=note,
+        prediction=f"{name_a} has a lower final population error than {name_b}",
+        measurement=f"{label}: mean difference {t.mean_diff:+.4f}, one-sided paired t p = {t.p_value:.2g}, {t.wins}/{t.n} {unit} better{extra}",
+        interval=t.ci,
+        criterion="one-sided paired t-test over seeds, p < 0.05",
+        verdict=verdict,
+        negative_control={
+            "prediction": f"{name_b} better than {name_a} (reverse)",
+            "p_value": rev.p_value,
+            "rejected": not rev.significant(),
+        },
+        figure=fig,
+        data={"a": a, "b": b, "p": t.p_value, "p_reverse": rev.p_value},
+    )
     return t, rev, verdict
 
 
@@ -365,7 +448,9 @@ def test_OD4_larger_rates_better(scale, seeds, device, record):
     g = CMP[scale]
     res = train(N, M, g["d"], g["T"], [0.1, 1.0, 10.0], seeds(g["seeds"]), alpha=ALPHA, checkpoints=12, device=device)
     e = _final(res)
-    fig = _bands([(*_err(res, j), lab) for j, lab in enumerate(["lr 0.1", "lr 1", "lr 10"])], f"OD4: SGD batch 1, d={g['d']}")
+    fig = _bands(
+        [(*_err(res, j), lab) for j, lab in enumerate(["lr 0.1", "lr 1", "lr 10"])], f"OD4: SGD batch 1, d={g['d']}"
+    )
     t1, r1, v1 = _paired_record("OD4", "lr 10 vs lr 1", e[:, 2], e[:, 1], "lr 10", "lr 1", record, fig)
     t2, r2, v2 = _paired_record("OD4", "lr 1 vs lr 0.1", e[:, 1], e[:, 0], "lr 1", "lr 0.1", record)
     assert not r1.significant() and not r2.significant()
@@ -381,7 +466,10 @@ def test_OD5_smaller_batches_better(scale, seeds, device, record):
     """
     g = CMP[scale]
     S = seeds(g["seeds"])
-    errs = [_final(train(N, M, g["d"], g["T"], [10.0], S, alpha=ALPHA, batch=B, checkpoints=1, device=device))[:, 0] for B in (1, 16, 128)]
+    errs = [
+        _final(train(N, M, g["d"], g["T"], [10.0], S, alpha=ALPHA, batch=B, checkpoints=1, device=device))[:, 0]
+        for B in (1, 16, 128)
+    ]
     fig, axes = figure(1, 1)
     m, lo, hi = mean_ci(np.stack(errs, 1))
     axes[0].errorbar([1, 16, 128], m, yerr=[m - lo, hi - m], fmt="o-")
@@ -430,18 +518,60 @@ def test_OD6_OD7_adaptive_methods(scale, seeds, device, record):
     runs["normalised GD"] = _tuned("normalized", np.geomspace(0.1, 1e4, 11), g, S_tune, S_test, device)
     runs["Adam + layer norm"] = _tuned("adam", np.geomspace(1e-5, 1, 11), g, S_tune, S_test, device, layer_norm=True)
     untuned = tuple(k for k, v in runs.items() if v[2])
-    fig = _bands([(*_err(res), f"{name} (lr {lr:.3g})") for name, (lr, res, _) in runs.items()],
-                 f"OD6/OD7: batch 16, d={g['d']}, tuned rates", w=5.5)
+    fig = _bands(
+        [(*_err(res), f"{name} (lr {lr:.3g})") for name, (lr, res, _) in runs.items()],
+        f"OD6/OD7: batch 16, d={g['d']}, tuned rates",
+        w=5.5,
+    )
     fin = {k: _final(v[1])[:, 0] for k, v in runs.items()}
     out = []
-    out.append(_paired_record("OD6", "Adam vs SGD", fin["Adam"], fin["SGD"], "Adam", "SGD", record, fig, untuned=untuned))
-    out.append(_paired_record("OD6", "sign GD vs SGD", fin["sign GD"], fin["SGD"], "sign GD", "SGD", record, untuned=untuned))
-    out.append(_paired_record("OD6", "normalised GD vs SGD", fin["normalised GD"], fin["SGD"], "normalised GD", "SGD", record, untuned=untuned))
-    out.append(_paired_record("OD6", "Adam betas (0,0) vs SGD", fin["Adam betas (0,0)"], fin["SGD"], "Adam betas (0,0)", "SGD", record, untuned=untuned))
-    fig7 = _bands([(*_err(runs[k][1]), f"{k} (lr {runs[k][0]:.3g})") for k in ("Adam", "Adam + layer norm")],
-                  f"OD7: batch 16, d={g['d']}, tuned rates")
-    out.append(_paired_record("OD7", "Adam + layer norm vs Adam", fin["Adam + layer norm"], fin["Adam"], "Adam + layer norm", "Adam", record,
-                              fig7, untuned=untuned))
+    out.append(
+        _paired_record("OD6", "Adam vs SGD", fin["Adam"], fin["SGD"], "Adam", "SGD", record, fig, untuned=untuned)
+    )
+    out.append(
+        _paired_record("OD6", "sign GD vs SGD", fin["sign GD"], fin["SGD"], "sign GD", "SGD", record, untuned=untuned)
+    )
+    out.append(
+        _paired_record(
+            "OD6",
+            "normalised GD vs SGD",
+            fin["normalised GD"],
+            fin["SGD"],
+            "normalised GD",
+            "SGD",
+            record,
+            untuned=untuned,
+        )
+    )
+    out.append(
+        _paired_record(
+            "OD6",
+            "Adam betas (0,0) vs SGD",
+            fin["Adam betas (0,0)"],
+            fin["SGD"],
+            "Adam betas (0,0)",
+            "SGD",
+            record,
+            untuned=untuned,
+        )
+    )
+    fig7 = _bands(
+        [(*_err(runs[k][1]), f"{k} (lr {runs[k][0]:.3g})") for k in ("Adam", "Adam + layer norm")],
+        f"OD7: batch 16, d={g['d']}, tuned rates",
+    )
+    out.append(
+        _paired_record(
+            "OD7",
+            "Adam + layer norm vs Adam",
+            fin["Adam + layer norm"],
+            fin["Adam"],
+            "Adam + layer norm",
+            "Adam",
+            record,
+            fig7,
+            untuned=untuned,
+        )
+    )
     for t, rev, v in out:
         assert v in ("reproduced", "inconclusive", "refuted")
         if v == "reproduced":
@@ -480,21 +610,62 @@ def test_OD9_OD10_decay_at_small_capacity(scale, seeds, device, record):
 
     osc_big = upward(const.error[:, 0].cpu().numpy())
     osc_dec = upward(decay.error[:, 0].cpu().numpy())
-    fig = _bands([(*_err(res, j), lab) for res, j, lab in ((const, 0, "lr 10 constant"), (const, 1, "lr 0.1 constant"),
-                                                           (decay, 0, "lr 10 cosine decay"))], f"OD9/OD10: d={d} < N={N}, batch 1")
-    _paired_record("OD9", "cosine decay vs constant lr 10 (final error)", e_dec, e_big, "decay", "constant lr 10", record, fig)
-    _paired_record("OD9", "late oscillation (upward movement of the error over the second half)", osc_dec, osc_big, "decay",
-                   "constant lr 10", record)
+    fig = _bands(
+        [
+            (*_err(res, j), lab)
+            for res, j, lab in (
+                (const, 0, "lr 10 constant"),
+                (const, 1, "lr 0.1 constant"),
+                (decay, 0, "lr 10 cosine decay"),
+            )
+        ],
+        f"OD9/OD10: d={d} < N={N}, batch 1",
+    )
+    _paired_record(
+        "OD9", "cosine decay vs constant lr 10 (final error)", e_dec, e_big, "decay", "constant lr 10", record, fig
+    )
+    _paired_record(
+        "OD9",
+        "late oscillation (upward movement of the error over the second half)",
+        osc_dec,
+        osc_big,
+        "decay",
+        "constant lr 10",
+        record,
+    )
     # erasing: fraction of probability mass recalled at some checkpoint but lost at the end needs per-token
     # history; the final-vs-best gap of the error curve measures the mass that was recalled and then erased
     erase_big = (const.error[:, 0, -1] - const.error[:, 0].min(-1).values).cpu().numpy()
     erase_small = (const.error[:, 1, -1] - const.error[:, 1].min(-1).values).cpu().numpy()
-    erased = [(x, e - np.minimum.accumulate(e, axis=-1), lab) for (x, e), lab in ((_err(const, 0), "lr 10"), (_err(const, 1), "lr 0.1"))]
-    fig10 = _bands(erased, f"OD10: d={d} < N={N}, batch 1, constant rates", ylabel="error minus best error so far (erased mass)",
-                   logy=False)
-    _paired_record("OD10", "erasing: final minus best error, lr 0.1 vs lr 10", erase_small, erase_big, "lr 0.1 (less erasing)", "lr 10", record,
-                   fig10)
-    _paired_record("OD10", "conservative: decayed lr 10 vs constant lr 0.1 (final error)", e_dec, e_small, "decayed lr 10", "lr 0.1", record)
+    erased = [
+        (x, e - np.minimum.accumulate(e, axis=-1), lab)
+        for (x, e), lab in ((_err(const, 0), "lr 10"), (_err(const, 1), "lr 0.1"))
+    ]
+    fig10 = _bands(
+        erased,
+        f"OD10: d={d} < N={N}, batch 1, constant rates",
+        ylabel="error minus best error so far (erased mass)",
+        logy=False,
+    )
+    _paired_record(
+        "OD10",
+        "erasing: final minus best error, lr 0.1 vs lr 10",
+        erase_small,
+        erase_big,
+        "lr 0.1 (less erasing)",
+        "lr 10",
+        record,
+        fig10,
+    )
+    _paired_record(
+        "OD10",
+        "conservative: decayed lr 10 vs constant lr 0.1 (final error)",
+        e_dec,
+        e_small,
+        "decayed lr 10",
+        "lr 0.1",
+        record,
+    )
 
 
 def test_OD2_trainer_speed(record):
@@ -510,13 +681,21 @@ def test_OD2_trainer_speed(record):
     fast = train(N, M, 100, 10_000, [1.0], (0,), checkpoints=1).W[0, 0]
     nc_diff = float((off - fast).abs().max())
     ok = b["max_abs_W_difference"] < 1e-3
-    record("OD2", prediction="the batched trainer writes the same memory as per-step autograd SGD",
-           measurement=f"max |W difference| {b['max_abs_W_difference']:.1e}; {b['speedup']:.1f}x faster "
-                       f"({b['batched_s']:.2f} s vs {b['autograd_loop_s']:.2f} s; {b['config']})",
-           interval=(b["max_abs_W_difference"], b["max_abs_W_difference"]), criterion="max |W difference| < 1e-3",
-           verdict="reproduced" if ok else "refuted",
-           negative_control={"prediction": "autograd SGD at lr 1.1 instead of 1.0", "max_abs_W_difference": nc_diff,
-                             "rejected": nc_diff > 1e-3}, data=b)
+    record(
+        "OD2",
+        prediction="the batched trainer writes the same memory as per-step autograd SGD",
+        measurement=f"max |W difference| {b['max_abs_W_difference']:.1e}; {b['speedup']:.1f}x faster "
+        f"({b['batched_s']:.2f} s vs {b['autograd_loop_s']:.2f} s; {b['config']})",
+        interval=(b["max_abs_W_difference"], b["max_abs_W_difference"]),
+        criterion="max |W difference| < 1e-3",
+        verdict="reproduced" if ok else "refuted",
+        negative_control={
+            "prediction": "autograd SGD at lr 1.1 instead of 1.0",
+            "max_abs_W_difference": nc_diff,
+            "rejected": nc_diff > 1e-3,
+        },
+        data=b,
+    )
     assert ok and nc_diff > 1e-3
 
 
@@ -543,15 +722,38 @@ def test_OD6_OD7_optimizer_grid(scale, device, request, record):
     T = max(max(r["T"]) for r in rows)
     te = sweeps.tuned_error(rows, keys=("optimizer", "layer_norm", "d", "batch_size"), T=T)
     cells = sorted({k[2:] for k in te})
-    tuned = {(o, ln): np.array([te[(o, ln, *c)]["error"] for c in cells], float)
-             for o in ("sgd", "adam") for ln in (False, True)}
+    tuned = {
+        (o, ln): np.array([te[(o, ln, *c)]["error"] for c in cells], float)
+        for o in ("sgd", "adam")
+        for ln in (False, True)
+    }
     figs = sweeps.optimizer_grid_heatmaps(rows)
     n_seeds = len({r["seed"] for r in rows})
     scale_txt = f"grid '{grid}': {len(cells)} (d, batch) cells, {n_seeds} seeds, T={T}"
-    out = [_paired_record("OD6", f"optimiser grid ({scale_txt}), tuned Adam (0,0) vs tuned SGD", tuned[("adam", False)],
-                          tuned[("sgd", False)], "Adam (0,0)", "SGD", record, figs["d_batch"], unit="cells"),
-           _paired_record("OD7", f"optimiser grid ({scale_txt}), tuned Adam + layer norm vs tuned Adam",
-                          tuned[("adam", True)], tuned[("adam", False)], "Adam + LN", "Adam", record, figs["d_T"], unit="cells")]
+    out = [
+        _paired_record(
+            "OD6",
+            f"optimiser grid ({scale_txt}), tuned Adam (0,0) vs tuned SGD",
+            tuned[("adam", False)],
+            tuned[("sgd", False)],
+            "Adam (0,0)",
+            "SGD",
+            record,
+            figs["d_batch"],
+            unit="cells",
+        ),
+        _paired_record(
+            "OD7",
+            f"optimiser grid ({scale_txt}), tuned Adam + layer norm vs tuned Adam",
+            tuned[("adam", True)],
+            tuned[("adam", False)],
+            "Adam + LN",
+            "Adam",
+            record,
+            figs["d_T"],
+            unit="cells",
+        ),
+    ]
     for t, rev, v in out:
         if v == "reproduced":
             assert not rev.significant()

@@ -7,18 +7,24 @@ on every fact (s, r) of a random fact table with noise tokens, and measure the a
 facts (argmax over all R D attributes, fresh noise) along a size grid. Sizes of one (S, R) are one
 batched run (masks), so a whole success curve costs one training.
 """
+
 from __future__ import annotations
 
 import numpy as np
 import pytest
 import torch
-
-from impl.factual import FactTask, Sizes, gradient_flow_linear, train_transformers
 from plotting import figure, loglog_panel
 from stats import crossing, linear_fit, loglog_fit, paired_less
-from theory.factual import (attention_mlp_sizes, attention_only_sizes, conditional_entropy, fact_count,
-                            initial_loss, relation_predictor)
 
+from impl.factual import FactTask, Sizes, gradient_flow_linear, train_transformers
+from theory.factual import (
+    attention_mlp_sizes,
+    attention_only_sizes,
+    conditional_entropy,
+    fact_count,
+    initial_loss,
+    relation_predictor,
+)
 
 
 @pytest.fixture(autouse=True)
@@ -36,7 +42,9 @@ C_SUFF = 2.0  # constant of the '>~': sizes c times the bare bounds must succeed
 SUCCESS, MARGIN, NC_SLOPE = 0.95, 0.25, 0.5
 # sqrt(2) steps around the boundary (a factor-2 grid put k* on one of two interpolation values)
 KS_FAST = [1 / 8, 1 / 4, 2**-1.5, 1 / 2, 2**-0.5, 1, 2**0.5, 2]
-T_PROMPT = 3  # subject, one noise token, relation (noise is 'negligible (log factors)'; T = 3 keeps the fast tier cheap)
+T_PROMPT = (
+    3  # subject, one noise token, relation (noise is 'negligible (log factors)'; T = 3 keeps the fast tier cheap)
+)
 TRAIN = {"fast": dict(steps=400, lr=0.02, seeds=3, d_head=4), "full": dict(steps=1500, lr=0.01, seeds=8, d_head=4)}
 
 
@@ -59,10 +67,20 @@ def _sweep(configs, make_sizes, ks, tr, seeds, device):
     kx = np.asarray(ks, float)
     for i, cfg in enumerate(configs):
         task, sizes = make_sizes(cfg, ks, tr["d_head"])
-        res = train_transformers(task, sizes, seeds(tr["seeds"], offset=100 * i), steps=tr["steps"], lr=tr["lr"], device=device)
+        res = train_transformers(
+            task, sizes, seeds(tr["seeds"], offset=100 * i), steps=tr["steps"], lr=tr["lr"], device=device
+        )
         acc = res.accuracy
-        out.append(dict(cfg=cfg, acc=acc, k_star=_threshold(kx, acc.mean(0)),
-                        k_ci=_boot(kx, acc, np.random.default_rng(i)), sizes=sizes, params=res.params))
+        out.append(
+            dict(
+                cfg=cfg,
+                acc=acc,
+                k_star=_threshold(kx, acc.mean(0)),
+                k_ci=_boot(kx, acc, np.random.default_rng(i)),
+                sizes=sizes,
+                params=res.params,
+            )
+        )
     return out
 
 
@@ -91,11 +109,25 @@ def _success_panel(ax, ks, rows, labels, title, xlabel):
 
 # ------------------------------------------------------------------------------------------ FR1
 FR1_GRID = {
-    "fast": dict(configs=[(8, 8, 4, 16), (16, 8, 4, 16), (16, 16, 4, 16), (32, 16, 4, 16), (16, 8, 4, 32), (32, 16, 4, 32)],
-                 ks=KS_FAST),
-    "full": dict(configs=[(8, 8, 4, 16), (16, 8, 4, 16), (16, 16, 4, 16), (32, 16, 4, 16), (64, 16, 4, 16), (32, 32, 4, 16),
-                          (16, 8, 4, 32), (32, 16, 4, 32), (64, 32, 4, 32), (64, 64, 4, 64)],
-                 ks=[1 / 16, 1 / 8, 1 / 4, 2**-1.5, 1 / 2, 2**-0.5, 1, 2**0.5, 2, 4]),
+    "fast": dict(
+        configs=[(8, 8, 4, 16), (16, 8, 4, 16), (16, 16, 4, 16), (32, 16, 4, 16), (16, 8, 4, 32), (32, 16, 4, 32)],
+        ks=KS_FAST,
+    ),
+    "full": dict(
+        configs=[
+            (8, 8, 4, 16),
+            (16, 8, 4, 16),
+            (16, 16, 4, 16),
+            (32, 16, 4, 16),
+            (64, 16, 4, 16),
+            (32, 32, 4, 16),
+            (16, 8, 4, 32),
+            (32, 16, 4, 32),
+            (64, 32, 4, 32),
+            (64, 64, 4, 64),
+        ],
+        ks=[1 / 16, 1 / 8, 1 / 4, 2**-1.5, 1 / 2, 2**-0.5, 1, 2**0.5, 2, 4],
+    ),
 }
 
 
@@ -149,18 +181,42 @@ def test_FR1_attention_mlp_sizes(scale, seeds, device, record):
     labels = [f"S={S} R={R} d={d}" for S, R, D, d in g["configs"]]
     _success_panel(axes[0], ks, rows, labels, "FR1: attention + MLP on the ray k (S+R, SR/d)", "k (sizes / bare bound)")
     xx = np.geomspace(x.min(), x.max(), 20)
-    loglog_panel(axes[1], x, kst * x, kci[:, 0] * x, kci[:, 1] * x, label=f"measured m* at {LEVEL:.0%}: slope {fit}",
-                 pred_x=xx, pred_y=np.median(kst) * xx, pred_label="m* = c S R / d (slope 1)", xlabel="S R / d",
-                 ylabel="MLP width at the boundary m*", title="FR1: measured boundary vs predicted")
-    record("FR1", prediction=f"success for H d_h >= {C_SUFF:g}(S+R), m d >= {C_SUFF:g} S R; boundary m* proportional to S R / d",
-           measurement=f"min mean acc at k>={C_SUFF:g}: {mean_acc[:, ks >= C_SUFF].min():.3f}; max mean acc at k={ks.min():g}: "
-                       f"{mean_acc[:, ks == ks.min()].max():.3f}; k* in [{kst.min():.3f}, {kst.max():.3f}]; "
-                       f"slope of log m* vs log(SR/d) {fit}; of log (H d_h)* vs log(S+R) {fit_h}",
-           interval=fit.slope_ci,
-           criterion=f"mean acc >= {SUCCESS} at k >= {C_SUFF:g}, < {LEVEL} at k = {ks.min():g}, slope CI inside [{1 - MARGIN}, {1 + MARGIN}]",
-           verdict=verdict, negative_control={"prediction": f"boundary slope {NC_SLOPE}", "rejected": nc_rejected},
-           figure=fig, data={"configs": g["configs"], "k": ks, "acc_mean": mean_acc, "k_star": kst, "k_star_ci": kci,
-                             "fit_m": fit.as_dict(), "fit_hd": fit_h.as_dict(), "train": tr})
+    loglog_panel(
+        axes[1],
+        x,
+        kst * x,
+        kci[:, 0] * x,
+        kci[:, 1] * x,
+        label=f"measured m* at {LEVEL:.0%}: slope {fit}",
+        pred_x=xx,
+        pred_y=np.median(kst) * xx,
+        pred_label="m* = c S R / d (slope 1)",
+        xlabel="S R / d",
+        ylabel="MLP width at the boundary m*",
+        title="FR1: measured boundary vs predicted",
+    )
+    record(
+        "FR1",
+        prediction=f"success for H d_h >= {C_SUFF:g}(S+R), m d >= {C_SUFF:g} S R; boundary m* proportional to S R / d",
+        measurement=f"min mean acc at k>={C_SUFF:g}: {mean_acc[:, ks >= C_SUFF].min():.3f}; max mean acc at k={ks.min():g}: "
+        f"{mean_acc[:, ks == ks.min()].max():.3f}; k* in [{kst.min():.3f}, {kst.max():.3f}]; "
+        f"slope of log m* vs log(SR/d) {fit}; of log (H d_h)* vs log(S+R) {fit_h}",
+        interval=fit.slope_ci,
+        criterion=f"mean acc >= {SUCCESS} at k >= {C_SUFF:g}, < {LEVEL} at k = {ks.min():g}, slope CI inside [{1 - MARGIN}, {1 + MARGIN}]",
+        verdict=verdict,
+        negative_control={"prediction": f"boundary slope {NC_SLOPE}", "rejected": nc_rejected},
+        figure=fig,
+        data={
+            "configs": g["configs"],
+            "k": ks,
+            "acc_mean": mean_acc,
+            "k_star": kst,
+            "k_star_ci": kci,
+            "fit_m": fit.as_dict(),
+            "fit_hd": fit_h.as_dict(),
+            "train": tr,
+        },
+    )
     assert nc_rejected, f"negative control: slope {NC_SLOPE} not rejected by {fit}"
     assert suff_ok and fail_ok and fit.contains(1.0), (verdict, mean_acc, kst, fit)
 
@@ -168,16 +224,22 @@ def test_FR1_attention_mlp_sizes(scale, seeds, device, record):
 # ------------------------------------------------------------------------------------------ FR2
 FR2_GRID = {
     "fast": dict(configs=[(8, 4, 4), (16, 4, 4), (16, 8, 4), (32, 8, 4), (16, 16, 8), (32, 16, 8)], ks=KS_FAST),
-    "full": dict(configs=[(8, 4, 4), (16, 4, 4), (16, 8, 4), (32, 8, 4), (16, 16, 8), (32, 16, 8), (64, 16, 8), (64, 32, 16)],
-                 ks=[1 / 16, 1 / 8, 1 / 4, 2**-1.5, 1 / 2, 2**-0.5, 1, 2**0.5, 2, 4]),
+    "full": dict(
+        configs=[(8, 4, 4), (16, 4, 4), (16, 8, 4), (32, 8, 4), (16, 16, 8), (32, 16, 8), (64, 16, 8), (64, 32, 16)],
+        ks=[1 / 16, 1 / 8, 1 / 4, 2**-1.5, 1 / 2, 2**-0.5, 1, 2**0.5, 2, 4],
+    ),
 }
 
 
 def _fr2_sizes(cfg, ks, d_head):
     S, R, D = cfg
     dd, hd = zip(*(attention_only_sizes(S, R, D, k) for k in ks))
-    return FactTask(S, R, D, T=T_PROMPT), Sizes(dims=[max(2, round(v)) for v in dd], heads=[max(1, round(h / d_head)) for h in hd],
-                                    widths=[0] * len(ks), d_head=d_head)
+    return FactTask(S, R, D, T=T_PROMPT), Sizes(
+        dims=[max(2, round(v)) for v in dd],
+        heads=[max(1, round(h / d_head)) for h in hd],
+        widths=[0] * len(ks),
+        d_head=d_head,
+    )
 
 
 def test_FR2_attention_only_sizes(scale, seeds, device, record):
@@ -209,27 +271,59 @@ def test_FR2_attention_only_sizes(scale, seeds, device, record):
     labels = [f"S={S} R={R} A_max={D}" for S, R, D in g["configs"]]
     _success_panel(axes[0], ks, rows, labels, "FR2: attention only on the ray k (R+A_max, S)", "k (sizes / bare bound)")
     xx = np.geomspace(x.min(), x.max(), 20)
-    loglog_panel(axes[1], x, kst**2 * x, kci[:, 0] ** 2 * x, kci[:, 1] ** 2 * x, label=f"measured d* (H d_h)*: slope {fit}",
-                 pred_x=xx, pred_y=np.median(kst) ** 2 * xx, pred_label="c^2 S (R + A_max) (slope 1)", xlabel="S (R + A_max)",
-                 ylabel="d* (H d_h)* at the boundary", title="FR2: measured boundary vs predicted")
-    record("FR2", prediction=f"success for d >= {C_SUFF:g}(R+A_max), H d_h >= {C_SUFF:g} S; boundary proportional to the bounds",
-           measurement=f"min mean acc at k>={C_SUFF:g}: {mean_acc[:, ks >= C_SUFF].min():.3f}; max mean acc at k={ks.min():g}: "
-                       f"{mean_acc[:, ks == ks.min()].max():.3f}; k* in [{kst.min():.3f}, {kst.max():.3f}]; "
-                       f"slope of log d*(H d_h)* vs log S(R+A_max) {fit}",
-           interval=fit.slope_ci,
-           criterion=f"mean acc >= {SUCCESS} at k >= {C_SUFF:g}, < {LEVEL} at k = {ks.min():g}, slope CI inside [{1 - MARGIN}, {1 + MARGIN}]",
-           verdict=verdict, negative_control={"prediction": f"boundary slope {NC_SLOPE}", "rejected": nc_rejected},
-           figure=fig, data={"configs": g["configs"], "k": ks, "acc_mean": mean_acc, "k_star": kst, "k_star_ci": kci,
-                             "fit": fit.as_dict(), "train": tr})
+    loglog_panel(
+        axes[1],
+        x,
+        kst**2 * x,
+        kci[:, 0] ** 2 * x,
+        kci[:, 1] ** 2 * x,
+        label=f"measured d* (H d_h)*: slope {fit}",
+        pred_x=xx,
+        pred_y=np.median(kst) ** 2 * xx,
+        pred_label="c^2 S (R + A_max) (slope 1)",
+        xlabel="S (R + A_max)",
+        ylabel="d* (H d_h)* at the boundary",
+        title="FR2: measured boundary vs predicted",
+    )
+    record(
+        "FR2",
+        prediction=f"success for d >= {C_SUFF:g}(R+A_max), H d_h >= {C_SUFF:g} S; boundary proportional to the bounds",
+        measurement=f"min mean acc at k>={C_SUFF:g}: {mean_acc[:, ks >= C_SUFF].min():.3f}; max mean acc at k={ks.min():g}: "
+        f"{mean_acc[:, ks == ks.min()].max():.3f}; k* in [{kst.min():.3f}, {kst.max():.3f}]; "
+        f"slope of log d*(H d_h)* vs log S(R+A_max) {fit}",
+        interval=fit.slope_ci,
+        criterion=f"mean acc >= {SUCCESS} at k >= {C_SUFF:g}, < {LEVEL} at k = {ks.min():g}, slope CI inside [{1 - MARGIN}, {1 + MARGIN}]",
+        verdict=verdict,
+        negative_control={"prediction": f"boundary slope {NC_SLOPE}", "rejected": nc_rejected},
+        figure=fig,
+        data={
+            "configs": g["configs"],
+            "k": ks,
+            "acc_mean": mean_acc,
+            "k_star": kst,
+            "k_star_ci": kci,
+            "fit": fit.as_dict(),
+            "train": tr,
+        },
+    )
     assert nc_rejected, f"negative control: slope {NC_SLOPE} not rejected by {fit}"
     assert suff_ok and fail_ok and fit.contains(1.0), (verdict, mean_acc, kst, fit)
 
 
 # ------------------------------------------------------------------------------------------ FR3
 FR3_GRID = {
-    "fast": dict(configs=[(8, 8), (16, 8), (16, 16), (32, 16), (64, 8)], D=4, d=16, rel=[1 / 4, 2**-1.5, 1 / 2, 2**-0.5, 1, 2**0.5, 2]),
-    "full": dict(configs=[(8, 8), (16, 8), (16, 16), (32, 16), (64, 8), (32, 32), (64, 32), (128, 16)], D=4, d=16,
-                 rel=[1 / 8, 1 / 4, 2**-1.5, 1 / 2, 2**-0.5, 1, 2**0.5, 2, 4]),
+    "fast": dict(
+        configs=[(8, 8), (16, 8), (16, 16), (32, 16), (64, 8)],
+        D=4,
+        d=16,
+        rel=[1 / 4, 2**-1.5, 1 / 2, 2**-0.5, 1, 2**0.5, 2],
+    ),
+    "full": dict(
+        configs=[(8, 8), (16, 8), (16, 16), (32, 16), (64, 8), (32, 32), (64, 32), (128, 16)],
+        D=4,
+        d=16,
+        rel=[1 / 8, 1 / 4, 2**-1.5, 1 / 2, 2**-0.5, 1, 2**0.5, 2, 4],
+    ),
 }
 
 
@@ -275,7 +369,15 @@ def test_FR3_parameters_scale_with_facts(scale, seeds, device, record):
     fig, axes = figure(2, 1, w=5.0)
     for r in rows:
         S, R = r["cfg"]
-        axes[0].errorbar(r["params"], r["acc"].mean(0), yerr=r["acc"].std(0), fmt="o-", ms=3, capsize=2, label=f"S={S} R={R} (SR={S * R})")
+        axes[0].errorbar(
+            r["params"],
+            r["acc"].mean(0),
+            yerr=r["acc"].std(0),
+            fmt="o-",
+            ms=3,
+            capsize=2,
+            label=f"S={S} R={R} (SR={S * R})",
+        )
     axes[0].axhline(LEVEL, color="gray", lw=0.5)
     axes[0].set_xscale("log")
     axes[0].set_xlabel("trained parameters P = 6 w d")
@@ -283,28 +385,56 @@ def test_FR3_parameters_scale_with_facts(scale, seeds, device, record):
     axes[0].legend(fontsize=6)
     axes[0].set_title("FR3: accuracy vs parameters", fontsize=9)
     ff = np.geomspace(facts.min(), facts.max(), 20)
-    loglog_panel(axes[1], facts, pstar, pci[:, 0], pci[:, 1], label=f"P* at {LEVEL:.0%}: slope {fit}", pred_x=ff,
-                 pred_y=np.exp(np.mean(np.log(pstar / facts))) * ff, pred_label="P* proportional to S R (slope 1)",
-                 xlabel="facts S R", ylabel="parameters P*", title="FR3: parameters at the boundary vs facts")
-    record("FR3", prediction="log-log slope 1 of the parameters needed against S R",
-           measurement=f"slope {fit}; P*/SR in [{(pstar / facts).min():.2f}, {(pstar / facts).max():.2f}]; affine fit "
-                       f"P* = {affine.intercept:.0f} [{affine.intercept_ci[0]:.0f}, {affine.intercept_ci[1]:.0f}] + "
-                       f"{affine.slope:.2f} [{affine.slope_ci[0]:.2f}, {affine.slope_ci[1]:.2f}] S R",
-           interval=fit.slope_ci, criterion=f"95% CI of the slope inside [{1 - MARGIN}, {1 + MARGIN}]", verdict=verdict,
-           negative_control={"prediction": f"slope {NC_SLOPE} (P ~ S + R)", "rejected": nc_rejected}, figure=fig,
-           note="The affine fit is a post-hoc reading, not the criterion: a positive intercept P0 (a size-independent cost, "
-                "e.g. the attention that finds the subject among the noise) bends the log-log slope below 1 at small S R, "
-                "while the marginal cost per fact c stays constant.",
-           data={"configs": g["configs"], "facts": facts, "P_star": pstar, "P_star_ci": pci, "fit": fit.as_dict(), "affine": affine.as_dict(),
-                 "acc": [r["acc"].mean(0) for r in rows], "params": [r["params"] for r in rows], "train": tr})
+    loglog_panel(
+        axes[1],
+        facts,
+        pstar,
+        pci[:, 0],
+        pci[:, 1],
+        label=f"P* at {LEVEL:.0%}: slope {fit}",
+        pred_x=ff,
+        pred_y=np.exp(np.mean(np.log(pstar / facts))) * ff,
+        pred_label="P* proportional to S R (slope 1)",
+        xlabel="facts S R",
+        ylabel="parameters P*",
+        title="FR3: parameters at the boundary vs facts",
+    )
+    record(
+        "FR3",
+        prediction="log-log slope 1 of the parameters needed against S R",
+        measurement=f"slope {fit}; P*/SR in [{(pstar / facts).min():.2f}, {(pstar / facts).max():.2f}]; affine fit "
+        f"P* = {affine.intercept:.0f} [{affine.intercept_ci[0]:.0f}, {affine.intercept_ci[1]:.0f}] + "
+        f"{affine.slope:.2f} [{affine.slope_ci[0]:.2f}, {affine.slope_ci[1]:.2f}] S R",
+        interval=fit.slope_ci,
+        criterion=f"95% CI of the slope inside [{1 - MARGIN}, {1 + MARGIN}]",
+        verdict=verdict,
+        negative_control={"prediction": f"slope {NC_SLOPE} (P ~ S + R)", "rejected": nc_rejected},
+        figure=fig,
+        note="The affine fit is a post-hoc reading, not the criterion: a positive intercept P0 (a size-independent cost, "
+        "e.g. the attention that finds the subject among the noise) bends the log-log slope below 1 at small S R, "
+        "while the marginal cost per fact c stays constant.",
+        data={
+            "configs": g["configs"],
+            "facts": facts,
+            "P_star": pstar,
+            "P_star_ci": pci,
+            "fit": fit.as_dict(),
+            "affine": affine.as_dict(),
+            "acc": [r["acc"].mean(0) for r in rows],
+            "params": [r["params"] for r in rows],
+            "train": tr,
+        },
+    )
     assert nc_rejected, f"negative control: slope {NC_SLOPE} not rejected by {fit}"
     # assert what was measured: either the reproduction, or the refutation (slope significantly below 1)
     assert inside or fit.slope_ci[1] < 1.0, (verdict, fit, pstar)
 
 
 # ------------------------------------------------------------------------------------------ FR4
-FR4_GRID = {"fast": dict(configs=[(32, 4, 4, 8)], seeds=4, lr=1.0, time=1500.0, alpha=0.1),
-            "full": dict(configs=[(32, 4, 4, 8), (64, 8, 4, 8), (32, 8, 8, 16)], seeds=10, lr=0.5, time=4000.0, alpha=0.1)}
+FR4_GRID = {
+    "fast": dict(configs=[(32, 4, 4, 8)], seeds=4, lr=1.0, time=1500.0, alpha=0.1),
+    "full": dict(configs=[(32, 4, 4, 8), (64, 8, 4, 8), (32, 8, 8, 16)], seeds=10, lr=0.5, time=4000.0, alpha=0.1),
+}
 KL_SMALL, PLATEAU_TOL, LOSS_END, T_CROSS = 0.05, 0.1, 0.02, 0.1
 
 
@@ -343,7 +473,9 @@ def test_FR4_hallucination_phase(scale, seeds, device, record):
     for i, (S, R, D, N) in enumerate(g["configs"]):
         task = FactTask(S, R, D, n_noise=N, T=3)
         sd = seeds(g["seeds"], offset=i)
-        res = gradient_flow_linear(task, sd, alpha=g["alpha"], lr=g["lr"], time=g["time"], checkpoints=120, device=device)
+        res = gradient_flow_linear(
+            task, sd, alpha=g["alpha"], lr=g["lr"], time=g["time"], checkpoints=120, device=device
+        )
         H_theory = np.array([conditional_entropy(relation_predictor(f.numpy(), D)) for f in task.facts(sd)])
         assert np.allclose(H_theory, res.H_r, rtol=1e-6), "impl and theory disagree on H(a|r)"
         phase, kl_at = _phase(res, res.kl_r)
@@ -358,13 +490,29 @@ def test_FR4_hallucination_phase(scale, seeds, device, record):
         cfg_ok = bool(phase.all()) and bool(finite.all()) and order.p_value < 0.01 and conv
         ok &= cfg_ok
         nc_all &= not bool(nc_phase.any())
-        rows.append(dict(cfg=(S, R, D, N), H_r=res.H_r, init_loss=initial_loss(R, D), min_kl_r_on_plateau=kl_at,
-                         min_kl_marg_on_plateau=nc_kl, t_r=t_r, t_sr=t_sr, p_order=order.p_value, final_loss=end,
-                         monotone=monotone, ok=cfg_ok))
+        rows.append(
+            dict(
+                cfg=(S, R, D, N),
+                H_r=res.H_r,
+                init_loss=initial_loss(R, D),
+                min_kl_r_on_plateau=kl_at,
+                min_kl_marg_on_plateau=nc_kl,
+                t_r=t_r,
+                t_sr=t_sr,
+                p_order=order.p_value,
+                final_loss=end,
+                monotone=monotone,
+                ok=cfg_ok,
+            )
+        )
         res_all.append(res)
     fig, axes = figure(len(res_all), 1, w=5.2)
     for ax, res, r in zip(axes, res_all, rows):
-        for y, lab in [(res.loss, "KL(p(.|s,r) || q) = loss"), (res.kl_r, "KL(p(.|r) || q)"), (res.kl_marg, "KL(p(.) || q) (control)")]:
+        for y, lab in [
+            (res.loss, "KL(p(.|s,r) || q) = loss"),
+            (res.kl_r, "KL(p(.|r) || q)"),
+            (res.kl_marg, "KL(p(.) || q) (control)"),
+        ]:
             m = y.mean(1)
             line = ax.plot(res.t, m, label=lab)[0]
             ax.fill_between(res.t, y.min(1), y.max(1), color=line.get_color(), alpha=0.25)
@@ -376,17 +524,33 @@ def test_FR4_hallucination_phase(scale, seeds, device, record):
         ax.set_xlabel("time t (gradient flow)")
         ax.set_ylabel("nats")
         ax.legend(fontsize=6)
-    meas = "; ".join(f"S={r['cfg'][0]} R={r['cfg'][1]}: min KL(p(a|r)||q) on the plateau {np.max(r['min_kl_r_on_plateau']):.4f} "
-                     f"(H(a|r)={r['H_r'].mean():.3f}), t(KL_r<0.1)={np.median(r['t_r']):.0f} vs t(loss<0.1)={np.median(r['t_sr']):.0f} "
-                     f"(p={r['p_order']:.2g}), final loss <= {np.max(r['final_loss']):.4f}" for r in rows)
-    record("FR4", prediction="plateau at loss H(a|r) with q = p(a|r) (KL -> 0) before the loss falls to 0",
-           measurement=meas, interval=(float(min(np.min(r["t_r"]) for r in rows)), float(max(np.max(r["t_sr"]) for r in rows))),
-           criterion=f"every seed: KL(p(a|r)||q) < {KL_SMALL} while loss within {PLATEAU_TOL:.0%} of H(a|r); KL_r < {T_CROSS} before "
-                     f"loss < {T_CROSS} (paired p < 0.01); loss non-increasing, final < {LOSS_END}, accuracy 1",
-           verdict="reproduced" if ok else "refuted",
-           negative_control={"prediction": "plateau predictor p(a) (ignoring s and r)", "rejected": nc_all,
-                             "min_kl_marg_on_plateau": [r["min_kl_marg_on_plateau"] for r in rows]},
-           figure=fig, data={"rows": rows, "t": [r.t for r in res_all], "loss": [r.loss.mean(1) for r in res_all],
-                             "kl_r": [r.kl_r.mean(1) for r in res_all], "kl_marg": [r.kl_marg.mean(1) for r in res_all]})
+    meas = "; ".join(
+        f"S={r['cfg'][0]} R={r['cfg'][1]}: min KL(p(a|r)||q) on the plateau {np.max(r['min_kl_r_on_plateau']):.4f} "
+        f"(H(a|r)={r['H_r'].mean():.3f}), t(KL_r<0.1)={np.median(r['t_r']):.0f} vs t(loss<0.1)={np.median(r['t_sr']):.0f} "
+        f"(p={r['p_order']:.2g}), final loss <= {np.max(r['final_loss']):.4f}"
+        for r in rows
+    )
+    record(
+        "FR4",
+        prediction="plateau at loss H(a|r) with q = p(a|r) (KL -> 0) before the loss falls to 0",
+        measurement=meas,
+        interval=(float(min(np.min(r["t_r"]) for r in rows)), float(max(np.max(r["t_sr"]) for r in rows))),
+        criterion=f"every seed: KL(p(a|r)||q) < {KL_SMALL} while loss within {PLATEAU_TOL:.0%} of H(a|r); KL_r < {T_CROSS} before "
+        f"loss < {T_CROSS} (paired p < 0.01); loss non-increasing, final < {LOSS_END}, accuracy 1",
+        verdict="reproduced" if ok else "refuted",
+        negative_control={
+            "prediction": "plateau predictor p(a) (ignoring s and r)",
+            "rejected": nc_all,
+            "min_kl_marg_on_plateau": [r["min_kl_marg_on_plateau"] for r in rows],
+        },
+        figure=fig,
+        data={
+            "rows": rows,
+            "t": [r.t for r in res_all],
+            "loss": [r.loss.mean(1) for r in res_all],
+            "kl_r": [r.kl_r.mean(1) for r in res_all],
+            "kl_marg": [r.kl_marg.mean(1) for r in res_all],
+        },
+    )
     assert nc_all, "negative control: p(a) plateau not rejected"
     assert ok, rows

@@ -5,26 +5,37 @@ Bietti 2024b as cited there). The seed gives only the qualitative statements; th
 turn them into predictions are derived in theory/gd.py (exact orthonormal recursion, population
 Hessian, edge of stability, two-token model, large-step limit, exact best 0-1 error in d = 2).
 """
+
 from __future__ import annotations
 
 import numpy as np
 import torch
 from hypothesis import given
 from hypothesis import strategies as hst
+from plotting import figure
 from scipy import stats as st
+from stats import linear_fit
 
 from impl import gd
-from plotting import figure
-from stats import linear_fit
 from theory import gd as tg
 from theory.zipf import zipf_pmf
 
 SOURCE = "000, 'Optimization with imbalance and small capacity'"
 
 # ---------------------------------------------------------------------------------------- GD1
-GD1_GRID = {"fast": dict(N=8, M=4, alpha=1.0, eta=[1.0, 3.0, 10.0], eta_extra=[0.1, 30.0], T=10_000, t0=1000, seeds=3),
-            "full": dict(N=8, M=4, alpha=1.0, eta=[1.0, 2.0, 3.0, 5.0, 10.0], eta_extra=[0.03, 0.1, 30.0, 100.0],
-                         T=100_000, t0=1000, seeds=8)}
+GD1_GRID = {
+    "fast": dict(N=8, M=4, alpha=1.0, eta=[1.0, 3.0, 10.0], eta_extra=[0.1, 30.0], T=10_000, t0=1000, seeds=3),
+    "full": dict(
+        N=8,
+        M=4,
+        alpha=1.0,
+        eta=[1.0, 2.0, 3.0, 5.0, 10.0],
+        eta_extra=[0.03, 0.1, 30.0, 100.0],
+        T=100_000,
+        t0=1000,
+        seeds=8,
+    ),
+}
 
 
 def test_GD1_log_margins(scale, seeds, device, record):
@@ -122,29 +133,51 @@ def test_GD1_log_margins(scale, seeds, device, record):
     axes[1].set_xlabel("step t")
     axes[1].set_ylabel("t L(W_t)  (dashed: N(M-1)/(eta M))")
     axes[1].legend(fontsize=6)
-    record("GD1", prediction=f"m_t(x) = log(eta p(x) M t) within 0.1 for t >= {t0}, slope in log t in [0.95, 1.05], "
-                             f"t L_t -> N(M-1)/(eta M), for eta in {g['eta']} (N={N}, M={M}, Zipf(1) p)",
-           measurement=f"max |m - log(eta p M t)| = {max_dev:.4f}; slopes in [{slopes.min():.4f}, {slopes.max():.4f}] "
-                       f"(worst {worst}); T L_T / limit in [{ratio.min():.4f}, {ratio.max():.4f}]; "
-                       f"|simulation - exact recursion| <= {rec_err:.1e} for all eta in {etas.tolist()}",
-           interval=worst.slope_ci,
-           criterion="(i) max deviation <= 0.1; (ii) every slope in [0.95, 1.05]; (iii) T L_T within 5% of the limit; "
-                     "(iv) simulation = exact recursion within 1e-8 for every eta",
-           verdict="reproduced" if ok else "refuted",
-           negative_control={"prediction": "(a) log(2 eta p M t); (b) OD1's seed recursion x + eta p/(1 + e^x/M)",
-                             "rejected": nc_rejected, "deviation_a": nc_a, "deviation_b": nc_b},
-           figure=fig,
-           data={"eta": etas, "p": p, "M": M, "T": T, "max_dev": max_dev, "slopes": slopes, "loss_ratio": ratio,
-                 "recursion_error": rec_err, "seed_spread": seed_spread,
-                 "onset_note": "eta p M t >> e^{eta p} is needed for the log law; at eta = 30 that is t >> 2e3"})
+    record(
+        "GD1",
+        prediction=f"m_t(x) = log(eta p(x) M t) within 0.1 for t >= {t0}, slope in log t in [0.95, 1.05], "
+        f"t L_t -> N(M-1)/(eta M), for eta in {g['eta']} (N={N}, M={M}, Zipf(1) p)",
+        measurement=f"max |m - log(eta p M t)| = {max_dev:.4f}; slopes in [{slopes.min():.4f}, {slopes.max():.4f}] "
+        f"(worst {worst}); T L_T / limit in [{ratio.min():.4f}, {ratio.max():.4f}]; "
+        f"|simulation - exact recursion| <= {rec_err:.1e} for all eta in {etas.tolist()}",
+        interval=worst.slope_ci,
+        criterion="(i) max deviation <= 0.1; (ii) every slope in [0.95, 1.05]; (iii) T L_T within 5% of the limit; "
+        "(iv) simulation = exact recursion within 1e-8 for every eta",
+        verdict="reproduced" if ok else "refuted",
+        negative_control={
+            "prediction": "(a) log(2 eta p M t); (b) OD1's seed recursion x + eta p/(1 + e^x/M)",
+            "rejected": nc_rejected,
+            "deviation_a": nc_a,
+            "deviation_b": nc_b,
+        },
+        figure=fig,
+        data={
+            "eta": etas,
+            "p": p,
+            "M": M,
+            "T": T,
+            "max_dev": max_dev,
+            "slopes": slopes,
+            "loss_ratio": ratio,
+            "recursion_error": rec_err,
+            "seed_spread": seed_spread,
+            "onset_note": "eta p M t >> e^{eta p} is needed for the log law; at eta = 30 that is t >> 2e3",
+        },
+    )
     assert nc_rejected, f"negative controls not rejected: {nc_a}, {nc_b}"
     assert ok, (max_dev, slopes.min(), slopes.max(), ratio, rec_err)
 
 
 # ---------------------------------------------------------------------------------------- GD2
-GD2_GRID = {"fast": dict(a=[0.0, 0.5, 0.9, 0.95, 0.99], p0=[0.5, 0.75, 0.9], eta=[0.5, 1.0, 2.0, 3.5, 6.0, 10.0, 20.0], T=2000),
-            "full": dict(a=[0.0, 0.3, 0.5, 0.7, 0.8, 0.9, 0.95, 0.97, 0.99], p0=[0.5, 0.6, 0.75, 0.9, 0.95],
-                         eta=[0.25, 0.5, 1.0, 2.0, 3.0, 3.9, 4.5, 6.0, 10.0, 20.0, 50.0], T=20_000)}
+GD2_GRID = {
+    "fast": dict(a=[0.0, 0.5, 0.9, 0.95, 0.99], p0=[0.5, 0.75, 0.9], eta=[0.5, 1.0, 2.0, 3.5, 6.0, 10.0, 20.0], T=2000),
+    "full": dict(
+        a=[0.0, 0.3, 0.5, 0.7, 0.8, 0.9, 0.95, 0.97, 0.99],
+        p0=[0.5, 0.6, 0.75, 0.9, 0.95],
+        eta=[0.25, 0.5, 1.0, 2.0, 3.0, 3.9, 4.5, 6.0, 10.0, 20.0, 50.0],
+        T=20_000,
+    ),
+}
 REL_TOL = 1e-12
 
 
@@ -180,7 +213,9 @@ def test_GD2_edge_of_stability(scale, device, record):
     n_inc, n_ep, inc = _spikes(L)
     A, P0, ETA = prob.grid["a"], prob.grid["p0"], prob.grid["eta"]
     eos = np.array([tg.two_token_eos(a, p0) for a, p0 in zip(A, P0)])
-    lam_sim = gd.sharpness(torch.zeros(prob.shape[0], 2, 2, dtype=prob.E.dtype, device=prob.E.device), prob).cpu().numpy()
+    lam_sim = (
+        gd.sharpness(torch.zeros(prob.shape[0], 2, 2, dtype=prob.E.dtype, device=prob.E.device), prob).cpu().numpy()
+    )
     lam_th = np.array([tg.two_token_sharpness0(a, p0) for a, p0 in zip(A, P0)])
     sharp_err = float(np.abs(lam_sim - lam_th).max())
     below = ETA < eos
@@ -203,7 +238,9 @@ def test_GD2_edge_of_stability(scale, device, record):
     mL = mtraj.loss.cpu().numpy()
     _, _, minc = _spikes(mL)
     spike_t = np.nonzero(minc[1])[0]
-    unstable_at_spikes = float(np.mean(np.maximum(sh[1, spike_t], sh[1, spike_t + 1]) > 2 / 10.0)) if spike_t.size else float("nan")
+    unstable_at_spikes = (
+        float(np.mean(np.maximum(sh[1, spike_t], sh[1, spike_t + 1]) > 2 / 10.0)) if spike_t.size else float("nan")
+    )
 
     fig, axes = figure(3, 1, w=4.4)
     T = g["T"]
@@ -228,25 +265,37 @@ def test_GD2_edge_of_stability(scale, device, record):
     axes[2].set_xlabel("step t")
     axes[2].set_ylabel("lambda_max(H(W_t))")
     axes[2].legend(fontsize=6)
-    rows = [dict(a=float(a), p0=float(p0), eta=float(e), eos=float(s), increases=int(ni), episodes=int(ne))
-            for a, p0, e, s, ni, ne in zip(A, P0, ETA, eos, n_inc, n_ep)]
-    record("GD2", prediction="no loss increase for eta < 2/lambda_max(H(0)) (theorem for M = 2); repeated spikes above it with "
-                             "correlation and imbalance (a = 0.95, p0 = 0.75: eta = 10 vs eta = 1)",
-           measurement=f"spikes below the edge: {int(n_inc[below].sum())} in {int(below.sum())} runs of {T} steps; "
-                       f"a=0.95, p0=0.75: eta=10 -> {int(n_inc[i10])} increases in {int(n_ep[i10])} episodes, eta=1 -> {int(n_inc[i1])}; "
-                       f"above the edge with a >= 0.9, p0 >= 0.75: {frac_spiky:.0%} of runs with >= 2 episodes; "
-                       f"a = 0 above the edge: {int(n_inc[orth_above].sum())} increases",
-           criterion="(i) zero increases below 2/lambda_max(H(0)); (ii) >= 2 episodes at eta = 10, none at eta = 1; "
-                     "(iii) sharpness at 0 = closed form within 1e-12",
-           verdict="reproduced" if ok else "refuted",
-           negative_control={"prediction": "spikes for every eta > 2/lambda_max, also with orthogonal embeddings (a = 0)",
-                             "rejected": nc_rejected},
-           figure=fig,
-           data={"runs": rows, "sharpness_error": sharp_err, "spikes_where_unstable": unstable_at_spikes,
-                 "balanced_correlated_above_episodes": n_ep[balanced].tolist(), "T": T},
-           note="Spike steps of the eta = 10 run at which lambda_max(H) > 2/eta at W_t or W_{t+1}: "
-                f"{unstable_at_spikes:.0%} (the descent lemma needs this somewhere on the segment). Balanced p0 = 0.5, "
-                f"a >= 0.9 above the edge: episodes {n_ep[balanced].tolist()}.")
+    rows = [
+        dict(a=float(a), p0=float(p0), eta=float(e), eos=float(s), increases=int(ni), episodes=int(ne))
+        for a, p0, e, s, ni, ne in zip(A, P0, ETA, eos, n_inc, n_ep)
+    ]
+    record(
+        "GD2",
+        prediction="no loss increase for eta < 2/lambda_max(H(0)) (theorem for M = 2); repeated spikes above it with "
+        "correlation and imbalance (a = 0.95, p0 = 0.75: eta = 10 vs eta = 1)",
+        measurement=f"spikes below the edge: {int(n_inc[below].sum())} in {int(below.sum())} runs of {T} steps; "
+        f"a=0.95, p0=0.75: eta=10 -> {int(n_inc[i10])} increases in {int(n_ep[i10])} episodes, eta=1 -> {int(n_inc[i1])}; "
+        f"above the edge with a >= 0.9, p0 >= 0.75: {frac_spiky:.0%} of runs with >= 2 episodes; "
+        f"a = 0 above the edge: {int(n_inc[orth_above].sum())} increases",
+        criterion="(i) zero increases below 2/lambda_max(H(0)); (ii) >= 2 episodes at eta = 10, none at eta = 1; "
+        "(iii) sharpness at 0 = closed form within 1e-12",
+        verdict="reproduced" if ok else "refuted",
+        negative_control={
+            "prediction": "spikes for every eta > 2/lambda_max, also with orthogonal embeddings (a = 0)",
+            "rejected": nc_rejected,
+        },
+        figure=fig,
+        data={
+            "runs": rows,
+            "sharpness_error": sharp_err,
+            "spikes_where_unstable": unstable_at_spikes,
+            "balanced_correlated_above_episodes": n_ep[balanced].tolist(),
+            "T": T,
+        },
+        note="Spike steps of the eta = 10 run at which lambda_max(H) > 2/eta at W_t or W_{t+1}: "
+        f"{unstable_at_spikes:.0%} (the descent lemma needs this somewhere on the segment). Balanced p0 = 0.5, "
+        f"a >= 0.9 above the edge: episodes {n_ep[balanced].tolist()}.",
+    )
     assert nc_rejected, "negative control: orthogonal embeddings spiked above the edge of stability"
     assert ok, (ok_i, ok_ii, ok_iii, rows)
 
@@ -262,8 +311,13 @@ def test_GD2_hessian_closed_form(record):
     """
     errs, nc_errs = [], []
 
-    @given(d=hst.integers(1, 4), N=hst.integers(1, 5), M=hst.integers(2, 4), scale=hst.floats(0.0, 3.0),
-           seed=hst.integers(0, 2**31 - 1))
+    @given(
+        d=hst.integers(1, 4),
+        N=hst.integers(1, 5),
+        M=hst.integers(2, 4),
+        scale=hst.floats(0.0, 3.0),
+        seed=hst.integers(0, 2**31 - 1),
+    )
     def prop(d, N, M, scale, seed):
         g = torch.Generator().manual_seed(seed)
         E = torch.randn(1, N, d, generator=g, dtype=torch.float64)
@@ -275,7 +329,9 @@ def test_GD2_hessian_closed_form(record):
         prob = gd.Problem(E, U, f, p, torch.ones(1, dtype=torch.float64))
         Ha = torch.autograd.functional.hessian(lambda w: gd.loss(w.reshape(1, d, d), prob).sum(), W.reshape(-1))
         Hi = gd.hessian(W, prob)[0]
-        Ht = torch.as_tensor(tg.population_hessian(W[0].numpy(), E[0].numpy(), U[0].numpy(), f[0].numpy(), p[0].numpy()))
+        Ht = torch.as_tensor(
+            tg.population_hessian(W[0].numpy(), E[0].numpy(), U[0].numpy(), f[0].numpy(), p[0].numpy())
+        )
         tol = 1 + float(Ha.abs().max())
         errs.append(max(float((Hi - Ha).abs().max()), float((Ht - Ha).abs().max())) / tol)
         sig = torch.softmax(gd.logits(W, prob), -1)[0]
@@ -287,19 +343,33 @@ def test_GD2_hessian_closed_form(record):
     worst, nc_min = max(errs), min(nc_errs)
     ok = worst <= 1e-10
     nc_rejected = nc_min > 1e-6
-    record("GD2", prediction="H(W) = sum_x p(x) (U^T (diag s - s s^T) U) kron (e_x e_x^T) (exact)",
-           measurement=f"max relative |closed form - autograd| = {worst:.2e} over {len(errs)} Hypothesis problems",
-           criterion="<= 1e-10 (float64)", verdict="reproduced" if ok else "refuted",
-           negative_control={"prediction": "Hessian without the - s s^T term", "rejected": nc_rejected, "min_error": nc_min},
-           data={"max_error": worst, "examples": len(errs)})
+    record(
+        "GD2",
+        prediction="H(W) = sum_x p(x) (U^T (diag s - s s^T) U) kron (e_x e_x^T) (exact)",
+        measurement=f"max relative |closed form - autograd| = {worst:.2e} over {len(errs)} Hypothesis problems",
+        criterion="<= 1e-10 (float64)",
+        verdict="reproduced" if ok else "refuted",
+        negative_control={
+            "prediction": "Hessian without the - s s^T term",
+            "rejected": nc_rejected,
+            "min_error": nc_min,
+        },
+        data={"max_error": worst, "examples": len(errs)},
+    )
     assert nc_rejected, nc_min
     assert ok, worst
 
 
 # ---------------------------------------------------------------------------------------- GD3
-GD3_GRID = {"fast": dict(p0=[0.6, 0.75, 0.9], a=[0.5, 0.8, 0.9, 0.95, 0.99, 1.0], eta=np.logspace(-1, 2, 13), T=25_000),
-            "full": dict(p0=[0.6, 0.7, 0.75, 0.8, 0.9, 0.95], a=[0.3, 0.5, 0.7, 0.8, 0.9, 0.95, 0.97, 0.99, 1.0],
-                         eta=np.logspace(-1, 3, 25), T=40_000)}
+GD3_GRID = {
+    "fast": dict(p0=[0.6, 0.75, 0.9], a=[0.5, 0.8, 0.9, 0.95, 0.99, 1.0], eta=np.logspace(-1, 2, 13), T=25_000),
+    "full": dict(
+        p0=[0.6, 0.7, 0.75, 0.8, 0.9, 0.95],
+        a=[0.3, 0.5, 0.7, 0.8, 0.9, 0.95, 0.97, 0.99, 1.0],
+        eta=np.logspace(-1, 3, 25),
+        T=40_000,
+    ),
+}
 
 
 def _spearman(x, y) -> float:
@@ -339,7 +409,7 @@ def test_GD3_large_steps_reach_perfect_accuracy_faster(scale, device, record):
     configs = []
     for i in range(0, len(tau), K):
         a, p0 = float(A[i]), float(P0[i])
-        t = tau[i:i + K]
+        t = tau[i : i + K]
         eos = tg.two_token_eos(a, p0)
         stable = etas < eos
         row = dict(a=a, p0=p0, tau=t.tolist(), eos=eos)
@@ -386,8 +456,12 @@ def test_GD3_large_steps_reach_perfect_accuracy_faster(scale, device, record):
             ax.plot(etas, t, "o-", ms=3, color=col, label=lab)
             if "tau_inf" in c and c["tau_inf"] > 0:
                 ax.axhline(c["tau_inf"], color=col, ls=":", lw=0.8)
-        ax.axvspan(min(c["eos"] for c in configs if c["p0"] == p0), max(c["eos"] for c in configs if c["p0"] == p0),
-                   color="gray", alpha=0.2)
+        ax.axvspan(
+            min(c["eos"] for c in configs if c["p0"] == p0),
+            max(c["eos"] for c in configs if c["p0"] == p0),
+            color="gray",
+            alpha=0.2,
+        )
         ax.set_xscale("log")
         ax.set_yscale("log")
         ax.set_xlabel("step size eta (grey: 2/lambda_max(H(0)))")
@@ -395,22 +469,35 @@ def test_GD3_large_steps_reach_perfect_accuracy_faster(scale, device, record):
         ax.set_title(f"GD3: p0 = {p0} (dotted: eta -> inf limit)", fontsize=9)
         ax.legend(fontsize=6)
     fail_txt = ", ".join(f"(p0={c['p0']}, a={c['a']}): rho={c['rho']:.2f}" for c in failing) or "none"
-    record("GD3", prediction="tau(eta) falls with eta: Spearman < -0.8 for every (p0, a < 1) with p0 a >= 1 - p0; "
-                             "a = 1 never perfect",
-           measurement=f"Spearman in [{rhos.min():.3f}, {rhos.max():.3f}] over {len(nontriv)} configurations; "
-                       f"{len(passing)} below -0.8; failing: {fail_txt}; tau at eta = {etas[-1]:g} above the best stable tau in "
-                       f"{len(beyond_worse)} of {len(nontriv)}; below the edge alone Spearman <= {rho_stable_max:.3f}; "
-                       f"tau(eta = {etas[-1]:g}) within max(1, 10%) of the eta -> inf limit in {len(at_limit)} of {len(nontriv)}; "
-                       f"a = 1 never perfect: {a1_ok}",
-           interval=(float(rhos.min()), float(rhos.max())),
-           criterion="every Spearman(eta, tau) < -0.8, tau finite; tau = 1 where p0 a < 1 - p0; a = 1 never perfect within T",
-           verdict="reproduced" if ok else "refuted",
-           negative_control={"prediction": "the same test on tau * eta (speed-up beyond time rescaling)", "rejected": nc_rejected},
-           figure=fig, data={"eta": etas, "T": g["T"], "configs": configs},
-           note="Beyond 2/lambda_max the time to perfect accuracy stops falling and tends to the batch-perceptron limit "
-                "tau_inf (dotted lines; theory.gd.two_token_large_step_time). tau at the largest eta exceeds the best stable tau in: "
-                + (", ".join(f"(p0={c['p0']}, a={c['a']}): {c['tau_largest_eta']} vs {c['tau_stable_best']} (tau_inf {c['tau_inf']})"
-                             for c in beyond_worse) or "no configuration") + ".")
+    record(
+        "GD3",
+        prediction="tau(eta) falls with eta: Spearman < -0.8 for every (p0, a < 1) with p0 a >= 1 - p0; "
+        "a = 1 never perfect",
+        measurement=f"Spearman in [{rhos.min():.3f}, {rhos.max():.3f}] over {len(nontriv)} configurations; "
+        f"{len(passing)} below -0.8; failing: {fail_txt}; tau at eta = {etas[-1]:g} above the best stable tau in "
+        f"{len(beyond_worse)} of {len(nontriv)}; below the edge alone Spearman <= {rho_stable_max:.3f}; "
+        f"tau(eta = {etas[-1]:g}) within max(1, 10%) of the eta -> inf limit in {len(at_limit)} of {len(nontriv)}; "
+        f"a = 1 never perfect: {a1_ok}",
+        interval=(float(rhos.min()), float(rhos.max())),
+        criterion="every Spearman(eta, tau) < -0.8, tau finite; tau = 1 where p0 a < 1 - p0; a = 1 never perfect within T",
+        verdict="reproduced" if ok else "refuted",
+        negative_control={
+            "prediction": "the same test on tau * eta (speed-up beyond time rescaling)",
+            "rejected": nc_rejected,
+        },
+        figure=fig,
+        data={"eta": etas, "T": g["T"], "configs": configs},
+        note="Beyond 2/lambda_max the time to perfect accuracy stops falling and tends to the batch-perceptron limit "
+        "tau_inf (dotted lines; theory.gd.two_token_large_step_time). tau at the largest eta exceeds the best stable tau in: "
+        + (
+            ", ".join(
+                f"(p0={c['p0']}, a={c['a']}): {c['tau_largest_eta']} vs {c['tau_stable_best']} (tau_inf {c['tau_inf']})"
+                for c in beyond_worse
+            )
+            or "no configuration"
+        )
+        + ".",
+    )
     assert nc_rejected, "negative control not rejected: tau * eta also falls everywhere"
     assert trivial_ok and a1_ok and finite, configs
     if not ok:  # the refutation, guarded: tau falls below the edge of stability and stops falling beyond it
@@ -419,8 +506,10 @@ def test_GD3_large_steps_reach_perfect_accuracy_faster(scale, device, record):
 
 
 # ---------------------------------------------------------------------------------------- GD4
-GD4_GRID = {"fast": dict(N=30, M=2, d=2, d_over=32, alpha=1.0, draws=40, T=4000, T_over=2000),
-            "full": dict(N=40, M=2, d=2, d_over=48, alpha=1.0, draws=200, T=5000, T_over=2000)}
+GD4_GRID = {
+    "fast": dict(N=30, M=2, d=2, d_over=32, alpha=1.0, draws=40, T=4000, T_over=2000),
+    "full": dict(N=40, M=2, d=2, d_over=48, alpha=1.0, draws=200, T=5000, T_over=2000),
+}
 
 
 def _clopper_pearson_lower(k: int, n: int, level: float = 0.95) -> float:
@@ -430,8 +519,12 @@ def _clopper_pearson_lower(k: int, n: int, level: float = 0.95) -> float:
 def _gd4_run(p, M, d, draws, T, seed_list, device):
     """GD at eta = 1/L (L the global smoothness, so the loss is monotone) from W = 0, per draw."""
     prob = gd.random_problem(p, M, d, 1.0, seed_list, device=device)
-    L = np.array([tg.global_smoothness(prob.E[b].cpu().numpy(), prob.U[b].cpu().numpy(), prob.p[b].cpu().numpy())
-                  for b in range(prob.shape[0])])
+    L = np.array(
+        [
+            tg.global_smoothness(prob.E[b].cpu().numpy(), prob.U[b].cpu().numpy(), prob.p[b].cpu().numpy())
+            for b in range(prob.shape[0])
+        ]
+    )
     prob = prob.with_eta(1.0 / L)
     return prob, gd.run_gd(prob, T)
 
@@ -491,7 +584,13 @@ def test_GD4_over_optimisation_hurts(scale, seeds, device, record):
     steps = traj.steps.numpy()
     for j, b in enumerate(order):
         col = f"C{j}"
-        axes[0].plot(steps[1:], err[b, 1:], "-", color=col, label=f"draw {b}: error (CE optimum {err_ce[b]:.3f}, best {best[b]:.3f})")
+        axes[0].plot(
+            steps[1:],
+            err[b, 1:],
+            "-",
+            color=col,
+            label=f"draw {b}: error (CE optimum {err_ce[b]:.3f}, best {best[b]:.3f})",
+        )
         axes[0].axhline(best[b], color=col, ls=":", lw=0.8)
         axes[1].plot(steps[1:], Lt[b, 1:] - loss_ce[b], "-", color=col)
     axes[0].set_xscale("log")
@@ -508,20 +607,34 @@ def test_GD4_over_optimisation_hurts(scale, seeds, device, record):
     axes[2].set_xlabel("err(end) - min_t err(W_t)")
     axes[2].set_ylabel("draws")
     axes[2].legend(fontsize=7)
-    record("GD4", prediction="(i) err(CE optimum) > best 0-1 error in most draws; (ii) the error rises along training while the loss "
-                             "falls, in a substantial share of draws (d = 2, N = 30)",
-           measurement=f"(i) {k_i}/{S} draws (binomial p = {p_i:.2g}), mean excess {np.mean(err_ce - best):.4f}; "
-                       f"(ii) loss monotone: {monotone}; rise in {k_ii}/{S} draws (CP lower bound {lb_ii:.3f}), mean rise "
-                       f"{rise.mean():.4f}, max {rise.max():.4f}; control d = {g['d_over']}: {k_o}/{S} (Fisher p = {p_fisher:.2g}); "
-                       f"max |grad L(W_CE)| = {float(gnorm.max()):.1e}",
-           interval=(lb_ii, 1.0),
-           criterion="(i) binomial one-sided p < 0.05 against 'at most half'; (ii) monotone loss, Clopper-Pearson lower bound >= 0.2 "
-                     "and Fisher p < 0.05 against the over-parameterised control",
-           verdict="reproduced" if ok else "refuted",
-           negative_control={"prediction": f"over-optimisation also hurts when d = {g['d_over']} >= N", "rejected": nc_rejected,
-                             "share": k_o / S},
-           figure=fig,
-           data={"err_ce": err_ce, "best": best, "min_traj": min_traj, "rise": rise, "rise_control": riseo,
-                 "grad_norm": gnorm.cpu().numpy(), "T": T, "control_final_error": erro[:, -1]})
+    record(
+        "GD4",
+        prediction="(i) err(CE optimum) > best 0-1 error in most draws; (ii) the error rises along training while the loss "
+        "falls, in a substantial share of draws (d = 2, N = 30)",
+        measurement=f"(i) {k_i}/{S} draws (binomial p = {p_i:.2g}), mean excess {np.mean(err_ce - best):.4f}; "
+        f"(ii) loss monotone: {monotone}; rise in {k_ii}/{S} draws (CP lower bound {lb_ii:.3f}), mean rise "
+        f"{rise.mean():.4f}, max {rise.max():.4f}; control d = {g['d_over']}: {k_o}/{S} (Fisher p = {p_fisher:.2g}); "
+        f"max |grad L(W_CE)| = {float(gnorm.max()):.1e}",
+        interval=(lb_ii, 1.0),
+        criterion="(i) binomial one-sided p < 0.05 against 'at most half'; (ii) monotone loss, Clopper-Pearson lower bound >= 0.2 "
+        "and Fisher p < 0.05 against the over-parameterised control",
+        verdict="reproduced" if ok else "refuted",
+        negative_control={
+            "prediction": f"over-optimisation also hurts when d = {g['d_over']} >= N",
+            "rejected": nc_rejected,
+            "share": k_o / S,
+        },
+        figure=fig,
+        data={
+            "err_ce": err_ce,
+            "best": best,
+            "min_traj": min_traj,
+            "rise": rise,
+            "rise_control": riseo,
+            "grad_norm": gnorm.cpu().numpy(),
+            "T": T,
+            "control_final_error": erro[:, -1],
+        },
+    )
     assert nc_rejected, (k_o, lb_o)
     assert ok, (k_i, p_i, monotone, k_ii, lb_ii, p_fisher, float(gnorm.max()))

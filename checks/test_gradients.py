@@ -1,15 +1,16 @@
 """GM1-GM4: gradients of the cross-entropy are associative memories."""
+
 from __future__ import annotations
 
 import numpy as np
 import torch
 from hypothesis import given
 from hypothesis import strategies as hst
+from plotting import figure, loglog_panel
+from stats import loglog_fit, mean_ci
 
 from impl.embeddings import Embedding
 from impl.gradients import autograd_gradient, one_sgd_step, one_step_memory
-from plotting import figure, loglog_panel
-from stats import loglog_fit, mean_ci
 from theory.gradients import gradient_lemma, gradient_noisy, noisy_one_step_scores, one_step_scores
 from theory.memory import capacity_accuracy
 
@@ -32,8 +33,13 @@ def _autograd(W, X, U, P):
     return autograd_gradient(t(W), t(X), t(U), t(P)).numpy()
 
 
-@given(n=hst.integers(1, 9), M=hst.integers(1, 7), d=hst.integers(1, 7), scale=hst.sampled_from([0.0, 0.1, 1.0, 3.0]),
-       seed=hst.integers(0, 2**31 - 1))
+@given(
+    n=hst.integers(1, 9),
+    M=hst.integers(1, 7),
+    d=hst.integers(1, 7),
+    scale=hst.sampled_from([0.0, 0.1, 1.0, 3.0]),
+    seed=hst.integers(0, 2**31 - 1),
+)
 def test_GM1_GM3_identities_property(n, M, d, scale, seed):
     """GM1 and GM3 are exact identities: for any shapes, any joint distribution p(x, y) (non-uniform, with
     zeros) and any W, both closed forms equal the autograd gradient of the cross-entropy in float64 to 1e-10."""
@@ -75,20 +81,34 @@ def test_GM1_lemma_identity(seeds, record):
     test_GM1_GM3_identities_property explores further shapes. Negative control: the same formula without the
     p(z) weighting (E_z uniform) must differ by > 1e-6 on some problem.
     """
+
     def wrong(W, X, U, P):  # forget the marginal p(z): weights every token equally
         Pc = P / np.maximum(P.sum(1, keepdims=True), 1e-300)
         return gradient_lemma(W, X, U, Pc / Pc.sum())
 
     ok, nc, errs, werrs, fig = _identity_record("GM1", gradient_lemma, wrong, "lemma", seeds, record)
-    record("GM1", prediction="closed form == autograd gradient (exact identity)",
-           measurement=f"max relative difference {errs.max():.2e} over 200 problems", interval=(float(errs.min()), float(errs.max())),
-           criterion=f"max relative difference <= {ATOL:g}", verdict="reproduced" if ok else "refuted",
-           negative_control={"prediction": "lemma without the p(z) weighting", "max_error": float(werrs.max()), "rejected": nc},
-           figure=fig, data={"max_error": float(errs.max())})
+    record(
+        "GM1",
+        prediction="closed form == autograd gradient (exact identity)",
+        measurement=f"max relative difference {errs.max():.2e} over 200 problems",
+        interval=(float(errs.min()), float(errs.max())),
+        criterion=f"max relative difference <= {ATOL:g}",
+        verdict="reproduced" if ok else "refuted",
+        negative_control={
+            "prediction": "lemma without the p(z) weighting",
+            "max_error": float(werrs.max()),
+            "rejected": nc,
+        },
+        figure=fig,
+        data={"max_error": float(errs.max())},
+    )
     assert nc and ok
 
 
-GM2_GRID = {"fast": dict(N=256, d=256, seeds=6, over=(2048, 64)), "full": dict(N=1024, d=512, seeds=20, over=(8192, 64))}
+GM2_GRID = {
+    "fast": dict(N=256, d=256, seeds=6, over=(2048, 64)),
+    "full": dict(N=1024, d=512, seeds=20, over=(8192, 64)),
+}
 
 
 def test_GM2_one_step_memory(scale, seeds, device, record):
@@ -117,25 +137,42 @@ def test_GM2_one_step_memory(scale, seeds, device, record):
     ok = lo <= 1.0 <= hi and acc >= 0.99 and acc >= acc_pred - 0.01
     Nb, db = g["over"]
     W1b, Eb, Ub = one_step_memory(torch.arange(Nb), Nb, db, seeds(2, offset=1), eta=eta, device=device)
-    acc_over = float(((Eb @ W1b.transpose(-1, -2) @ Ub.transpose(-1, -2)).argmax(-1) == torch.arange(Nb, device=Eb.device)).double().mean())
+    acc_over = float(
+        ((Eb @ W1b.transpose(-1, -2) @ Ub.transpose(-1, -2)).argmax(-1) == torch.arange(Nb, device=Eb.device))
+        .double()
+        .mean()
+    )
     nc = (not (lo <= 1.1 <= hi)) and not (acc_over >= 0.99)
     fig, axes = figure(2, 1)
     sel = np.random.default_rng(0).choice(N * N, 4000, replace=False)
-    axes[0].plot(pred.ravel()[sel] * N / eta, G[0].ravel()[sel] * N / eta, ".", ms=2, alpha=0.5, label="measured (seed 0)")
+    axes[0].plot(
+        pred.ravel()[sel] * N / eta, G[0].ravel()[sel] * N / eta, ".", ms=2, alpha=0.5, label="measured (seed 0)"
+    )
     xs = np.array([-1 / N, 1 - 1 / N])
     axes[0].plot(xs, xs, "k-", lw=1, label="prediction (slope 1)")
     axes[0].set_xlabel("predicted (N/eta) u_k^T W_1 e_z")
     axes[0].set_ylabel("measured (N/eta) u_k^T W_1 e_z")
     axes[0].legend(fontsize=7)
     axes[0].set_title(f"GM2: N=M={N}, d={d}; slope {m:.3f} [{lo:.3f}, {hi:.3f}]", fontsize=9)
-    axes[1].bar(["W_1 (N=%d,d=%d)" % (N, d), "Gaussian theory", "beyond capacity\n(N=%d,d=%d)" % (Nb, db)], [acc, acc_pred, acc_over])
+    axes[1].bar(
+        ["W_1 (N=%d,d=%d)" % (N, d), "Gaussian theory", "beyond capacity\n(N=%d,d=%d)" % (Nb, db)],
+        [acc, acc_pred, acc_over],
+    )
     axes[1].set_ylabel("recall accuracy")
-    record("GM2", prediction=f"slope 1 of measured on predicted scores; accuracy >= 0.99 (theory {acc_pred:.4f})",
-           measurement=f"slope {m:.4f}; accuracy {acc:.4f}", interval=(lo, hi),
-           criterion="t-interval over seeds of the slope contains 1; accuracy >= 0.99 and >= theory - 0.01",
-           verdict="reproduced" if ok else "refuted",
-           negative_control={"prediction": f"slope 1.1; accuracy >= 0.99 at N={Nb}, d={db} (got {acc_over:.3f})", "rejected": nc},
-           figure=fig, data={"slopes": slopes, "accuracy": acc, "accuracy_theory": acc_pred, "accuracy_beyond_capacity": acc_over})
+    record(
+        "GM2",
+        prediction=f"slope 1 of measured on predicted scores; accuracy >= 0.99 (theory {acc_pred:.4f})",
+        measurement=f"slope {m:.4f}; accuracy {acc:.4f}",
+        interval=(lo, hi),
+        criterion="t-interval over seeds of the slope contains 1; accuracy >= 0.99 and >= theory - 0.01",
+        verdict="reproduced" if ok else "refuted",
+        negative_control={
+            "prediction": f"slope 1.1; accuracy >= 0.99 at N={Nb}, d={db} (got {acc_over:.3f})",
+            "rejected": nc,
+        },
+        figure=fig,
+        data={"slopes": slopes, "accuracy": acc, "accuracy_theory": acc_pred, "accuracy_beyond_capacity": acc_over},
+    )
     assert nc
     assert ok, (m, lo, hi, acc, acc_pred)
 
@@ -152,6 +189,7 @@ def test_GM3_noisy_inputs(scale, seeds, device, record):
     embeddings, the per-seed slope of measured on predicted scores has a t-interval containing 1;
     negative control: slope 1.1 outside it.
     """
+
     def wrong(W, X, U, P):  # mu_hat_k from the class prior instead of p_W(k|x)
         px = P.sum(1)
         py = P.sum(0)
@@ -200,18 +238,25 @@ def test_GM3_noisy_inputs(scale, seeds, device, record):
     axes[1].hist(np.log10(np.maximum(werrs, 1e-18)), bins=30, alpha=0.6, label="negative control")
     axes[1].legend(fontsize=7)
     axes[1].set_xlabel("log10 max relative |difference|")
-    record("GM3", prediction="lemma == autograd; orthonormal one-step scores = (eta/N)(1{y=k} - 1/N); random embeddings: slope 1",
-           measurement=f"lemma max rel. diff {errs.max():.1e}; orthonormal max diff {orth_err:.1e}; random d={d_rand}: slope {m:.4f}",
-           interval=(lo, hi), criterion="<= 1e-10; <= 1e-12; t-interval of the slope contains 1",
-           verdict="reproduced" if ok else "refuted",
-           negative_control={"prediction": "mu_hat without p_W (class prior); slope 1.1", "rejected": nc},
-           figure=fig, data={"lemma_max_error": float(errs.max()), "orthonormal_error": orth_err, "slopes": slopes})
+    record(
+        "GM3",
+        prediction="lemma == autograd; orthonormal one-step scores = (eta/N)(1{y=k} - 1/N); random embeddings: slope 1",
+        measurement=f"lemma max rel. diff {errs.max():.1e}; orthonormal max diff {orth_err:.1e}; random d={d_rand}: slope {m:.4f}",
+        interval=(lo, hi),
+        criterion="<= 1e-10; <= 1e-12; t-interval of the slope contains 1",
+        verdict="reproduced" if ok else "refuted",
+        negative_control={"prediction": "mu_hat without p_W (class prior); slope 1.1", "rejected": nc},
+        figure=fig,
+        data={"lemma_max_error": float(errs.max()), "orthonormal_error": orth_err, "slopes": slopes},
+    )
     assert nc
     assert ok, (errs.max(), orth_err, m, lo, hi)
 
 
-GM4_GRID = {"fast": dict(N=64, M=4, d=512, alpha=1.5, batch=200_000, seeds=6, min_count=200),
-            "full": dict(N=256, M=4, d=2048, alpha=1.5, batch=2_000_000, seeds=20, min_count=200)}
+GM4_GRID = {
+    "fast": dict(N=64, M=4, d=512, alpha=1.5, batch=200_000, seeds=6, min_count=200),
+    "full": dict(N=256, M=4, d=2048, alpha=1.5, batch=2_000_000, seeds=20, min_count=200),
+}
 
 
 def test_GM4_large_batch_step(scale, seeds, device, record):
@@ -234,8 +279,9 @@ def test_GM4_large_batch_step(scale, seeds, device, record):
     N, M, d, B, S, eta = g["N"], g["M"], g["d"], g["batch"], g["seeds"], 1.0
     p = zipf_pmf(N, g["alpha"])
     f = np.arange(N) % M
-    W1, E, U, counts = one_sgd_step(torch.as_tensor(f), M, d, torch.as_tensor(p), B, seeds(S), eta=eta, device=device,
-                                    dtype=torch.float64)
+    W1, E, U, counts = one_sgd_step(
+        torch.as_tensor(f), M, d, torch.as_tensor(p), B, seeds(S), eta=eta, device=device, dtype=torch.float64
+    )
     # exact coordinates of W_1 in the basis u_k e_z^T (N, M <= d): C = U^+T W_1 E^+, W_1 = U^T C E
     C = torch.linalg.pinv(U.transpose(-1, -2)) @ W1 @ torch.linalg.pinv(E)  # (S, M, N)
     q_hat = C[:, torch.as_tensor(f), torch.arange(N)].cpu().numpy() / (eta * (1 - 1 / M))
@@ -250,12 +296,30 @@ def test_GM4_large_batch_step(scale, seeds, device, record):
     nc = not (lo <= 0.9 <= hi) and not (lo <= 0.0 <= hi)
     fig, axes = figure(1, 1)
     qm = q_hat[:, keep]
-    loglog_panel(axes[0], p[keep], qm.mean(0), qm.min(0), qm.max(0), label=f"q_hat(z) after one step (range over {S} seeds)",
-                 pred_x=p[keep], pred_y=eta * p[keep], pred_label="prediction q = eta p", xlabel="p(z)", ylabel="stored weight q(z)",
-                 title=f"GM4: B={B}, N={N}, d={d}; slope {m:.3f} [{lo:.3f}, {hi:.3f}]")
-    record("GM4", prediction="q(z) = eta p(z): slope 1 of log q_hat on log p", measurement=f"slope {m:.4f}", interval=(lo, hi),
-           criterion="t-interval over seeds of the log-log slope contains 1", verdict="reproduced" if ok else "refuted",
-           negative_control={"prediction": "slope 0.9 and slope 0 (q = 1)", "rejected": nc}, figure=fig,
-           data={"slopes": slopes, "tokens_used": int(keep.sum()), "batch": B})
+    loglog_panel(
+        axes[0],
+        p[keep],
+        qm.mean(0),
+        qm.min(0),
+        qm.max(0),
+        label=f"q_hat(z) after one step (range over {S} seeds)",
+        pred_x=p[keep],
+        pred_y=eta * p[keep],
+        pred_label="prediction q = eta p",
+        xlabel="p(z)",
+        ylabel="stored weight q(z)",
+        title=f"GM4: B={B}, N={N}, d={d}; slope {m:.3f} [{lo:.3f}, {hi:.3f}]",
+    )
+    record(
+        "GM4",
+        prediction="q(z) = eta p(z): slope 1 of log q_hat on log p",
+        measurement=f"slope {m:.4f}",
+        interval=(lo, hi),
+        criterion="t-interval over seeds of the log-log slope contains 1",
+        verdict="reproduced" if ok else "refuted",
+        negative_control={"prediction": "slope 0.9 and slope 0 (q = 1)", "rejected": nc},
+        figure=fig,
+        data={"slopes": slopes, "tokens_used": int(keep.sum()), "batch": B},
+    )
     assert nc
     assert ok, (m, lo, hi)

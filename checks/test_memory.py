@@ -1,15 +1,18 @@
 """AM1-AM4: random embeddings, score statistics and the capacity of associative memories."""
+
 from __future__ import annotations
 
 import numpy as np
 import torch
-
-from impl.embeddings import Embedding, random_matrix
 from plotting import figure, loglog_panel
 from stats import crossing, loglog_fit
 
-AM1_GRID = {"fast": dict(d=[16, 32, 64, 128, 256, 512], n=256, seeds=6),
-            "full": dict(d=[16, 32, 64, 128, 256, 512, 1024, 2048], n=1024, seeds=20)}
+from impl.embeddings import Embedding, random_matrix
+
+AM1_GRID = {
+    "fast": dict(d=[16, 32, 64, 128, 256, 512], n=256, seeds=6),
+    "full": dict(d=[16, 32, 64, 128, 256, 512, 1024, 2048], n=1024, seeds=20),
+}
 
 
 def test_AM1_near_orthonormal(scale, seeds, device, record):
@@ -26,8 +29,12 @@ def test_AM1_near_orthonormal(scale, seeds, device, record):
     g = AM1_GRID[scale]
     ds, n, S = g["d"], g["n"], g["seeds"]
     names = ["||e||^2 - 1", "e^T e'", "||W u||^2 - 1", "u^T W u"]
-    exact = {names[0]: lambda d: np.sqrt(2 / d), names[1]: lambda d: 1 / np.sqrt(d),
-             names[2]: lambda d: np.sqrt((1 + 2 / d) ** 2 - 1), names[3]: lambda d: np.sqrt((1 + 2 / d) / d)}
+    exact = {
+        names[0]: lambda d: np.sqrt(2 / d),
+        names[1]: lambda d: 1 / np.sqrt(d),
+        names[2]: lambda d: np.sqrt((1 + 2 / d) ** 2 - 1),
+        names[3]: lambda d: np.sqrt((1 + 2 / d) / d),
+    }
     sds = {k: [] for k in names}
     for d in ds:
         sd_ = seeds(S, offset=d)
@@ -48,15 +55,33 @@ def test_AM1_near_orthonormal(scale, seeds, device, record):
     dd = np.geomspace(ds[0], ds[-1], 50)
     for i, k in enumerate(names):
         ax = axes[0] if i < 2 else axes[1]
-        loglog_panel(ax, ds, sds[k], label=f"{k}: slope {fits[k]}", pred_x=dd, pred_y=exact[k](dd), pred_label=f"exact sd of {k}",
-                     xlabel="d", ylabel="standard deviation", title="embeddings" if i < 2 else "remapped by W ~ N(0,1/d)")
+        loglog_panel(
+            ax,
+            ds,
+            sds[k],
+            label=f"{k}: slope {fits[k]}",
+            pred_x=dd,
+            pred_y=exact[k](dd),
+            pred_label=f"exact sd of {k}",
+            xlabel="d",
+            ylabel="standard deviation",
+            title="embeddings" if i < 2 else "remapped by W ~ N(0,1/d)",
+        )
     worst = min(fits.values(), key=lambda f: -abs(f.slope + 0.5))
-    record("AM1", prediction="slope -1/2 of log sd vs log d for ||e||^2, e^T e', ||Wu||^2, u^T W u; sd within 10% of the exact Gaussian value",
-           measurement="slopes " + ", ".join(f"{k}: {fits[k]}" for k in names) + "; max relative sd error " + f"{max(ratios.values()):.3f}",
-           interval=worst.slope_ci, criterion="every 95% slope interval contains -0.5 and every sd within 10% of exact",
-           verdict="reproduced" if ok else "refuted",
-           negative_control={"prediction": "slope -0.6", "rejected": nc_rejected},
-           figure=fig, data={"d": ds, "sd": sds, "fits": {k: f.as_dict() for k, f in fits.items()}, "max_rel_error": ratios})
+    record(
+        "AM1",
+        prediction="slope -1/2 of log sd vs log d for ||e||^2, e^T e', ||Wu||^2, u^T W u; sd within 10% of the exact Gaussian value",
+        measurement="slopes "
+        + ", ".join(f"{k}: {fits[k]}" for k in names)
+        + "; max relative sd error "
+        + f"{max(ratios.values()):.3f}",
+        interval=worst.slope_ci,
+        criterion="every 95% slope interval contains -0.5 and every sd within 10% of exact",
+        verdict="reproduced" if ok else "refuted",
+        negative_control={"prediction": "slope -0.6", "rejected": nc_rejected},
+        figure=fig,
+        data={"d": ds, "sd": sds, "fits": {k: f.as_dict() for k, f in fits.items()}, "max_rel_error": ratios},
+    )
     assert nc_rejected, "negative control: slope -0.6 was not rejected"
     assert ok, f"AM1 not reproduced: {fits}, {ratios}"
 
@@ -103,15 +128,26 @@ def test_AM2_score_statistics(scale, seeds, device, record):
         mean_c, var_c, var_w = _per_seed_score_stats(q, f, M, d, seeds(S, offset=M), device)
         mom = score_moments(q, f, M, d)
         zz, yy = np.nonzero(np.eye(M)[f] == 0)
-        pred = {"mean(gamma_correct) - 1": 0.0, "Var gamma_correct": mom.var_correct.mean(),
-                "Var gamma_wrong": mom.var_wrong(zz, yy).mean()}
+        pred = {
+            "mean(gamma_correct) - 1": 0.0,
+            "Var gamma_correct": mom.var_correct.mean(),
+            "Var gamma_wrong": mom.var_wrong(zz, yy).mean(),
+        }
         meas = {"mean(gamma_correct) - 1": mean_c, "Var gamma_correct": var_c, "Var gamma_wrong": var_w}
         for name in pred:
             x = meas[name]
             t = (x.mean() - pred[name]) / (x.std(ddof=1) / np.sqrt(S))
             tvals.append(float(t))
-            rows.append(dict(map=kind, quantity=name, predicted=float(pred[name]), measured=float(x.mean()),
-                             se=float(x.std(ddof=1) / np.sqrt(S)), t=float(t)))
+            rows.append(
+                dict(
+                    map=kind,
+                    quantity=name,
+                    predicted=float(pred[name]),
+                    measured=float(x.mean()),
+                    se=float(x.std(ddof=1) / np.sqrt(S)),
+                    t=float(t),
+                )
+            )
         if kind == "injective":
             n_same = np.bincount(f, minlength=M)[yy]  # tokens mapping to y (here 1)
             no_cross = ((1 + 2 / d) / d * (n_same + 1)).mean()  # same-output and self terms only
@@ -122,26 +158,49 @@ def test_AM2_score_statistics(scale, seeds, device, record):
     lab = [f"{r['map']}\n{r['quantity']}" for r in rows if r["quantity"] != "mean(gamma_correct) - 1"]
     sel = [r for r in rows if r["quantity"] != "mean(gamma_correct) - 1"]
     xs = np.arange(len(sel))
-    ax.errorbar(xs, [r["measured"] for r in sel], yerr=[1.96 * r["se"] for r in sel], fmt="o", label="measured (95% CI)")
+    ax.errorbar(
+        xs, [r["measured"] for r in sel], yerr=[1.96 * r["se"] for r in sel], fmt="o", label="measured (95% CI)"
+    )
     ax.plot(xs, [r["predicted"] for r in sel], "x", ms=9, label="exact moment (theory)")
     ax.set_xticks(xs, lab, fontsize=7)
     ax.set_yscale("log")
     ax.set_title(f"score variances, d={d}, N={N}, {S} seeds", fontsize=9)
     ax.legend(fontsize=7)
-    record("AM2", prediction="mean 1{y=f*(z)}; exact variances " + ", ".join(f"{r['map']} {r['quantity']}={r['predicted']:.4g}" for r in rows if "Var" in r["quantity"]),
-           measurement="t-statistics " + ", ".join(f"{t:+.2f}" for t in tvals),
-           interval=(min(tvals), max(tvals)), criterion="all |t| < 4 against the exact moments",
-           verdict="reproduced" if ok else "refuted",
-           negative_control={"prediction": "variance without the |{f*(z') != y}|/d^2 term (injective map)", "t": nc_t,
-                             "rejected": abs(nc_t) > 4},
-           figure=fig, data={"rows": rows, "d": d, "N": N, "seeds": S})
+    record(
+        "AM2",
+        prediction="mean 1{y=f*(z)}; exact variances "
+        + ", ".join(f"{r['map']} {r['quantity']}={r['predicted']:.4g}" for r in rows if "Var" in r["quantity"]),
+        measurement="t-statistics " + ", ".join(f"{t:+.2f}" for t in tvals),
+        interval=(min(tvals), max(tvals)),
+        criterion="all |t| < 4 against the exact moments",
+        verdict="reproduced" if ok else "refuted",
+        negative_control={
+            "prediction": "variance without the |{f*(z') != y}|/d^2 term (injective map)",
+            "t": nc_t,
+            "rejected": abs(nc_t) > 4,
+        },
+        figure=fig,
+        data={"rows": rows, "d": d, "N": N, "seeds": S},
+    )
     assert abs(nc_t) > 4, f"negative control not rejected: t={nc_t}"
     assert ok, rows
 
 
 CAP_GRID = {
-    "fast": dict(injective=[24, 32, 48, 64, 96, 128, 192, 256], mod=[32, 64, 128, 256, 512, 1024], seeds=8, tokens=4000, points=11),
-    "full": dict(injective=[32, 64, 128, 256, 512, 1024], mod=[32, 64, 128, 256, 512, 1024, 2048, 4096], seeds=20, tokens=20000, points=17),
+    "fast": dict(
+        injective=[24, 32, 48, 64, 96, 128, 192, 256],
+        mod=[32, 64, 128, 256, 512, 1024],
+        seeds=8,
+        tokens=4000,
+        points=11,
+    ),
+    "full": dict(
+        injective=[32, 64, 128, 256, 512, 1024],
+        mod=[32, 64, 128, 256, 512, 1024, 2048, 4096],
+        seeds=20,
+        tokens=20000,
+        points=17,
+    ),
 }
 LEVEL = 0.9
 
@@ -174,7 +233,17 @@ def _capacity_curves(kind, ds, S_min, tokens, points, seeds, device):
         for _ in range(200):
             idx = rng.integers(0, S, S)
             boot.append(crossing(Ns, acc[:, idx].mean(1), LEVEL))
-        out.append(dict(d=d, N=Ns, acc=acc, gauss=gauss, n_star=n_star, n_star_boot=np.nanpercentile(boot, [2.5, 97.5]), n_pred=n_pred))
+        out.append(
+            dict(
+                d=d,
+                N=Ns,
+                acc=acc,
+                gauss=gauss,
+                n_star=n_star,
+                n_star_boot=np.nanpercentile(boot, [2.5, 97.5]),
+                n_pred=n_pred,
+            )
+        )
     return out
 
 
@@ -229,21 +298,49 @@ def _capacity_check(kind, claim, scale, seeds, device, record, law_slope, margin
         axes[1].set_xlabel("d")
         axes[1].set_ylabel("mean |simulated - Gaussian| accuracy")
     dd = np.geomspace(ds[0], ds[-1], 40)
-    loglog_panel(axes[2], ds, n_star, lo, hi, label=f"N* at {LEVEL:.0%}: slope {fit}", pred_x=ds, pred_y=n_pred,
-                 pred_label=f"Gaussian theory: slope {pred_fit.slope:.3f}", xlabel="d", ylabel="N*", title=f"{claim}: capacity")
+    loglog_panel(
+        axes[2],
+        ds,
+        n_star,
+        lo,
+        hi,
+        label=f"N* at {LEVEL:.0%}: slope {fit}",
+        pred_x=ds,
+        pred_y=n_pred,
+        pred_label=f"Gaussian theory: slope {pred_fit.slope:.3f}",
+        xlabel="d",
+        ylabel="N*",
+        title=f"{claim}: capacity",
+    )
     axes[2].plot(dd, capacity_asymptotic(dd, kind, LEVEL), "--", lw=1, label=law)
     axes[2].legend(fontsize=6)
-    record(claim, prediction=f"exponent {law_slope} +- {margin} ({law}); finite-d Gaussian theory N*(d) (slope {pred_fit.slope:.3f} on this grid)",
-           measurement=f"slope {fit}; N*/N*_theory in [{(n_star / n_pred).min():.3f}, {(n_star / n_pred).max():.3f}]; "
-                       f"mean |acc - Gaussian| <= {curve_dev[big].max():.3f} (d >= 32)",
-           interval=fit.slope_ci,
-           criterion=f"95% CI of the slope inside [{law_slope - margin}, {law_slope + margin}]; N*_theory inside the bootstrap 95% CI "
-                     "of N* widened by 15% at every d; whole accuracy curves within 0.05 of the Gaussian theory (d >= 32)",
-           verdict="reproduced" if ok else "refuted",
-           negative_control={"prediction": f"exponent {wrong_slope} (the other map's law) and the other map's N*(d) curve",
-                             "rejected": nc_slope and nc_curve, "slope_rejected": nc_slope, "curve_rejected": nc_curve},
-           figure=fig, data={"d": ds, "n_star": n_star, "n_star_ci": np.stack([lo, hi], 1), "n_star_theory": n_pred,
-                             "fit": fit.as_dict(), "theory_fit": pred_fit.as_dict(), "curve_deviation": curve_dev, "level": LEVEL})
+    record(
+        claim,
+        prediction=f"exponent {law_slope} +- {margin} ({law}); finite-d Gaussian theory N*(d) (slope {pred_fit.slope:.3f} on this grid)",
+        measurement=f"slope {fit}; N*/N*_theory in [{(n_star / n_pred).min():.3f}, {(n_star / n_pred).max():.3f}]; "
+        f"mean |acc - Gaussian| <= {curve_dev[big].max():.3f} (d >= 32)",
+        interval=fit.slope_ci,
+        criterion=f"95% CI of the slope inside [{law_slope - margin}, {law_slope + margin}]; N*_theory inside the bootstrap 95% CI "
+        "of N* widened by 15% at every d; whole accuracy curves within 0.05 of the Gaussian theory (d >= 32)",
+        verdict="reproduced" if ok else "refuted",
+        negative_control={
+            "prediction": f"exponent {wrong_slope} (the other map's law) and the other map's N*(d) curve",
+            "rejected": nc_slope and nc_curve,
+            "slope_rejected": nc_slope,
+            "curve_rejected": nc_curve,
+        },
+        figure=fig,
+        data={
+            "d": ds,
+            "n_star": n_star,
+            "n_star_ci": np.stack([lo, hi], 1),
+            "n_star_theory": n_pred,
+            "fit": fit.as_dict(),
+            "theory_fit": pred_fit.as_dict(),
+            "curve_deviation": curve_dev,
+            "level": LEVEL,
+        },
+    )
     assert nc_slope and nc_curve, "negative control not rejected"
     assert ok, (fit, pred_fit, n_star / n_pred, curve_dev)
 

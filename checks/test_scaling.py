@@ -16,6 +16,7 @@ Fits: OLS of log error (per seed) on log d or log T with cluster-robust (by seed
 finite d / T bends a slope, the check also fits the finite-size prediction of theory.scaling on the
 same grid and says which prediction the interval contains.
 """
+
 from __future__ import annotations
 
 import functools
@@ -26,29 +27,54 @@ import numpy as np
 import pytest
 import statsmodels.api as sm
 import torch
+from plotting import figure, loglog_panel
+from stats import Fit, mean_ci, paired_less
 
 from impl.embeddings import Embedding
 from impl.sampling import zipf_probs
 from impl.scaling import mod_map, population_error, prefix_counts, scheme_weights, unseen_mass
-from plotting import figure, loglog_panel
-from stats import Fit, mean_ci, paired_less
 from theory import scaling as ts
 
 M = 5
 C = 8.0
 ALPHAS = {"fast": [2.0], "full": [1.5, 2.0, 3.0]}
 GRID = {
-    "fast": dict(N=10**5, d=[16, 32, 64, 128, 256, 512, 1024], T=[int(round(10 ** (1 + 5 * k / 8))) for k in range(9)], seeds=8, s=4),
-    "full": dict(N=10**5, d=[16, 32, 64, 128, 256, 512, 1024, 2048], T=[int(round(10 ** (1 + 6 * k / 12))) for k in range(13)],
-                 seeds=20, s=4),
+    "fast": dict(
+        N=10**5,
+        d=[16, 32, 64, 128, 256, 512, 1024],
+        T=[int(round(10 ** (1 + 5 * k / 8))) for k in range(9)],
+        seeds=8,
+        s=4,
+    ),
+    "full": dict(
+        N=10**5,
+        d=[16, 32, 64, 128, 256, 512, 1024, 2048],
+        T=[int(round(10 ** (1 + 6 * k / 12))) for k in range(13)],
+        seeds=20,
+        s=4,
+    ),
 }
 # Schemes without samples (q = p, q = 1, q = 1{x <= r d}) vary a lot from seed to seed at q = p (a handful of
 # tokens is stored), so they get more seeds; in the fast tier on N = 10^4 tokens (the mass beyond 10^4 is
 # 6e-5 at alpha = 2, under 0.1% of every error measured here), in the full tier on N = 10^5.
-DGRID = {"fast": dict(N=10**4, d=[16, 32, 64, 128, 256, 512, 1024], seeds=40, ratios=[2.0**k for k in range(-6, 3)], T=10**6),
-         "full": dict(N=10**5, d=[16, 32, 64, 128, 256, 512, 1024, 2048], seeds=40, ratios=[2.0 ** (k / 2) for k in range(-12, 5)], T=10**7)}
-SMALL = {"fast": dict(N=256, d=[16, 32, 64, 128, 256, 512, 1024, 2048], T=[10, 32, 100, 316, 1000, 3162, 10000], seeds=40),
-         "full": dict(N=256, d=[16, 32, 64, 128, 256, 512, 1024, 2048, 4096], T=[10, 32, 100, 316, 1000, 3162, 10000, 31623], seeds=40)}
+DGRID = {
+    "fast": dict(
+        N=10**4, d=[16, 32, 64, 128, 256, 512, 1024], seeds=40, ratios=[2.0**k for k in range(-6, 3)], T=10**6
+    ),
+    "full": dict(
+        N=10**5,
+        d=[16, 32, 64, 128, 256, 512, 1024, 2048],
+        seeds=40,
+        ratios=[2.0 ** (k / 2) for k in range(-12, 5)],
+        T=10**7,
+    ),
+}
+SMALL = {
+    "fast": dict(N=256, d=[16, 32, 64, 128, 256, 512, 1024, 2048], T=[10, 32, 100, 316, 1000, 3162, 10000], seeds=40),
+    "full": dict(
+        N=256, d=[16, 32, 64, 128, 256, 512, 1024, 2048, 4096], T=[10, 32, 100, 316, 1000, 3162, 10000, 31623], seeds=40
+    ),
+}
 T_SCHEMES = ("seen", "top", "counts", "seen_s")
 NC_SHIFT = 0.1
 
@@ -90,7 +116,7 @@ def _core(alpha: float, scale: str, seeds: tuple, device: str) -> dict:
         err = population_error(q, f, E, U, p, device=device).cpu().numpy()
         out["err_p"][:, i], out["err_ones"][:, i], out["err_thr"][:, i] = err[:, 0], err[:, 1], err[:, 2]
         for j, k in enumerate(T_SCHEMES):
-            out["err"][k][:, i] = err[:, 3 + j * nT: 3 + (j + 1) * nT]
+            out["err"][k][:, i] = err[:, 3 + j * nT : 3 + (j + 1) * nT]
     out["unseen"] = unseen_mass(counts, p).numpy()
     out.update(N=N, d=np.array(ds, float), T=np.array(Ts, float), p=p.numpy(), f=f.numpy(), S=S)
     return out
@@ -109,13 +135,22 @@ def _dgrid(alpha: float, scale: str, seeds: tuple, device: str) -> dict:
     out = {k: np.empty((S, len(ds))) for k in ("err_p", "err_ones", "err_counts")}
     out["err_ratio"] = np.empty((S, len(ds), len(R)))
     for i, d in enumerate(ds):
-        q = torch.stack([scheme_weights("p", counts, p, d), scheme_weights("ones", counts, p, d), scheme_weights("counts", counts, p, d)]
-                        + [scheme_weights("threshold", counts, p, d, c=1.0 / r) for r in R], 1).float()
+        q = torch.stack(
+            [
+                scheme_weights("p", counts, p, d),
+                scheme_weights("ones", counts, p, d),
+                scheme_weights("counts", counts, p, d),
+            ]
+            + [scheme_weights("threshold", counts, p, d, c=1.0 / r) for r in R],
+            1,
+        ).float()
         E, U = Embedding(N, d, seeds, stream="e"), Embedding(M, d, seeds, stream="u")
         err = population_error(q, f, E, U, p, device=device).cpu().numpy()
         out["err_p"][:, i], out["err_ones"][:, i], out["err_counts"][:, i] = err[:, 0], err[:, 1], err[:, 2]
         out["err_ratio"][:, i] = err[:, 3:]
-    out.update(N=N, d=np.array(ds, float), ratios=np.array(R), p=p.numpy(), f=f.numpy(), S=S, T=np.array([g["T"]], float))
+    out.update(
+        N=N, d=np.array(ds, float), ratios=np.array(R), p=p.numpy(), f=f.numpy(), S=S, T=np.array([g["T"]], float)
+    )
     return out
 
 
@@ -136,14 +171,20 @@ def _small(alpha: float, scale: str, seeds: tuple, device: str) -> dict:
     seen = (counts >= 1).numpy()
     for i, d in enumerate(ds):
         z = counts[:, 0]
-        q = torch.cat([torch.stack([scheme_weights(k, z, p, d) for k in ("p", "ones", "threshold")], 1),
-                       scheme_weights("seen", counts, p, d), scheme_weights("counts", counts, p, d)], 1).float()
+        q = torch.cat(
+            [
+                torch.stack([scheme_weights(k, z, p, d) for k in ("p", "ones", "threshold")], 1),
+                scheme_weights("seen", counts, p, d),
+                scheme_weights("counts", counts, p, d),
+            ],
+            1,
+        ).float()
         E, U = Embedding(N, d, seeds, stream="e"), Embedding(M, d, seeds, stream="u")
         err, correct = population_error(q, f, E, U, p, return_correct=True, device=device)
         err, correct = err.cpu().numpy(), correct.cpu().numpy()
         res["q_p"][:, i], res["ones"][:, i], res["threshold"][:, i] = err[:, 0], err[:, 1], err[:, 2]
-        res["seen"][:, i], res["counts"][:, i] = err[:, 3:3 + nT], err[:, 3 + nT:]
-        res["seen_tokens"][:, i] = ((~correct[:, 3:3 + nT]) & seen).astype(float) @ p.numpy()
+        res["seen"][:, i], res["counts"][:, i] = err[:, 3 : 3 + nT], err[:, 3 + nT :]
+        res["seen_tokens"][:, i] = ((~correct[:, 3 : 3 + nT]) & seen).astype(float) @ p.numpy()
     res["unseen"] = unseen_mass(counts, p).numpy()
     res.update(N=N, d=np.array(ds, float), T=np.array(Ts, float), p=p.numpy())
     return res
@@ -164,8 +205,14 @@ def cluster_fit(x, Y) -> Fit:
         res = sm.OLS(np.log(Y).ravel(), X).fit(cov_type="cluster", cov_kwds={"groups": groups}, use_t=True)
         ci = np.asarray(res.conf_int(0.05), float)
         ci = np.where(np.isnan(ci), np.asarray(res.params, float)[:, None], ci)
-    return Fit(float(res.params[1]), (float(ci[1, 0]), float(ci[1, 1])), float(res.params[0]),
-               (float(ci[0, 0]), float(ci[0, 1])), int(lx.size), float(res.rsquared))
+    return Fit(
+        float(res.params[1]),
+        (float(ci[1, 0]), float(ci[1, 1])),
+        float(res.params[0]),
+        (float(ci[0, 0]), float(ci[0, 1])),
+        int(lx.size),
+        float(res.rsquared),
+    )
 
 
 def slope_verdict(fit: Fit, asym: float, finite: float):
@@ -233,8 +280,18 @@ def test_SL1_hutter_finite_sample(scale, core_seeds, device, record):
         rel_pois = np.abs(pois - exact) / exact
         fig, axes = figure(2, 1)
         TT = np.geomspace(T[0], T[-1], 60)
-        _band(axes[0], T, U, f"unseen mass, slope {fit}", pred_x=TT, pred_y=ts.unseen_mass(p, TT), pred_label="exact sum p(1-p)^T",
-              xlabel="T", ylabel="error of an infinite memory", title=f"SL1 alpha={alpha}, N={r['N']}")
+        _band(
+            axes[0],
+            T,
+            U,
+            f"unseen mass, slope {fit}",
+            pred_x=TT,
+            pred_y=ts.unseen_mass(p, TT),
+            pred_label="exact sum p(1-p)^T",
+            xlabel="T",
+            ylabel="error of an infinite memory",
+            title=f"SL1 alpha={alpha}, N={r['N']}",
+        )
         axes[0].plot(TT, ts.hutter_asymptote(TT, alpha, r["N"]), "--", lw=1, label=f"asymptote T^{asym:.3f}")
         axes[0].plot(TT, ts.unseen_mass(p, TT, "poisson"), ":", lw=1, label="sum p e^{-Tp}")
         axes[0].legend(fontsize=7)
@@ -244,13 +301,18 @@ def test_SL1_hutter_finite_sample(scale, core_seeds, device, record):
         axes[1].set_xlabel("T")
         axes[1].set_ylabel("t-statistic vs exact sum")
         ok = ok_slope and ok_exact
-        record("SL1", prediction=f"alpha={alpha}: slope {asym:.3f} (finite-N curve {finite:.3f}); E[unseen] = sum p(1-p)^T",
-               measurement=f"slope {fit} ({how}); max |t| vs exact = {np.max(np.abs(t)):.2f}; "
-                           f"Poisson form off the exact sum by at most {rel_pois.max():.2%} (T >= {T[0]:.0f})",
-               interval=fit.slope_ci, criterion="slope CI contains the asymptotic or finite-N slope; all |t| < 4 against the exact sum",
-               verdict="reproduced" if ok else "refuted",
-               negative_control={"prediction": f"slope {used:.3f} +- {NC_SHIFT}", "rejected": nc},
-               figure=fig, data={"alpha": alpha, "T": T, "mean": m, "exact": exact, "poisson": pois, "t": t, "fit": fit.as_dict()})
+        record(
+            "SL1",
+            prediction=f"alpha={alpha}: slope {asym:.3f} (finite-N curve {finite:.3f}); E[unseen] = sum p(1-p)^T",
+            measurement=f"slope {fit} ({how}); max |t| vs exact = {np.max(np.abs(t)):.2f}; "
+            f"Poisson form off the exact sum by at most {rel_pois.max():.2%} (T >= {T[0]:.0f})",
+            interval=fit.slope_ci,
+            criterion="slope CI contains the asymptotic or finite-N slope; all |t| < 4 against the exact sum",
+            verdict="reproduced" if ok else "refuted",
+            negative_control={"prediction": f"slope {used:.3f} +- {NC_SHIFT}", "rejected": nc},
+            figure=fig,
+            data={"alpha": alpha, "T": T, "mean": m, "exact": exact, "poisson": pois, "t": t, "fit": fit.as_dict()},
+        )
         assert nc, f"negative control not rejected: {fit}"
         assert ok, (fit, asym, finite, t)
 
@@ -279,24 +341,46 @@ def _d_slope_check(claim, scheme, scale, core_seeds, device, record, d_min):
         finite = ts.loglog_slope(d[sel], gauss[sel])
         ok, nc, used, how, verdict = slope_verdict(fit, asym, finite)
         fig, axes = figure(1, 1, w=5.2)
-        _band(axes[0], d, Y, f"{scheme}: slope {fit} (d >= {d_min})", pred_x=d, pred_y=gauss,
-              pred_label=f"Gaussian theory, finite N (slope {finite:.3f})", xlabel="d", ylabel="population error",
-              title=f"{claim}: q = {scheme}, alpha={alpha}, N={r['N']}, M={M}")
+        _band(
+            axes[0],
+            d,
+            Y,
+            f"{scheme}: slope {fit} (d >= {d_min})",
+            pred_x=d,
+            pred_y=gauss,
+            pred_label=f"Gaussian theory, finite N (slope {finite:.3f})",
+            xlabel="d",
+            ylabel="population error",
+            title=f"{claim}: q = {scheme}, alpha={alpha}, N={r['N']}, M={M}",
+        )
         k = np.argmax(sel)
         axes[0].plot(d[sel], Y[:, k].mean() * (d[sel] / d[k]) ** asym, "--", lw=1, label=f"asymptote d^{asym:.3f}")
         if scheme == "threshold":
             axes[0].plot(d, ts.threshold_error(r["N"], alpha, d, C, M), ":", lw=1, label="(1-1/M) tail beyond d/c")
         axes[0].legend(fontsize=7)
         T_note = "" if scheme != "counts" else f" at T = {r['T'][-1]:.0f}"
-        record(claim, prediction=f"alpha={alpha}: slope in d {asym:.3f}{T_note} (finite-N Gaussian theory {finite:.3f})",
-               measurement=f"slope {fit} over d in [{d[sel][0]:.0f}, {d[sel][-1]:.0f}], {r['S']} seeds: contains the {how}",
-               interval=fit.slope_ci,
-               criterion="clustered 95% CI of the slope contains the asymptotic exponent or the slope of the finite-N prediction on the same grid",
-               verdict=verdict,
-               negative_control={"prediction": f"slope {used:.3f} +- {NC_SHIFT}", "rejected": nc},
-               figure=fig, data={"alpha": alpha, "d": d, "mean": Y.mean(0), "gaussian": gauss, "fit": fit.as_dict(), "asymptote": asym,
-                                 "finite": finite},
-               note=None if fit.contains(asym) else f"finite size: the slope differs from the asymptote {asym:.3f}; theory on the same grid gives {finite:.3f}")
+        record(
+            claim,
+            prediction=f"alpha={alpha}: slope in d {asym:.3f}{T_note} (finite-N Gaussian theory {finite:.3f})",
+            measurement=f"slope {fit} over d in [{d[sel][0]:.0f}, {d[sel][-1]:.0f}], {r['S']} seeds: contains the {how}",
+            interval=fit.slope_ci,
+            criterion="clustered 95% CI of the slope contains the asymptotic exponent or the slope of the finite-N prediction on the same grid",
+            verdict=verdict,
+            negative_control={"prediction": f"slope {used:.3f} +- {NC_SHIFT}", "rejected": nc},
+            figure=fig,
+            data={
+                "alpha": alpha,
+                "d": d,
+                "mean": Y.mean(0),
+                "gaussian": gauss,
+                "fit": fit.as_dict(),
+                "asymptote": asym,
+                "finite": finite,
+            },
+            note=None
+            if fit.contains(asym)
+            else f"finite size: the slope differs from the asymptote {asym:.3f}; theory on the same grid gives {finite:.3f}",
+        )
         assert nc, f"negative control not rejected: {fit} vs {used}"
         yield verdict, fit, asym, finite
 
@@ -359,9 +443,17 @@ def test_SL5_counts(scale, core_seeds, device, record):
         r = _core(alpha, scale, core_seeds(GRID[scale]["seeds"]), device)
         bound = (1 - 1 / M) * ts.unseen_mass(r["p"], r["T"])
         excess = r["err"]["counts"] - r["err_p"][:, :, None]  # (S, D, nT)
-        pv = np.array([[paired_less(bound[j] * np.ones(excess.shape[0]), excess[:, i, j]).p_value
-                        if not np.allclose(excess[:, i, j], excess[0, i, j]) else float(excess[0, i, j] <= bound[j])
-                        for j in range(len(r["T"]))] for i in range(len(r["d"]))])
+        pv = np.array(
+            [
+                [
+                    paired_less(bound[j] * np.ones(excess.shape[0]), excess[:, i, j]).p_value
+                    if not np.allclose(excess[:, i, j], excess[0, i, j])
+                    else float(excess[0, i, j] <= bound[j])
+                    for j in range(len(r["T"]))
+                ]
+                for i in range(len(r["d"]))
+            ]
+        )
         ok_bound = bool(np.all(pv > 1e-3))
         fig, axes = figure(1, 1, w=5.2)
         for i in range(0, len(r["d"]), 2):
@@ -374,16 +466,29 @@ def test_SL5_counts(scale, core_seeds, device, record):
         axes[0].set_ylabel("E(counts_T) - E(p), same embeddings (floored at 1e-6)")
         axes[0].legend(fontsize=6)
         axes[0].set_title(f"SL5 finite-sample term, alpha={alpha}", fontsize=9)
-        record("SL5", prediction=f"alpha={alpha}: E(q_T) - E(q_inf) <= (1-1/M) sum p(1-p)^T (the n^-(alpha-1)/alpha term)",
-               measurement=f"smallest one-sided p-value of 'excess > bound' = {pv.min():.3g}; the excess decays much faster than the bound "
-                           f"(at d={r['d'][-1]:.0f}, T={r['T'][2]:.0f}: {excess[:, -1, 2].mean():.2e} vs bound {bound[2]:.2e})",
-               interval=(float(excess.mean(0).min()), float(excess.mean(0).max())),
-               criterion="no (d, T) point with the excess significantly above the bound (p > 1e-3 everywhere)",
-               verdict="reproduced" if ok_bound else "refuted",
-               negative_control={"prediction": "bound divided by 10 at small T (must be violated somewhere)",
-                                 "rejected": bool(np.any(excess.mean(0) > bound / 10))},
-               figure=fig, data={"alpha": alpha, "T": r["T"], "d": r["d"], "excess_mean": excess.mean(0), "bound": bound, "p_values": pv},
-               note="as an upper bound the T term holds; it is not tight for counts: unseen rare tokens would not be recalled by q = p anyway")
+        record(
+            "SL5",
+            prediction=f"alpha={alpha}: E(q_T) - E(q_inf) <= (1-1/M) sum p(1-p)^T (the n^-(alpha-1)/alpha term)",
+            measurement=f"smallest one-sided p-value of 'excess > bound' = {pv.min():.3g}; the excess decays much faster than the bound "
+            f"(at d={r['d'][-1]:.0f}, T={r['T'][2]:.0f}: {excess[:, -1, 2].mean():.2e} vs bound {bound[2]:.2e})",
+            interval=(float(excess.mean(0).min()), float(excess.mean(0).max())),
+            criterion="no (d, T) point with the excess significantly above the bound (p > 1e-3 everywhere)",
+            verdict="reproduced" if ok_bound else "refuted",
+            negative_control={
+                "prediction": "bound divided by 10 at small T (must be violated somewhere)",
+                "rejected": bool(np.any(excess.mean(0) > bound / 10)),
+            },
+            figure=fig,
+            data={
+                "alpha": alpha,
+                "T": r["T"],
+                "d": r["d"],
+                "excess_mean": excess.mean(0),
+                "bound": bound,
+                "p_values": pv,
+            },
+            note="as an upper bound the T term holds; it is not tight for counts: unseen rare tokens would not be recalled by q = p anyway",
+        )
         assert np.any(excess.mean(0) > bound / 10), "negative control: a 10x smaller bound was never violated"
         assert verdict != "refuted" and ok_bound, (fit, asym, finite, pv.min())
 
@@ -454,12 +559,32 @@ def test_SL4_top_seen_joint(scale, core_seeds, device, record):
         verdict = "reproduced" if ok else ("inconclusive" if okT and okD else "refuted")
         nc = ncT and ncD and nc_joint
         fig, axes = figure(3, 1, w=4.4)
-        _band(axes[0], T, Y[:, -1], f"top d/c, d={d[-1]:.0f}: slope {fitT}", pred_x=T, pred_y=upper[-1], pred_label="theory (upper)",
-              xlabel="T", ylabel="population error", title=f"SL4 alpha={alpha}: error vs T")
+        _band(
+            axes[0],
+            T,
+            Y[:, -1],
+            f"top d/c, d={d[-1]:.0f}: slope {fitT}",
+            pred_x=T,
+            pred_y=upper[-1],
+            pred_label="theory (upper)",
+            xlabel="T",
+            ylabel="population error",
+            title=f"SL4 alpha={alpha}: error vs T",
+        )
         axes[0].plot(T, r["err"]["seen_s"][:, -1].mean(0), "s:", ms=3, label=f"seen >= {GRID[scale]['s']}")
         axes[0].legend(fontsize=6)
-        _band(axes[1], d, Y[:, :, -1], f"top d/c, T={T[-1]:.0f}: slope {fitD}", pred_x=d, pred_y=upper[:, -1], pred_label="theory (upper)",
-              xlabel="d", ylabel="population error", title="error vs d")
+        _band(
+            axes[1],
+            d,
+            Y[:, :, -1],
+            f"top d/c, T={T[-1]:.0f}: slope {fitD}",
+            pred_x=d,
+            pred_y=upper[:, -1],
+            pred_label="theory (upper)",
+            xlabel="d",
+            ylabel="population error",
+            title="error vs d",
+        )
         cm = __import__("matplotlib").colormaps["viridis"]
         for i in range(len(d)):
             col = cm(i / max(len(d) - 1, 1))
@@ -470,19 +595,41 @@ def test_SL4_top_seen_joint(scale, core_seeds, device, record):
         axes[2].set_xlabel("T")
         axes[2].set_title("joint (d, T): points vs theory band [lower, upper]", fontsize=8)
         axes[2].legend(fontsize=5)
-        record("SL4", prediction=f"alpha={alpha}: slope in T {asymT:.3f} (finite {finT:.3f}), slope in d {asymD:.3f} (finite {finD:.3f}); "
-                                 "error within the theory band at every (d, T)",
-               measurement=f"T-slope {fitT} at d={d[-1]:.0f} over T in [{T[selT][0]:.0f}, {T[selT][-1]:.0f}] ({howT}); d-slope {fitD} at "
-                           f"T={T[-1]:.0f} over d in [{d[selD][0]:.0f}, {d[selD][-1]:.0f}] ({howD}); error / (U_T + tail_K) in "
-                           f"[{ratio.min():.2f}, {ratio.max():.2f}] (spread {spread:.2f}; q = counts: {spread_c:.1f}); "
-                           f"{int(inside.sum())}/{inside.size} points inside the chance-factor band",
-               interval=fitT.slope_ci, criterion="both slope CIs contain the asymptotic or finite-size slope; max/min of error/(U_T + tail_K) <= 2 over the grid",
-               verdict=verdict,
-               negative_control={"prediction": f"T-slope {usedT:.3f} +- 0.1, d-slope {usedD:.3f} +- 0.1, q = counts surface in the band",
-                                 "rejected": nc, "T": ncT, "d": ncD, "counts_surface": nc_joint},
-               figure=fig, data={"alpha": alpha, "d": d, "T": T, "mean": m, "upper": upper, "lower": lower, "fitT": fitT.as_dict(),
-                                 "fitD": fitD.as_dict(), "seen_s_mean": r["err"]["seen_s"].mean(0),
-                                 "ratio_to_sum": ratio, "spread": spread, "spread_counts": spread_c, "band_inside": inside})
+        record(
+            "SL4",
+            prediction=f"alpha={alpha}: slope in T {asymT:.3f} (finite {finT:.3f}), slope in d {asymD:.3f} (finite {finD:.3f}); "
+            "error within the theory band at every (d, T)",
+            measurement=f"T-slope {fitT} at d={d[-1]:.0f} over T in [{T[selT][0]:.0f}, {T[selT][-1]:.0f}] ({howT}); d-slope {fitD} at "
+            f"T={T[-1]:.0f} over d in [{d[selD][0]:.0f}, {d[selD][-1]:.0f}] ({howD}); error / (U_T + tail_K) in "
+            f"[{ratio.min():.2f}, {ratio.max():.2f}] (spread {spread:.2f}; q = counts: {spread_c:.1f}); "
+            f"{int(inside.sum())}/{inside.size} points inside the chance-factor band",
+            interval=fitT.slope_ci,
+            criterion="both slope CIs contain the asymptotic or finite-size slope; max/min of error/(U_T + tail_K) <= 2 over the grid",
+            verdict=verdict,
+            negative_control={
+                "prediction": f"T-slope {usedT:.3f} +- 0.1, d-slope {usedD:.3f} +- 0.1, q = counts surface in the band",
+                "rejected": nc,
+                "T": ncT,
+                "d": ncD,
+                "counts_surface": nc_joint,
+            },
+            figure=fig,
+            data={
+                "alpha": alpha,
+                "d": d,
+                "T": T,
+                "mean": m,
+                "upper": upper,
+                "lower": lower,
+                "fitT": fitT.as_dict(),
+                "fitD": fitD.as_dict(),
+                "seen_s_mean": r["err"]["seen_s"].mean(0),
+                "ratio_to_sum": ratio,
+                "spread": spread,
+                "spread_counts": spread_c,
+                "band_inside": inside,
+            },
+        )
         assert nc, (ncT, ncD, nc_joint)
         # finding asserted: both exponents reproduced (the joint two-sided factor-2 criterion is reported, see docstring)
         assert okT and okD, (fitT, asymT, finT, fitD, asymD, finD, ratio)
@@ -512,7 +659,9 @@ def test_SL6_seen_overflow(scale, core_seeds, device, record):
             j = int(np.argmin(Y.mean(0)))
             test = paired_less(Y[:, j], Y[:, -1])
             fit = cluster_fit(T[j:], Y[:, j:]) if len(T) - j >= 3 else None
-            rise[k] = dict(p=test.p_value, j=j, fit=fit, ok=test.p_value < 0.01 and fit is not None and fit.slope_ci[0] > 0)
+            rise[k] = dict(
+                p=test.p_value, j=j, fit=fit, ok=test.p_value < 0.01 and fit is not None and fit.slope_ci[0] > 0
+            )
         s = _small(alpha, scale, core_seeds(SMALL[scale]["seeds"], offset=1), device)
         i8 = int(np.nonzero(s["d"] >= 8 * s["N"])[0][0])
         seen_tok = s["seen_tokens"][:, i8]
@@ -535,27 +684,56 @@ def test_SL6_seen_overflow(scale, core_seeds, device, record):
         axes[0].set_ylabel("population error")
         axes[0].set_title(f"SL6 overflow, N={r['N']}, alpha={alpha}", fontsize=8)
         axes[0].legend(fontsize=5)
-        _band(axes[1], s["T"], s["seen"][:, i8], f"seen, d={s['d'][i8]:.0f}=8N: slope {fitb}", pred_x=s["T"], pred_y=exact,
-              pred_label="(1-1/M) sum p(1-p)^T", xlabel="T", ylabel="population error", title=f"d >> N (N={s['N']})")
+        _band(
+            axes[1],
+            s["T"],
+            s["seen"][:, i8],
+            f"seen, d={s['d'][i8]:.0f}=8N: slope {fitb}",
+            pred_x=s["T"],
+            pred_y=exact,
+            pred_label="(1-1/M) sum p(1-p)^T",
+            xlabel="T",
+            ylabel="population error",
+            title=f"d >> N (N={s['N']})",
+        )
         for i in range(len(s["d"])):
-            axes[2].plot(s["T"], np.maximum(s["seen_tokens"][:, i].mean(0), 1e-7), "o-", ms=3, label=f"d={s['d'][i]:.0f}")
+            axes[2].plot(
+                s["T"], np.maximum(s["seen_tokens"][:, i].mean(0), 1e-7), "o-", ms=3, label=f"d={s['d'][i]:.0f}"
+            )
         axes[2].set_xscale("log")
         axes[2].set_yscale("log")
         axes[2].set_xlabel("T")
         axes[2].set_ylabel("error mass on seen tokens (floored 1e-7)")
         axes[2].legend(fontsize=5)
         fs = rise["seen"]["fit"]
-        record("SL6", prediction=f"alpha={alpha}: small d: error rises with T (overflow); d = 8N: seen tokens all recalled, T-slope {asym:.3f} "
-                                 f"(finite-N {fin:.3f})",
-               measurement=f"d={r['d'][0]:.0f}: min at T={T[rise['seen']['j']]:.0f}, rise p={rise['seen']['p']:.2g}, slope after the min "
-                           f"{fs if fs is not None else 'n/a'}; d=8N: seen-token error <= {seen_tok.mean(0).max():.1e}, T-slope {fitb} ({howb})",
-               interval=fitb.slope_ci, criterion="significant rise (p < 0.01, slope CI > 0) at small d; seen-token error < 1e-3 and slope CI "
-                                                  "contains the asymptotic or finite-N slope at d = 8N",
-               verdict="reproduced" if ok else "refuted",
-               negative_control={"prediction": "q = top d/c seen tokens rises too; T-slope +- 0.1", "rejected": nc,
-                                 "top_rise_p": rise["top"]["p"], "slope": ncb},
-               figure=fig, data={"alpha": alpha, "T": T, "d": r["d"], "seen_mean": r["err"]["seen"].mean(0), "small_T": s["T"],
-                                 "small_seen": s["seen"].mean(0), "seen_tokens": s["seen_tokens"].mean(0), "fit_b": fitb.as_dict()})
+        record(
+            "SL6",
+            prediction=f"alpha={alpha}: small d: error rises with T (overflow); d = 8N: seen tokens all recalled, T-slope {asym:.3f} "
+            f"(finite-N {fin:.3f})",
+            measurement=f"d={r['d'][0]:.0f}: min at T={T[rise['seen']['j']]:.0f}, rise p={rise['seen']['p']:.2g}, slope after the min "
+            f"{fs if fs is not None else 'n/a'}; d=8N: seen-token error <= {seen_tok.mean(0).max():.1e}, T-slope {fitb} ({howb})",
+            interval=fitb.slope_ci,
+            criterion="significant rise (p < 0.01, slope CI > 0) at small d; seen-token error < 1e-3 and slope CI "
+            "contains the asymptotic or finite-N slope at d = 8N",
+            verdict="reproduced" if ok else "refuted",
+            negative_control={
+                "prediction": "q = top d/c seen tokens rises too; T-slope +- 0.1",
+                "rejected": nc,
+                "top_rise_p": rise["top"]["p"],
+                "slope": ncb,
+            },
+            figure=fig,
+            data={
+                "alpha": alpha,
+                "T": T,
+                "d": r["d"],
+                "seen_mean": r["err"]["seen"].mean(0),
+                "small_T": s["T"],
+                "small_seen": s["seen"].mean(0),
+                "seen_tokens": s["seen_tokens"].mean(0),
+                "fit_b": fitb.as_dict(),
+            },
+        )
         assert nc, (rise["top"], fitb, usedb)
         assert ok, (rise["seen"], fitb, asym, fin, seen_tok.mean(0))
 
@@ -605,21 +783,49 @@ def test_SL7_which_reading(scale, core_seeds, device, record):
         written_refuted = sq["supported"] and not li["supported"]
         nc = (not fit.contains(sq["slope"] - NC_SHIFT)) and (not fit.contains(sq["slope"] + NC_SHIFT))
         fig, axes = figure(1, 1, w=5.4)
-        _band(axes[0], d, Y, f"q = p: slope {fit}", xlabel="d", ylabel="population error", title=f"SL7 readings, alpha={alpha}, N={r['N']}")
+        _band(
+            axes[0],
+            d,
+            Y,
+            f"q = p: slope {fit}",
+            xlabel="d",
+            ylabel="population error",
+            title=f"SL7 readings, alpha={alpha}, N={r['N']}",
+        )
         for reading, st in (("square", "-"), ("linear", "--")):
-            axes[0].plot(d, res[reading]["pred"], st, lw=1.2, label=f"{reading}: c={res[reading]['c']:.3g}, slope {res[reading]['slope']:.3f}")
+            axes[0].plot(
+                d,
+                res[reading]["pred"],
+                st,
+                lw=1.2,
+                label=f"{reading}: c={res[reading]['c']:.3g}, slope {res[reading]['slope']:.3f}",
+            )
         axes[0].legend(fontsize=7)
-        verdict = "refuted" if written_refuted else ("reproduced" if li["supported"] and not sq["supported"] else "inconclusive")
-        record("SL7", prediction=f"as written (q d < c||q||^2): slope {li['slope']:.3f} with fitted c={li['c']:.3g}; "
-                                 f"square reading (q^2 d < c||q||^2): slope {sq['slope']:.3f} with c={sq['c']:.3g}",
-               measurement=f"alpha={alpha}: slope {fit}; square reading {'supported' if sq['supported'] else 'rejected'} "
-                           f"(log-SSE {sq['loss']:.3f}), written reading {'supported' if li['supported'] else 'rejected'} (log-SSE {li['loss']:.3f})",
-               interval=fit.slope_ci, criterion="a reading is supported iff the CI of the measured slope contains its fitted curve's slope (one c per reading)",
-               verdict=verdict,
-               negative_control={"prediction": f"square-reading slope {sq['slope']:.3f} +- 0.1", "rejected": nc},
-               figure=fig, data={"alpha": alpha, "d": d, "mean": m, "fit": fit.as_dict(),
-                                 "readings": {k: {kk: vv for kk, vv in v.items()} for k, v in res.items()}},
-               note="the formula as written on the slide does not fit the data; q(x)^2 d < c ||q||^2 does (and gives the SL2 exponent)")
+        verdict = (
+            "refuted"
+            if written_refuted
+            else ("reproduced" if li["supported"] and not sq["supported"] else "inconclusive")
+        )
+        record(
+            "SL7",
+            prediction=f"as written (q d < c||q||^2): slope {li['slope']:.3f} with fitted c={li['c']:.3g}; "
+            f"square reading (q^2 d < c||q||^2): slope {sq['slope']:.3f} with c={sq['c']:.3g}",
+            measurement=f"alpha={alpha}: slope {fit}; square reading {'supported' if sq['supported'] else 'rejected'} "
+            f"(log-SSE {sq['loss']:.3f}), written reading {'supported' if li['supported'] else 'rejected'} (log-SSE {li['loss']:.3f})",
+            interval=fit.slope_ci,
+            criterion="a reading is supported iff the CI of the measured slope contains its fitted curve's slope (one c per reading)",
+            verdict=verdict,
+            negative_control={"prediction": f"square-reading slope {sq['slope']:.3f} +- 0.1", "rejected": nc},
+            figure=fig,
+            data={
+                "alpha": alpha,
+                "d": d,
+                "mean": m,
+                "fit": fit.as_dict(),
+                "readings": {k: {kk: vv for kk, vv in v.items()} for k, v in res.items()},
+            },
+            note="the formula as written on the slide does not fit the data; q(x)^2 d < c ||q||^2 does (and gives the SL2 exponent)",
+        )
         assert nc, (fit, sq["slope"])
         # finding (asserted): the written reading is rejected and the square reading supported
         assert written_refuted, (fit, res)
@@ -659,8 +865,18 @@ def test_SL8_capacity_and_orderings(scale, core_seeds, device, record):
         nc_a = nc_a and not fit.contains(-2 * (alpha - 1))
         # (b)
         big = d >= 50
-        pb = np.array([paired_less(r["err_ratio"][:, i, int(np.argmin(np.abs(R - 1 / C)))], r["err_p"][:, i]).p_value for i in range(len(d))])
-        pb_rev = np.array([paired_less(r["err_p"][:, i], r["err_ratio"][:, i, int(np.argmin(np.abs(R - 1 / C)))]).p_value for i in range(len(d))])
+        pb = np.array(
+            [
+                paired_less(r["err_ratio"][:, i, int(np.argmin(np.abs(R - 1 / C)))], r["err_p"][:, i]).p_value
+                for i in range(len(d))
+            ]
+        )
+        pb_rev = np.array(
+            [
+                paired_less(r["err_p"][:, i], r["err_ratio"][:, i, int(np.argmin(np.abs(R - 1 / C)))]).p_value
+                for i in range(len(d))
+            ]
+        )
         lvl = 0.05 / big.sum()
         ok_b = bool(np.all(pb[big] < lvl))
         nc_b = bool(np.all(pb_rev[big] >= lvl))
@@ -684,28 +900,80 @@ def test_SL8_capacity_and_orderings(scale, core_seeds, device, record):
         ok = ok_a and ok_b and ok_c
         nc = nc_a and nc_b and nc_c
         fig, axes = figure(3, 1, w=4.4)
-        _band(axes[0], d, Estar, f"best threshold E*(d): slope {fit}", pred_x=d, pred_y=fin_curve, pred_label="(1-1/M) tail(r* d)",
-              xlabel="d", ylabel="population error", title=f"SL8(a) alpha={alpha}: at most ~d memories")
-        axes[0].plot(d[sel], Estar[:, sel].mean(0)[0] * (d[sel] / d[sel][0]) ** (-2 * (alpha - 1)), ":", label="d^-2(alpha-1) (d^2 memories)")
+        _band(
+            axes[0],
+            d,
+            Estar,
+            f"best threshold E*(d): slope {fit}",
+            pred_x=d,
+            pred_y=fin_curve,
+            pred_label="(1-1/M) tail(r* d)",
+            xlabel="d",
+            ylabel="population error",
+            title=f"SL8(a) alpha={alpha}: at most ~d memories",
+        )
+        axes[0].plot(
+            d[sel],
+            Estar[:, sel].mean(0)[0] * (d[sel] / d[sel][0]) ** (-2 * (alpha - 1)),
+            ":",
+            label="d^-2(alpha-1) (d^2 memories)",
+        )
         axes[0].legend(fontsize=6)
-        _band(axes[1], d, r["err_ratio"][:, :, jc], "threshold c=8", xlabel="d", ylabel="population error", title=f"SL8(b) N={r['N']}")
+        _band(
+            axes[1],
+            d,
+            r["err_ratio"][:, :, jc],
+            "threshold c=8",
+            xlabel="d",
+            ylabel="population error",
+            title=f"SL8(b) N={r['N']}",
+        )
         _band(axes[1], d, r["err_p"], "q = p", marker="s")
         _band(axes[1], d, r["err_ones"], "q = 1", marker="^")
-        _band(axes[2], s["d"], s["ones"], "q = 1", xlabel="d", ylabel="population error", title=f"SL8(c) N={s['N']}, T={s['T'][-1]:.0f}")
+        _band(
+            axes[2],
+            s["d"],
+            s["ones"],
+            "q = 1",
+            xlabel="d",
+            ylabel="population error",
+            title=f"SL8(c) N={s['N']}, T={s['T'][-1]:.0f}",
+        )
         _band(axes[2], s["d"], s["q_p"], "q = p", marker="s")
         _band(axes[2], s["d"], np.maximum(s["seen"][:, :, -1], 1e-6), "q = seen", marker="v")
         _band(axes[2], s["d"], np.maximum(s["threshold"], 1e-6), "threshold c=8", marker="x")
-        record("SL8", prediction=f"alpha={alpha}: best-threshold error slope {asym:.3f} (finite {fin:.3f}), optimal K*/d constant; "
-                                 "threshold < q=p for d >= 50; q = 1 best iff d >> N",
-               measurement=f"(a) slope {fit} ({how_a}), optimal r* = K*/d per d: {', '.join(f'{x:.3g}' for x in R[jbest])}; "
-                           f"(b) max p-value over d >= 50: {pb[big].max():.2g}; (c) N={s['N']}, d={s['d'][i8]:.0f}: q=1 best (max p {pmax_big:.2g}); "
-                           f"N={r['N']}: q=1 worse than threshold at every d (max p {pw.max():.2g})",
-               interval=fit.slope_ci, criterion="(a) slope CI contains -(alpha-1) or finite slope; (b) all Bonferroni paired tests; (c) q=1 best at d=8N, "
-                                                "worse than threshold at N=1e5",
-               verdict="reproduced" if ok else "refuted",
-               negative_control={"prediction": "(a) slope +-0.1 and -2(alpha-1); (b) reversed ordering; (c) q=1 best at d=16, N=256",
-                                 "rejected": nc, "a": nc_a, "b": nc_b, "c": nc_c, "small_d_max_p": pmax_small},
-               figure=fig, data={"alpha": alpha, "d": d, "Estar": Estar.mean(0), "r_star": R[jbest], "p_b": pb, "p_b_rev": pb_rev,
-                                 "p_ones_worse": pw, "small_d": s["d"], "small_ones": s["ones"].mean(0), "small_p": s["q_p"].mean(0)})
+        record(
+            "SL8",
+            prediction=f"alpha={alpha}: best-threshold error slope {asym:.3f} (finite {fin:.3f}), optimal K*/d constant; "
+            "threshold < q=p for d >= 50; q = 1 best iff d >> N",
+            measurement=f"(a) slope {fit} ({how_a}), optimal r* = K*/d per d: {', '.join(f'{x:.3g}' for x in R[jbest])}; "
+            f"(b) max p-value over d >= 50: {pb[big].max():.2g}; (c) N={s['N']}, d={s['d'][i8]:.0f}: q=1 best (max p {pmax_big:.2g}); "
+            f"N={r['N']}: q=1 worse than threshold at every d (max p {pw.max():.2g})",
+            interval=fit.slope_ci,
+            criterion="(a) slope CI contains -(alpha-1) or finite slope; (b) all Bonferroni paired tests; (c) q=1 best at d=8N, "
+            "worse than threshold at N=1e5",
+            verdict="reproduced" if ok else "refuted",
+            negative_control={
+                "prediction": "(a) slope +-0.1 and -2(alpha-1); (b) reversed ordering; (c) q=1 best at d=16, N=256",
+                "rejected": nc,
+                "a": nc_a,
+                "b": nc_b,
+                "c": nc_c,
+                "small_d_max_p": pmax_small,
+            },
+            figure=fig,
+            data={
+                "alpha": alpha,
+                "d": d,
+                "Estar": Estar.mean(0),
+                "r_star": R[jbest],
+                "p_b": pb,
+                "p_b_rev": pb_rev,
+                "p_ones_worse": pw,
+                "small_d": s["d"],
+                "small_ones": s["ones"].mean(0),
+                "small_p": s["q_p"].mean(0),
+            },
+        )
         assert nc, (nc_a, nc_b, nc_c)
         assert ok, (fit, asym, fin, pb, best_big, same_thr, pw)

@@ -6,22 +6,34 @@ permutations), not Karpathy's Shakespeare: no download is possible here. The fas
 sizes (N = 65 characters, T = 256, d = 128) to N = 32, T = 64, d = 64 and trains a few hundred steps of
 batch 32; the full tier uses the talk's sizes and is meant for a GPU (``--scale full --device cuda``).
 """
+
 from __future__ import annotations
 
 import zlib
 
 import numpy as np
 import torch
-from scipy import stats as st
-
-from impl.transformer import (BigramTask, evaluate, first_crossing, forward, induction_probes, induction_queries,
-                              init_model, population_gradient, train)
 from plotting import figure
+from scipy import stats as st
 from stats import mean_ci, paired_less
 
+from impl.transformer import (
+    BigramTask,
+    evaluate,
+    first_crossing,
+    forward,
+    induction_probes,
+    induction_queries,
+    init_model,
+    population_gradient,
+    train,
+)
+
 TASK = {"fast": dict(N=32, T=64, K=3, alpha=1.5, d=64), "full": dict(N=65, T=256, K=3, alpha=1.5, d=128)}
-TRAIN = {"fast": dict(seeds=5, steps=600, batch=32, lr=1.0, eval_every=20, eval_batch=256, final_batch=512),
-         "full": dict(seeds=8, steps=4000, batch=64, lr=1.0, eval_every=50, eval_batch=512, final_batch=2048)}
+TRAIN = {
+    "fast": dict(seeds=5, steps=600, batch=32, lr=1.0, eval_every=20, eval_batch=256, final_batch=512),
+    "full": dict(seeds=8, steps=4000, batch=64, lr=1.0, eval_every=50, eval_batch=512, final_batch=2048),
+}
 _CACHE: dict = {}
 
 
@@ -48,17 +60,31 @@ def _icl_runs(scale, seeds, request, device):
     g, tr = TASK[scale], TRAIN[scale]
     task = _task(scale)
     sd = _shared_seeds(seeds, request, tr["seeds"], "tf-icl-runs")
-    kw = dict(steps=tr["steps"], batch=tr["batch"], lr=tr["lr"], loss_on="icl", eval_every=tr["eval_every"],
-              eval_batch=tr["eval_batch"])
+    kw = dict(
+        steps=tr["steps"],
+        batch=tr["batch"],
+        lr=tr["lr"],
+        loss_on="icl",
+        eval_every=tr["eval_every"],
+        eval_batch=tr["eval_batch"],
+    )
     m2 = init_model(g["N"], g["T"], g["d"], sd, layers=2, ov_init="zero", device=device)
     joint = train(m2, task, trainable=("WKQ1", "WKQ2", "WOV2"), **kw)
-    staged = train(m2, task, trainable=("WKQ1", "WKQ2", "WOV2"), stages=[("WOV2",), ("WKQ2",), ("WKQ1",)],
-                   stage_level=0.9, **kw)
+    staged = train(
+        m2, task, trainable=("WKQ1", "WKQ2", "WOV2"), stages=[("WOV2",), ("WKQ2",), ("WKQ1",)], stage_level=0.9, **kw
+    )
     m1 = init_model(g["N"], g["T"], g["d"], sd, layers=1, device=device)
     one = train(m1, task, trainable=("WKQ1", "WOV1"), **kw)
     final = task.sample(tr["final_batch"], sd, step=2**40 + 1, device=device).tokens
-    out = dict(task=task, seeds=sd, joint=joint, staged=staged, one=one, final_tokens=final,
-               final={"2 layers": evaluate(joint.model, task, final), "1 layer": evaluate(one.model, task, final)})
+    out = dict(
+        task=task,
+        seeds=sd,
+        joint=joint,
+        staged=staged,
+        one=one,
+        final_tokens=final,
+        final={"2 layers": evaluate(joint.model, task, final), "1 layer": evaluate(one.model, task, final)},
+    )
     _CACHE[key] = out
     return out
 
@@ -67,7 +93,7 @@ def _band(ax, x, vals, label, color=None, log=False):
     """Mean over seeds with its 95% t-band, clipped to [0, 1] (accuracies and probes)."""
     m, lo, hi = mean_ci(vals, axis=0)
     lo, hi = np.clip(lo, 0, 1), np.clip(hi, 0, 1)
-    line, = ax.plot(x, m, label=label, color=color)
+    (line,) = ax.plot(x, m, label=label, color=color)
     ax.fill_between(x, lo, hi, alpha=0.25, color=line.get_color())
     if log:
         ax.set_xscale("log")
@@ -143,21 +169,37 @@ def test_TF1_bigram_data_model(scale, seeds, device, record):
     axes[1].imshow(is_t, cmap="Greys", aspect="auto", vmin=0, vmax=1.5)
     for i in range(show.shape[0]):
         for t in range(show.shape[1]):
-            axes[1].text(t, i, str(show[i, t]), fontsize=6, ha="center", va="center", color="white" if is_t[i, t] else "black")
+            axes[1].text(
+                t, i, str(show[i, t]), fontsize=6, ha="center", va="center", color="white" if is_t[i, t] else "black"
+            )
     axes[1].set_yticks(range(show.shape[0]))
     axes[1].set_title(f"first 24 tokens of 6 sequences (triggers {task.triggers.tolist()} shaded)", fontsize=9)
     axes[1].set_xlabel("position t")
-    record("TF1", prediction="next token = o_k after q_k (always); pi_b elsewhere; o_k ~ pi_o; z_1 ~ pi_1",
-           measurement=f"{violations} violations over {int(trig.sum())} trigger transitions; chi2 p-values: "
-                       f"pi_b {ch_b[2]:.3g} (df {ch_b[1]}), pi_o {ch_o[2]:.3g}, pi_1 {ch_1[2]:.3g}",
-           interval=(min(ch_b[2], ch_o[2], ch_1[2]), max(ch_b[2], ch_o[2], ch_1[2])),
-           criterion="0 violations and every chi-square p > 0.001", verdict="reproduced" if ok else "refuted",
-           negative_control={"prediction": "bigrams of another corpus (task_seed+1); trigger rows following pi_b",
-                             "p_values": [nc_other[2], nc_trig[2]], "rejected": nc_rejected},
-           figure=fig, data={"B": B, "N": N, "T": g["T"], "K": K, "triggers": task.triggers.tolist(),
-                             "chi2": {"pi_b": ch_b, "pi_o": ch_o, "pi_1": ch_1}},
-           note="pi_b is synthetic: row i is Zipf(alpha=1.5) over a random permutation of the N tokens "
-                "(impl.transformer.bigram_table), standing in for character-level Shakespeare.")
+    record(
+        "TF1",
+        prediction="next token = o_k after q_k (always); pi_b elsewhere; o_k ~ pi_o; z_1 ~ pi_1",
+        measurement=f"{violations} violations over {int(trig.sum())} trigger transitions; chi2 p-values: "
+        f"pi_b {ch_b[2]:.3g} (df {ch_b[1]}), pi_o {ch_o[2]:.3g}, pi_1 {ch_1[2]:.3g}",
+        interval=(min(ch_b[2], ch_o[2], ch_1[2]), max(ch_b[2], ch_o[2], ch_1[2])),
+        criterion="0 violations and every chi-square p > 0.001",
+        verdict="reproduced" if ok else "refuted",
+        negative_control={
+            "prediction": "bigrams of another corpus (task_seed+1); trigger rows following pi_b",
+            "p_values": [nc_other[2], nc_trig[2]],
+            "rejected": nc_rejected,
+        },
+        figure=fig,
+        data={
+            "B": B,
+            "N": N,
+            "T": g["T"],
+            "K": K,
+            "triggers": task.triggers.tolist(),
+            "chi2": {"pi_b": ch_b, "pi_o": ch_o, "pi_1": ch_1},
+        },
+        note="pi_b is synthetic: row i is Zipf(alpha=1.5) over a random permutation of the N tokens "
+        "(impl.transformer.bigram_table), standing in for character-level Shakespeare.",
+    )
     assert nc_rejected, (nc_other, nc_trig)
     assert ok, (violations, ch_b, ch_o, ch_1)
 
@@ -201,8 +243,10 @@ def test_TF2_one_layer_fails_two_layers_succeed(scale, seeds, device, record, re
     T = min(40, z.shape[-1])
     toks = r["final_tokens"][0, 0, :T].cpu().numpy()
     labels = [("*" if t in r["task"].triggers.tolist() else "") + str(t) for t in toks]
-    for ax, mp, title in [(axes[1], maps[0], "2 layers: layer 1 (previous-token head)"),
-                          (axes[2], maps[1], "2 layers: layer 2 (induction head)")]:
+    for ax, mp, title in [
+        (axes[1], maps[0], "2 layers: layer 1 (previous-token head)"),
+        (axes[2], maps[1], "2 layers: layer 2 (induction head)"),
+    ]:
         ax.imshow(mp[0, 0, :T, :T].detach().cpu().numpy(), cmap="viridis", vmin=0, vmax=1)
         ax.set_xticks(range(T), labels, fontsize=4, rotation=90)
         ax.set_yticks(range(T), labels, fontsize=4)
@@ -214,29 +258,51 @@ def test_TF2_one_layer_fails_two_layers_succeed(scale, seeds, device, record, re
     ax2[0].set_xticks(range(T), labels, fontsize=4, rotation=90)
     ax2[0].set_yticks(range(T), labels, fontsize=4)
     ax2[0].set_title("1 layer: its attention head (*: trigger)", fontsize=8)
-    record("TF2", prediction="1 layer fails (~55%), 2 layers succeed (~99%) on in-context outputs",
-           measurement=f"2 layers {m2:.3f} [{lo2:.3f}, {hi2:.3f}], 1 layer {m1:.3f} [{lo1:.3f}, {hi1:.3f}]; "
-                       f"paired 1L-2L {test.mean_diff:+.3f}, p={test.p_value:.2g}; talk's 99% in 2L interval: "
-                       f"{lo2 <= 0.99 <= hi2}; talk's 55% in 1L interval: {lo1 <= 0.55 <= hi1}",
-           interval=(lo1, hi2), criterion="2L mean >= 0.95 and lower bound >= 0.90; 1L upper bound <= 0.80; paired p < 0.01",
-           verdict="reproduced" if ok else "refuted",
-           negative_control={"prediction": "1 layer = 2 layers; 1 layer reaches 99%", "p": test.p_value,
-                             "rejected": nc_rejected},
-           figure=fig, data={"acc_2layers": a2, "acc_1layer": a1, "seeds": r["seeds"], "task": TASK[scale],
-                             "train": TRAIN[scale], "first_occurrence_acc": {k: v["first"] for k, v in r["final"].items()},
-                             "icl_inner": {k: v["icl_inner"] for k, v in r["final"].items()}},
-           note="Both models see the same data, optimizer, steps and loss; the 1-layer plateau is data-dependent.")
-    record("TF2", prediction="attention maps: 1 layer has no previous-token head",
-           measurement=f"1-layer in-context accuracy {m1:.3f}", interval=(lo1, hi1),
-           criterion="figure only (see the first TF2 record for the verdict)", verdict="reproduced" if ok else "refuted",
-           negative_control={"prediction": "as above", "rejected": nc_rejected}, figure=fig2)
+    record(
+        "TF2",
+        prediction="1 layer fails (~55%), 2 layers succeed (~99%) on in-context outputs",
+        measurement=f"2 layers {m2:.3f} [{lo2:.3f}, {hi2:.3f}], 1 layer {m1:.3f} [{lo1:.3f}, {hi1:.3f}]; "
+        f"paired 1L-2L {test.mean_diff:+.3f}, p={test.p_value:.2g}; talk's 99% in 2L interval: "
+        f"{lo2 <= 0.99 <= hi2}; talk's 55% in 1L interval: {lo1 <= 0.55 <= hi1}",
+        interval=(lo1, hi2),
+        criterion="2L mean >= 0.95 and lower bound >= 0.90; 1L upper bound <= 0.80; paired p < 0.01",
+        verdict="reproduced" if ok else "refuted",
+        negative_control={
+            "prediction": "1 layer = 2 layers; 1 layer reaches 99%",
+            "p": test.p_value,
+            "rejected": nc_rejected,
+        },
+        figure=fig,
+        data={
+            "acc_2layers": a2,
+            "acc_1layer": a1,
+            "seeds": r["seeds"],
+            "task": TASK[scale],
+            "train": TRAIN[scale],
+            "first_occurrence_acc": {k: v["first"] for k, v in r["final"].items()},
+            "icl_inner": {k: v["icl_inner"] for k, v in r["final"].items()},
+        },
+        note="Both models see the same data, optimizer, steps and loss; the 1-layer plateau is data-dependent.",
+    )
+    record(
+        "TF2",
+        prediction="attention maps: 1 layer has no previous-token head",
+        measurement=f"1-layer in-context accuracy {m1:.3f}",
+        interval=(lo1, hi1),
+        criterion="figure only (see the first TF2 record for the verdict)",
+        verdict="reproduced" if ok else "refuted",
+        negative_control={"prediction": "as above", "rejected": nc_rejected},
+        figure=fig2,
+    )
     assert nc_rejected, test
     assert ok, (m2, lo2, m1, hi1, test)
 
 
 # ---------------------------------------------------------------- TF3
-TF3_GRID = {"fast": dict(d=[16, 24, 32, 48, 64, 96, 128, 192, 256], seeds=6, B=96),
-            "full": dict(d=[32, 48, 64, 96, 128, 192, 256, 384, 512, 768], seeds=10, B=256)}
+TF3_GRID = {
+    "fast": dict(d=[16, 24, 32, 48, 64, 96, 128, 192, 256], seeds=6, B=96),
+    "full": dict(d=[32, 48, 64, 96, 128, 192, 256, 384, 512, 768], seeds=10, B=256),
+}
 
 
 def test_TF3_construction_solves_task(scale, seeds, device, record):
@@ -263,8 +329,14 @@ def test_TF3_construction_solves_task(scale, seeds, device, record):
     for d in G["d"]:
         m = init_model(g["N"], g["T"], d, sd, layers=2, device=device, dtype=torch.float64)
         for remap in (True, False):
-            C = construction(m.E.cpu().numpy(), m.P.cpu().numpy(), m.U.cpu().numpy(), m.W["WOV1"].cpu().numpy(),
-                             task.triggers.numpy(), remap=remap)
+            C = construction(
+                m.E.cpu().numpy(),
+                m.P.cpu().numpy(),
+                m.U.cpu().numpy(),
+                m.W["WOV1"].cpu().numpy(),
+                task.triggers.numpy(),
+                remap=remap,
+            )
             mc = m.clone()
             mc.W.update({k: torch.as_tensor(v, device=m.E.device) for k, v in C.items()})
             res = evaluate(mc, task, toks)
@@ -298,9 +370,19 @@ def test_TF3_construction_solves_task(scale, seeds, device, record):
     ax = axes[0]
     for k, mk in (("inner", "o-"), ("all", "s--"), ("no remap", "x:")):
         m, lo, hi = mean_ci(A[k], axis=1)
-        ax.errorbar(ds, m, yerr=[m - lo, hi - m], fmt=mk, ms=4, capsize=2,
-                    label={"inner": "construction (trigger not first token)", "all": "construction (all positions)",
-                           "no remap": "control: W_KQ^2 without W_OV^1 remap"}[k])
+        ax.errorbar(
+            ds,
+            m,
+            yerr=[m - lo, hi - m],
+            fmt=mk,
+            ms=4,
+            capsize=2,
+            label={
+                "inner": "construction (trigger not first token)",
+                "all": "construction (all positions)",
+                "no remap": "control: W_KQ^2 without W_OV^1 remap",
+            }[k],
+        )
     ax.axhline(0.99, c="k", lw=0.8, ls=":")
     if np.isfinite(d_star):
         ax.axvline(d_star, c="gray", lw=0.8, label=f"d* (0.99) = {d_star:.0f}")
@@ -309,17 +391,25 @@ def test_TF3_construction_solves_task(scale, seeds, device, record):
     ax.set_ylabel("in-context accuracy (no training)")
     ax.set_title(f"TF3 construction, N={g['N']}, T={g['T']}, K={g['K']}, {G['seeds']} seeds", fontsize=9)
     ax.legend(fontsize=7)
-    record("TF3", prediction="the associative-memory construction solves the task once d is large enough",
-           measurement=f"d={int(ds[-1])}: inner accuracy {m_in:.4f} [{lo_in:.4f}, {hi_in:.4f}], all positions "
-                       f"{m_all:.4f} [{lo_all:.4f}, {hi_all:.4f}]; d* (inner, 0.99) = {d_star:.1f} "
-                       f"[{d_ci[0]:.1f}, {d_ci[1]:.1f}]",
-           interval=(lo_in, hi_in), criterion="largest d: inner mean >= 0.99 and lower bound >= 0.98",
-           verdict="reproduced" if ok else "refuted",
-           negative_control={"prediction": "W_KQ^2 = sum_k e_k e_k^T (no remapping)", "accuracy": [m_nc, lo_nc, hi_nc],
-                             "rejected": nc_rejected},
-           figure=fig, data={"d": G["d"], "acc": A, "d_star": d_star, "d_star_ci": d_ci},
-           note="The literal construction fails when the trigger is the first token (its key holds e~ of itself); "
-                "the 'all positions' curve shows the cost of that boundary case.")
+    record(
+        "TF3",
+        prediction="the associative-memory construction solves the task once d is large enough",
+        measurement=f"d={int(ds[-1])}: inner accuracy {m_in:.4f} [{lo_in:.4f}, {hi_in:.4f}], all positions "
+        f"{m_all:.4f} [{lo_all:.4f}, {hi_all:.4f}]; d* (inner, 0.99) = {d_star:.1f} "
+        f"[{d_ci[0]:.1f}, {d_ci[1]:.1f}]",
+        interval=(lo_in, hi_in),
+        criterion="largest d: inner mean >= 0.99 and lower bound >= 0.98",
+        verdict="reproduced" if ok else "refuted",
+        negative_control={
+            "prediction": "W_KQ^2 = sum_k e_k e_k^T (no remapping)",
+            "accuracy": [m_nc, lo_nc, hi_nc],
+            "rejected": nc_rejected,
+        },
+        figure=fig,
+        data={"d": G["d"], "acc": A, "d_star": d_star, "d_star_ci": d_ci},
+        note="The literal construction fails when the trigger is the first token (its key holds e~ of itself); "
+        "the 'all positions' curve shows the cost of that boundary case.",
+    )
     assert nc_rejected, (m_nc, hi_nc)
     assert ok, (m_in, lo_in)
 
@@ -379,17 +469,27 @@ def test_TF4_probe_order_and_joint_learning(scale, seeds, device, record, reques
     axes[2].set_ylabel("in-context accuracy")
     axes[2].set_title("joint vs layer-by-layer", fontsize=9)
     axes[2].legend(fontsize=7)
-    record("TF4", prediction="probe order W_OV^2 < W_KQ^2 < W_KQ^1; joint learning faster than layer by layer",
-           measurement=f"steps to probe 0.5 (mean over seeds): OV2 {cc['WOV2'].mean():.1f}, KQ2 {cc['WKQ2'].mean():.1f}, "
-                       f"KQ1 {cc['WKQ1'].mean():.1f}; p(OV2<KQ2)={t1.p_value:.2g}, p(KQ2<KQ1)={t2.p_value:.2g}; "
-                       f"steps to accuracy 0.9: joint {np.nanmean(tj) if np.isfinite(tj).any() else float('nan'):.0f} "
-                       f"(reached by {int(np.isfinite(tj).sum())}/{tj.size}), layer by layer reached by "
-                       f"{int(np.isfinite(ts).sum())}/{ts.size} within {tr['steps']} steps; p(joint faster)={tj_test.p_value:.2g}",
-           interval=(t1.ci[0], t2.ci[1]), criterion="both order tests p < 0.05 and joint faster p < 0.05 (paired, one-sided)",
-           verdict="reproduced" if ok else ("refuted" if (t1.p_value > 0.95 or t2.p_value > 0.95 or tj_test.p_value > 0.95) else "inconclusive"),
-           negative_control={"prediction": "reverse order: W_KQ^1 before W_OV^2", "diff_ci": [lorev, hirev],
-                             "rejected": nc_rejected},
-           figure=fig, data={"cross_steps": cc, "t_joint": tj, "t_staged": ts, "order_tests": [t1.p_value, t2.p_value]})
+    record(
+        "TF4",
+        prediction="probe order W_OV^2 < W_KQ^2 < W_KQ^1; joint learning faster than layer by layer",
+        measurement=f"steps to probe 0.5 (mean over seeds): OV2 {cc['WOV2'].mean():.1f}, KQ2 {cc['WKQ2'].mean():.1f}, "
+        f"KQ1 {cc['WKQ1'].mean():.1f}; p(OV2<KQ2)={t1.p_value:.2g}, p(KQ2<KQ1)={t2.p_value:.2g}; "
+        f"steps to accuracy 0.9: joint {np.nanmean(tj) if np.isfinite(tj).any() else float('nan'):.0f} "
+        f"(reached by {int(np.isfinite(tj).sum())}/{tj.size}), layer by layer reached by "
+        f"{int(np.isfinite(ts).sum())}/{ts.size} within {tr['steps']} steps; p(joint faster)={tj_test.p_value:.2g}",
+        interval=(t1.ci[0], t2.ci[1]),
+        criterion="both order tests p < 0.05 and joint faster p < 0.05 (paired, one-sided)",
+        verdict="reproduced"
+        if ok
+        else ("refuted" if (t1.p_value > 0.95 or t2.p_value > 0.95 or tj_test.p_value > 0.95) else "inconclusive"),
+        negative_control={
+            "prediction": "reverse order: W_KQ^1 before W_OV^2",
+            "diff_ci": [lorev, hirev],
+            "rejected": nc_rejected,
+        },
+        figure=fig,
+        data={"cross_steps": cc, "t_joint": tj, "t_staged": ts, "order_tests": [t1.p_value, t2.p_value]},
+    )
     assert nc_rejected, (lorev, hirev)
     # what was measured at the fast scale: W_KQ^2 before W_KQ^1 and joint faster are decided; W_OV^2 vs W_KQ^2
     # (both within the first tens of steps, the K = 3 trigger probe being coarse) may not be.
@@ -398,8 +498,10 @@ def test_TF4_probe_order_and_joint_learning(scale, seeds, device, record, reques
 
 
 # ---------------------------------------------------------------- TF5
-TF5_GRID = {"fast": dict(N=64, T=12, K=4, d=[32, 128], d_full_arch=128, B=2048, seeds=4, lam=5.0),
-            "full": dict(N=256, T=16, K=8, d=[64, 128, 256, 512], d_full_arch=512, B=16384, seeds=8, lam=5.0)}
+TF5_GRID = {
+    "fast": dict(N=64, T=12, K=4, d=[32, 128], d_full_arch=128, B=2048, seeds=4, lam=5.0),
+    "full": dict(N=256, T=16, K=8, d=[64, 128, 256, 512], d_full_arch=512, B=16384, seeds=8, lam=5.0),
+}
 
 
 def _three_steps(G, d, sd, order, simplified, device):
@@ -462,26 +564,35 @@ def test_TF5_three_gradient_steps(scale, seeds, device, record):
     ax.set_title(f"TF5: N={G['N']}, T={G['T']}, K={G['K']}, {G['B']} sequences/seed", fontsize=9)
     ax.legend(fontsize=7)
     fmt = lambda r: ", ".join(f"{k} {r[-1][k].mean():.2f}" for k in order)  # noqa: E731
-    record("TF5", prediction="3 population steps (W_OV^2, W_KQ^2, W_KQ^1) recover the three memories",
-           measurement="simplified architecture: " + "; ".join(f"d={d}: {fmt(res[d])}" for d in G["d"])
-                       + f"; full residual d={G['d_full_arch']}: {fmt(full_arch)}",
-           interval=(min(final[k].min() for k in order), max(final[k].max() for k in order)),
-           criterion="largest d, simplified architecture: every probe mean >= 0.9 after its step",
-           verdict="reproduced" if ok else "refuted",
-           negative_control={"prediction": "reverse order recovers W_KQ^1 and W_KQ^2",
-                             "probes": {k: float(rev[-1][k].mean()) for k in order}, "rejected": nc_rejected},
-           figure=fig, data={"simplified": {str(d): res[d] for d in G["d"]}, "full_residual": full_arch,
-                             "reverse": rev, "grid": G},
-           note="The seed states the theorem with 'some simplifications to architecture'; we read them as heads that "
-                "each read one part of the residual stream. The full residual stream adds cross terms that the "
-                "steps only partly overcome at these widths (reported, not part of the verdict).")
+    record(
+        "TF5",
+        prediction="3 population steps (W_OV^2, W_KQ^2, W_KQ^1) recover the three memories",
+        measurement="simplified architecture: "
+        + "; ".join(f"d={d}: {fmt(res[d])}" for d in G["d"])
+        + f"; full residual d={G['d_full_arch']}: {fmt(full_arch)}",
+        interval=(min(final[k].min() for k in order), max(final[k].max() for k in order)),
+        criterion="largest d, simplified architecture: every probe mean >= 0.9 after its step",
+        verdict="reproduced" if ok else "refuted",
+        negative_control={
+            "prediction": "reverse order recovers W_KQ^1 and W_KQ^2",
+            "probes": {k: float(rev[-1][k].mean()) for k in order},
+            "rejected": nc_rejected,
+        },
+        figure=fig,
+        data={"simplified": {str(d): res[d] for d in G["d"]}, "full_residual": full_arch, "reverse": rev, "grid": G},
+        note="The seed states the theorem with 'some simplifications to architecture'; we read them as heads that "
+        "each read one part of the residual stream. The full residual stream adds cross terms that the "
+        "steps only partly overcome at these widths (reported, not part of the verdict).",
+    )
     assert nc_rejected, rev
     assert ok, final
 
 
 # ---------------------------------------------------------------- TF6
-TF6_GRID = {"fast": dict(seeds=4, steps=2400, batch=32, lr=6.0, eval_batch=192),
-            "full": dict(seeds=8, steps=8000, batch=64, lr=6.0, eval_batch=512)}
+TF6_GRID = {
+    "fast": dict(seeds=4, steps=2400, batch=32, lr=6.0, eval_batch=192),
+    "full": dict(seeds=8, steps=8000, batch=64, lr=6.0, eval_batch=512),
+}
 
 
 def test_TF6_global_bigrams_before_induction(scale, seeds, device, record):
@@ -502,15 +613,24 @@ def test_TF6_global_bigrams_before_induction(scale, seeds, device, record):
     sd = seeds(G["seeds"])
     m = init_model(g["N"], g["T"], g["d"], sd, layers=2, ff=True, ov_init="zero", device=device)
     eval_at = np.unique(np.round(np.geomspace(1, G["steps"], 28)).astype(int))
-    log = train(m, task, steps=G["steps"], batch=G["batch"], lr=G["lr"], trainable=("WKQ1", "WKQ2", "WOV2", "WF"),
-                loss_on="all", eval_at=eval_at.tolist(), eval_batch=G["eval_batch"])
+    log = train(
+        m,
+        task,
+        steps=G["steps"],
+        batch=G["batch"],
+        lr=G["lr"],
+        trainable=("WKQ1", "WKQ2", "WOV2", "WF"),
+        loss_on="all",
+        eval_at=eval_at.tolist(),
+        eval_batch=G["eval_batch"],
+    )
     steps = log.steps
     t = {}
     fin = {}
     for k in ("global", "icl"):
         v = log.metrics[k]
         fin[k] = v[:, -3:].mean(1)
-        t[k] = np.array([first_crossing(steps, v[i:i + 1], 0.9 * fin[k][i])[0] for i in range(v.shape[0])])
+        t[k] = np.array([first_crossing(steps, v[i : i + 1], 0.9 * fin[k][i])[0] for i in range(v.shape[0])])
     t = {k: np.maximum(v, 1) * G["batch"] for k, v in t.items()}  # samples; a metric at step 0 counts as 1 step
     lr_ = np.log(t["icl"] / t["global"])
     mlr, lo, hi = mean_ci(lr_)
@@ -528,14 +648,25 @@ def test_TF6_global_bigrams_before_induction(scale, seeds, device, record):
     ax.set_ylabel("accuracy")
     ax.set_title(f"TF6: samples to 90% of final, ratio {ratio:.1f} [{rlo:.1f}, {rhi:.1f}]", fontsize=9)
     ax.legend(fontsize=7)
-    record("TF6", prediction="global bigrams reach their final accuracy in far fewer samples than in-context outputs",
-           measurement=f"samples to 90% of final: global {np.exp(np.log(t['global']).mean()):.0f}, in-context "
-                       f"{np.exp(np.log(t['icl']).mean()):.0f} (geometric means); ratio {ratio:.1f} [{rlo:.1f}, {rhi:.1f}]; "
-                       f"final accuracies global {fin['global'].mean():.3f}, in-context {fin['icl'].mean():.3f}",
-           interval=(rlo, rhi), criterion="lower 95% bound of the geometric-mean ratio >= 5",
-           verdict="reproduced" if ok else ("refuted" if rhi < 5 else "inconclusive"),
-           negative_control={"prediction": "equal speed (ratio 1)", "rejected": nc_rejected},
-           figure=fig, data={"steps": steps, "global": log.metrics["global"], "icl": log.metrics["icl"],
-                             "samples": t, "final": fin, "grid": G})
+    record(
+        "TF6",
+        prediction="global bigrams reach their final accuracy in far fewer samples than in-context outputs",
+        measurement=f"samples to 90% of final: global {np.exp(np.log(t['global']).mean()):.0f}, in-context "
+        f"{np.exp(np.log(t['icl']).mean()):.0f} (geometric means); ratio {ratio:.1f} [{rlo:.1f}, {rhi:.1f}]; "
+        f"final accuracies global {fin['global'].mean():.3f}, in-context {fin['icl'].mean():.3f}",
+        interval=(rlo, rhi),
+        criterion="lower 95% bound of the geometric-mean ratio >= 5",
+        verdict="reproduced" if ok else ("refuted" if rhi < 5 else "inconclusive"),
+        negative_control={"prediction": "equal speed (ratio 1)", "rejected": nc_rejected},
+        figure=fig,
+        data={
+            "steps": steps,
+            "global": log.metrics["global"],
+            "icl": log.metrics["icl"],
+            "samples": t,
+            "final": fin,
+            "grid": G,
+        },
+    )
     assert nc_rejected, (rlo, rhi)
     assert ok, (ratio, rlo, rhi)

@@ -3,11 +3,12 @@
 Every public function of :mod:`impl` validates its arguments with these helpers, so that an
 invalid value raises ``ValueError`` naming the parameter and the allowed range.
 """
+
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable, Sequence
 from numbers import Integral, Real
-from typing import Iterable, Sequence
 
 import torch
 
@@ -24,8 +25,9 @@ def check_int(name: str, value, lo: int | None = None, hi: int | None = None) ->
     return value
 
 
-def check_float(name: str, value, lo: float | None = None, hi: float | None = None,
-                *, lo_open: bool = False, hi_open: bool = False) -> float:
+def check_float(
+    name: str, value, lo: float | None = None, hi: float | None = None, *, lo_open: bool = False, hi_open: bool = False
+) -> float:
     """Return ``value`` as a finite float inside the given (open or closed) range."""
     if isinstance(value, bool) or not isinstance(value, Real):
         raise ValueError(f"{name} must be a real number{_range(lo, hi, lo_open, hi_open)}, got {value!r}")

@@ -20,6 +20,7 @@ Costs per seed and size: lowrank N d m + n_eval N m; mlp 2 N d m + n_eval N d; r
 The accuracy functions take one size N or a sweep of sizes that share the embedding tables (the memory of
 size N uses the first N rows, exactly as a table drawn with that N: rows do not depend on the length).
 """
+
 from __future__ import annotations
 
 import math
@@ -68,8 +69,13 @@ def recall_correct(H: torch.Tensor, V: torch.Tensor, *, offset: int = 0, chunk: 
 
     H : (S, n, k) query codes of tokens offset..offset+n-1; V : (S, M, k) output codes.  Returns bool (S, n).
     """
-    if not (torch.is_tensor(H) and torch.is_tensor(V)) or H.ndim != 3 or V.ndim != 3 or H.shape[0] != V.shape[0] \
-            or H.shape[2] != V.shape[2]:
+    if (
+        not (torch.is_tensor(H) and torch.is_tensor(V))
+        or H.ndim != 3
+        or V.ndim != 3
+        or H.shape[0] != V.shape[0]
+        or H.shape[2] != V.shape[2]
+    ):
         raise ValueError("H must be (S, n, k) and V (S, M, k) tensors with the same S and k")
     offset = check_int("offset", offset, 0)
     S, n, _ = H.shape
@@ -148,8 +154,18 @@ def _one_step(B: torch.Tensor, X: torch.Tensor, eta: float) -> torch.Tensor:
     return (B - B.mean(1, keepdim=True)).transpose(1, 2) @ X * (eta / N)
 
 
-def lowrank_accuracy(N, m: int, d: int, seeds, *, n_eval: int | None = None, eta: float = 1.0,
-                     chunk: int | None = None, device=None, dtype=None) -> torch.Tensor:
+def lowrank_accuracy(
+    N,
+    m: int,
+    d: int,
+    seeds,
+    *,
+    n_eval: int | None = None,
+    eta: float = 1.0,
+    chunk: int | None = None,
+    device=None,
+    dtype=None,
+) -> torch.Tensor:
     """CP1 recall accuracy per seed: score(z, y) = (W1 u_y)^T (W2 e_z).
 
     N : an int (returns shape (S,)) or a sequence of sizes (returns (len(N), S)); the sizes share the
@@ -166,7 +182,7 @@ def lowrank_accuracy(N, m: int, d: int, seeds, *, n_eval: int | None = None, eta
     out = torch.empty(len(Ns), len(seeds), dtype=torch.float64, device=dev)
     for i, n_tok in enumerate(Ns):
         W2 = _one_step(V[:, :n_tok], E[:, :n_tok], eta)  # (S, m, d)
-        H = E[:, :_n_eval(n_eval, n_tok)] @ W2.transpose(1, 2)
+        H = E[:, : _n_eval(n_eval, n_tok)] @ W2.transpose(1, 2)
         out[i] = recall_correct(H, V[:, :n_tok], chunk=chunk).to(torch.float64).mean(1)
     return _shape(out, scalar)
 
@@ -202,8 +218,18 @@ def _hidden_weights(m: int, d: int, seeds, dev, dt) -> torch.Tensor:
     return Embedding(m, d, seeds, "gaussian", "w").full(device=dev, dtype=dt) * math.sqrt(d)
 
 
-def mlp_weights(N: int, m: int, d: int, seeds, *, activation: str = "odd3", pairs: int = 0, eta: float = 1.0,
-                device=None, dtype=None):
+def mlp_weights(
+    N: int,
+    m: int,
+    d: int,
+    seeds,
+    *,
+    activation: str = "odd3",
+    pairs: int = 0,
+    eta: float = 1.0,
+    device=None,
+    dtype=None,
+):
     """W1 (S, d, m) (one step: (eta/N) sum_z (u_z - ubar) phi_z^T) and W2 (S, m, d) of the kernel MLP memory.
 
     pairs = 0: inputs are the N sphere embeddings; pairs = n: inputs are the N = n^2 normalised sums.
@@ -222,9 +248,20 @@ def mlp_features(x: torch.Tensor, W2: torch.Tensor, activation_name: str = "odd3
     return activation(activation_name, x @ W2.transpose(1, 2)) / math.sqrt(W2.shape[1])
 
 
-def mlp_accuracy(N, m: int, d: int, seeds, *, activation: str = "odd3", pairs: int = 0,
-                 n_eval: int | None = None, eta: float = 1.0, chunk: int | None = None, device=None,
-                 dtype=None) -> torch.Tensor:
+def mlp_accuracy(
+    N,
+    m: int,
+    d: int,
+    seeds,
+    *,
+    activation: str = "odd3",
+    pairs: int = 0,
+    n_eval: int | None = None,
+    eta: float = 1.0,
+    chunk: int | None = None,
+    device=None,
+    dtype=None,
+) -> torch.Tensor:
     """CP2 recall accuracy per seed: score(z, y) = u_y^T W1 phi(x_z), x_z the unit-sphere embeddings.
 
     N : an int (shape (S,)) or a sequence of sizes sharing the tables (shape (len(N), S)).
@@ -241,21 +278,48 @@ def mlp_accuracy(N, m: int, d: int, seeds, *, activation: str = "odd3", pairs: i
     out = torch.empty(len(Ns), len(seeds), dtype=torch.float64, device=dev)
     for i, n_tok in enumerate(Ns):
         W1 = _one_step(U[:, :n_tok], phi[:, :n_tok], eta)  # (S, d, m)
-        H = phi[:, :_n_eval(n_eval, n_tok)] @ W1.transpose(1, 2)
+        H = phi[:, : _n_eval(n_eval, n_tok)] @ W1.transpose(1, 2)
         out[i] = recall_correct(H, U[:, :n_tok], chunk=chunk).to(torch.float64).mean(1)
     return _shape(out, scalar)
 
 
-def multi_accuracy(n, m: int, d: int, seeds, *, activation: str = "odd3", n_eval: int | None = None,
-                   eta: float = 1.0, chunk: int | None = None, device=None, dtype=None) -> torch.Tensor:
+def multi_accuracy(
+    n,
+    m: int,
+    d: int,
+    seeds,
+    *,
+    activation: str = "odd3",
+    n_eval: int | None = None,
+    eta: float = 1.0,
+    chunk: int | None = None,
+    device=None,
+    dtype=None,
+) -> torch.Tensor:
     """CP3: the kernel MLP on the n^2 pairs (z1, z2) with inputs (e_{z1} + e~_{z2}) normalised, f* injective.
 
     n : an int (shape (S,)) or a sequence (shape (len(n), S)); each n rebuilds its n^2 inputs.
     """
     ns, scalar = _sizes(n)
     seeds = check_seeds(seeds)
-    out = torch.stack([mlp_accuracy(k * k, m, d, seeds, activation=activation, pairs=k, n_eval=n_eval, eta=eta,
-                                    chunk=chunk, device=device, dtype=dtype) for k in ns])
+    out = torch.stack(
+        [
+            mlp_accuracy(
+                k * k,
+                m,
+                d,
+                seeds,
+                activation=activation,
+                pairs=k,
+                n_eval=n_eval,
+                eta=eta,
+                chunk=chunk,
+                device=device,
+                dtype=dtype,
+            )
+            for k in ns
+        ]
+    )
     return _shape(out, scalar)
 
 
@@ -264,15 +328,29 @@ def relu_scores(Eq: torch.Tensor, E: torch.Tensor, U: torch.Tensor, eta: float) 
     """g[s, i, y] = sum_x' (u_y^T u_x') ReLU(e_x'^T e_{q_i} - eta) for queries Eq (S, c, d), keys E (S, N, d),
     outputs U (S, N, d) (f* = identity): shape (S, c, N)."""
     eta = check_float("eta", eta)
-    if any(not torch.is_tensor(t) or t.ndim != 3 for t in (Eq, E, U)) or E.shape != U.shape or Eq.shape[2] != E.shape[2] \
-            or Eq.shape[0] != E.shape[0]:
+    if (
+        any(not torch.is_tensor(t) or t.ndim != 3 for t in (Eq, E, U))
+        or E.shape != U.shape
+        or Eq.shape[2] != E.shape[2]
+        or Eq.shape[0] != E.shape[0]
+    ):
         raise ValueError("Eq must be (S, c, d) and E, U (S, N, d) tensors")
     R = torch.relu(Eq @ E.transpose(1, 2) - eta)  # (S, c, N)
     return (R @ U) @ U.transpose(1, 2)
 
 
-def relu_accuracy(N, d: int, seeds, *, eta: float = 0.5, kind: str = "sphere", n_eval: int | None = None,
-                  chunk: int | None = None, device=None, dtype=None) -> torch.Tensor:
+def relu_accuracy(
+    N,
+    d: int,
+    seeds,
+    *,
+    eta: float = 0.5,
+    kind: str = "sphere",
+    n_eval: int | None = None,
+    chunk: int | None = None,
+    device=None,
+    dtype=None,
+) -> torch.Tensor:
     """CP4 recall accuracy per seed of the thresholded memory.  Embeddings: Embedding(N, d, seeds, kind, 'e')
     and (..., 'u'), the tables of the linear memory with these seeds.  N : an int (shape (S,)) or a sequence
     of sizes sharing the tables (shape (len(N), S))."""

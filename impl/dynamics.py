@@ -9,6 +9,7 @@ of the batch cross-entropy is written out by hand (no autograd), and the only Py
 T/B steps. :func:`reference_train_autograd` is the plain per-step autograd loop (one seed, one rate at a
 time), kept as the reference for correctness and speed.
 """
+
 from __future__ import annotations
 
 import math
@@ -104,11 +105,31 @@ def population_error(W, E, U, p, f, layer_norm=False):
     return _error(m, p), m
 
 
-def train(N: int, M: int, d: int, T: int, lrs, seeds, *, alpha: float = 2.0, batch: int = 1,
-          optimizer: str = "sgd", betas=(0.9, 0.999), eps: float = 1e-8, layer_norm: bool = False,
-          schedule: str = "constant", embeddings: str = "gaussian", model: str = "linear",
-          relu_threshold: float = 0.5, learn_embeddings: bool = False, checkpoints=10,
-          tokens: torch.Tensor | None = None, progress: bool = False, device=None, dtype=None) -> TrainResult:
+def train(
+    N: int,
+    M: int,
+    d: int,
+    T: int,
+    lrs,
+    seeds,
+    *,
+    alpha: float = 2.0,
+    batch: int = 1,
+    optimizer: str = "sgd",
+    betas=(0.9, 0.999),
+    eps: float = 1e-8,
+    layer_norm: bool = False,
+    schedule: str = "constant",
+    embeddings: str = "gaussian",
+    model: str = "linear",
+    relu_threshold: float = 0.5,
+    learn_embeddings: bool = False,
+    checkpoints=10,
+    tokens: torch.Tensor | None = None,
+    progress: bool = False,
+    device=None,
+    dtype=None,
+) -> TrainResult:
     """One pass of minibatch training over T Zipf samples, for every seed and learning rate at once.
 
     Parameters
@@ -143,8 +164,10 @@ def train(N: int, M: int, d: int, T: int, lrs, seeds, *, alpha: float = 2.0, bat
     check_choice("embeddings", embeddings, ("gaussian", "orthonormal"))
     check_choice("model", model, ("linear", "relu"))
     if model == "relu" and (optimizer != "sgd" or layer_norm or learn_embeddings):
-        raise ValueError("model='relu' is trained by the SGD memory-writing rule only: it needs optimizer='sgd', "
-                         "layer_norm=False, learn_embeddings=False")
+        raise ValueError(
+            "model='relu' is trained by the SGD memory-writing rule only: it needs optimizer='sgd', "
+            "layer_norm=False, learn_embeddings=False"
+        )
     relu_threshold = check_float("relu_threshold", relu_threshold, 0.0, 1.0, hi_open=True)
     if learn_embeddings and optimizer != "sgd":
         raise ValueError(f"learn_embeddings=True is implemented for optimizer='sgd' only, got optimizer={optimizer!r}")
@@ -192,7 +215,9 @@ def train(N: int, M: int, d: int, T: int, lrs, seeds, *, alpha: float = 2.0, bat
             res = dict(_W=W)
     finally:
         torch.set_num_threads(n_threads)
-    counts = torch.zeros(S, N, device=dev, dtype=torch.float64).scatter_add_(1, tokens, torch.ones_like(tokens, dtype=torch.float64))
+    counts = torch.zeros(S, N, device=dev, dtype=torch.float64).scatter_add_(
+        1, tokens, torch.ones_like(tokens, dtype=torch.float64)
+    )
     return TrainResult(checkpoints=ck * batch, error=errs, margins=marg, counts=counts, lrs=lrs, finite=fin, **res)
 
 
@@ -203,10 +228,19 @@ def _checkpoint_steps(checkpoints, T: int, batch: int) -> np.ndarray:
         n = check_int("checkpoints", checkpoints, 1)
         return np.unique(np.round(np.geomspace(1, steps, n)).astype(int)) if n > 1 else np.array([steps])
     c = np.asarray(checkpoints)
-    if (c.ndim != 1 or c.size == 0 or not np.issubdtype(c.dtype, np.integer) or np.any(c <= 0) or np.any(c > T)
-            or np.any(c % batch) or np.any(np.diff(c) <= 0)):
-        raise ValueError(f"checkpoints must be an int >= 1 or an increasing sequence of sample counts in [batch, T] "
-                         f"that are multiples of batch (batch={batch}, T={T}), got {checkpoints!r}")
+    if (
+        c.ndim != 1
+        or c.size == 0
+        or not np.issubdtype(c.dtype, np.integer)
+        or np.any(c <= 0)
+        or np.any(c > T)
+        or np.any(c % batch)
+        or np.any(np.diff(c) <= 0)
+    ):
+        raise ValueError(
+            f"checkpoints must be an int >= 1 or an increasing sequence of sample counts in [batch, T] "
+            f"that are multiples of batch (batch={batch}, T={T}), got {checkpoints!r}"
+        )
     return c // batch
 
 
@@ -236,7 +270,7 @@ class _Run:
         return self.lr_t * self.fac[t]
 
     def xb(self, t: int) -> torch.Tensor:
-        return self.tokens[:, t * self.batch:(t + 1) * self.batch]  # (S, B)
+        return self.tokens[:, t * self.batch : (t + 1) * self.batch]  # (S, B)
 
 
 def _coefficient_sgd(run: _Run, it, K):
@@ -265,7 +299,7 @@ def _coefficient_sgd(run: _Run, it, K):
     for t in it:
         if t // blk != b0:
             b0 = t // blk
-            tok = run.tokens[:, b0 * blk * B:(b0 + 1) * blk * B].reshape(S, -1, B)  # (S, blk', B)
+            tok = run.tokens[:, b0 * blk * B : (b0 + 1) * blk * B].reshape(S, -1, B)  # (S, blk', B)
             Gb = K[ar, tok].transpose(0, 1).contiguous()  # (blk', S, B, N): rows K[x_i, :]
             Yb = oh_all[tok].transpose(0, 1).unsqueeze(3).contiguous()  # (blk', S, B, 1, M)
             Ib = tok.transpose(0, 1).reshape(-1, S, B, 1, 1).expand(-1, S, B, L, M)
@@ -314,8 +348,9 @@ def _loop(run: _Run, it, layer_norm, optimizer, b1, b2, eps, learn_embeddings):
         lr = run.lr(t)
         if learn_embeddings:  # gradient of the batch loss in e_x: W^T dz / B, summed over repeats of x
             gX = dz @ W / B  # (S, L, B, d)
-            run.E.index_put_((arS.expand(S, L, B), arL.expand(S, L, B), xb.unsqueeze(1).expand(S, L, B)),
-                             -lr * gX, accumulate=True)
+            run.E.index_put_(
+                (arS.expand(S, L, B), arL.expand(S, L, B), xb.unsqueeze(1).expand(S, L, B)), -lr * gX, accumulate=True
+            )
         if optimizer == "sgd":
             W -= lr * g
         elif optimizer == "sign":
@@ -335,10 +370,25 @@ def _loop(run: _Run, it, layer_norm, optimizer, b1, b2, eps, learn_embeddings):
     return W
 
 
-def reference_train_autograd(N: int, M: int, d: int, T: int, lr: float, seed: int, *, alpha: float = 2.0,
-                             batch: int = 1, optimizer: str = "sgd", betas=(0.9, 0.999), eps: float = 1e-8,
-                             layer_norm: bool = False, embeddings: str = "gaussian", learn_embeddings: bool = False,
-                             device=None, dtype=None) -> torch.Tensor:
+def reference_train_autograd(
+    N: int,
+    M: int,
+    d: int,
+    T: int,
+    lr: float,
+    seed: int,
+    *,
+    alpha: float = 2.0,
+    batch: int = 1,
+    optimizer: str = "sgd",
+    betas=(0.9, 0.999),
+    eps: float = 1e-8,
+    layer_norm: bool = False,
+    embeddings: str = "gaussian",
+    learn_embeddings: bool = False,
+    device=None,
+    dtype=None,
+) -> torch.Tensor:
     """The plain implementation: one seed, one rate, torch.optim and autograd at every step. Returns W (d, d).
 
     ``learn_embeddings``: the input embeddings are a parameter too (same optimizer)."""
@@ -354,9 +404,11 @@ def reference_train_autograd(N: int, M: int, d: int, T: int, lr: float, seed: in
     if learn_embeddings:
         E = E.clone().requires_grad_(True)
         params.append(E)
-    opt = torch.optim.SGD(params, lr=lr) if optimizer == "sgd" else torch.optim.Adam(params, lr=lr, betas=betas, eps=eps)
+    opt = (
+        torch.optim.SGD(params, lr=lr) if optimizer == "sgd" else torch.optim.Adam(params, lr=lr, betas=betas, eps=eps)
+    )
     for t in range(T // batch):
-        xb = tokens[t * batch:(t + 1) * batch]
+        xb = tokens[t * batch : (t + 1) * batch]
         h = E[xb] @ W.T
         if layer_norm:
             h = torch.nn.functional.layer_norm(h, (d,), eps=LN_EPS)
@@ -367,7 +419,9 @@ def reference_train_autograd(N: int, M: int, d: int, T: int, lr: float, seed: in
     return W.detach()
 
 
-def benchmark_batch1_speedup(N: int = 100, M: int = 5, d: int = 100, T: int = 10_000, n_seeds: int = 10, lr: float = 1.0) -> dict:
+def benchmark_batch1_speedup(
+    N: int = 100, M: int = 5, d: int = 100, T: int = 10_000, n_seeds: int = 10, lr: float = 1.0
+) -> dict:
     """Batch-1 SGD: the batched trainer against the per-step autograd loop, same configuration, one process."""
     seeds = tuple(range(n_seeds))
     t0 = time.perf_counter()
@@ -378,11 +432,19 @@ def benchmark_batch1_speedup(N: int = 100, M: int = 5, d: int = 100, T: int = 10
     ref = [reference_train_autograd(N, M, d, T, lr, s) for s in seeds]
     t_ref = time.perf_counter() - t0
     diff = max(float((res.W[i, 0] - ref[i]).abs().max()) for i in range(n_seeds))
-    return {"config": f"N={N}, M={M}, d={d}, T={T}, {n_seeds} seeds, batch 1, lr {lr}", "batched_s": t_fast,
-            "autograd_loop_s": t_ref, "speedup": t_ref / t_fast, "target": 20.0, "max_abs_W_difference": diff}
+    return {
+        "config": f"N={N}, M={M}, d={d}, T={T}, {n_seeds} seeds, batch 1, lr {lr}",
+        "batched_s": t_fast,
+        "autograd_loop_s": t_ref,
+        "speedup": t_ref / t_fast,
+        "target": 20.0,
+        "max_abs_W_difference": diff,
+    }
 
 
-def benchmark_seed_batching(N: int = 100, M: int = 5, d: int = 100, T: int = 10_000, n_seeds: int = 10, batch: int = 1) -> dict:
+def benchmark_seed_batching(
+    N: int = 100, M: int = 5, d: int = 100, T: int = 10_000, n_seeds: int = 10, batch: int = 1
+) -> dict:
     """A 10-seed learning-rate sweep (SGD, batch 1, 5 rates): all seeds in one call against one call per seed."""
     seeds, lrs = tuple(range(n_seeds)), [0.1, 0.3, 1.0, 3.0, 10.0]
     t0 = time.perf_counter()
@@ -394,5 +456,11 @@ def benchmark_seed_batching(N: int = 100, M: int = 5, d: int = 100, T: int = 10_
     [r.W for r in b]
     t_l = time.perf_counter() - t0
     diff = max(float((a.W[i] - b[i].W[0]).abs().max()) for i in range(n_seeds))
-    return {"config": f"N={N}, M={M}, d={d}, T={T}, batch {batch}, SGD, 5 rates", "batched_s": t_b, "one_by_one_s": t_l,
-            "speedup": t_l / t_b, "target": 5.0, "max_abs_W_difference": diff}
+    return {
+        "config": f"N={N}, M={M}, d={d}, T={T}, batch {batch}, SGD, 5 rates",
+        "batched_s": t_b,
+        "one_by_one_s": t_l,
+        "speedup": t_l / t_b,
+        "target": 5.0,
+        "max_abs_W_difference": diff,
+    }

@@ -11,6 +11,7 @@ Kinds
 ``sphere``      the gaussian rows normalised to unit norm.
 ``orthonormal`` exactly orthonormal rows (needs n <= d): the Q factor of a gaussian d x n matrix.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -103,9 +104,11 @@ class Embedding:
                 for b in range(b0, b1 + 1):
                     lo, hi = max(start, b * BLOCK), min(stop, (b + 1) * BLOCK)
                     if hi - lo == BLOCK:  # whole block: draw in place, no copy
-                        _fill_block(out[si, lo - start:hi - start], s, sid, b, self.d)
+                        _fill_block(out[si, lo - start : hi - start], s, sid, b, self.d)
                     else:
-                        out[si, lo - start:hi - start] = gaussian_block(s, sid, b, self.d, dt)[lo - b * BLOCK:hi - b * BLOCK]
+                        out[si, lo - start : hi - start] = gaussian_block(s, sid, b, self.d, dt)[
+                            lo - b * BLOCK : hi - b * BLOCK
+                        ]
         if self.kind == "sphere":
             out = out / out.norm(dim=-1, keepdim=True).clamp_min(torch.finfo(dt).tiny)
         return out.to(dev)

@@ -23,6 +23,7 @@ gradient), so a grid of sizes trains as one set of batched matrix products.
 :func:`linear_onehot_logits` (FR4): one-hot embeddings and linear attention with a key-query weight
 per token, logits_a = sum_i w_KQ(x_i) W_OV(a, x_i).
 """
+
 from __future__ import annotations
 
 import math
@@ -112,7 +113,9 @@ def relation_marginal(facts: torch.Tensor, D: int) -> torch.Tensor:
     D = check_int("D", D, 2)
     facts = torch.as_tensor(facts)
     if facts.ndim != 3 or facts.dtype != torch.long:
-        raise ValueError(f"facts must be an int64 tensor of shape (num_seeds, S, R), got {facts.dtype} {tuple(facts.shape)}")
+        raise ValueError(
+            f"facts must be an int64 tensor of shape (num_seeds, S, R), got {facts.dtype} {tuple(facts.shape)}"
+        )
     B, S, R = facts.shape
     if int(facts.min()) < 0 or int(facts.max()) >= R * D:
         raise ValueError(f"facts values must lie in [0, {R * D - 1}]")
@@ -186,9 +189,15 @@ def init_params(sizes: Sizes, seeds, *, device=None, dtype=None) -> dict:
     return {k: v.to(dev) for k, v in p.items()}
 
 
-def transformer_logits(params: dict, E: torch.Tensor, U: torch.Tensor, tokens: torch.Tensor,
-                       head_mask: torch.Tensor | None = None, unit_mask: torch.Tensor | None = None,
-                       dim_mask: torch.Tensor | None = None) -> torch.Tensor:
+def transformer_logits(
+    params: dict,
+    E: torch.Tensor,
+    U: torch.Tensor,
+    tokens: torch.Tensor,
+    head_mask: torch.Tensor | None = None,
+    unit_mask: torch.Tensor | None = None,
+    dim_mask: torch.Tensor | None = None,
+) -> torch.Tensor:
     """Logits (B, n, A) of B one-layer transformers on prompts ``tokens`` (n, T) (shared by all models).
 
     E : (B, V, d) token embeddings; U : (B, A, d) attribute unembeddings; params from :func:`init_params`;
@@ -211,7 +220,9 @@ def transformer_logits(params: dict, E: torch.Tensor, U: torch.Tensor, tokens: t
     if head_mask is not None:
         o = o * head_mask[:, None, :, None]
     last = tokens[:, -1]
-    att_out = torch.bmm(o.reshape(B, n, Hd), WO.permute(0, 2, 1, 3).reshape(B, d, Hd).transpose(1, 2))  # sum_h W_O^h o_h
+    att_out = torch.bmm(
+        o.reshape(B, n, Hd), WO.permute(0, 2, 1, 3).reshape(B, d, Hd).transpose(1, 2)
+    )  # sum_h W_O^h o_h
     if dim_mask is not None:
         att_out = att_out * dim_mask[:, None, :]
     h = E[:, last] + att_out  # (B, n, d)
@@ -250,11 +261,15 @@ class TrainResult:
 
 def _masks(sizes: Sizes, n_seeds: int, device, dtype):
     """(B, H_max), (B, m_max), (B, d_max) masks for the models (seed-major, size-minor)."""
+
     def mask(vals, n):
         return (torch.arange(n)[None] < torch.tensor(vals)[:, None]).to(dtype).repeat(n_seeds, 1).to(device)
 
-    return (mask(sizes.heads, max(sizes.heads)), mask(sizes.widths, max(sizes.widths)),
-            mask(sizes.dims, max(sizes.dims)))
+    return (
+        mask(sizes.heads, max(sizes.heads)),
+        mask(sizes.widths, max(sizes.widths)),
+        mask(sizes.dims, max(sizes.dims)),
+    )
 
 
 def _padded_embeddings(n: int, sizes: Sizes, seeds: tuple, stream: str, device, dtype) -> torch.Tensor:
@@ -267,8 +282,18 @@ def _padded_embeddings(n: int, sizes: Sizes, seeds: tuple, stream: str, device, 
     return out.reshape(-1, n, dmax).to(device)
 
 
-def train_transformers(task: FactTask, sizes: Sizes, seeds, *, steps: int = 1000, lr: float = 1e-2,
-                       eval_every: int = 0, noise_seed: int | None = None, device=None, dtype=None) -> TrainResult:
+def train_transformers(
+    task: FactTask,
+    sizes: Sizes,
+    seeds,
+    *,
+    steps: int = 1000,
+    lr: float = 1e-2,
+    eval_every: int = 0,
+    noise_seed: int | None = None,
+    device=None,
+    dtype=None,
+) -> TrainResult:
     """Train one-layer transformers of every size in ``sizes`` for every seed with full-batch Adam.
 
     Each step sees every fact once (S R prompts) with fresh noise; the learning rate decays as a
@@ -297,7 +322,9 @@ def train_transformers(task: FactTask, sizes: Sizes, seeds, *, steps: int = 1000
     target = facts.reshape(nS, -1).repeat_interleave(K, 0)  # (B, S R), fact n = (n // R, n % R)
     params = {k: v.requires_grad_(True) for k, v in init_params(sizes, seeds, device=dev, dtype=dt).items()}
     opt = torch.optim.Adam(params.values(), lr=lr)
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda t: 0.01 + 0.99 * 0.5 * (1 + math.cos(math.pi * min(t / steps, 1.0))))
+    sched = torch.optim.lr_scheduler.LambdaLR(
+        opt, lambda t: 0.01 + 0.99 * 0.5 * (1 + math.cos(math.pi * min(t / steps, 1.0)))
+    )
     history, at = [], []
 
     def evaluate(tag: int):
@@ -367,8 +394,18 @@ def _kl_rows(p: torch.Tensor, logq: torch.Tensor) -> torch.Tensor:
     return (torch.xlogy(p, p) - p * logq).sum(-1)
 
 
-def gradient_flow_linear(task: FactTask, seeds, *, alpha: float = 0.1, jitter: float = 0.01, lr: float = 1.0,
-                         time: float = 2000.0, checkpoints: int = 200, device=None, dtype=None) -> FlowResult:
+def gradient_flow_linear(
+    task: FactTask,
+    seeds,
+    *,
+    alpha: float = 0.1,
+    jitter: float = 0.01,
+    lr: float = 1.0,
+    time: float = 2000.0,
+    checkpoints: int = 200,
+    device=None,
+    dtype=None,
+) -> FlowResult:
     """Gradient flow (Euler steps of size ``lr``) of the linear one-hot model on the population loss.
 
     Init: W_OV(a, z) = alpha (1 + jitter xi), w_KQ(z) = alpha (1 + jitter xi'), xi ~ N(0, 1) per seed.

@@ -11,6 +11,7 @@ A_x = diag(sigma) - sigma sigma^T. Along a run we record the loss, the exact pop
 (ties count as errors), optionally the margins s_{f*(x)} - max_{y != f*(x)} s_y and the sharpness
 lambda_max(H(W_t)).
 """
+
 from __future__ import annotations
 
 import itertools
@@ -19,14 +20,27 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 import torch
 
-from ._validate import (check_finite_tensor, check_float, check_int, check_seeds, resolve_device,
-                        resolve_dtype)
+from ._validate import check_finite_tensor, check_float, check_int, check_seeds, resolve_device, resolve_dtype
 from .embeddings import Embedding
 from .sampling import generator
 
-__all__ = ["Problem", "Trajectory", "two_token_problem", "orthogonal_problem", "random_problem", "logits",
-           "loss", "gradient", "zero_one_error", "margins", "hessian", "sharpness", "run_gd",
-           "first_hit_step", "ce_optimum"]
+__all__ = [
+    "Problem",
+    "Trajectory",
+    "ce_optimum",
+    "first_hit_step",
+    "gradient",
+    "hessian",
+    "logits",
+    "loss",
+    "margins",
+    "orthogonal_problem",
+    "random_problem",
+    "run_gd",
+    "sharpness",
+    "two_token_problem",
+    "zero_one_error",
+]
 
 _F_STREAM = 0x6D1
 
@@ -67,7 +81,10 @@ class Problem:
             raise ValueError(f"p must have shape ({B}, {N}), got {tuple(p.shape)}")
         if eta.shape != (B,) or bool((eta <= 0).any()):
             raise ValueError(f"eta must have shape ({B},) with entries in (0, inf)")
-        if not (E.dtype == U.dtype == p.dtype == eta.dtype) or len({E.device, U.device, f.device, p.device, eta.device}) != 1:
+        if (
+            not (E.dtype == U.dtype == p.dtype == eta.dtype)
+            or len({E.device, U.device, f.device, p.device, eta.device}) != 1
+        ):
             raise ValueError("E, U, p and eta must share dtype, and all tensors one device")
 
     @property
@@ -75,7 +92,7 @@ class Problem:
         """(B, N, M, d)."""
         return self.E.shape[0], self.E.shape[1], self.U.shape[1], self.E.shape[2]
 
-    def with_eta(self, eta) -> "Problem":
+    def with_eta(self, eta) -> Problem:
         """The same problems with step sizes ``eta`` (a scalar or a (B,) array)."""
         e = torch.as_tensor(eta, dtype=self.E.dtype, device=self.E.device).expand(self.shape[0]).clone()
         return replace(self, eta=e)
@@ -129,9 +146,14 @@ def orthogonal_problem(p, M: int, d: int, eta, seeds, *, device=None, dtype=None
     S, K = len(seeds), eta.size
     idx = torch.arange(S, device=dev).repeat(K)  # problem b = k S + s
     f = (torch.arange(N, device=dev) % M).expand(K * S, N).clone()
-    return Problem(E[idx], U[idx], f, p_t.to(device=dev, dtype=dt).expand(K * S, N).clone(),
-                   torch.as_tensor(np.repeat(eta, S), dtype=dt, device=dev),
-                   grid={"eta": np.repeat(eta, S), "seed": np.tile(np.array(seeds), K)})
+    return Problem(
+        E[idx],
+        U[idx],
+        f,
+        p_t.to(device=dev, dtype=dt).expand(K * S, N).clone(),
+        torch.as_tensor(np.repeat(eta, S), dtype=dt, device=dev),
+        grid={"eta": np.repeat(eta, S), "seed": np.tile(np.array(seeds), K)},
+    )
 
 
 def random_problem(p, M: int, d: int, eta: float, seeds, *, kind: str = "gaussian", device=None, dtype=None) -> Problem:
@@ -153,8 +175,14 @@ def random_problem(p, M: int, d: int, eta: float, seeds, *, kind: str = "gaussia
     U = Embedding(M, d, seeds, kind, "u").full(device=dev, dtype=dt)
     f = torch.stack([torch.randint(0, M, (N,), generator=generator(s, _F_STREAM)) for s in seeds]).to(dev)
     S = len(seeds)
-    return Problem(E, U, f, p_t.to(device=dev, dtype=dt).expand(S, N).clone(),
-                   torch.full((S,), eta, dtype=dt, device=dev), grid={"seed": np.array(seeds)})
+    return Problem(
+        E,
+        U,
+        f,
+        p_t.to(device=dev, dtype=dt).expand(S, N).clone(),
+        torch.full((S,), eta, dtype=dt, device=dev),
+        grid={"seed": np.array(seeds)},
+    )
 
 
 # ---------------------------------------------------------------- the population quantities
@@ -242,8 +270,15 @@ class Trajectory:
     W: torch.Tensor
 
 
-def run_gd(prob: Problem, steps: int, *, W0: torch.Tensor | None = None, record=None,
-           record_margins: bool = False, record_sharpness: bool = False) -> Trajectory:
+def run_gd(
+    prob: Problem,
+    steps: int,
+    *,
+    W0: torch.Tensor | None = None,
+    record=None,
+    record_margins: bool = False,
+    record_sharpness: bool = False,
+) -> Trajectory:
     """Full-batch GD W_{t+1} = W_t - eta grad L(W_t), t < ``steps``, for every problem at once.
 
     record : None (every step 0..steps) or a sorted sequence of steps in [0, steps] to keep.
@@ -261,8 +296,14 @@ def run_gd(prob: Problem, steps: int, *, W0: torch.Tensor | None = None, record=
         rec = np.arange(steps + 1)
     else:
         rec = np.asarray(record)
-        if rec.ndim != 1 or rec.size == 0 or not np.issubdtype(rec.dtype, np.integer) or rec.min() < 0 \
-                or rec.max() > steps or np.any(np.diff(rec) <= 0):
+        if (
+            rec.ndim != 1
+            or rec.size == 0
+            or not np.issubdtype(rec.dtype, np.integer)
+            or rec.min() < 0
+            or rec.max() > steps
+            or np.any(np.diff(rec) <= 0)
+        ):
             raise ValueError(f"record must be a strictly increasing integer sequence in [0, {steps}]")
     R = rec.size
     out_l = torch.empty(B, R, dtype=W.dtype, device=W.device)
@@ -313,8 +354,11 @@ def ce_optimum(prob: Problem, *, W0: torch.Tensor | None = None, iters: int = 10
     iters = check_int("iters", iters, 1)
     tol = check_float("tol", tol, 0.0, lo_open=True)
     B, _, _, d = prob.shape
-    W = torch.zeros(B, d, d, dtype=prob.E.dtype, device=prob.E.device) if W0 is None else \
-        _check_W(check_finite_tensor("W0", W0), prob).clone()
+    W = (
+        torch.zeros(B, d, d, dtype=prob.E.dtype, device=prob.E.device)
+        if W0 is None
+        else _check_W(check_finite_tensor("W0", W0), prob).clone()
+    )
     eye = torch.eye(d * d, dtype=W.dtype, device=W.device)
     for _ in range(iters):
         g = gradient(W, prob).reshape(B, -1)

@@ -4,6 +4,7 @@ The simulations behind GM1-GM4: the population loss and its autograd gradient, o
 gradient step from W = 0, and one SGD step on a sampled batch. All functions batch over a leading
 seed axis: W (S, d, d), X (S, n, d), U (S, M, d).
 """
+
 from __future__ import annotations
 
 import torch
@@ -20,8 +21,10 @@ def cross_entropy(W: torch.Tensor, X: torch.Tensor, U: torch.Tensor, p_joint: to
     check_finite_tensor("U", U)
     check_finite_tensor("p_joint", p_joint, nonneg=True)
     if W.shape[-1] != X.shape[-1] or W.shape[-2] != U.shape[-1] or p_joint.shape[-2:] != (X.shape[-2], U.shape[-2]):
-        raise ValueError(f"shapes must be W (.., d, d), X (.., n, d), U (.., M, d), p_joint (.., n, M); got "
-                         f"{tuple(W.shape)}, {tuple(X.shape)}, {tuple(U.shape)}, {tuple(p_joint.shape)}")
+        raise ValueError(
+            f"shapes must be W (.., d, d), X (.., n, d), U (.., M, d), p_joint (.., n, M); got "
+            f"{tuple(W.shape)}, {tuple(X.shape)}, {tuple(U.shape)}, {tuple(p_joint.shape)}"
+        )
     logits = X @ W.transpose(-1, -2) @ U.transpose(-1, -2)
     return -(p_joint * torch.log_softmax(logits, dim=-1)).sum((-2, -1))
 
@@ -36,14 +39,19 @@ def autograd_gradient(W: torch.Tensor, X: torch.Tensor, U: torch.Tensor, p_joint
 
 def _uniform_joint(f: torch.Tensor, M: int, p=None, dtype=torch.float64, device=None) -> torch.Tensor:
     N = f.numel()
-    pz = torch.full((N,), 1.0 / N, dtype=dtype, device=device) if p is None else torch.as_tensor(p, dtype=dtype, device=device)
+    pz = (
+        torch.full((N,), 1.0 / N, dtype=dtype, device=device)
+        if p is None
+        else torch.as_tensor(p, dtype=dtype, device=device)
+    )
     P = torch.zeros(N, M, dtype=dtype, device=device)
     P[torch.arange(N, device=device), f] = pz
     return P
 
 
-def one_step_memory(f, M: int, d: int, seeds, *, eta: float = 1.0, p=None, kind: str = "gaussian",
-                    device=None, dtype=None):
+def one_step_memory(
+    f, M: int, d: int, seeds, *, eta: float = 1.0, p=None, kind: str = "gaussian", device=None, dtype=None
+):
     """One population gradient step from W = 0 (GM2): W_1 = -eta grad L(0), by autograd.
 
     Returns (W_1 (S, d, d), E (S, N, d), U (S, M, d)).
@@ -64,8 +72,9 @@ def one_step_memory(f, M: int, d: int, seeds, *, eta: float = 1.0, p=None, kind:
     return -eta * autograd_gradient(W0, E, U, P), E, U
 
 
-def one_sgd_step(f, M: int, d: int, p, batch: int, seeds, *, eta: float = 1.0, kind: str = "gaussian",
-                 device=None, dtype=None):
+def one_sgd_step(
+    f, M: int, d: int, p, batch: int, seeds, *, eta: float = 1.0, kind: str = "gaussian", device=None, dtype=None
+):
     """One SGD step from W = 0 on a batch of ``batch`` i.i.d. tokens z ~ p with labels f*(z) (GM4).
 
     The batch loss (1/B) sum_i l(z_i) equals sum_z (n_z/B) l(z), so the step is taken on the

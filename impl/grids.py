@@ -17,13 +17,14 @@ by d (a sign step of size s moves u^T W e by about 2 s d / pi, an SGD step of si
 configuration holds the whole rate grid, which the trainer (``impl.dynamics.train``) runs at once with
 all the seeds of a task. The report shows the tuned error: min over ``lr_base`` of the mean over seeds.
 """
+
 from __future__ import annotations
 
 import functools
 import importlib
 import itertools
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Callable, Mapping, Sequence
 
 from .sweep import SweepSummary, run_sweep
 
@@ -75,8 +76,18 @@ class NamedSweep:
         mod, _, fn = self.task.partition(":")
         return getattr(importlib.import_module(mod), fn)
 
-    def run(self, scale: str, store_path, *, scheduler=None, progress: bool = True, n_workers: int | None = None,
-            device: str = "cpu", seeds_per_task: int | None = None, raise_on_failure: bool = True) -> SweepSummary:
+    def run(
+        self,
+        scale: str,
+        store_path,
+        *,
+        scheduler=None,
+        progress: bool = True,
+        n_workers: int | None = None,
+        device: str = "cpu",
+        seeds_per_task: int | None = None,
+        raise_on_failure: bool = True,
+    ) -> SweepSummary:
         """Run the configurations and seeds of ``scale`` that ``store_path`` lacks (see :func:`run_sweep`).
 
         ``device`` is passed to the task (``'cpu'``, ``'cuda'``); it is not part of the configuration
@@ -85,9 +96,20 @@ class NamedSweep:
         if not isinstance(device, str):
             raise ValueError(f"device must be a str ('cpu', 'cuda', 'auto'), got {device!r}")
         fn = functools.partial(self.function(), device=device) if self.device_kwarg else self.function()
-        return run_sweep(fn, self.configs(scale), self.seeds(scale), store_path, scheduler, progress,
-                         version=self.version, task=self.task, seeds_per_task=seeds_per_task, n_workers=n_workers,
-                         raise_on_failure=raise_on_failure, desc=self.name)
+        return run_sweep(
+            fn,
+            self.configs(scale),
+            self.seeds(scale),
+            store_path,
+            scheduler,
+            progress,
+            version=self.version,
+            task=self.task,
+            seeds_per_task=seeds_per_task,
+            n_workers=n_workers,
+            raise_on_failure=raise_on_failure,
+            desc=self.name,
+        )
 
     def rows(self, scale: str, store_path) -> list[dict]:
         """Stored results of ``scale``: flat rows (see ``explode``) of every stored (config, seed)."""
@@ -110,12 +132,31 @@ LR_BASE = tuple(round(10 ** (k / 2), 6) for k in range(-6, 7))  # 1e-3 ... 1e3 i
 T_EVAL = (1024, 2048, 5120, 10240, 20480, 51200, 102400)
 
 OPTIMIZER_GRID = {
-    "full": dict(optimizer=("sgd", "adam"), layer_norm=(False, True), d=(10, 20, 50, 100, 200, 500, 1000),
-                 batch_size=(16, 32, 64, 128, 256, 512, 1024), lr_base=LR_BASE, T_eval=T_EVAL,
-                 N=100, M=5, alpha=2.0, seeds=10),
+    "full": dict(
+        optimizer=("sgd", "adam"),
+        layer_norm=(False, True),
+        d=(10, 20, 50, 100, 200, 500, 1000),
+        batch_size=(16, 32, 64, 128, 256, 512, 1024),
+        lr_base=LR_BASE,
+        T_eval=T_EVAL,
+        N=100,
+        M=5,
+        alpha=2.0,
+        seeds=10,
+    ),
     # a sub-grid of the full one (same rates, same T_eval, seeds 0-2): its runs are reused by the full sweep
-    "fast": dict(optimizer=("sgd", "adam"), layer_norm=(False, True), d=(10, 20, 50, 100), batch_size=(16, 64, 256, 1024),
-                 lr_base=LR_BASE, T_eval=T_EVAL, N=100, M=5, alpha=2.0, seeds=3),
+    "fast": dict(
+        optimizer=("sgd", "adam"),
+        layer_norm=(False, True),
+        d=(10, 20, 50, 100),
+        batch_size=(16, 64, 256, 1024),
+        lr_base=LR_BASE,
+        T_eval=T_EVAL,
+        N=100,
+        M=5,
+        alpha=2.0,
+        seeds=3,
+    ),
 }
 
 
@@ -131,10 +172,25 @@ def optimizer_grid_configs(scale: str) -> list[dict]:
     out = []
     for opt, ln, d, b in itertools.product(g["optimizer"], g["layer_norm"], g["d"], g["batch_size"]):
         lrs = [lr / d if opt == "adam" else lr for lr in g["lr_base"]]
-        out.append({"optimizer": opt, "layer_norm": ln, "d": d, "batch_size": b, "lr_base": list(g["lr_base"]),
-                    "lr": lrs, "betas": [0.0, 0.0] if opt == "adam" else None, "N": g["N"], "M": g["M"],
-                    "alpha": g["alpha"], "T_eval": list(g["T_eval"]), "init": "zero", "f": "x mod M",
-                    "embeddings": "gaussian", "schedule": "constant"})
+        out.append(
+            {
+                "optimizer": opt,
+                "layer_norm": ln,
+                "d": d,
+                "batch_size": b,
+                "lr_base": list(g["lr_base"]),
+                "lr": lrs,
+                "betas": [0.0, 0.0] if opt == "adam" else None,
+                "N": g["N"],
+                "M": g["M"],
+                "alpha": g["alpha"],
+                "T_eval": list(g["T_eval"]),
+                "init": "zero",
+                "f": "x mod M",
+                "embeddings": "gaussian",
+                "schedule": "constant",
+            }
+        )
     return out
 
 
@@ -149,40 +205,66 @@ def optimizer_grid_task(config: Mapping, seeds: Sequence[int], *, device: str = 
     as None (diverged).
     """
 
+    from .dynamics import train
     from .sampling import sample_tokens, zipf_probs
 
-    from .dynamics import train
     seeds = tuple(int(s) for s in seeds)
     T_eval = [int(t) for t in config["T_eval"]]
     p = zipf_probs(config["N"], config["alpha"])
     tokens = sample_tokens(p, max(T_eval), seeds)
     adam = config["optimizer"] == "adam"
-    r = train(config["N"], config["M"], config["d"], max(T_eval), config["lr"], seeds, alpha=config["alpha"],
-              batch=config["batch_size"], optimizer=config["optimizer"],
-              betas=tuple(config["betas"]) if adam else (0.9, 0.999), layer_norm=config["layer_norm"],
-              embeddings=config["embeddings"], schedule=config["schedule"], checkpoints=T_eval,
-              tokens=tokens, device=device)
+    r = train(
+        config["N"],
+        config["M"],
+        config["d"],
+        max(T_eval),
+        config["lr"],
+        seeds,
+        alpha=config["alpha"],
+        batch=config["batch_size"],
+        optimizer=config["optimizer"],
+        betas=tuple(config["betas"]) if adam else (0.9, 0.999),
+        layer_norm=config["layer_norm"],
+        embeddings=config["embeddings"],
+        schedule=config["schedule"],
+        checkpoints=T_eval,
+        tokens=tokens,
+        device=device,
+    )
     e, ok = r.error.double().cpu(), r.finite.cpu()  # (S, L, len(T_eval))
-    return [{"T": T_eval, "lr_base": list(config["lr_base"]),
-             "error": [[float(e[i, j, k]) if bool(ok[i, j, k]) else None for k in range(len(T_eval))]
-                       for j in range(len(config["lr"]))]}
-            for i in range(len(seeds))]
+    return [
+        {
+            "T": T_eval,
+            "lr_base": list(config["lr_base"]),
+            "error": [
+                [float(e[i, j, k]) if bool(ok[i, j, k]) else None for k in range(len(T_eval))]
+                for j in range(len(config["lr"]))
+            ],
+        }
+        for i in range(len(seeds))
+    ]
 
 
 def optimizer_grid_rows(config: Mapping, seed: int, result: Mapping) -> list[dict]:
     """One flat row per learning rate: ``{**config, "lr_base": v, "lr": v', "seed", "T", "error"}``."""
     base = {k: v for k, v in config.items() if k not in ("lr_base", "lr")}
-    return [{**base, "lr_base": lb, "lr": lr, "seed": seed, "T": result["T"], "error": err}
-            for lb, lr, err in zip(config["lr_base"], config["lr"], result["error"])]
+    return [
+        {**base, "lr_base": lb, "lr": lr, "seed": seed, "T": result["T"], "error": err}
+        for lb, lr, err in zip(config["lr_base"], config["lr"], result["error"])
+    ]
 
 
 SWEEPS: dict[str, NamedSweep] = {
     "optimizer_grid": NamedSweep(
-        name="optimizer_grid", task="impl.grids:optimizer_grid_task", version="optimizer-grid-2 (impl.dynamics.train, coefficient layout)",
-        build=optimizer_grid_configs, n_seeds={k: v["seeds"] for k, v in OPTIMIZER_GRID.items()},
+        name="optimizer_grid",
+        task="impl.grids:optimizer_grid_task",
+        version="optimizer-grid-2 (impl.dynamics.train, coefficient layout)",
+        build=optimizer_grid_configs,
+        n_seeds={k: v["seeds"] for k, v in OPTIMIZER_GRID.items()},
         explode=optimizer_grid_rows,
         description="SGD vs Adam (betas (0,0), lr/d), layer norm off/on, d 10..1000, batch 16..1024, T 1024..102400, "
-                    "N=100, M=5, alpha=2 (001 'Training dynamic'; 000 'Scaling laws with optimization algorithms')"),
+        "N=100, M=5, alpha=2 (001 'Training dynamic'; 000 'Scaling laws with optimization algorithms')",
+    ),
 }
 
 

@@ -9,6 +9,7 @@ Shapes: ``S`` seeds, ``Q`` weightings evaluated on the same embeddings, ``N`` to
 outputs, ``d`` the dimension. Costs: building ``V`` is ``O(S Q N d)``, ``A = U W`` is
 ``O(S Q M d^2)`` and scoring is ``O(S Q N M d)``, all as batched matrix products.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -93,7 +94,9 @@ def aggregate_keys(q, f, E: Embedding, M: int, *, chunk: int | None = None, devi
     return V
 
 
-def memory_matrix(q, f, E: Embedding, U: Embedding, *, chunk: int | None = None, device=None, dtype=None) -> torch.Tensor:
+def memory_matrix(
+    q, f, E: Embedding, U: Embedding, *, chunk: int | None = None, device=None, dtype=None
+) -> torch.Tensor:
     """W = sum_z q(z) u_{f*(z)} e_z^T, shape (S, Q, d, d)."""
     _same_seeds(E, U)
     dev, dt = resolve_device(device), resolve_dtype(dtype)
@@ -102,8 +105,19 @@ def memory_matrix(q, f, E: Embedding, U: Embedding, *, chunk: int | None = None,
     return Uf.transpose(-1, -2).unsqueeze(1) @ V
 
 
-def recall(q, f, E: Embedding, U: Embedding, p=None, *, W: torch.Tensor | None = None,
-           chunk: int | None = None, return_margin: bool = False, device=None, dtype=None) -> Recall:
+def recall(
+    q,
+    f,
+    E: Embedding,
+    U: Embedding,
+    p=None,
+    *,
+    W: torch.Tensor | None = None,
+    chunk: int | None = None,
+    return_margin: bool = False,
+    device=None,
+    dtype=None,
+) -> Recall:
     """Which tokens the memory recalls, and the exact population error.
 
     Seeds are processed in groups whose input table fits in MATERIALIZE_ELEMENTS, so each table is drawn
@@ -126,17 +140,33 @@ def recall(q, f, E: Embedding, U: Embedding, p=None, *, W: torch.Tensor | None =
     q_t = None if q is None else torch.as_tensor(q, device=dev)
     parts = []
     for g0 in range(0, S, group):
-        gs = E.seeds[g0:g0 + group]
-        qg = q_t if q_t is None or q_t.ndim < 3 or q_t.shape[0] == 1 else q_t[g0:g0 + len(gs)]
-        Wg = None if W is None else torch.as_tensor(W)[g0:g0 + len(gs)]
-        parts.append(_recall_group(qg, f, Embedding(N, E.d, gs, E.kind, E.stream), Embedding(U.n, U.d, gs, U.kind, U.stream), p,
-                                   W=Wg, chunk=chunk, return_margin=return_margin, device=device, dtype=dtype))
-    return Recall(correct=torch.cat([r.correct for r in parts]), error=torch.cat([r.error for r in parts]),
-                  margin=torch.cat([r.margin for r in parts]) if return_margin else None)
+        gs = E.seeds[g0 : g0 + group]
+        qg = q_t if q_t is None or q_t.ndim < 3 or q_t.shape[0] == 1 else q_t[g0 : g0 + len(gs)]
+        Wg = None if W is None else torch.as_tensor(W)[g0 : g0 + len(gs)]
+        parts.append(
+            _recall_group(
+                qg,
+                f,
+                Embedding(N, E.d, gs, E.kind, E.stream),
+                Embedding(U.n, U.d, gs, U.kind, U.stream),
+                p,
+                W=Wg,
+                chunk=chunk,
+                return_margin=return_margin,
+                device=device,
+                dtype=dtype,
+            )
+        )
+    return Recall(
+        correct=torch.cat([r.correct for r in parts]),
+        error=torch.cat([r.error for r in parts]),
+        margin=torch.cat([r.margin for r in parts]) if return_margin else None,
+    )
 
 
-def _recall_group(q, f, E: Embedding, U: Embedding, p=None, *, W=None, chunk=None, return_margin=False,
-                  device=None, dtype=None) -> Recall:
+def _recall_group(
+    q, f, E: Embedding, U: Embedding, p=None, *, W=None, chunk=None, return_margin=False, device=None, dtype=None
+) -> Recall:
     dev, dt = resolve_device(device), resolve_dtype(dtype)
     S, N, M, d = E.num_seeds, E.n, U.n, E.d
     f_t = as_map(f, N, M, dev)
@@ -186,7 +216,7 @@ class _Table:
     def chunks(self, chunk: int, *, device=None, dtype=None):
         n = self.full_.shape[1]
         for a in range(0, n, chunk):
-            yield a, min(a + chunk, n), self.full_[:, a:a + chunk]
+            yield a, min(a + chunk, n), self.full_[:, a : a + chunk]
 
 
 #: tables up to this many elements (512 MiB in float32) are generated once and kept for both passes

@@ -1,4 +1,5 @@
 """Samplers: Zipf token distributions, i.i.d. samples and their counts, batched over seeds."""
+
 from __future__ import annotations
 
 import torch

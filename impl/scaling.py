@@ -10,12 +10,20 @@ products of 2 N d Q M flops (Q weightings, M outputs). It computes the same thin
 :func:`impl.memory.recall` (ties count as errors) but keeps one seed's table in memory and works
 with (N, d) @ (d, Q M) products instead of broadcast batched ones.
 """
+
 from __future__ import annotations
 
 import torch
 
-from ._validate import (check_choice, check_finite_tensor, check_float, check_int, check_seeds,
-                        resolve_device, resolve_dtype)
+from ._validate import (
+    check_choice,
+    check_finite_tensor,
+    check_float,
+    check_int,
+    check_seeds,
+    resolve_device,
+    resolve_dtype,
+)
 from .embeddings import Embedding
 from .memory import recall
 from .sampling import sample_tokens
@@ -104,14 +112,14 @@ def prefix_counts(p, Ts, seeds, *, device=None) -> torch.Tensor:
     out = torch.empty(len(seeds), len(Ts), N, dtype=torch.float64)
     group = max(1, (2 * 10**7) // max(Tmax, 1))
     for g0 in range(0, len(seeds), group):
-        gs = seeds[g0:g0 + group]
+        gs = seeds[g0 : g0 + group]
         tok = sample_tokens(p, Tmax, gs)
         c = torch.zeros(len(gs), N, dtype=torch.float64)
         prev = 0
         for k, T in enumerate(Ts):
             if T > prev:
                 c.scatter_add_(1, tok[:, prev:T], torch.ones(len(gs), T - prev, dtype=torch.float64))
-            out[g0:g0 + len(gs), k] = c
+            out[g0 : g0 + len(gs), k] = c
             prev = T
     return out.to(dev)
 
@@ -123,12 +131,13 @@ def unseen_mass(counts, p) -> torch.Tensor:
     p = torch.as_tensor(p, dtype=torch.float64, device=counts.device)
     check_finite_tensor("p", p, nonneg=True)
     if counts.ndim < 1 or p.shape != (counts.shape[-1],):
-        raise ValueError(f"p must have shape (N,) with N = counts.shape[-1]; got {tuple(p.shape)} and {tuple(counts.shape)}")
+        raise ValueError(
+            f"p must have shape (N,) with N = counts.shape[-1]; got {tuple(p.shape)} and {tuple(counts.shape)}"
+        )
     return ((counts == 0).to(torch.float64) * p).sum(-1)
 
 
-def population_error(q, f, E: Embedding, U: Embedding, p, *, return_correct: bool = False,
-                     device=None, dtype=None):
+def population_error(q, f, E: Embedding, U: Embedding, p, *, return_correct: bool = False, device=None, dtype=None):
     """Exact population error of W = sum_x q(x) u_{f*(x)} e_x^T for every seed and weighting.
 
         error[s, k] = sum_x p(x) 1{ max_{y != f*(x)} u_y^T W_{s,k} e_x >= u_{f*(x)}^T W_{s,k} e_x }

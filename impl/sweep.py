@@ -47,6 +47,7 @@ Example::
     run_sweep(toy_task, cfgs, seeds=(0, 1, 2), store_path="runs.sqlite")     # LocalCluster
     res = load_results("runs.sqlite", toy_task, cfgs, (0, 1, 2))             # res[i][j]: config i, seed j
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -58,11 +59,11 @@ import sqlite3
 import sys
 import time
 import zlib
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from numbers import Integral, Real
 from pathlib import Path
-from typing import Any, Callable, Iterable, Mapping, Sequence
-
+from typing import Any
 
 SCHEMA_VERSION = 1
 MAGIC = "amemory-sweep-store"
@@ -71,8 +72,21 @@ _SQLITE_HEADER = b"SQLite format 3\x00"
 _INLINE = "inline"
 _CONNECT_TIMEOUT = "30s"  # to an existing Dask scheduler
 
-__all__ = ["canonical_json", "config_hash", "task_name", "Store", "SweepSummary", "SweepError", "run_sweep",
-           "load_results", "toy_task", "toy_configs", "SCHEMA_VERSION", "MAGIC", "APPLICATION_ID"]
+__all__ = [
+    "APPLICATION_ID",
+    "MAGIC",
+    "SCHEMA_VERSION",
+    "Store",
+    "SweepError",
+    "SweepSummary",
+    "canonical_json",
+    "config_hash",
+    "load_results",
+    "run_sweep",
+    "task_name",
+    "toy_configs",
+    "toy_task",
+]
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -101,8 +115,9 @@ def _plain(x: Any, where: str) -> Any:
         return out
     if isinstance(x, (list, tuple)):
         return [_plain(v, f"{where}[{i}]") for i, v in enumerate(x)]
-    raise ValueError(f"{where} must be JSON-serialisable (dict, list, str, int, finite float, bool, None), "
-                     f"got {type(x).__name__}")
+    raise ValueError(
+        f"{where} must be JSON-serialisable (dict, list, str, int, finite float, bool, None), got {type(x).__name__}"
+    )
 
 
 def canonical_json(obj: Any, *, name: str = "obj") -> str:
@@ -159,8 +174,10 @@ _SCHEMA = [
 
 
 def _foreign(path: Path, why: str) -> ValueError:
-    return ValueError(f"store_path {str(path)!r} is not a usable amemory sweep store: {why}. The file was left "
-                      "untouched; give another store_path, or move the file away if it is yours.")
+    return ValueError(
+        f"store_path {str(path)!r} is not a usable amemory sweep store: {why}. The file was left "
+        "untouched; give another store_path, or move the file away if it is yours."
+    )
 
 
 def _check_existing(path: Path) -> None:
@@ -174,8 +191,10 @@ def _check_existing(path: Path) -> None:
         raise _foreign(path, "not an SQLite database (a foreign file, or a corrupt/truncated store)")
     app_id = int.from_bytes(head[68:72], "big")
     if app_id != APPLICATION_ID:
-        raise _foreign(path, f"an SQLite database of another application (application_id {app_id:#x}, "
-                             f"expected {APPLICATION_ID:#x})")
+        raise _foreign(
+            path,
+            f"an SQLite database of another application (application_id {app_id:#x}, expected {APPLICATION_ID:#x})",
+        )
     try:
         con = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=60)
     except sqlite3.Error as e:
@@ -197,7 +216,9 @@ def _check_existing(path: Path) -> None:
     except ValueError:
         raise _foreign(path, f"invalid schema_version {header.get('schema_version')!r}") from None
     if schema > SCHEMA_VERSION:
-        raise _foreign(path, f"written by a newer version of amemory (schema {schema}, this code reads <= {SCHEMA_VERSION})")
+        raise _foreign(
+            path, f"written by a newer version of amemory (schema {schema}, this code reads <= {SCHEMA_VERSION})"
+        )
     if not {"configs", "results"} <= tables:
         raise _foreign(path, f"tables configs/results missing (found {sorted(tables)})")
 
@@ -220,9 +241,15 @@ def _create(path: Path) -> None:
                 pkg = metadata.version("amemory")
             except metadata.PackageNotFoundError:
                 pkg = "unknown"
-            con.executemany("INSERT INTO amemory_store(key, value) VALUES (?, ?)",
-                            [("magic", MAGIC), ("schema_version", str(SCHEMA_VERSION)),
-                             ("created", time.strftime("%Y-%m-%dT%H:%M:%S%z")), ("amemory_version", pkg)])
+            con.executemany(
+                "INSERT INTO amemory_store(key, value) VALUES (?, ?)",
+                [
+                    ("magic", MAGIC),
+                    ("schema_version", str(SCHEMA_VERSION)),
+                    ("created", time.strftime("%Y-%m-%dT%H:%M:%S%z")),
+                    ("amemory_version", pkg),
+                ],
+            )
             con.execute("COMMIT")
             con.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         finally:
@@ -257,12 +284,16 @@ class Store:
             raise ValueError(f"create must be a bool, got {create!r}")
         self.path = Path(path)
         if self.path.is_dir():
-            raise ValueError(f"store_path {str(self.path)!r} is a directory; give a file name, e.g. {str(self.path / 'sweeps.sqlite')!r}")
+            raise ValueError(
+                f"store_path {str(self.path)!r} is a directory; give a file name, e.g. {str(self.path / 'sweeps.sqlite')!r}"
+            )
         if not self.path.exists():
             if not create:
                 raise ValueError(f"store_path {str(self.path)!r} does not exist (and create=False)")
             if not self.path.parent.is_dir():
-                raise ValueError(f"store_path {str(self.path)!r}: the directory {str(self.path.parent)!r} does not exist")
+                raise ValueError(
+                    f"store_path {str(self.path)!r}: the directory {str(self.path.parent)!r} does not exist"
+                )
             _create(self.path)
         _check_existing(self.path)
         self._con = sqlite3.connect(self.path, isolation_level=None, timeout=60)
@@ -278,7 +309,7 @@ class Store:
             self._con.close()
             self._con = None
 
-    def __enter__(self) -> "Store":
+    def __enter__(self) -> Store:
         return self
 
     def __exit__(self, *exc) -> None:
@@ -295,14 +326,23 @@ class Store:
         con = self._c()
         con.execute("BEGIN IMMEDIATE")
         try:
-            con.executemany("INSERT OR IGNORE INTO configs(hash, task, version, config) VALUES (?, ?, ?, ?)", list(items))
+            con.executemany(
+                "INSERT OR IGNORE INTO configs(hash, task, version, config) VALUES (?, ?, ?, ?)", list(items)
+            )
             con.execute("COMMIT")
         except BaseException:
             con.execute("ROLLBACK")
             raise
 
-    def put(self, h: str, seeds: Sequence[int], results: Sequence[str], *, seconds: float | None = None,
-            host: str | None = None) -> int:
+    def put(
+        self,
+        h: str,
+        seeds: Sequence[int],
+        results: Sequence[str],
+        *,
+        seconds: float | None = None,
+        host: str | None = None,
+    ) -> int:
         """Store the canonical-JSON ``results`` of ``seeds`` of configuration ``h`` in one transaction.
 
         Pairs already stored are kept as they are (first write wins). Returns the number of new rows.
@@ -321,8 +361,10 @@ class Store:
             if con.execute("SELECT 1 FROM configs WHERE hash = ?", (h,)).fetchone() is None:
                 raise ValueError(f"configuration {h[:12]} is not registered in the store (add_configs first)")
             before = con.total_changes
-            con.executemany("INSERT OR IGNORE INTO results(hash, seed, result, seconds, host, finished) VALUES (?, ?, ?, ?, ?, ?)",
-                            [(h, int(s), r, per, host or self._host, stamp) for s, r in zip(seeds, results)])
+            con.executemany(
+                "INSERT OR IGNORE INTO results(hash, seed, result, seconds, host, finished) VALUES (?, ?, ?, ?, ?, ?)",
+                [(h, int(s), r, per, host or self._host, stamp) for s, r in zip(seeds, results)],
+            )
             n = con.total_changes - before
             con.execute("COMMIT")
         except BaseException:
@@ -337,7 +379,7 @@ class Store:
         out: dict[str, set[int]] = {h: set() for h in hashes}
         con = self._c()
         for i in range(0, len(hashes), 500):
-            part = hashes[i:i + 500]
+            part = hashes[i : i + 500]
             q = f"SELECT hash, seed FROM results WHERE hash IN ({','.join('?' * len(part))})"
             for h, s in con.execute(q, part):
                 out[h].add(int(s))
@@ -349,7 +391,7 @@ class Store:
         rows: dict[tuple[str, int], str] = {}
         con = self._c()
         for i in range(0, len(want), 500):
-            part = want[i:i + 500]
+            part = want[i : i + 500]
             q = f"SELECT hash, seed, result FROM results WHERE hash IN ({','.join('?' * len(part))})"
             for h, s, r in con.execute(q, part):
                 rows[(h, int(s))] = r
@@ -365,7 +407,7 @@ class Store:
 
     def table(self, task: str | None = None, version: str | None = None) -> list[dict]:
         """Rows ``{"hash", "task", "version", "config", "seed", "result"}`` (decoded), optionally of one task/version."""
-        q = ("SELECT c.hash, c.task, c.version, c.config, r.seed, r.result FROM results r JOIN configs c ON c.hash = r.hash")
+        q = "SELECT c.hash, c.task, c.version, c.config, r.seed, r.result FROM results r JOIN configs c ON c.hash = r.hash"
         cond, args = [], []
         if task is not None:
             cond.append("c.task = ?")
@@ -376,13 +418,17 @@ class Store:
         if cond:
             q += " WHERE " + " AND ".join(cond)
         q += " ORDER BY c.hash, r.seed"
-        return [{"hash": h, "task": t, "version": v, "config": json.loads(c), "seed": int(s), "result": json.loads(r)}
-                for h, t, v, c, s, r in self._c().execute(q, args)]
+        return [
+            {"hash": h, "task": t, "version": v, "config": json.loads(c), "seed": int(s), "result": json.loads(r)}
+            for h, t, v, c, s, r in self._c().execute(q, args)
+        ]
 
     def summary(self) -> list[dict]:
         """Per (task, version): number of configurations and of stored rows."""
-        q = ("SELECT c.task, c.version, COUNT(DISTINCT c.hash), COUNT(r.seed) FROM configs c "
-             "LEFT JOIN results r ON r.hash = c.hash GROUP BY c.task, c.version ORDER BY c.task, c.version")
+        q = (
+            "SELECT c.task, c.version, COUNT(DISTINCT c.hash), COUNT(r.seed) FROM configs c "
+            "LEFT JOIN results r ON r.hash = c.hash GROUP BY c.task, c.version ORDER BY c.task, c.version"
+        )
         return [{"task": t, "version": v, "configs": int(n), "rows": int(m)} for t, v, n, m in self._c().execute(q)]
 
 
@@ -393,12 +439,14 @@ class Store:
 class SweepError(RuntimeError):
     """Some tasks of a sweep failed; everything else is stored. ``.summary`` holds the details."""
 
-    def __init__(self, summary: "SweepSummary"):
+    def __init__(self, summary: SweepSummary):
         self.summary = summary
         first = summary.failed[0]
-        super().__init__(f"{len(summary.failed)} task(s) of the sweep failed (the {summary.done} runs that finished are "
-                         f"stored; rerun to retry the rest). First failure, config {first['hash'][:12]} seeds "
-                         f"{first['seeds']}: {first['error']}")
+        super().__init__(
+            f"{len(summary.failed)} task(s) of the sweep failed (the {summary.done} runs that finished are "
+            f"stored; rerun to retry the rest). First failure, config {first['hash'][:12]} seeds "
+            f"{first['seeds']}: {first['error']}"
+        )
 
 
 @dataclass
@@ -445,8 +493,10 @@ def _check_scheduler(scheduler):
         Client = None
     if Client is not None and isinstance(scheduler, Client):
         return scheduler
-    raise ValueError("scheduler must be None (an in-process LocalCluster), 'inline' (no Dask), a Dask scheduler "
-                     f"address such as 'tcp://10.0.0.1:8786', or a distributed.Client; got {scheduler!r}")
+    raise ValueError(
+        "scheduler must be None (an in-process LocalCluster), 'inline' (no Dask), a Dask scheduler "
+        f"address such as 'tcp://10.0.0.1:8786', or a distributed.Client; got {scheduler!r}"
+    )
 
 
 def _dask_client(scheduler, n_workers: int | None, n_tasks: int):
@@ -454,8 +504,10 @@ def _dask_client(scheduler, n_workers: int | None, n_tasks: int):
     try:
         import distributed
     except ImportError:
-        raise ValueError("scheduler=None or an address needs Dask: pip install 'dask[distributed]' "
-                         "(or pass scheduler='inline' to run without Dask)") from None
+        raise ValueError(
+            "scheduler=None or an address needs Dask: pip install 'dask[distributed]' "
+            "(or pass scheduler='inline' to run without Dask)"
+        ) from None
     import logging
 
     if isinstance(scheduler, distributed.Client):
@@ -467,14 +519,27 @@ def _dask_client(scheduler, n_workers: int | None, n_tasks: int):
             raise ValueError(f"scheduler: cannot connect to the Dask scheduler at {scheduler!r} ({e})") from None
     cores = os.cpu_count() or 1
     n = min(cores, max(n_tasks, 1)) if n_workers is None else min(n_workers, cores)
-    cluster = distributed.LocalCluster(n_workers=n, threads_per_worker=1, processes=True,
-                                       dashboard_address=None, silence_logs=logging.ERROR)
+    cluster = distributed.LocalCluster(
+        n_workers=n, threads_per_worker=1, processes=True, dashboard_address=None, silence_logs=logging.ERROR
+    )
     return distributed.Client(cluster), cluster
 
 
-def run_sweep(fn: Callable, configs: Sequence[Mapping], seeds, store_path, scheduler=None, progress: bool = True, *,
-              version: str = "1", task: str | None = None, seeds_per_task: int | None = None,
-              n_workers: int | None = None, raise_on_failure: bool = True, desc: str | None = None) -> SweepSummary:
+def run_sweep(
+    fn: Callable,
+    configs: Sequence[Mapping],
+    seeds,
+    store_path,
+    scheduler=None,
+    progress: bool = True,
+    *,
+    version: str = "1",
+    task: str | None = None,
+    seeds_per_task: int | None = None,
+    n_workers: int | None = None,
+    raise_on_failure: bool = True,
+    desc: str | None = None,
+) -> SweepSummary:
     """Run ``fn(config, seeds)`` for every configuration and seed not yet in the store; store each result.
 
     Parameters
@@ -532,7 +597,7 @@ def run_sweep(fn: Callable, configs: Sequence[Mapping], seeds, store_path, sched
         for h, cj in unique.items():
             missing = [s for s in seeds if s not in have[h]]
             for i in range(0, len(missing), spt):
-                jobs.append((h, json.loads(cj), tuple(missing[i:i + spt])))
+                jobs.append((h, json.loads(cj), tuple(missing[i : i + spt])))
         total = len(unique) * len(seeds)
         summary = SweepSummary(total=total, stored_before=total - sum(len(j[2]) for j in jobs), hashes=hashes)
         bar = _progress_bar(summary, progress, desc or task.split(":")[-1])
@@ -554,8 +619,9 @@ def _progress_bar(summary: SweepSummary, show: bool, desc: str):
         return None
     from tqdm.auto import tqdm
 
-    bar = tqdm(total=summary.total, initial=summary.stored_before, desc=desc, unit="run", dynamic_ncols=True,
-               file=sys.stderr)
+    bar = tqdm(
+        total=summary.total, initial=summary.stored_before, desc=desc, unit="run", dynamic_ncols=True, file=sys.stderr
+    )
     _update_bar(bar, summary, 0)
     return bar
 
@@ -563,8 +629,11 @@ def _progress_bar(summary: SweepSummary, show: bool, desc: str):
 def _update_bar(bar, summary: SweepSummary, n: int) -> None:
     if bar is None:
         return
-    bar.set_postfix_str(f"done {summary.done}, stored {summary.stored_before}, left {summary.left}"
-                        + (f", failed {len(summary.failed)}" if summary.failed else ""), refresh=not n)
+    bar.set_postfix_str(
+        f"done {summary.done}, stored {summary.stored_before}, left {summary.left}"
+        + (f", failed {len(summary.failed)}" if summary.failed else ""),
+        refresh=not n,
+    )
     if n:
         bar.update(n)  # refreshes with the new counts
 
@@ -663,8 +732,12 @@ def toy_task(config: Mapping, seeds: Sequence[int]) -> list[dict]:
         raise ValueError(f"config['x'] must be a finite real number, got {x!r}")
     if isinstance(sleep, bool) or not isinstance(sleep, Real) or not 0.0 <= sleep <= 60.0:
         raise ValueError(f"config['sleep'] must be a real number in [0, 60], got {sleep!r}")
-    if isinstance(seeds, (str, bytes)) or not isinstance(seeds, Sequence) or len(seeds) == 0 or any(
-            isinstance(s, bool) or not isinstance(s, Integral) or s < 0 for s in seeds):
+    if (
+        isinstance(seeds, (str, bytes))
+        or not isinstance(seeds, Sequence)
+        or len(seeds) == 0
+        or any(isinstance(s, bool) or not isinstance(s, Integral) or s < 0 for s in seeds)
+    ):
         raise ValueError(f"seeds must be a non-empty sequence of non-negative ints, got {seeds!r}")
     x, seeds = float(x), tuple(int(s) for s in seeds)
     piddir = os.environ.get("AMEMORY_SWEEP_PIDDIR")
@@ -704,8 +777,11 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     def common(p):
         p.add_argument("--store", required=True, help="the SQLite results store (created if absent)")
-        p.add_argument("--scheduler", default=None,
-                       help="Dask scheduler address (tcp://host:8786), or 'inline'; default: a local cluster")
+        p.add_argument(
+            "--scheduler",
+            default=None,
+            help="Dask scheduler address (tcp://host:8786), or 'inline'; default: a local cluster",
+        )
         p.add_argument("--workers", type=int, default=None, help="worker processes of the local cluster")
         p.add_argument("--no-progress", action="store_true", help="no progress bar")
 
@@ -727,19 +803,33 @@ def main(argv: Sequence[str] | None = None) -> int:
     if a.cmd == "status":
         with Store(a.store, create=False) as st:
             for row in st.summary():
-                print(f"{row['task']} (version {row['version']}): {row['configs']} configurations, {row['rows']} rows stored")
+                print(
+                    f"{row['task']} (version {row['version']}): {row['configs']} configurations, {row['rows']} rows stored"
+                )
         return 0
     if a.cmd == "toy":
-        s = run_sweep(toy_task, toy_configs(a.configs, a.sleep), tuple(range(a.seeds)), a.store, a.scheduler,
-                      not a.no_progress, version="toy-1", seeds_per_task=a.seeds_per_task, n_workers=a.workers)
+        s = run_sweep(
+            toy_task,
+            toy_configs(a.configs, a.sleep),
+            tuple(range(a.seeds)),
+            a.store,
+            a.scheduler,
+            not a.no_progress,
+            version="toy-1",
+            seeds_per_task=a.seeds_per_task,
+            n_workers=a.workers,
+        )
     else:
         from .grids import get_sweep
 
         sw = get_sweep(a.name)
-        s = sw.run(a.scale, a.store, scheduler=a.scheduler, progress=not a.no_progress, n_workers=a.workers,
-                   device=a.device)
-    print(f"total {s.total}, stored before {s.stored_before}, done now {s.done}, failed {len(s.failed)}, "
-          f"{s.seconds:.1f} s")
+        s = sw.run(
+            a.scale, a.store, scheduler=a.scheduler, progress=not a.no_progress, n_workers=a.workers, device=a.device
+        )
+    print(
+        f"total {s.total}, stored before {s.stored_before}, done now {s.done}, failed {len(s.failed)}, "
+        f"{s.seconds:.1f} s"
+    )
     return 0
 
 

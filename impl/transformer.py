@@ -21,6 +21,7 @@ Every tensor carries a leading seed axis S: weights (S, d, d), tokens (S, B, T);
 batch of seeds equals the loop over them. The Markov chain is drawn from pre-drawn uniforms with one
 vectorised step per position (the chain is sequential in t; nothing loops over sequences or seeds).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -28,14 +29,38 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from ._validate import (check_choice, check_finite_tensor, check_float, check_int, check_seeds, resolve_device,
-                        resolve_dtype)
+from ._validate import (
+    check_choice,
+    check_finite_tensor,
+    check_float,
+    check_int,
+    check_seeds,
+    resolve_device,
+    resolve_dtype,
+)
 from .embeddings import Embedding, _mix, random_matrix
 from .sampling import generator
 
-__all__ = ["bigram_table", "stationary", "BigramTask", "Batch", "induction_queries", "position_masks",
-           "Model", "init_model", "forward", "probe", "induction_probes", "evaluate", "masked_loss",
-           "population_gradient", "TrainLog", "train", "first_crossing", "PARAMS"]
+__all__ = [
+    "PARAMS",
+    "Batch",
+    "BigramTask",
+    "Model",
+    "TrainLog",
+    "bigram_table",
+    "evaluate",
+    "first_crossing",
+    "forward",
+    "induction_probes",
+    "induction_queries",
+    "init_model",
+    "masked_loss",
+    "population_gradient",
+    "position_masks",
+    "probe",
+    "stationary",
+    "train",
+]
 
 _TASK_STREAM = 0x7F1
 _QUERY_STREAM = 0x7F2
@@ -64,7 +89,11 @@ def stationary(pi: torch.Tensor, iters: int = 10_000, tol: float = 1e-14) -> tor
     """Stationary law mu = mu pi of a row-stochastic matrix (power iteration from uniform), float64."""
     pi = torch.as_tensor(pi, dtype=torch.float64)
     check_finite_tensor("pi", pi, nonneg=True)
-    if pi.ndim != 2 or pi.shape[0] != pi.shape[1] or not torch.allclose(pi.sum(1), torch.ones(pi.shape[0], dtype=pi.dtype)):
+    if (
+        pi.ndim != 2
+        or pi.shape[0] != pi.shape[1]
+        or not torch.allclose(pi.sum(1), torch.ones(pi.shape[0], dtype=pi.dtype))
+    ):
         raise ValueError(f"pi must be a square row-stochastic matrix, got shape {tuple(pi.shape)}")
     iters = check_int("iters", iters, 1)
     tol = check_float("tol", tol, 0.0, lo_open=True)
@@ -153,7 +182,9 @@ class BigramTask:
         cdf_b[:, -1] = 1.0
         cdf_1[-1] = 1.0
         cdf_o[:, -1] = 1.0
-        outs = torch.searchsorted(cdf_o.expand(S * B, K, N).contiguous(), u[:, T:].unsqueeze(-1).contiguous(), right=True).squeeze(-1)
+        outs = torch.searchsorted(
+            cdf_o.expand(S * B, K, N).contiguous(), u[:, T:].unsqueeze(-1).contiguous(), right=True
+        ).squeeze(-1)
         outs = outs.clamp_max(N - 1)
         tidx = self.trigger_index()
         z = torch.empty(S * B, T, dtype=torch.long)
@@ -161,7 +192,7 @@ class BigramTask:
         rows = torch.arange(S * B)
         for t in range(1, T):  # sequential chain, vectorised over all S * B sequences
             prev = z[:, t - 1]
-            nxt = torch.searchsorted(cdf_b[prev], u[:, t:t + 1].contiguous(), right=True).squeeze(-1).clamp_max(N - 1)
+            nxt = torch.searchsorted(cdf_b[prev], u[:, t : t + 1].contiguous(), right=True).squeeze(-1).clamp_max(N - 1)
             k = tidx[prev]
             z[:, t] = torch.where(k >= 0, outs[rows, k.clamp_min(0)], nxt)
         dev = resolve_device(device)
@@ -218,7 +249,12 @@ def position_masks(tokens: torch.Tensor, triggers: torch.Tensor) -> dict:
     icl = is_trig & (count_own >= 2)
     first = is_trig & (count_own == 1)
     inner = icl & (tokens != tokens[..., :1])
-    return {"icl": icl[..., :-1], "first": first[..., :-1], "global": (~is_trig)[..., :-1], "icl_inner": inner[..., :-1]}
+    return {
+        "icl": icl[..., :-1],
+        "first": first[..., :-1],
+        "global": (~is_trig)[..., :-1],
+        "icl_inner": inner[..., :-1],
+    }
 
 
 # ---------------------------------------------------------------- model
@@ -241,13 +277,31 @@ class Model:
     def d(self) -> int:
         return self.E.shape[-1]
 
-    def clone(self) -> "Model":
-        return Model(self.E, self.P, self.U, {k: v.detach().clone() for k, v in self.W.items()}, self.layers,
-                     self.seeds, self.simplified)
+    def clone(self) -> Model:
+        return Model(
+            self.E,
+            self.P,
+            self.U,
+            {k: v.detach().clone() for k, v in self.W.items()},
+            self.layers,
+            self.seeds,
+            self.simplified,
+        )
 
 
-def init_model(N: int, T: int, d: int, seeds, *, layers: int = 2, ff: bool = False, ov_init: str = "random",
-               simplified: bool = False, device=None, dtype=None) -> Model:
+def init_model(
+    N: int,
+    T: int,
+    d: int,
+    seeds,
+    *,
+    layers: int = 2,
+    ff: bool = False,
+    ov_init: str = "random",
+    simplified: bool = False,
+    device=None,
+    dtype=None,
+) -> Model:
     """Random N(0, 1/d) tables e, p, u; W_KQ = 0 (uniform attention); W_OV^1 random N(0, 1/d).
 
     ``ov_init`` sets the other W_OV: 'random' (N(0, 1/d), independent stream) or 'zero'; W_F = 0.
@@ -305,7 +359,9 @@ def forward(model: Model, tokens: torch.Tensor, W: dict | None = None, *, return
     tokens = torch.as_tensor(tokens)
     S, T_max = model.E.shape[0], model.P.shape[1]
     if tokens.ndim != 3 or tokens.dtype != torch.long or tokens.shape[0] != S or tokens.shape[2] > T_max:
-        raise ValueError(f"tokens must be int64 of shape (S={S}, B, T<={T_max}), got {tokens.dtype} {tuple(tokens.shape)}")
+        raise ValueError(
+            f"tokens must be int64 of shape (S={S}, B, T<={T_max}), got {tokens.dtype} {tuple(tokens.shape)}"
+        )
     if tokens.numel() and (int(tokens.min()) < 0 or int(tokens.max()) >= model.E.shape[1]):
         raise ValueError(f"tokens must lie in [0, {model.E.shape[1] - 1}]")
     Wd = dict(model.W)
@@ -316,8 +372,12 @@ def forward(model: Model, tokens: torch.Tensor, W: dict | None = None, *, return
         Wd.update(W)
     T = tokens.shape[2]
     idx = tokens.to(model.E.device)
-    x = torch.gather(model.E.unsqueeze(1).expand(-1, idx.shape[1], -1, -1), 2,
-                     idx.unsqueeze(-1).expand(-1, -1, -1, model.d)) + model.P[:, None, :T]
+    x = (
+        torch.gather(
+            model.E.unsqueeze(1).expand(-1, idx.shape[1], -1, -1), 2, idx.unsqueeze(-1).expand(-1, -1, -1, model.d)
+        )
+        + model.P[:, None, :T]
+    )
     mask = torch.ones(T, T, dtype=torch.bool, device=x.device).tril()
     maps = []
     if model.simplified:
@@ -385,9 +445,11 @@ def induction_probes(model: Model, triggers: torch.Tensor, T: int | None = None,
     if tq.ndim != 1 or tq.numel() == 0 or int(tq.min()) < 1 or int(tq.max()) >= T:
         raise ValueError(f"kq1_queries must be a non-empty 1-D set of positions in [1, {T - 1}]")
     tq = tq.to(P.device)
-    return {"WOV2": probe(W["WOV2"], model.E[:, ar], model.U, ar),
-            "WKQ2": probe(W["WKQ2"], e_tilde, model.E, triggers),
-            "WKQ1": probe(W["WKQ1"], P[:, tq - 1], P, tq)}
+    return {
+        "WOV2": probe(W["WOV2"], model.E[:, ar], model.U, ar),
+        "WKQ2": probe(W["WKQ2"], e_tilde, model.E, triggers),
+        "WKQ1": probe(W["WKQ1"], P[:, tq - 1], P, tq),
+    }
 
 
 # ---------------------------------------------------------------- loss, evaluation, training
@@ -413,13 +475,17 @@ def evaluate(model: Model, task: BigramTask, tokens: torch.Tensor, *, chunk: int
     bayes = task.bayes_global.to(tokens.device)
     with torch.no_grad():
         for a in range(0, B, chunk):
-            z = tokens[:, a:a + chunk]
+            z = tokens[:, a : a + chunk]
             logits = forward(model, z)
             pred = logits[..., :-1, :].argmax(-1)
             masks = position_masks(z, task.triggers)
             nxt = z[..., 1:]
-            hits = {"icl": pred == nxt, "icl_inner": pred == nxt, "first": pred == nxt,
-                    "global": pred == bayes[z[..., :-1]]}
+            hits = {
+                "icl": pred == nxt,
+                "icl_inner": pred == nxt,
+                "first": pred == nxt,
+                "global": pred == bayes[z[..., :-1]],
+            }
             for k, h in hits.items():
                 m = masks[k]
                 acc[k] += (h & m).sum((1, 2)).double().cpu()
@@ -443,7 +509,7 @@ def population_gradient(model: Model, tokens: torch.Tensor, mask: torch.Tensor, 
     grads = {n: torch.zeros_like(model.W[n]) for n in names}
     for a in range(0, tokens.shape[1], chunk):
         W = {n: model.W[n].detach().clone().requires_grad_(True) for n in names}
-        z, m = tokens[:, a:a + chunk], mask[:, a:a + chunk]
+        z, m = tokens[:, a : a + chunk], mask[:, a : a + chunk]
         logits = forward(model, z, W)
         lp = torch.log_softmax(logits[..., :-1, :], dim=-1)
         nll = -torch.gather(lp, -1, z[..., 1:].unsqueeze(-1)).squeeze(-1)
@@ -470,10 +536,24 @@ class TrainLog:
     samples_per_step: int
 
 
-def train(model: Model, task: BigramTask, *, steps: int, batch: int, lr: float, optimizer: str = "sgd",
-          momentum: float = 0.9, trainable=("WKQ1", "WKQ2", "WOV2"), loss_on: str = "all", stages=None,
-          stage_level: float = 0.99, eval_every: int = 10, eval_at=None, eval_batch: int = 256,
-          progress: bool | None = None) -> TrainLog:
+def train(
+    model: Model,
+    task: BigramTask,
+    *,
+    steps: int,
+    batch: int,
+    lr: float,
+    optimizer: str = "sgd",
+    momentum: float = 0.9,
+    trainable=("WKQ1", "WKQ2", "WOV2"),
+    loss_on: str = "all",
+    stages=None,
+    stage_level: float = 0.99,
+    eval_every: int = 10,
+    eval_at=None,
+    eval_batch: int = 256,
+    progress: bool | None = None,
+) -> TrainLog:
     """SGD with momentum (or Adam) on the next-token cross-entropy, batched over the model's seeds.
 
     ``optimizer``: 'sgd' (buf <- momentum buf + g, W <- W - lr buf) or 'adam' (beta1 = ``momentum``,
@@ -536,8 +616,12 @@ def train(model: Model, task: BigramTask, *, steps: int, batch: int, lr: float, 
     do_eval(0)
     if probes_on:
         do_probes()
-    bar = tqdm(range(1, steps + 1), disable=progress is False if progress is not None else None, leave=False,
-               desc=f"train {model.layers}L {'staged' if stages else 'joint'}")
+    bar = tqdm(
+        range(1, steps + 1),
+        disable=progress is False if progress is not None else None,
+        leave=False,
+        desc=f"train {model.layers}L {'staged' if stages else 'joint'}",
+    )
     for it in bar:
         b = task.sample(batch, model.seeds, step=it, device=dev)
         z = b.tokens
@@ -570,8 +654,9 @@ def train(model: Model, task: BigramTask, *, steps: int, batch: int, lr: float, 
         if probes_on:
             pr = do_probes()
             if stages is not None:  # move seeds whose current group is recalled to the next group
-                ok = torch.stack([torch.as_tensor(np.all([pr[n] >= stage_level for n in grp], axis=0))
-                                  for grp in stages])  # (n_stages, S)
+                ok = torch.stack(
+                    [torch.as_tensor(np.all([pr[n] >= stage_level for n in grp], axis=0)) for grp in stages]
+                )  # (n_stages, S)
                 done = ok[stage, torch.arange(S)]
                 stage = torch.where(done & (stage < len(stages) - 1), stage + 1, stage)
         if (it in eval_at if eval_at is not None else it % eval_every == 0) or it == steps:

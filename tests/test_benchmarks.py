@@ -1,4 +1,5 @@
 """Benchmarks cannot rot: every asv benchmark runs once at its smallest parameters, and `asv check` passes."""
+
 from __future__ import annotations
 
 import importlib

@@ -1,4 +1,5 @@
 """Unit tests of theory.capacity and impl.capacity (CP1-CP4)."""
+
 from __future__ import annotations
 
 import math
@@ -47,7 +48,9 @@ def test_rho_tail_sphere():
     assert float(tc._rho_tail(1.0, 2 * d, False, 1.0)) == pytest.approx(0.5 * math.erfc(math.sqrt(d)), rel=1e-6)
 
 
-@pytest.mark.parametrize("construction,m,d", [("lowrank", 32, 64), ("mlp", 128, 32), ("multi", 128, 32), ("relu", None, 12)])
+@pytest.mark.parametrize(
+    "construction,m,d", [("lowrank", 32, 64), ("mlp", 128, 32), ("multi", 128, 32), ("relu", None, 12)]
+)
 def test_predicted_accuracy_decreases_in_N(construction, m, d):
     Ns = [16, 64, 256, 1024]
     acc = [tc.predicted_accuracy(N, construction, m, d) for N in Ns]
@@ -60,7 +63,11 @@ def test_capacity_grows_with_parameters_and_matches_accuracy():
     assert tc.capacity("mlp", 256, 64) > 2.5 * n1
     assert tc.capacity("mlp", 64, 256) > 2.5 * n1
     N = int(round(n1))
-    assert tc.predicted_accuracy(max(N - N // 10, 2), "mlp", 64, 64) > 0.9 > tc.predicted_accuracy(N + N // 10, "mlp", 64, 64)
+    assert (
+        tc.predicted_accuracy(max(N - N // 10, 2), "mlp", 64, 64)
+        > 0.9
+        > tc.predicted_accuracy(N + N // 10, "mlp", 64, 64)
+    )
     # the rank caps the low-rank memory: N*(4d) / N*(d) well below 4
     assert tc.capacity("lowrank", 256, 64) / tc.capacity("lowrank", 64, 64) < 2.5
     # exponential capacity of the thresholded memory
@@ -85,41 +92,44 @@ def test_relu_theory_embeddings():
     assert 0 < a_g < a_s <= 1  # gaussian norms: some keys fall under the threshold
 
 
-@pytest.mark.parametrize("call", [
-    lambda: tc.activation_values("relu", 0.0),
-    lambda: tc.hermite_coefficients("odd3", -1),
-    lambda: tc.hermite_coefficients("tanh"),
-    lambda: tc.kernel("odd3", 1.5),
-    lambda: tc.kernel("x", 0.1),
-    lambda: tc.feature_kurtosis("x"),
-    lambda: tc.kernel_second_moment("odd3", 1),
-    lambda: tc.kernel_second_moment("x", 8),
-    lambda: tc.lowrank_accuracy(1, 8, 8),
-    lambda: tc.lowrank_accuracy(10, 0, 8),
-    lambda: tc.lowrank_accuracy(10, 8, 1),
-    lambda: tc.mlp_accuracy(10, 8, 8, "x"),
-    lambda: tc.mlp_accuracy(10, 8, 8, pairs=3),
-    lambda: tc.mlp_accuracy(10, 8, 8, pairs=-1),
-    lambda: tc.mlp_accuracy(10, 0, 8),
-    lambda: tc.relu_accuracy(10, 8, eta=1.0),
-    lambda: tc.relu_accuracy(10, 8, eta=0.0),
-    lambda: tc.relu_accuracy(10, 8, embeddings="cube"),
-    lambda: tc.relu_accuracy(1, 8),
-    lambda: tc.predicted_accuracy(10, "dense", 4, 8),
-    lambda: tc.predicted_accuracy(10, "mlp", None, 8),
-    lambda: tc.predicted_accuracy(10, "multi", 4, 8),
-    lambda: tc.capacity("mlp", 8, 8, accuracy=1.0),
-    lambda: tc.capacity("mlp", 8, 8, accuracy=0.0),
-    lambda: tc.capacity("x", 8, 8),
-    lambda: tc.capacity("relu", None, 40, n_max=1e3),
-    lambda: tc.capacity_law(0, 8),
-    lambda: tc.capacity_law(8, 8, "relu"),
-    lambda: tc.capacity_exponents("mlp", 1.0),
-    lambda: tc.capacity_exponents("relu"),
-    lambda: tc.relu_capacity_law(0.5),
-    lambda: tc.relu_capacity_law(8, eta=2.0),
-    lambda: tc.relu_capacity_law(8, accuracy=1.5),
-])
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda: tc.activation_values("relu", 0.0),
+        lambda: tc.hermite_coefficients("odd3", -1),
+        lambda: tc.hermite_coefficients("tanh"),
+        lambda: tc.kernel("odd3", 1.5),
+        lambda: tc.kernel("x", 0.1),
+        lambda: tc.feature_kurtosis("x"),
+        lambda: tc.kernel_second_moment("odd3", 1),
+        lambda: tc.kernel_second_moment("x", 8),
+        lambda: tc.lowrank_accuracy(1, 8, 8),
+        lambda: tc.lowrank_accuracy(10, 0, 8),
+        lambda: tc.lowrank_accuracy(10, 8, 1),
+        lambda: tc.mlp_accuracy(10, 8, 8, "x"),
+        lambda: tc.mlp_accuracy(10, 8, 8, pairs=3),
+        lambda: tc.mlp_accuracy(10, 8, 8, pairs=-1),
+        lambda: tc.mlp_accuracy(10, 0, 8),
+        lambda: tc.relu_accuracy(10, 8, eta=1.0),
+        lambda: tc.relu_accuracy(10, 8, eta=0.0),
+        lambda: tc.relu_accuracy(10, 8, embeddings="cube"),
+        lambda: tc.relu_accuracy(1, 8),
+        lambda: tc.predicted_accuracy(10, "dense", 4, 8),
+        lambda: tc.predicted_accuracy(10, "mlp", None, 8),
+        lambda: tc.predicted_accuracy(10, "multi", 4, 8),
+        lambda: tc.capacity("mlp", 8, 8, accuracy=1.0),
+        lambda: tc.capacity("mlp", 8, 8, accuracy=0.0),
+        lambda: tc.capacity("x", 8, 8),
+        lambda: tc.capacity("relu", None, 40, n_max=1e3),
+        lambda: tc.capacity_law(0, 8),
+        lambda: tc.capacity_law(8, 8, "relu"),
+        lambda: tc.capacity_exponents("mlp", 1.0),
+        lambda: tc.capacity_exponents("relu"),
+        lambda: tc.relu_capacity_law(0.5),
+        lambda: tc.relu_capacity_law(8, eta=2.0),
+        lambda: tc.relu_capacity_law(8, accuracy=1.5),
+    ],
+)
 def test_theory_value_errors(call):
     with pytest.raises(ValueError):
         call()
@@ -206,14 +216,21 @@ def test_multi_inputs_and_accuracy():
     assert torch.allclose(x[0, 1 * n + 3], s / s.norm())
     W1, W2 = ic.mlp_weights(n * n, m, d, seeds, pairs=n, dtype=torch.float64)
     U = Embedding(n * n, d, seeds, "gaussian", "u").full(dtype=torch.float64)
-    ref = ((ic.mlp_features(x, W2) @ W1.transpose(1, 2) @ U.transpose(1, 2)).argmax(-1) == torch.arange(n * n)).double().mean(1)
+    ref = (
+        ((ic.mlp_features(x, W2) @ W1.transpose(1, 2) @ U.transpose(1, 2)).argmax(-1) == torch.arange(n * n))
+        .double()
+        .mean(1)
+    )
     assert torch.allclose(ic.multi_accuracy(n, m, d, seeds, dtype=torch.float64), ref)
     assert ic.multi_accuracy([4, 5], m, d, seeds, dtype=torch.float64).shape == (2, 1)
 
 
 def test_relu_scores_brute_force():
     g = torch.Generator().manual_seed(3)
-    E, U = torch.randn(1, 6, 4, generator=g, dtype=torch.float64), torch.randn(1, 6, 4, generator=g, dtype=torch.float64)
+    E, U = (
+        torch.randn(1, 6, 4, generator=g, dtype=torch.float64),
+        torch.randn(1, 6, 4, generator=g, dtype=torch.float64),
+    )
     out = ic.relu_scores(E[:, :2], E, U, 0.3)
     for i in range(2):
         for y in range(6):
@@ -221,11 +238,14 @@ def test_relu_scores_brute_force():
             assert float(out[0, i, y]) == pytest.approx(ref)
 
 
-@pytest.mark.parametrize("fn", [
-    lambda N, s, **k: ic.lowrank_accuracy(N, 8, 16, s, **k),
-    lambda N, s, **k: ic.mlp_accuracy(N, 32, 16, s, **k),
-    lambda N, s, **k: ic.relu_accuracy(N, 10, s, **k),
-])
+@pytest.mark.parametrize(
+    "fn",
+    [
+        lambda N, s, **k: ic.lowrank_accuracy(N, 8, 16, s, **k),
+        lambda N, s, **k: ic.mlp_accuracy(N, 32, 16, s, **k),
+        lambda N, s, **k: ic.relu_accuracy(N, 10, s, **k),
+    ],
+)
 def test_sweep_equals_single_batched_equals_looped_deterministic(fn):
     Ns = [20, 50]
     sweep = fn(Ns, (5, 6), dtype=torch.float64)
@@ -263,40 +283,43 @@ def test_lowrank_embedding_scales():
     assert W1m.shape == (2, 8, 16) and W2m.shape == (2, 16, 8)
 
 
-@pytest.mark.parametrize("call", [
-    lambda: ic.activation("relu", torch.zeros(2)),
-    lambda: ic.activation("odd3", [0.0]),
-    lambda: ic.recall_correct(torch.zeros(2, 3), torch.zeros(2, 3, 4)),
-    lambda: ic.recall_correct(torch.zeros(1, 3, 4), torch.zeros(1, 3, 5)),
-    lambda: ic.recall_correct(torch.zeros(1, 3, 4), torch.zeros(1, 3, 4), offset=1),
-    lambda: ic.recall_correct(torch.zeros(1, 3, 4), torch.zeros(1, 3, 4), chunk=0),
-    lambda: ic.lowrank_weights(1, 4, 8, 0),
-    lambda: ic.lowrank_weights(10, 0, 8, 0),
-    lambda: ic.lowrank_weights(10, 4, 1, 0),
-    lambda: ic.lowrank_weights(10, 4, 8, -1),
-    lambda: ic.lowrank_weights(10, 4, 8, 0, eta=0.0),
-    lambda: ic.lowrank_weights(10, 4, 8, 0, device="tpu"),
-    lambda: ic.lowrank_weights(10, 4, 8, 0, dtype="float16"),
-    lambda: ic.lowrank_accuracy([], 4, 8, 0),
-    lambda: ic.lowrank_accuracy([10, 1], 4, 8, 0),
-    lambda: ic.lowrank_accuracy(10, 4, 8, 0, n_eval=0),
-    lambda: ic.lowrank_accuracy(10, 4, 8, 0, eta=-1.0),
-    lambda: ic.mlp_weights(10, 4, 8, 0, activation="tanh"),
-    lambda: ic.mlp_weights(10, 4, 8, 0, pairs=3),
-    lambda: ic.mlp_weights(10, 0, 8, 0),
-    lambda: ic.mlp_accuracy(10, 4, 8, 0, pairs=-1),
-    lambda: ic.mlp_accuracy([9, 16], 4, 8, 0, pairs=3),
-    lambda: ic.mlp_accuracy(10, 4, 8, 0, eta=0.0),
-    lambda: ic.mlp_features(torch.zeros(1, 3, 4), torch.zeros(1, 5, 3)),
-    lambda: ic.multi_accuracy(1, 4, 8, 0),
-    lambda: ic.multi_accuracy(3, 4, 8, []),
-    lambda: ic.relu_scores(torch.zeros(1, 2, 3), torch.zeros(1, 4, 3), torch.zeros(1, 5, 3), 0.5),
-    lambda: ic.relu_scores(torch.zeros(1, 2, 3), torch.zeros(1, 4, 3), torch.zeros(1, 4, 3), float("nan")),
-    lambda: ic.relu_accuracy(10, 8, 0, eta=1.0),
-    lambda: ic.relu_accuracy(10, 8, 0, kind="orthonormal"),
-    lambda: ic.relu_accuracy(10, 1, 0),
-    lambda: ic.relu_accuracy(10, 8, 0, chunk=0),
-])
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda: ic.activation("relu", torch.zeros(2)),
+        lambda: ic.activation("odd3", [0.0]),
+        lambda: ic.recall_correct(torch.zeros(2, 3), torch.zeros(2, 3, 4)),
+        lambda: ic.recall_correct(torch.zeros(1, 3, 4), torch.zeros(1, 3, 5)),
+        lambda: ic.recall_correct(torch.zeros(1, 3, 4), torch.zeros(1, 3, 4), offset=1),
+        lambda: ic.recall_correct(torch.zeros(1, 3, 4), torch.zeros(1, 3, 4), chunk=0),
+        lambda: ic.lowrank_weights(1, 4, 8, 0),
+        lambda: ic.lowrank_weights(10, 0, 8, 0),
+        lambda: ic.lowrank_weights(10, 4, 1, 0),
+        lambda: ic.lowrank_weights(10, 4, 8, -1),
+        lambda: ic.lowrank_weights(10, 4, 8, 0, eta=0.0),
+        lambda: ic.lowrank_weights(10, 4, 8, 0, device="tpu"),
+        lambda: ic.lowrank_weights(10, 4, 8, 0, dtype="float16"),
+        lambda: ic.lowrank_accuracy([], 4, 8, 0),
+        lambda: ic.lowrank_accuracy([10, 1], 4, 8, 0),
+        lambda: ic.lowrank_accuracy(10, 4, 8, 0, n_eval=0),
+        lambda: ic.lowrank_accuracy(10, 4, 8, 0, eta=-1.0),
+        lambda: ic.mlp_weights(10, 4, 8, 0, activation="tanh"),
+        lambda: ic.mlp_weights(10, 4, 8, 0, pairs=3),
+        lambda: ic.mlp_weights(10, 0, 8, 0),
+        lambda: ic.mlp_accuracy(10, 4, 8, 0, pairs=-1),
+        lambda: ic.mlp_accuracy([9, 16], 4, 8, 0, pairs=3),
+        lambda: ic.mlp_accuracy(10, 4, 8, 0, eta=0.0),
+        lambda: ic.mlp_features(torch.zeros(1, 3, 4), torch.zeros(1, 5, 3)),
+        lambda: ic.multi_accuracy(1, 4, 8, 0),
+        lambda: ic.multi_accuracy(3, 4, 8, []),
+        lambda: ic.relu_scores(torch.zeros(1, 2, 3), torch.zeros(1, 4, 3), torch.zeros(1, 5, 3), 0.5),
+        lambda: ic.relu_scores(torch.zeros(1, 2, 3), torch.zeros(1, 4, 3), torch.zeros(1, 4, 3), float("nan")),
+        lambda: ic.relu_accuracy(10, 8, 0, eta=1.0),
+        lambda: ic.relu_accuracy(10, 8, 0, kind="orthonormal"),
+        lambda: ic.relu_accuracy(10, 1, 0),
+        lambda: ic.relu_accuracy(10, 8, 0, chunk=0),
+    ],
+)
 def test_impl_value_errors(call):
     with pytest.raises(ValueError):
         call()
@@ -304,8 +327,10 @@ def test_impl_value_errors(call):
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="CUDA not available")
 def test_cuda_matches_cpu():
-    for fn in (lambda dev: ic.lowrank_accuracy([20, 40], 8, 16, (1, 2), device=dev, dtype=torch.float64),
-               lambda dev: ic.mlp_accuracy([20, 40], 32, 16, (1, 2), device=dev, dtype=torch.float64),
-               lambda dev: ic.multi_accuracy([4, 6], 32, 16, (1, 2), device=dev, dtype=torch.float64),
-               lambda dev: ic.relu_accuracy([20, 40], 10, (1, 2), device=dev, dtype=torch.float64)):
+    for fn in (
+        lambda dev: ic.lowrank_accuracy([20, 40], 8, 16, (1, 2), device=dev, dtype=torch.float64),
+        lambda dev: ic.mlp_accuracy([20, 40], 32, 16, (1, 2), device=dev, dtype=torch.float64),
+        lambda dev: ic.multi_accuracy([4, 6], 32, 16, (1, 2), device=dev, dtype=torch.float64),
+        lambda dev: ic.relu_accuracy([20, 40], 10, (1, 2), device=dev, dtype=torch.float64),
+    ):
         assert torch.allclose(fn("cuda").cpu(), fn("cpu"))

@@ -4,6 +4,7 @@ These tests run where CUDA is present and are skipped cleanly elsewhere. Toleran
 so differences come from summation order only (relative 1e-10 on scores and margins); recall decisions
 may differ only for tokens whose margin is within that tolerance of 0.
 """
+
 from __future__ import annotations
 
 import pytest
@@ -47,4 +48,10 @@ def test_cuda_request_without_cuda_is_a_clear_error():
     if torch.cuda.is_available():
         pytest.skip("CUDA is available here")
     with pytest.raises(ValueError, match="CUDA"):
-        recall(torch.ones(4), torch.arange(4), Embedding(4, 4, 0, stream="e"), Embedding(4, 4, 0, stream="u"), device="cuda")
+        recall(
+            torch.ones(4),
+            torch.arange(4),
+            Embedding(4, 4, 0, stream="e"),
+            Embedding(4, 4, 0, stream="u"),
+            device="cuda",
+        )

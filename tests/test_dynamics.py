@@ -1,4 +1,5 @@
 """Unit tests of theory.dynamics and impl.dynamics: closed forms, trainers against autograd, batching, errors."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -82,26 +83,29 @@ def test_batch_margin_reduces_to_batch_one_recursion():
 
 def test_fitted_rho_recovers_power():
     p = np.geomspace(1e-4, 0.3, 40)
-    assert th.fitted_rho(3 * p ** 0.4, p) == pytest.approx(0.4)
+    assert th.fitted_rho(3 * p**0.4, p) == pytest.approx(0.4)
     mask = np.arange(40) < 20
-    assert th.fitted_rho(3 * p ** 0.4, p, mask) == pytest.approx(0.4)
+    assert th.fitted_rho(3 * p**0.4, p, mask) == pytest.approx(0.4)
 
 
-@pytest.mark.parametrize("call, name", [
-    (lambda: th.F([1], -1.0, 5), "gamma"),
-    (lambda: th.F([1], 1.0, 1), "M"),
-    (lambda: th.F([-1], 1.0, 5), "n"),
-    (lambda: th.F([1.5], 1.0, 5), "n"),
-    (lambda: th.f_step(0.0, float("nan"), 5), "gamma"),
-    (lambda: th.sandwich_bounds([1], 5.0, 5), "gamma"),
-    (lambda: th.F_log([1], 0.0, 5), "gamma"),
-    (lambda: th.F_linear([-1], 1.0, 5), "n"),
-    (lambda: th.predicted_q([[-1]], 1.0, 5), "counts"),
-    (lambda: th.batch_margin(np.zeros((3, 2)), 1.0, 5), "batch_counts"),
-    (lambda: th.batch_margin(np.ones(3), 1.0, 5), "batch_counts"),
-    (lambda: th.fitted_rho([1.0], [0.5]), "two tokens"),
-    (lambda: th.fitted_rho([[1.0]], [0.5]), "q"),
-])
+@pytest.mark.parametrize(
+    "call, name",
+    [
+        (lambda: th.F([1], -1.0, 5), "gamma"),
+        (lambda: th.F([1], 1.0, 1), "M"),
+        (lambda: th.F([-1], 1.0, 5), "n"),
+        (lambda: th.F([1.5], 1.0, 5), "n"),
+        (lambda: th.f_step(0.0, float("nan"), 5), "gamma"),
+        (lambda: th.sandwich_bounds([1], 5.0, 5), "gamma"),
+        (lambda: th.F_log([1], 0.0, 5), "gamma"),
+        (lambda: th.F_linear([-1], 1.0, 5), "n"),
+        (lambda: th.predicted_q([[-1]], 1.0, 5), "counts"),
+        (lambda: th.batch_margin(np.zeros((3, 2)), 1.0, 5), "batch_counts"),
+        (lambda: th.batch_margin(np.ones(3), 1.0, 5), "batch_counts"),
+        (lambda: th.fitted_rho([1.0], [0.5]), "two tokens"),
+        (lambda: th.fitted_rho([[1.0]], [0.5]), "q"),
+    ],
+)
 def test_theory_errors(call, name):
     with pytest.raises(ValueError, match=name):
         call()
@@ -120,9 +124,19 @@ def test_train_shapes_dtypes_determinism():
     assert r64.W.dtype == F64
 
 
-@pytest.mark.parametrize("kw", [dict(), dict(batch=4), dict(optimizer="adam", batch=2), dict(optimizer="sign"),
-                                dict(optimizer="normalized", batch=4), dict(layer_norm=True, optimizer="adam"),
-                                dict(schedule="cosine"), dict(learn_embeddings=True)])
+@pytest.mark.parametrize(
+    "kw",
+    [
+        dict(),
+        dict(batch=4),
+        dict(optimizer="adam", batch=2),
+        dict(optimizer="sign"),
+        dict(optimizer="normalized", batch=4),
+        dict(layer_norm=True, optimizer="adam"),
+        dict(schedule="cosine"),
+        dict(learn_embeddings=True),
+    ],
+)
 def test_batched_equals_looped(kw):
     """All seeds and rates at once == each (seed, rate) alone."""
     lrs, seeds = [0.05, 0.5], (3, 4)
@@ -134,9 +148,19 @@ def test_batched_equals_looped(kw):
             assert torch.allclose(a.error[i, j], b.error[0, 0], atol=1e-12)
 
 
-@pytest.mark.parametrize("kw", [dict(), dict(batch=4), dict(optimizer="adam"), dict(optimizer="adam", betas=(0.0, 0.0)),
-                                dict(optimizer="adam", layer_norm=True, batch=2), dict(layer_norm=True),
-                                dict(learn_embeddings=True, batch=2), dict(embeddings="orthonormal")])
+@pytest.mark.parametrize(
+    "kw",
+    [
+        dict(),
+        dict(batch=4),
+        dict(optimizer="adam"),
+        dict(optimizer="adam", betas=(0.0, 0.0)),
+        dict(optimizer="adam", layer_norm=True, batch=2),
+        dict(layer_norm=True),
+        dict(learn_embeddings=True, batch=2),
+        dict(embeddings="orthonormal"),
+    ],
+)
 def test_train_equals_autograd_reference(kw):
     """The hand-written gradients (and the SGD coefficient path) == torch.optim with autograd, float64."""
     lr = 0.3 if kw.get("optimizer") != "adam" else 0.01
@@ -185,18 +209,37 @@ def test_schedule_factor():
     assert dyn.schedule_factor("inv_sqrt", 3, 10) == pytest.approx(0.5)
 
 
-@pytest.mark.parametrize("kw, name", [
-    (dict(N=0), "N"), (dict(M=1), "M"), (dict(d=0), "d"), (dict(T=0), "T"), (dict(batch=0), "batch"),
-    (dict(T=10, batch=3), "T must be a multiple"), (dict(lrs=[]), "lrs"), (dict(lrs=[-1.0]), "lrs"),
-    (dict(lrs=[float("inf")]), "lrs"), (dict(seeds=()), "seeds"), (dict(optimizer="rmsprop"), "optimizer"),
-    (dict(schedule="step"), "schedule"), (dict(embeddings="uniform"), "embeddings"), (dict(alpha=-1.0), "alpha"),
-    (dict(eps=-1.0), "eps"), (dict(betas=(1.0, 0.9)), "betas"), (dict(checkpoints=0), "checkpoints"),
-    (dict(checkpoints=[5]), "checkpoints"), (dict(checkpoints=[8, 4]), "checkpoints"), (dict(checkpoints=[64]), "checkpoints"),
-    (dict(tokens=torch.zeros(1, 5, dtype=torch.long)), "tokens"), (dict(model="mlp"), "model"),
-    (dict(model="relu", optimizer="adam"), "model"), (dict(model="relu", relu_threshold=1.5), "relu_threshold"),
-    (dict(learn_embeddings=True, optimizer="sign"), "learn_embeddings"),
-    (dict(embeddings="orthonormal", d=4), "orthonormal"),
-])
+@pytest.mark.parametrize(
+    "kw, name",
+    [
+        (dict(N=0), "N"),
+        (dict(M=1), "M"),
+        (dict(d=0), "d"),
+        (dict(T=0), "T"),
+        (dict(batch=0), "batch"),
+        (dict(T=10, batch=3), "T must be a multiple"),
+        (dict(lrs=[]), "lrs"),
+        (dict(lrs=[-1.0]), "lrs"),
+        (dict(lrs=[float("inf")]), "lrs"),
+        (dict(seeds=()), "seeds"),
+        (dict(optimizer="rmsprop"), "optimizer"),
+        (dict(schedule="step"), "schedule"),
+        (dict(embeddings="uniform"), "embeddings"),
+        (dict(alpha=-1.0), "alpha"),
+        (dict(eps=-1.0), "eps"),
+        (dict(betas=(1.0, 0.9)), "betas"),
+        (dict(checkpoints=0), "checkpoints"),
+        (dict(checkpoints=[5]), "checkpoints"),
+        (dict(checkpoints=[8, 4]), "checkpoints"),
+        (dict(checkpoints=[64]), "checkpoints"),
+        (dict(tokens=torch.zeros(1, 5, dtype=torch.long)), "tokens"),
+        (dict(model="mlp"), "model"),
+        (dict(model="relu", optimizer="adam"), "model"),
+        (dict(model="relu", relu_threshold=1.5), "relu_threshold"),
+        (dict(learn_embeddings=True, optimizer="sign"), "learn_embeddings"),
+        (dict(embeddings="orthonormal", d=4), "orthonormal"),
+    ],
+)
 def test_train_errors(kw, name):
     args = dict(N=8, M=3, d=8, T=32, lrs=[1.0], seeds=(0,), batch=4)
     args.update(kw)

@@ -1,4 +1,5 @@
 """Unit tests of impl.factual and theory.factual."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -37,10 +38,17 @@ def test_prompts_layout():
     assert torch.equal(tok, task.prompts(3, 7)[0]) and not torch.equal(tok, task.prompts(3, 8)[0])
 
 
-@pytest.mark.parametrize("kw, name", [
-    (dict(S=0, R=2, D=2), "S"), (dict(S=2, R=0, D=2), "R"), (dict(S=2, R=2, D=1), "D"),
-    (dict(S=2, R=2, D=2, n_noise=0), "n_noise"), (dict(S=2, R=2, D=2, T=1), "T"), (dict(S=2.5, R=2, D=2), "S"),
-])
+@pytest.mark.parametrize(
+    "kw, name",
+    [
+        (dict(S=0, R=2, D=2), "S"),
+        (dict(S=2, R=0, D=2), "R"),
+        (dict(S=2, R=2, D=1), "D"),
+        (dict(S=2, R=2, D=2, n_noise=0), "n_noise"),
+        (dict(S=2, R=2, D=2, T=1), "T"),
+        (dict(S=2.5, R=2, D=2), "S"),
+    ],
+)
 def test_task_errors(kw, name):
     with pytest.raises(ValueError, match=name):
         FactTask(**kw)
@@ -78,12 +86,14 @@ def test_sizes_and_errors():
     assert sz.K == 2
     np.testing.assert_array_equal(sz.params, [4 * 1 * 2 * 4, 4 * 2 * 2 * 8 + 2 * 3 * 8])
     assert fi.parameter_count(8, 2, 2, 3) == ft.parameter_count(8, 2, 2, 3)
-    for kw, name in [(dict(dims=[4], heads=[1], widths=[0], d_head=0), "d_head"),
-                     (dict(dims=[0], heads=[1], widths=[0], d_head=1), "dims"),
-                     (dict(dims=[4], heads=[0], widths=[0], d_head=1), "heads"),
-                     (dict(dims=[4], heads=[1], widths=[-1], d_head=1), "widths"),
-                     (dict(dims=[4], heads=[1, 2], widths=[0], d_head=1), "same length"),
-                     (dict(dims=[], heads=[], widths=[], d_head=1), "non-empty")]:
+    for kw, name in [
+        (dict(dims=[4], heads=[1], widths=[0], d_head=0), "d_head"),
+        (dict(dims=[0], heads=[1], widths=[0], d_head=1), "dims"),
+        (dict(dims=[4], heads=[0], widths=[0], d_head=1), "heads"),
+        (dict(dims=[4], heads=[1], widths=[-1], d_head=1), "widths"),
+        (dict(dims=[4], heads=[1, 2], widths=[0], d_head=1), "same length"),
+        (dict(dims=[], heads=[], widths=[], d_head=1), "non-empty"),
+    ]:
         with pytest.raises(ValueError, match=name):
             Sizes(**kw)
 
@@ -129,8 +139,17 @@ def test_masked_batch_equals_small_models():
     lg = fi.transformer_logits(p, E, U, tok, hm, um, dm)
     assert lg.shape == (2, 12, 6)
     for b, (d, H, m) in enumerate(zip(sz.dims, sz.heads, sz.widths)):
-        ref = _explicit(E[b, :, :d], U[b, :, :d], tok, p["WQ"][b, :H, :, :d], p["WK"][b, :H, :, :d], p["WV"][b, :H, :, :d],
-                        p["WO"][b, :H, :d], p["W1"][b, :m, :d], p["W2"][b, :d, :m])
+        ref = _explicit(
+            E[b, :, :d],
+            U[b, :, :d],
+            tok,
+            p["WQ"][b, :H, :, :d],
+            p["WK"][b, :H, :, :d],
+            p["WV"][b, :H, :, :d],
+            p["WO"][b, :H, :d],
+            p["W1"][b, :m, :d],
+            p["W2"][b, :d, :m],
+        )
         torch.testing.assert_close(lg[b], ref)
 
 
@@ -158,9 +177,15 @@ def test_train_learns_small_task():
 def test_train_errors():
     task = FactTask(2, 2, 2)
     sz = Sizes(dims=[4], heads=[1], widths=[0], d_head=2)
-    for kw, name in [(dict(steps=0), "steps"), (dict(lr=0.0), "lr"), (dict(lr=float("nan")), "lr"),
-                     (dict(eval_every=-1), "eval_every"), (dict(noise_seed=-2), "noise_seed"), (dict(dtype="int8"), "dtype"),
-                     (dict(device="tpu"), "device")]:
+    for kw, name in [
+        (dict(steps=0), "steps"),
+        (dict(lr=0.0), "lr"),
+        (dict(lr=float("nan")), "lr"),
+        (dict(eval_every=-1), "eval_every"),
+        (dict(noise_seed=-2), "noise_seed"),
+        (dict(dtype="int8"), "dtype"),
+        (dict(device="tpu"), "device"),
+    ]:
         with pytest.raises(ValueError, match=name):
             fi.train_transformers(task, sz, 0, **kw)
     with pytest.raises(ValueError, match="task"):
@@ -200,8 +225,13 @@ def test_gradient_flow_shapes_start_and_descent():
     assert np.all(np.diff(r.loss, axis=0) <= 1e-12)
     r2 = fi.gradient_flow_linear(task, (1,), alpha=0.1, jitter=0.0, lr=0.5, time=20.0, checkpoints=10, dtype="float64")
     np.testing.assert_allclose(r2.loss[:, 0], r.loss[:, 1], rtol=1e-12)  # batched == looped over seeds
-    for kw, name in [(dict(alpha=0.0), "alpha"), (dict(jitter=-1.0), "jitter"), (dict(lr=0.0), "lr"), (dict(time=0.1), "time"),
-                     (dict(checkpoints=1), "checkpoints")]:
+    for kw, name in [
+        (dict(alpha=0.0), "alpha"),
+        (dict(jitter=-1.0), "jitter"),
+        (dict(lr=0.0), "lr"),
+        (dict(time=0.1), "time"),
+        (dict(checkpoints=1), "checkpoints"),
+    ]:
         with pytest.raises(ValueError, match=name):
             fi.gradient_flow_linear(task, 0, **kw)
     with pytest.raises(ValueError, match="task"):
@@ -217,19 +247,35 @@ def test_theory_sizes_and_counts():
     assert ft.initial_loss(4, 4) == pytest.approx(np.log(16))
 
 
-@pytest.mark.parametrize("fn, args, name", [
-    (ft.fact_count, (0, 2), "S"), (ft.fact_count, (2, 1.5), "R"),
-    (ft.parameter_count, (0, 1, 1, 1), "d"), (ft.parameter_count, (1, 0, 1, 1), "H"),
-    (ft.parameter_count, (1, 1, 0, 1), "d_head"), (ft.parameter_count, (1, 1, 1, -1), "m"),
-    (ft.attention_mlp_sizes, (0, 1, 1), "S"), (ft.attention_mlp_sizes, (1, 0, 1), "R"), (ft.attention_mlp_sizes, (1, 1, 0), "d"),
-    (ft.attention_mlp_sizes, (1, 1, 1, 0.0), "c"), (ft.attention_only_sizes, (0, 1, 1), "S"),
-    (ft.attention_only_sizes, (1, 0, 1), "R"), (ft.attention_only_sizes, (1, 1, 0), "A_max"),
-    (ft.attention_only_sizes, (1, 1, 1, float("nan")), "c"), (ft.initial_loss, (0, 2), "R"), (ft.initial_loss, (2, 1), "D"),
-    (ft.relation_predictor, (np.zeros((2, 2), int), 1), "D"), (ft.relation_predictor, (np.zeros(3, int), 2), "facts"),
-    (ft.relation_predictor, (np.full((2, 2), 9), 2), "facts"), (ft.conditional_entropy, (np.ones((2, 2)),), "p_r"),
-    (ft.conditional_entropy, (-np.eye(2),), "p_r"), (ft.kl_divergence, (np.ones(2) / 2, np.ones(3) / 3), "last axis"),
-    (ft.kl_divergence, (np.array([0.5, 0.5]), np.array([1.0, 0.0])), "q"), (ft.kl_divergence, ([np.nan], [1.0]), "p"),
-])
+@pytest.mark.parametrize(
+    "fn, args, name",
+    [
+        (ft.fact_count, (0, 2), "S"),
+        (ft.fact_count, (2, 1.5), "R"),
+        (ft.parameter_count, (0, 1, 1, 1), "d"),
+        (ft.parameter_count, (1, 0, 1, 1), "H"),
+        (ft.parameter_count, (1, 1, 0, 1), "d_head"),
+        (ft.parameter_count, (1, 1, 1, -1), "m"),
+        (ft.attention_mlp_sizes, (0, 1, 1), "S"),
+        (ft.attention_mlp_sizes, (1, 0, 1), "R"),
+        (ft.attention_mlp_sizes, (1, 1, 0), "d"),
+        (ft.attention_mlp_sizes, (1, 1, 1, 0.0), "c"),
+        (ft.attention_only_sizes, (0, 1, 1), "S"),
+        (ft.attention_only_sizes, (1, 0, 1), "R"),
+        (ft.attention_only_sizes, (1, 1, 0), "A_max"),
+        (ft.attention_only_sizes, (1, 1, 1, float("nan")), "c"),
+        (ft.initial_loss, (0, 2), "R"),
+        (ft.initial_loss, (2, 1), "D"),
+        (ft.relation_predictor, (np.zeros((2, 2), int), 1), "D"),
+        (ft.relation_predictor, (np.zeros(3, int), 2), "facts"),
+        (ft.relation_predictor, (np.full((2, 2), 9), 2), "facts"),
+        (ft.conditional_entropy, (np.ones((2, 2)),), "p_r"),
+        (ft.conditional_entropy, (-np.eye(2),), "p_r"),
+        (ft.kl_divergence, (np.ones(2) / 2, np.ones(3) / 3), "last axis"),
+        (ft.kl_divergence, (np.array([0.5, 0.5]), np.array([1.0, 0.0])), "q"),
+        (ft.kl_divergence, ([np.nan], [1.0]), "p"),
+    ],
+)
 def test_theory_errors(fn, args, name):
     with pytest.raises(ValueError, match=name):
         fn(*args)

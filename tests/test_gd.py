@@ -1,4 +1,5 @@
 """Unit tests of theory.gd and impl.gd: exact identities, shapes, dtypes, determinism, errors."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -43,7 +44,13 @@ def test_margin_recursion_no_overflow_for_huge_steps():
     assert np.all(np.isfinite(m)) and m[1] == pytest.approx(0.5 * 1e4)
 
 
-@given(N=hst.integers(1, 6), M=hst.integers(2, 5), eta=hst.floats(0.05, 20.0), alpha=hst.floats(0.0, 2.0), seed=hst.integers(0, 1000))
+@given(
+    N=hst.integers(1, 6),
+    M=hst.integers(2, 5),
+    eta=hst.floats(0.05, 20.0),
+    alpha=hst.floats(0.0, 2.0),
+    seed=hst.integers(0, 1000),
+)
 def test_simulation_equals_exact_recursion(N, M, eta, alpha, seed):
     p = zipf_pmf(N, alpha)
     prob = gd.orthogonal_problem(p, M, max(N, M) + 1, [eta], (seed,))
@@ -53,7 +60,13 @@ def test_simulation_equals_exact_recursion(N, M, eta, alpha, seed):
 
 
 # ---------------------------------------------------------------- theory: Hessian and edge of stability
-@given(d=hst.integers(1, 3), N=hst.integers(1, 4), M=hst.integers(2, 4), scale=hst.floats(0.0, 2.0), seed=hst.integers(0, 10**6))
+@given(
+    d=hst.integers(1, 3),
+    N=hst.integers(1, 4),
+    M=hst.integers(2, 4),
+    scale=hst.floats(0.0, 2.0),
+    seed=hst.integers(0, 10**6),
+)
 def test_hessian_closed_form_matches_autograd(d, N, M, scale, seed):
     prob = _random_problem(1, N, M, d, seed)
     W = scale * torch.randn(1, d, d, generator=torch.Generator().manual_seed(seed + 1), dtype=F64)
@@ -149,7 +162,9 @@ def test_run_gd_batched_equals_looped_and_records():
     tr = gd.run_gd(prob, 20, record=rec, record_margins=True, record_sharpness=True)
     assert tr.loss.shape == (3, 4) and tr.margin.shape == (3, 4, 4) and tr.sharpness.shape == (3, 4)
     for b in range(3):
-        one = gd.Problem(prob.E[b:b + 1], prob.U[b:b + 1], prob.f[b:b + 1], prob.p[b:b + 1], prob.eta[b:b + 1])
+        one = gd.Problem(
+            prob.E[b : b + 1], prob.U[b : b + 1], prob.f[b : b + 1], prob.p[b : b + 1], prob.eta[b : b + 1]
+        )
         t1 = gd.run_gd(one, 20, record=rec, record_margins=True)
         assert torch.allclose(t1.loss[0], tr.loss[b], atol=1e-14) and torch.allclose(t1.W[0], tr.W[b], atol=1e-14)
     W = torch.zeros(3, 3, 3, dtype=F64)
@@ -175,45 +190,48 @@ def test_first_hit_step_and_ce_optimum():
 P1 = np.array([0.5, 0.5])
 
 
-@pytest.mark.parametrize("call, name", [
-    (lambda: tg.orthogonal_margin_trajectory([0.0, 1.0], 2, 1.0, 5), "p"),
-    (lambda: tg.orthogonal_margin_trajectory([1.5], 2, 1.0, 5), "p"),
-    (lambda: tg.orthogonal_margin_trajectory(P1, 1, 1.0, 5), "M"),
-    (lambda: tg.orthogonal_margin_trajectory(P1, 2, -1.0, 5), "eta"),
-    (lambda: tg.orthogonal_margin_trajectory(P1, 2, 1.0, -1), "T"),
-    (lambda: tg.orthogonal_margin_trajectory([np.nan], 2, 1.0, 5), "p"),
-    (lambda: tg.orthogonal_margin_flow(-1.0, P1, 2, 1.0), "t"),
-    (lambda: tg.orthogonal_margin_flow(1.0, P1, 0, 1.0), "M"),
-    (lambda: tg.orthogonal_margin_flow(1.0, P1, 2, 0.0), "eta"),
-    (lambda: tg.orthogonal_margin_flow(1.0, [-0.1], 2, 1.0), "p"),
-    (lambda: tg.orthogonal_margin_asymptotic(0.0, P1, 2, 1.0), "t"),
-    (lambda: tg.orthogonal_margin_asymptotic(1.0, P1, 2, np.inf), "eta"),
-    (lambda: tg.orthogonal_loss(np.zeros(3), P1, 2), "m"),
-    (lambda: tg.orthogonal_loss(np.zeros(2), [-1.0, 2.0], 2), "p"),
-    (lambda: tg.orthogonal_loss(np.zeros(2), P1, 1), "M"),
-    (lambda: tg.orthogonal_loss_limit(0, 2, 1.0), "N"),
-    (lambda: tg.orthogonal_loss_limit(2, 1, 1.0), "M"),
-    (lambda: tg.orthogonal_loss_limit(2, 2, 0.0), "eta"),
-    (lambda: tg.population_hessian(np.zeros((3, 3)), np.eye(2), np.eye(2), [0, 1], P1), "W"),
-    (lambda: tg.population_hessian(None, np.eye(2), np.eye(3), [0, 1], P1), "U"),
-    (lambda: tg.population_hessian(None, np.eye(2), np.eye(2), [0, 2], P1), "f"),
-    (lambda: tg.population_hessian(None, np.eye(2), np.eye(2), [0, 1], [1.0]), "p"),
-    (lambda: tg.population_hessian(None, np.ones(2), np.eye(2), [0, 1], P1), "E"),
-    (lambda: tg.population_loss(None, np.eye(2), np.eye(2), [0, 1], [0.5, np.nan]), "p"),
-    (lambda: tg.sharpness(None, np.eye(2), np.eye(2), [0, 1], [-0.5, 1.5]), "p"),
-    (lambda: tg.edge_of_stability(np.eye(2), np.eye(2), [0, 1], [0.0, 0.0]), "Hessian"),
-    (lambda: tg.global_smoothness(np.eye(2), np.eye(2)[:1], P1), "M"),
-    (lambda: tg.global_smoothness(np.eye(2), np.eye(3), P1), "shapes"),
-    (lambda: tg.two_token_embeddings(1.5), "a"),
-    (lambda: tg.two_token_sharpness0(0.5, 1.5), "p0"),
-    (lambda: tg.two_token_eos(-2.0, 0.5), "a"),
-    (lambda: tg.two_token_minority_wrong_first(0.5, 0.4), "p0"),
-    (lambda: tg.two_token_large_step_time(0.5, 0.0), "p0"),
-    (lambda: tg.two_token_large_step_time(0.5, 0.7, 0), "T"),
-    (lambda: tg.best_zero_one_binary_2d(np.ones((3, 3)), np.eye(2), [0, 1, 0], np.ones(3)), "E"),
-    (lambda: tg.best_zero_one_binary_2d(np.ones((3, 2)), np.eye(2), [0, 2, 0], np.ones(3)), "f"),
-    (lambda: tg.best_zero_one_binary_2d(np.ones((3, 2)), np.eye(2), [0, 1, 0], np.ones(2)), "p"),
-])
+@pytest.mark.parametrize(
+    "call, name",
+    [
+        (lambda: tg.orthogonal_margin_trajectory([0.0, 1.0], 2, 1.0, 5), "p"),
+        (lambda: tg.orthogonal_margin_trajectory([1.5], 2, 1.0, 5), "p"),
+        (lambda: tg.orthogonal_margin_trajectory(P1, 1, 1.0, 5), "M"),
+        (lambda: tg.orthogonal_margin_trajectory(P1, 2, -1.0, 5), "eta"),
+        (lambda: tg.orthogonal_margin_trajectory(P1, 2, 1.0, -1), "T"),
+        (lambda: tg.orthogonal_margin_trajectory([np.nan], 2, 1.0, 5), "p"),
+        (lambda: tg.orthogonal_margin_flow(-1.0, P1, 2, 1.0), "t"),
+        (lambda: tg.orthogonal_margin_flow(1.0, P1, 0, 1.0), "M"),
+        (lambda: tg.orthogonal_margin_flow(1.0, P1, 2, 0.0), "eta"),
+        (lambda: tg.orthogonal_margin_flow(1.0, [-0.1], 2, 1.0), "p"),
+        (lambda: tg.orthogonal_margin_asymptotic(0.0, P1, 2, 1.0), "t"),
+        (lambda: tg.orthogonal_margin_asymptotic(1.0, P1, 2, np.inf), "eta"),
+        (lambda: tg.orthogonal_loss(np.zeros(3), P1, 2), "m"),
+        (lambda: tg.orthogonal_loss(np.zeros(2), [-1.0, 2.0], 2), "p"),
+        (lambda: tg.orthogonal_loss(np.zeros(2), P1, 1), "M"),
+        (lambda: tg.orthogonal_loss_limit(0, 2, 1.0), "N"),
+        (lambda: tg.orthogonal_loss_limit(2, 1, 1.0), "M"),
+        (lambda: tg.orthogonal_loss_limit(2, 2, 0.0), "eta"),
+        (lambda: tg.population_hessian(np.zeros((3, 3)), np.eye(2), np.eye(2), [0, 1], P1), "W"),
+        (lambda: tg.population_hessian(None, np.eye(2), np.eye(3), [0, 1], P1), "U"),
+        (lambda: tg.population_hessian(None, np.eye(2), np.eye(2), [0, 2], P1), "f"),
+        (lambda: tg.population_hessian(None, np.eye(2), np.eye(2), [0, 1], [1.0]), "p"),
+        (lambda: tg.population_hessian(None, np.ones(2), np.eye(2), [0, 1], P1), "E"),
+        (lambda: tg.population_loss(None, np.eye(2), np.eye(2), [0, 1], [0.5, np.nan]), "p"),
+        (lambda: tg.sharpness(None, np.eye(2), np.eye(2), [0, 1], [-0.5, 1.5]), "p"),
+        (lambda: tg.edge_of_stability(np.eye(2), np.eye(2), [0, 1], [0.0, 0.0]), "Hessian"),
+        (lambda: tg.global_smoothness(np.eye(2), np.eye(2)[:1], P1), "M"),
+        (lambda: tg.global_smoothness(np.eye(2), np.eye(3), P1), "shapes"),
+        (lambda: tg.two_token_embeddings(1.5), "a"),
+        (lambda: tg.two_token_sharpness0(0.5, 1.5), "p0"),
+        (lambda: tg.two_token_eos(-2.0, 0.5), "a"),
+        (lambda: tg.two_token_minority_wrong_first(0.5, 0.4), "p0"),
+        (lambda: tg.two_token_large_step_time(0.5, 0.0), "p0"),
+        (lambda: tg.two_token_large_step_time(0.5, 0.7, 0), "T"),
+        (lambda: tg.best_zero_one_binary_2d(np.ones((3, 3)), np.eye(2), [0, 1, 0], np.ones(3)), "E"),
+        (lambda: tg.best_zero_one_binary_2d(np.ones((3, 2)), np.eye(2), [0, 2, 0], np.ones(3)), "f"),
+        (lambda: tg.best_zero_one_binary_2d(np.ones((3, 2)), np.eye(2), [0, 1, 0], np.ones(2)), "p"),
+    ],
+)
 def test_theory_errors(call, name):
     with pytest.raises(ValueError, match=name):
         call()
@@ -223,56 +241,76 @@ def _pb():
     return _random_problem()
 
 
-@pytest.mark.parametrize("call, name", [
-    (lambda: gd.Problem(torch.zeros(2, 3), torch.zeros(2, 2, 3), torch.zeros(2, 3, dtype=torch.long), torch.ones(2, 3), torch.ones(2)), "E"),
-    (lambda: gd.Problem(torch.zeros(1, 3, 2, dtype=F64), torch.zeros(1, 1, 2, dtype=F64), torch.zeros(1, 3, dtype=torch.long),
-                        torch.ones(1, 3, dtype=F64), torch.ones(1, dtype=F64)), "M"),
-    (lambda: gd.Problem(_pb().E, _pb().U, _pb().f.int(), _pb().p, _pb().eta), "f"),
-    (lambda: gd.Problem(_pb().E, _pb().U, _pb().f + 5, _pb().p, _pb().eta), "f"),
-    (lambda: gd.Problem(_pb().E, _pb().U, _pb().f, _pb().p[:, :2], _pb().eta), "p"),
-    (lambda: gd.Problem(_pb().E, _pb().U, _pb().f, -_pb().p, _pb().eta), "p"),
-    (lambda: gd.Problem(_pb().E, _pb().U, _pb().f, _pb().p, torch.zeros(3, dtype=F64)), "eta"),
-    (lambda: gd.Problem(_pb().E * np.nan, _pb().U, _pb().f, _pb().p, _pb().eta), "E"),
-    (lambda: gd.Problem(_pb().E, _pb().U, _pb().f, _pb().p, _pb().eta.float()), "dtype"),
-    (lambda: _pb().with_eta(-1.0), "eta"),
-    (lambda: gd.two_token_problem(1.5, 0.6, 1.0), "a"),
-    (lambda: gd.two_token_problem(0.5, 1.0, 1.0), "p0"),
-    (lambda: gd.two_token_problem(0.5, 0.6, 0.0), "eta"),
-    (lambda: gd.two_token_problem(0.5, 0.6, []), "eta"),
-    (lambda: gd.two_token_problem(0.5, 0.6, 1.0, dtype="float16"), "dtype"),
-    (lambda: gd.two_token_problem(0.5, 0.6, 1.0, device="tpu"), "device"),
-    (lambda: gd.orthogonal_problem(np.ones((2, 2)), 2, 4, 1.0, 0), "p"),
-    (lambda: gd.orthogonal_problem(P1, 1, 4, 1.0, 0), "M"),
-    (lambda: gd.orthogonal_problem(np.ones(5) / 5, 2, 4, 1.0, 0), "d"),
-    (lambda: gd.orthogonal_problem(P1, 2, 4, -1.0, 0), "eta"),
-    (lambda: gd.orthogonal_problem(P1, 2, 4, 1.0, -3), "seeds"),
-    (lambda: gd.random_problem(P1, 1, 2, 1.0, 0), "M"),
-    (lambda: gd.random_problem(P1, 2, 0, 1.0, 0), "d"),
-    (lambda: gd.random_problem(P1, 2, 2, np.nan, 0), "eta"),
-    (lambda: gd.random_problem(P1, 2, 2, 1.0, ()), "seeds"),
-    (lambda: gd.random_problem(P1, 2, 2, 1.0, 0, kind="cubic"), "kind"),
-    (lambda: gd.random_problem([-1.0, 2.0], 2, 2, 1.0, 0), "p"),
-    (lambda: gd.logits(torch.zeros(3, 2, 2, dtype=F64), _pb()), "W"),
-    (lambda: gd.loss(torch.full((3, 3, 3), np.nan, dtype=F64), _pb()), "W"),
-    (lambda: gd.gradient(torch.zeros(3, 3, 3, dtype=F64), "problem"), "prob"),
-    (lambda: gd.hessian(torch.zeros(2, 3, 3, dtype=F64), _pb()), "W"),
-    (lambda: gd.sharpness(np.zeros((3, 3, 3)), _pb()), "W"),
-    (lambda: gd.zero_one_error(torch.zeros(3, 3, dtype=F64), _pb()), "W"),
-    (lambda: gd.margins(torch.zeros(3, 3, 4, dtype=F64), _pb()), "W"),
-    (lambda: gd.run_gd(_pb(), -1), "steps"),
-    (lambda: gd.run_gd("p", 3), "prob"),
-    (lambda: gd.run_gd(_pb(), 3, record=[0, 0, 1]), "record"),
-    (lambda: gd.run_gd(_pb(), 3, record=[0, 4]), "record"),
-    (lambda: gd.run_gd(_pb(), 3, record=[0.5]), "record"),
-    (lambda: gd.run_gd(_pb(), 3, W0=torch.zeros(3, 2, 2, dtype=F64)), "W"),
-    (lambda: gd.run_gd(_pb(), 3, W0=torch.full((3, 3, 3), np.inf, dtype=F64)), "W0"),
-    (lambda: gd.first_hit_step(torch.zeros(3), torch.zeros(3)), "values"),
-    (lambda: gd.first_hit_step(torch.zeros(2, 3), torch.zeros(2)), "steps"),
-    (lambda: gd.first_hit_step(torch.zeros(2, 3), torch.zeros(3), np.nan), "level"),
-    (lambda: gd.ce_optimum(_pb(), iters=0), "iters"),
-    (lambda: gd.ce_optimum(_pb(), tol=0.0), "tol"),
-    (lambda: gd.ce_optimum("p"), "prob"),
-])
+@pytest.mark.parametrize(
+    "call, name",
+    [
+        (
+            lambda: gd.Problem(
+                torch.zeros(2, 3),
+                torch.zeros(2, 2, 3),
+                torch.zeros(2, 3, dtype=torch.long),
+                torch.ones(2, 3),
+                torch.ones(2),
+            ),
+            "E",
+        ),
+        (
+            lambda: gd.Problem(
+                torch.zeros(1, 3, 2, dtype=F64),
+                torch.zeros(1, 1, 2, dtype=F64),
+                torch.zeros(1, 3, dtype=torch.long),
+                torch.ones(1, 3, dtype=F64),
+                torch.ones(1, dtype=F64),
+            ),
+            "M",
+        ),
+        (lambda: gd.Problem(_pb().E, _pb().U, _pb().f.int(), _pb().p, _pb().eta), "f"),
+        (lambda: gd.Problem(_pb().E, _pb().U, _pb().f + 5, _pb().p, _pb().eta), "f"),
+        (lambda: gd.Problem(_pb().E, _pb().U, _pb().f, _pb().p[:, :2], _pb().eta), "p"),
+        (lambda: gd.Problem(_pb().E, _pb().U, _pb().f, -_pb().p, _pb().eta), "p"),
+        (lambda: gd.Problem(_pb().E, _pb().U, _pb().f, _pb().p, torch.zeros(3, dtype=F64)), "eta"),
+        (lambda: gd.Problem(_pb().E * np.nan, _pb().U, _pb().f, _pb().p, _pb().eta), "E"),
+        (lambda: gd.Problem(_pb().E, _pb().U, _pb().f, _pb().p, _pb().eta.float()), "dtype"),
+        (lambda: _pb().with_eta(-1.0), "eta"),
+        (lambda: gd.two_token_problem(1.5, 0.6, 1.0), "a"),
+        (lambda: gd.two_token_problem(0.5, 1.0, 1.0), "p0"),
+        (lambda: gd.two_token_problem(0.5, 0.6, 0.0), "eta"),
+        (lambda: gd.two_token_problem(0.5, 0.6, []), "eta"),
+        (lambda: gd.two_token_problem(0.5, 0.6, 1.0, dtype="float16"), "dtype"),
+        (lambda: gd.two_token_problem(0.5, 0.6, 1.0, device="tpu"), "device"),
+        (lambda: gd.orthogonal_problem(np.ones((2, 2)), 2, 4, 1.0, 0), "p"),
+        (lambda: gd.orthogonal_problem(P1, 1, 4, 1.0, 0), "M"),
+        (lambda: gd.orthogonal_problem(np.ones(5) / 5, 2, 4, 1.0, 0), "d"),
+        (lambda: gd.orthogonal_problem(P1, 2, 4, -1.0, 0), "eta"),
+        (lambda: gd.orthogonal_problem(P1, 2, 4, 1.0, -3), "seeds"),
+        (lambda: gd.random_problem(P1, 1, 2, 1.0, 0), "M"),
+        (lambda: gd.random_problem(P1, 2, 0, 1.0, 0), "d"),
+        (lambda: gd.random_problem(P1, 2, 2, np.nan, 0), "eta"),
+        (lambda: gd.random_problem(P1, 2, 2, 1.0, ()), "seeds"),
+        (lambda: gd.random_problem(P1, 2, 2, 1.0, 0, kind="cubic"), "kind"),
+        (lambda: gd.random_problem([-1.0, 2.0], 2, 2, 1.0, 0), "p"),
+        (lambda: gd.logits(torch.zeros(3, 2, 2, dtype=F64), _pb()), "W"),
+        (lambda: gd.loss(torch.full((3, 3, 3), np.nan, dtype=F64), _pb()), "W"),
+        (lambda: gd.gradient(torch.zeros(3, 3, 3, dtype=F64), "problem"), "prob"),
+        (lambda: gd.hessian(torch.zeros(2, 3, 3, dtype=F64), _pb()), "W"),
+        (lambda: gd.sharpness(np.zeros((3, 3, 3)), _pb()), "W"),
+        (lambda: gd.zero_one_error(torch.zeros(3, 3, dtype=F64), _pb()), "W"),
+        (lambda: gd.margins(torch.zeros(3, 3, 4, dtype=F64), _pb()), "W"),
+        (lambda: gd.run_gd(_pb(), -1), "steps"),
+        (lambda: gd.run_gd("p", 3), "prob"),
+        (lambda: gd.run_gd(_pb(), 3, record=[0, 0, 1]), "record"),
+        (lambda: gd.run_gd(_pb(), 3, record=[0, 4]), "record"),
+        (lambda: gd.run_gd(_pb(), 3, record=[0.5]), "record"),
+        (lambda: gd.run_gd(_pb(), 3, W0=torch.zeros(3, 2, 2, dtype=F64)), "W"),
+        (lambda: gd.run_gd(_pb(), 3, W0=torch.full((3, 3, 3), np.inf, dtype=F64)), "W0"),
+        (lambda: gd.first_hit_step(torch.zeros(3), torch.zeros(3)), "values"),
+        (lambda: gd.first_hit_step(torch.zeros(2, 3), torch.zeros(2)), "steps"),
+        (lambda: gd.first_hit_step(torch.zeros(2, 3), torch.zeros(3), np.nan), "level"),
+        (lambda: gd.ce_optimum(_pb(), iters=0), "iters"),
+        (lambda: gd.ce_optimum(_pb(), tol=0.0), "tol"),
+        (lambda: gd.ce_optimum("p"), "prob"),
+    ],
+)
 def test_impl_errors(call, name):
     with pytest.raises(ValueError, match=name):
         call()

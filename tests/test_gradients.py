@@ -1,4 +1,5 @@
 """Unit tests of theory.gradients and impl.gradients."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -56,25 +57,28 @@ def test_theory_one_step_predictions():
     assert np.allclose(tg.noisy_one_step_scores(3, 3.0), np.eye(3) - 1 / 3)
 
 
-@pytest.mark.parametrize("call, name", [
-    (lambda: tg.gradient_lemma(*_problem()[:3], np.ones((5, 3))), "p_joint"),
-    (lambda: tg.gradient_lemma(np.ones((3, 3)), *_problem()[1:]), "shapes"),
-    (lambda: tg.gradient_noisy(_problem()[0], _problem()[1][:, :2], *_problem()[2:]), "shapes"),
-    (lambda: tg.cross_entropy(*_problem()[:3], -_problem()[3]), "p_joint"),
-    (lambda: tg.one_step_scores(np.arange(3), 3, -1.0), "eta"),
-    (lambda: tg.one_step_scores(np.arange(3), 2, 1.0), "f"),
-    (lambda: tg.one_step_scores(np.arange(3), 3, 1.0, p=np.ones(2)), "p"),
-    (lambda: tg.one_step_sgd_weights(np.zeros(3), 1.0), "counts"),
-    (lambda: tg.one_step_sgd_weights(np.ones(3), 0.0), "eta"),
-    (lambda: tg.noisy_one_step_scores(0, 1.0), "N"),
-    (lambda: one_step_memory(torch.arange(3), 2, 4, 0), "f"),
-    (lambda: one_step_memory(torch.arange(3), 3, 0, 0), "d"),
-    (lambda: one_step_memory(torch.arange(3), 3, 4, 0, eta=-1.0), "eta"),
-    (lambda: one_sgd_step(torch.arange(3), 3, 4, torch.ones(3) / 3, 0, 0), "batch"),
-    (lambda: one_sgd_step(torch.arange(3), 3, 4, torch.ones(2) / 2, 5, 0), "p"),
-    (lambda: cross_entropy(torch.zeros(3, 3), torch.zeros(2, 4), torch.zeros(2, 3), torch.zeros(2, 2)), "shapes"),
-    (lambda: cross_entropy(torch.zeros(3, 3), torch.zeros(2, 3), torch.zeros(2, 3), -torch.ones(2, 2)), "p_joint"),
-])
+@pytest.mark.parametrize(
+    "call, name",
+    [
+        (lambda: tg.gradient_lemma(*_problem()[:3], np.ones((5, 3))), "p_joint"),
+        (lambda: tg.gradient_lemma(np.ones((3, 3)), *_problem()[1:]), "shapes"),
+        (lambda: tg.gradient_noisy(_problem()[0], _problem()[1][:, :2], *_problem()[2:]), "shapes"),
+        (lambda: tg.cross_entropy(*_problem()[:3], -_problem()[3]), "p_joint"),
+        (lambda: tg.one_step_scores(np.arange(3), 3, -1.0), "eta"),
+        (lambda: tg.one_step_scores(np.arange(3), 2, 1.0), "f"),
+        (lambda: tg.one_step_scores(np.arange(3), 3, 1.0, p=np.ones(2)), "p"),
+        (lambda: tg.one_step_sgd_weights(np.zeros(3), 1.0), "counts"),
+        (lambda: tg.one_step_sgd_weights(np.ones(3), 0.0), "eta"),
+        (lambda: tg.noisy_one_step_scores(0, 1.0), "N"),
+        (lambda: one_step_memory(torch.arange(3), 2, 4, 0), "f"),
+        (lambda: one_step_memory(torch.arange(3), 3, 0, 0), "d"),
+        (lambda: one_step_memory(torch.arange(3), 3, 4, 0, eta=-1.0), "eta"),
+        (lambda: one_sgd_step(torch.arange(3), 3, 4, torch.ones(3) / 3, 0, 0), "batch"),
+        (lambda: one_sgd_step(torch.arange(3), 3, 4, torch.ones(2) / 2, 5, 0), "p"),
+        (lambda: cross_entropy(torch.zeros(3, 3), torch.zeros(2, 4), torch.zeros(2, 3), torch.zeros(2, 2)), "shapes"),
+        (lambda: cross_entropy(torch.zeros(3, 3), torch.zeros(2, 3), torch.zeros(2, 3), -torch.ones(2, 2)), "p_joint"),
+    ],
+)
 def test_gradient_errors(call, name):
     with pytest.raises(ValueError, match=name):
         call()
@@ -82,5 +86,7 @@ def test_gradient_errors(call, name):
 
 def test_autograd_gradient_does_not_touch_input():
     W = torch.zeros(3, 3, dtype=torch.float64)
-    g = autograd_gradient(W, torch.eye(3, dtype=torch.float64), torch.eye(3, dtype=torch.float64), torch.eye(3, dtype=torch.float64) / 3)
+    g = autograd_gradient(
+        W, torch.eye(3, dtype=torch.float64), torch.eye(3, dtype=torch.float64), torch.eye(3, dtype=torch.float64) / 3
+    )
     assert not W.requires_grad and g.shape == (3, 3)

@@ -1,4 +1,5 @@
 """Unit tests of impl.embeddings, impl.memory, impl.sampling and theory.memory / theory.zipf."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -29,7 +30,7 @@ def test_embedding_rows_independent_of_chunking():
     full = E.full()
     parts = torch.cat([r for _, _, r in E.chunks(333)], 1)
     assert torch.equal(full, parts)
-    assert torch.equal(E.rows(BLOCK - 3, BLOCK + 5), full[:, BLOCK - 3:BLOCK + 5])
+    assert torch.equal(E.rows(BLOCK - 3, BLOCK + 5), full[:, BLOCK - 3 : BLOCK + 5])
 
 
 def test_embedding_kinds():
@@ -41,12 +42,19 @@ def test_embedding_kinds():
     assert random_matrix(6, (0, 1)).shape == (2, 6, 6)
 
 
-@pytest.mark.parametrize("kw, name", [
-    (dict(n=0, d=4, seeds=0), "n"), (dict(n=3, d=0, seeds=0), "d"), (dict(n=3, d=4, seeds=-1), "seeds"),
-    (dict(n=3, d=4, seeds=()), "seeds"), (dict(n=3, d=4, seeds=0, kind="cubic"), "kind"),
-    (dict(n=5, d=4, seeds=0, kind="orthonormal"), "n"), (dict(n=3, d=4, seeds=0, stream="zz"), "stream"),
-    (dict(n=2.5, d=4, seeds=0), "n"),
-])
+@pytest.mark.parametrize(
+    "kw, name",
+    [
+        (dict(n=0, d=4, seeds=0), "n"),
+        (dict(n=3, d=0, seeds=0), "d"),
+        (dict(n=3, d=4, seeds=-1), "seeds"),
+        (dict(n=3, d=4, seeds=()), "seeds"),
+        (dict(n=3, d=4, seeds=0, kind="cubic"), "kind"),
+        (dict(n=5, d=4, seeds=0, kind="orthonormal"), "n"),
+        (dict(n=3, d=4, seeds=0, stream="zz"), "stream"),
+        (dict(n=2.5, d=4, seeds=0), "n"),
+    ],
+)
 def test_embedding_errors(kw, name):
     with pytest.raises(ValueError, match=name):
         Embedding(**kw)
@@ -128,19 +136,22 @@ def test_recall_given_W():
     assert torch.equal(recall(None, f, E, U, W=W[:, 0]).correct, recall(torch.ones(40), f, E, U).correct)
 
 
-@pytest.mark.parametrize("call, name", [
-    (lambda E, U, f: recall(torch.ones(39), f, E, U), "q"),
-    (lambda E, U, f: recall(torch.ones(40), f[:-1], E, U), "f"),
-    (lambda E, U, f: recall(torch.ones(40), f + 5, E, U), "f"),
-    (lambda E, U, f: recall(torch.ones(40), f, E, U, p=torch.ones(3)), "p"),
-    (lambda E, U, f: recall(torch.ones(40), f, E, U, p=-torch.ones(40)), "p"),
-    (lambda E, U, f: recall(torch.full((40,), float("nan")), f, E, U), "q"),
-    (lambda E, U, f: recall(torch.ones(40), f, E, E), "stream"),
-    (lambda E, U, f: recall(torch.ones(40), f, E, Embedding(5, 12, (9,), stream="u")), "seeds"),
-    (lambda E, U, f: recall(torch.ones(40), f, E, U, chunk=0), "chunk"),
-    (lambda E, U, f: recall(None, f, E, U, W=torch.zeros(2, 3, 3)), "W"),
-    (lambda E, U, f: aggregate_keys(torch.ones(40), f, E, 0), "M"),
-])
+@pytest.mark.parametrize(
+    "call, name",
+    [
+        (lambda E, U, f: recall(torch.ones(39), f, E, U), "q"),
+        (lambda E, U, f: recall(torch.ones(40), f[:-1], E, U), "f"),
+        (lambda E, U, f: recall(torch.ones(40), f + 5, E, U), "f"),
+        (lambda E, U, f: recall(torch.ones(40), f, E, U, p=torch.ones(3)), "p"),
+        (lambda E, U, f: recall(torch.ones(40), f, E, U, p=-torch.ones(40)), "p"),
+        (lambda E, U, f: recall(torch.full((40,), float("nan")), f, E, U), "q"),
+        (lambda E, U, f: recall(torch.ones(40), f, E, E), "stream"),
+        (lambda E, U, f: recall(torch.ones(40), f, E, Embedding(5, 12, (9,), stream="u")), "seeds"),
+        (lambda E, U, f: recall(torch.ones(40), f, E, U, chunk=0), "chunk"),
+        (lambda E, U, f: recall(None, f, E, U, W=torch.zeros(2, 3, 3)), "W"),
+        (lambda E, U, f: aggregate_keys(torch.ones(40), f, E, 0), "M"),
+    ],
+)
 def test_memory_errors(call, name):
     E, U, f = _setup()
     with pytest.raises(ValueError, match=name):
@@ -163,12 +174,21 @@ def test_zipf_and_sampling():
     assert abs(float(sc[0, 0]) / 2.5e6 - float(p[0])) < 0.002
 
 
-@pytest.mark.parametrize("call, name", [
-    (lambda: zipf_probs(0, 1.0), "N"), (lambda: zipf_probs(5, -1.0), "alpha"), (lambda: zipf_probs(5, float("nan")), "alpha"),
-    (lambda: sample_tokens(torch.ones(3) / 3, -1, 0), "T"), (lambda: sample_tokens(-torch.ones(3), 5, 0), "p"),
-    (lambda: token_counts(torch.zeros(3, dtype=torch.long), 4), "tokens"), (lambda: token_counts(torch.full((1, 2), 7), 4), "tokens"),
-    (lambda: sample_counts(torch.ones(3), 5, ()), "seeds"), (lambda: zipf_pmf(0, 1.0), "N"), (lambda: zipf_pmf(3, -2.0), "alpha"),
-])
+@pytest.mark.parametrize(
+    "call, name",
+    [
+        (lambda: zipf_probs(0, 1.0), "N"),
+        (lambda: zipf_probs(5, -1.0), "alpha"),
+        (lambda: zipf_probs(5, float("nan")), "alpha"),
+        (lambda: sample_tokens(torch.ones(3) / 3, -1, 0), "T"),
+        (lambda: sample_tokens(-torch.ones(3), 5, 0), "p"),
+        (lambda: token_counts(torch.zeros(3, dtype=torch.long), 4), "tokens"),
+        (lambda: token_counts(torch.full((1, 2), 7), 4), "tokens"),
+        (lambda: sample_counts(torch.ones(3), 5, ()), "seeds"),
+        (lambda: zipf_pmf(0, 1.0), "N"),
+        (lambda: zipf_pmf(3, -2.0), "alpha"),
+    ],
+)
 def test_sampling_errors(call, name):
     with pytest.raises(ValueError, match=name):
         call()
@@ -214,20 +234,26 @@ def test_capacity_threshold_and_asymptotics():
     assert 1.8 < e[0] < 2.0
 
 
-@pytest.mark.parametrize("call, name", [
-    (lambda: tm.score_moments(np.ones(3), np.arange(3), 3, 0), "d"),
-    (lambda: tm.score_moments(np.ones(3), np.arange(3), 0, 4), "M"),
-    (lambda: tm.score_moments(np.ones(3), np.arange(3) + 1, 3, 4), "f"),
-    (lambda: tm.score_moments(np.array([1.0, np.nan, 1.0]), np.arange(3), 3, 4), "q"),
-    (lambda: tm.score_moments(np.ones(3), np.arange(4), 4, 4), "f"),
-    (lambda: tm.score_variance(np.ones(3), np.arange(3), 3, 4, np.array([5]), np.array([0])), "z"),
-    (lambda: tm.recall_probability(np.ones(3), np.arange(3), 3, 4, norms=-1), "norms"),
-    (lambda: tm.gaussian_accuracy(np.ones(3), np.arange(3), 3, 4, p=np.ones(3)), "p"),
-    (lambda: tm.target_map(0, "mod"), "N"), (lambda: tm.target_map(5, "surjective"), "kind"),
-    (lambda: tm.capacity_threshold(32, "mod", 1.5), "accuracy"), (lambda: tm.capacity_threshold(0, "mod"), "d"),
-    (lambda: tm.capacity_asymptotic([0.0], "mod"), "d"), (lambda: tm.capacity_asymptotic([8.0], "mod", 0.0), "accuracy"),
-    (lambda: tm.score_variance_bound(np.ones(2), np.ones(2), 0), "d"),
-])
+@pytest.mark.parametrize(
+    "call, name",
+    [
+        (lambda: tm.score_moments(np.ones(3), np.arange(3), 3, 0), "d"),
+        (lambda: tm.score_moments(np.ones(3), np.arange(3), 0, 4), "M"),
+        (lambda: tm.score_moments(np.ones(3), np.arange(3) + 1, 3, 4), "f"),
+        (lambda: tm.score_moments(np.array([1.0, np.nan, 1.0]), np.arange(3), 3, 4), "q"),
+        (lambda: tm.score_moments(np.ones(3), np.arange(4), 4, 4), "f"),
+        (lambda: tm.score_variance(np.ones(3), np.arange(3), 3, 4, np.array([5]), np.array([0])), "z"),
+        (lambda: tm.recall_probability(np.ones(3), np.arange(3), 3, 4, norms=-1), "norms"),
+        (lambda: tm.gaussian_accuracy(np.ones(3), np.arange(3), 3, 4, p=np.ones(3)), "p"),
+        (lambda: tm.target_map(0, "mod"), "N"),
+        (lambda: tm.target_map(5, "surjective"), "kind"),
+        (lambda: tm.capacity_threshold(32, "mod", 1.5), "accuracy"),
+        (lambda: tm.capacity_threshold(0, "mod"), "d"),
+        (lambda: tm.capacity_asymptotic([0.0], "mod"), "d"),
+        (lambda: tm.capacity_asymptotic([8.0], "mod", 0.0), "accuracy"),
+        (lambda: tm.score_variance_bound(np.ones(2), np.ones(2), 0), "d"),
+    ],
+)
 def test_theory_memory_errors(call, name):
     with pytest.raises(ValueError, match=name):
         call()

@@ -1,4 +1,5 @@
 """Unit tests of theory.scaling and impl.scaling."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -28,23 +29,40 @@ def test_error_exponents():
         assert ts.error_exponent(s, 2.0, "T") == pytest.approx(-0.5)
 
 
-@pytest.mark.parametrize("call, name", [
-    (lambda: ts.error_exponent("nope", 2.0), "scheme"), (lambda: ts.error_exponent("p", 1.0), "alpha"),
-    (lambda: ts.error_exponent("p", float("nan")), "alpha"), (lambda: ts.error_exponent("p", 2.0, "N"), "variable"),
-    (lambda: ts.unseen_mass([0.5, 0.5], [-1]), "T"), (lambda: ts.unseen_mass([0.5, 0.6], [1]), "p"),
-    (lambda: ts.unseen_mass([0.5, 0.5], [1], "gauss"), "kind"), (lambda: ts.unseen_mass([[0.5, 0.5]], [1]), "p"),
-    (lambda: ts.hutter_asymptote([10], 0.5), "alpha"), (lambda: ts.hutter_asymptote([10], 2.0, 0), "N"),
-    (lambda: ts.tail_mass([1.0], [-1]), "K"), (lambda: ts.threshold_error(0, 2.0, [16]), "N"),
-    (lambda: ts.threshold_error(10, 2.0, [0]), "d"), (lambda: ts.threshold_error(10, 2.0, [16], c=0), "c"),
-    (lambda: ts.threshold_error(10, 2.0, [16], M=0), "M"), (lambda: ts.failing_set([1.0], 0, 1.0), "d"),
-    (lambda: ts.failing_set([1.0], 1, -1.0), "c"), (lambda: ts.failing_set([1.0], 1, 1.0, "cube"), "reading"),
-    (lambda: ts.approximation_error([1.0, 0.0], [1.0], [4], 1.0), "p"), (lambda: ts.approximation_error([1.0], [1.0], [0], 1.0), "d"),
-    (lambda: ts.approximation_error([1.0], [1.0], [4], 0.0), "c"), (lambda: ts.approximation_error([np.nan], [1.0], [4], 1.0), "q"),
-    (lambda: ts.top_seen_error([1.0], [1, 2], [1]), "T and K"), (lambda: ts.top_seen_lower([1.0], [1], [1, 2]), "T and K"),
-    (lambda: ts.gaussian_error([1.0, 1.0], [0, 1], 2, 0, [0.5, 0.5]), "d"), (lambda: ts.gaussian_error([1.0, 1.0], [0, 2], 2, 4, [0.5, 0.5]), "f"),
-    (lambda: ts.gaussian_error([1.0, 1.0], [0, 1], 2, 4, [0.5, 0.5], resolution=0), "resolution"),
-    (lambda: ts.gaussian_error([1.0, 1.0], [0, 1], 2, 4, [1.0]), "p"), (lambda: ts.loglog_slope([1, 2], [1, -1]), "x and y"),
-])
+@pytest.mark.parametrize(
+    "call, name",
+    [
+        (lambda: ts.error_exponent("nope", 2.0), "scheme"),
+        (lambda: ts.error_exponent("p", 1.0), "alpha"),
+        (lambda: ts.error_exponent("p", float("nan")), "alpha"),
+        (lambda: ts.error_exponent("p", 2.0, "N"), "variable"),
+        (lambda: ts.unseen_mass([0.5, 0.5], [-1]), "T"),
+        (lambda: ts.unseen_mass([0.5, 0.6], [1]), "p"),
+        (lambda: ts.unseen_mass([0.5, 0.5], [1], "gauss"), "kind"),
+        (lambda: ts.unseen_mass([[0.5, 0.5]], [1]), "p"),
+        (lambda: ts.hutter_asymptote([10], 0.5), "alpha"),
+        (lambda: ts.hutter_asymptote([10], 2.0, 0), "N"),
+        (lambda: ts.tail_mass([1.0], [-1]), "K"),
+        (lambda: ts.threshold_error(0, 2.0, [16]), "N"),
+        (lambda: ts.threshold_error(10, 2.0, [0]), "d"),
+        (lambda: ts.threshold_error(10, 2.0, [16], c=0), "c"),
+        (lambda: ts.threshold_error(10, 2.0, [16], M=0), "M"),
+        (lambda: ts.failing_set([1.0], 0, 1.0), "d"),
+        (lambda: ts.failing_set([1.0], 1, -1.0), "c"),
+        (lambda: ts.failing_set([1.0], 1, 1.0, "cube"), "reading"),
+        (lambda: ts.approximation_error([1.0, 0.0], [1.0], [4], 1.0), "p"),
+        (lambda: ts.approximation_error([1.0], [1.0], [0], 1.0), "d"),
+        (lambda: ts.approximation_error([1.0], [1.0], [4], 0.0), "c"),
+        (lambda: ts.approximation_error([np.nan], [1.0], [4], 1.0), "q"),
+        (lambda: ts.top_seen_error([1.0], [1, 2], [1]), "T and K"),
+        (lambda: ts.top_seen_lower([1.0], [1], [1, 2]), "T and K"),
+        (lambda: ts.gaussian_error([1.0, 1.0], [0, 1], 2, 0, [0.5, 0.5]), "d"),
+        (lambda: ts.gaussian_error([1.0, 1.0], [0, 2], 2, 4, [0.5, 0.5]), "f"),
+        (lambda: ts.gaussian_error([1.0, 1.0], [0, 1], 2, 4, [0.5, 0.5], resolution=0), "resolution"),
+        (lambda: ts.gaussian_error([1.0, 1.0], [0, 1], 2, 4, [1.0]), "p"),
+        (lambda: ts.loglog_slope([1, 2], [1, -1]), "x and y"),
+    ],
+)
 def test_theory_errors(call, name):
     with pytest.raises(ValueError, match=name):
         call()
@@ -146,17 +164,27 @@ def test_scheme_weights():
     # top floor(16/8) = 2 most counted seen tokens; ties go to the smaller index
     assert torch.nonzero(w["top"][0]).squeeze(-1).tolist() == [0, 2]
     assert torch.nonzero(w["top"][1]).squeeze(-1).tolist() == [1, 9]
-    assert isc.scheme_weights("top", counts, p, d=100, c=1.0).sum().item() == int((counts > 0).sum())  # only seen tokens
+    assert isc.scheme_weights("top", counts, p, d=100, c=1.0).sum().item() == int(
+        (counts > 0).sum()
+    )  # only seen tokens
     nested = isc.scheme_weights("top", counts.unsqueeze(1).expand(2, 3, 10), p, d=16)
     assert nested.shape == (2, 3, 10) and torch.equal(nested[:, 1], w["top"])  # batched == looped
     assert isc.scheme_weights("seen", counts, p, 16, dtype="float32").dtype == torch.float32
 
 
-@pytest.mark.parametrize("kw, name", [
-    (dict(scheme="best"), "scheme"), (dict(counts=-torch.ones(1, 4)), "counts"), (dict(p=torch.ones(3) / 3), "p"),
-    (dict(d=0), "d"), (dict(c=0.0), "c"), (dict(s=0), "s"), (dict(dtype="float16"), "dtype"),
-    (dict(counts=torch.tensor(1.0)), "counts"),
-])
+@pytest.mark.parametrize(
+    "kw, name",
+    [
+        (dict(scheme="best"), "scheme"),
+        (dict(counts=-torch.ones(1, 4)), "counts"),
+        (dict(p=torch.ones(3) / 3), "p"),
+        (dict(d=0), "d"),
+        (dict(c=0.0), "c"),
+        (dict(s=0), "s"),
+        (dict(dtype="float16"), "dtype"),
+        (dict(counts=torch.tensor(1.0)), "counts"),
+    ],
+)
 def test_scheme_weights_errors(kw, name):
     args = dict(scheme="top", counts=torch.ones(1, 4), p=torch.ones(4) / 4, d=8)
     args.update(kw)
@@ -175,10 +203,18 @@ def test_prefix_counts_nested_and_deterministic():
     assert torch.equal(isc.prefix_counts(p, [10], (3,))[0, 0], c[0, 1])  # prefixes of one stream
 
 
-@pytest.mark.parametrize("kw, name", [
-    (dict(Ts=[10, 5]), "Ts"), (dict(Ts=[]), "Ts"), (dict(Ts=[-1]), "Ts"), (dict(seeds=()), "seeds"),
-    (dict(p=torch.ones(2, 2)), "p"), (dict(p=torch.tensor([0.5, float("nan")])), "p"), (dict(device="tpu"), "device"),
-])
+@pytest.mark.parametrize(
+    "kw, name",
+    [
+        (dict(Ts=[10, 5]), "Ts"),
+        (dict(Ts=[]), "Ts"),
+        (dict(Ts=[-1]), "Ts"),
+        (dict(seeds=()), "seeds"),
+        (dict(p=torch.ones(2, 2)), "p"),
+        (dict(p=torch.tensor([0.5, float("nan")])), "p"),
+        (dict(device="tpu"), "device"),
+    ],
+)
 def test_prefix_counts_errors(kw, name):
     args = dict(p=torch.ones(4) / 4, Ts=[1, 2], seeds=(0,))
     args.update(kw)
@@ -202,13 +238,20 @@ def _memory(N=300, M=5, d=24, seeds=(0, 1, 2)):
 def test_population_error_matches_recall_and_is_batched():
     E, U, f, p = _memory()
     counts = isc.prefix_counts(p, [30, 300], E.seeds)
-    q = torch.cat([torch.stack([isc.scheme_weights(s, counts[:, 0], p, 24) for s in ("p", "threshold", "ones")], 1),
-                   isc.scheme_weights("counts", counts, p, 24)], 1)
+    q = torch.cat(
+        [
+            torch.stack([isc.scheme_weights(s, counts[:, 0], p, 24) for s in ("p", "threshold", "ones")], 1),
+            isc.scheme_weights("counts", counts, p, 24),
+        ],
+        1,
+    )
     err, correct = isc.population_error(q, f, E, U, p, return_correct=True, dtype="float64")
     ref = recall(q, f, E, U, p, dtype="float64")
     assert err.shape == (3, 5) and err.dtype == torch.float64 and correct.shape == (3, 5, 300)
     assert torch.allclose(err, ref.error, atol=1e-12) and torch.equal(correct, ref.correct)
-    one = isc.population_error(q[1:2], f, Embedding(300, 24, (1,), stream="e"), Embedding(5, 24, (1,), stream="u"), p, dtype="float64")
+    one = isc.population_error(
+        q[1:2], f, Embedding(300, 24, (1,), stream="e"), Embedding(5, 24, (1,), stream="u"), p, dtype="float64"
+    )
     assert torch.allclose(one[0], err[1], atol=1e-12)  # batched == looped over seeds
     import impl.memory as imem
 
@@ -229,15 +272,28 @@ def test_population_error_single_output_and_zero_memory():
     assert isc.population_error(torch.zeros(20), f, E, U, p).item() == pytest.approx(1.0)  # ties count as errors
 
 
-@pytest.mark.parametrize("kw, name", [
-    (dict(q=torch.ones(7)), "q"), (dict(f=torch.arange(30) % 9), "f"), (dict(p=torch.ones(29)), "p"),
-    (dict(U=Embedding(5, 8, (0,), stream="e")), "streams"), (dict(U=Embedding(5, 8, (1,), stream="u")), "seeds"),
-    (dict(E="table"), "Embedding"), (dict(q=torch.full((30,), float("nan"))), "q"), (dict(dtype="int8"), "dtype"),
-    (dict(device="tpu"), "device"),
-])
+@pytest.mark.parametrize(
+    "kw, name",
+    [
+        (dict(q=torch.ones(7)), "q"),
+        (dict(f=torch.arange(30) % 9), "f"),
+        (dict(p=torch.ones(29)), "p"),
+        (dict(U=Embedding(5, 8, (0,), stream="e")), "streams"),
+        (dict(U=Embedding(5, 8, (1,), stream="u")), "seeds"),
+        (dict(E="table"), "Embedding"),
+        (dict(q=torch.full((30,), float("nan"))), "q"),
+        (dict(dtype="int8"), "dtype"),
+        (dict(device="tpu"), "device"),
+    ],
+)
 def test_population_error_errors(kw, name):
-    args = dict(q=torch.ones(30), f=torch.arange(30) % 5, E=Embedding(30, 8, (0,), stream="e"), U=Embedding(5, 8, (0,), stream="u"),
-                p=torch.ones(30) / 30)
+    args = dict(
+        q=torch.ones(30),
+        f=torch.arange(30) % 5,
+        E=Embedding(30, 8, (0,), stream="e"),
+        U=Embedding(5, 8, (0,), stream="u"),
+        p=torch.ones(30) / 30,
+    )
     args.update(kw)
     with pytest.raises(ValueError, match=name):
         isc.population_error(**args)

@@ -4,6 +4,7 @@ The reliability tests run a sweep of the cheap deterministic ``impl.sweep.toy_ta
 subprocess, SIGKILL the driver (or one of its Dask workers) mid-way, rerun, and compare the store with
 the one of an uninterrupted run: same (configuration, seed) pairs, none duplicated, identical results.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -23,8 +24,19 @@ from hypothesis import given
 from hypothesis import strategies as hst
 
 from impl import sweep as sw
-from impl.sweep import (APPLICATION_ID, MAGIC, Store, SweepError, canonical_json, config_hash, load_results,
-                        run_sweep, task_name, toy_configs, toy_task)
+from impl.sweep import (
+    APPLICATION_ID,
+    MAGIC,
+    Store,
+    SweepError,
+    canonical_json,
+    config_hash,
+    load_results,
+    run_sweep,
+    task_name,
+    toy_configs,
+    toy_task,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 try:
@@ -42,10 +54,13 @@ def _integrity(path: Path) -> dict:
     """Row count, duplicates and SQLite integrity of a store, read without the Store class."""
     con = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
     try:
-        return {"rows": con.execute("SELECT COUNT(*) FROM results").fetchone()[0],
-                "duplicates": con.execute("SELECT COUNT(*) FROM (SELECT hash, seed FROM results GROUP BY hash, seed "
-                                          "HAVING COUNT(*) > 1)").fetchone()[0],
-                "integrity": con.execute("PRAGMA integrity_check").fetchall()}
+        return {
+            "rows": con.execute("SELECT COUNT(*) FROM results").fetchone()[0],
+            "duplicates": con.execute(
+                "SELECT COUNT(*) FROM (SELECT hash, seed FROM results GROUP BY hash, seed HAVING COUNT(*) > 1)"
+            ).fetchone()[0],
+            "integrity": con.execute("PRAGMA integrity_check").fetchall(),
+        }
     finally:
         con.close()
 
@@ -77,10 +92,15 @@ def test_canonical_json_rejects(bad):
         canonical_json(bad, name="cfg")
 
 
-_json = hst.recursive(hst.none() | hst.booleans() | hst.integers(-10**12, 10**12) | hst.text(max_size=5)
-                      | hst.floats(allow_nan=False, allow_infinity=False),
-                      lambda ch: hst.lists(ch, max_size=4) | hst.dictionaries(hst.text(max_size=4), ch, max_size=4),
-                      max_leaves=12)
+_json = hst.recursive(
+    hst.none()
+    | hst.booleans()
+    | hst.integers(-(10**12), 10**12)
+    | hst.text(max_size=5)
+    | hst.floats(allow_nan=False, allow_infinity=False),
+    lambda ch: hst.lists(ch, max_size=4) | hst.dictionaries(hst.text(max_size=4), ch, max_size=4),
+    max_leaves=12,
+)
 
 
 @given(hst.dictionaries(hst.text(max_size=6), _json, max_size=6), hst.randoms())
@@ -101,8 +121,13 @@ def test_config_hash():
     assert h != config_hash({"d": 10, "lr": 0.1}, "mod:other", "1")  # another function
     assert h != config_hash({"d": 10, "lr": 0.2}, "mod:fn", "1")
     assert task_name(toy_task) == "impl.sweep:toy_task"
-    for kw in ({"config": [1]}, {"config": {"a": 1}, "task": ""}, {"config": {"a": 1}, "task": 3},
-               {"config": {"a": 1}, "version": ""}, {"config": {"a": float("nan")}}):
+    for kw in (
+        {"config": [1]},
+        {"config": {"a": 1}, "task": ""},
+        {"config": {"a": 1}, "task": 3},
+        {"config": {"a": 1}, "version": ""},
+        {"config": {"a": float("nan")}},
+    ):
         kw = {"task": "t", **kw}
         with pytest.raises(ValueError, match="config|task|version"):
             config_hash(**kw)
@@ -127,7 +152,9 @@ def test_store_header_put_get(tmp_path):
         assert st.put(h, (4, 5), ['{"v":99}', '{"v":3}']) == 1  # (h, 4) kept: first write wins
         assert st.get([h, "0" * 64], (3, 4, 5, 6)) == [[{"v": 1}, {"v": 2}, {"v": 3}, None], [None] * 4]
         assert st.stored_seeds([h]) == {h: {3, 4, 5}} and st.count() == 3
-        assert st.table("t")[0]["config"] == {"x": 1} and st.summary() == [{"task": "t", "version": "1", "configs": 1, "rows": 3}]
+        assert st.table("t")[0]["config"] == {"x": 1} and st.summary() == [
+            {"task": "t", "version": "1", "configs": 1, "rows": 3}
+        ]
         with pytest.raises(ValueError, match="not registered"):
             st.put("f" * 64, (1,), ["{}"])
         with pytest.raises(ValueError, match="results"):
@@ -165,6 +192,7 @@ def test_store_argument_errors(tmp_path):
 
 def _corruptions(p: Path):
     """(name, function that damages a valid store file in place)."""
+
     def garbage_page(q):
         b = bytearray(q.read_bytes())
         rng = np.random.default_rng(0)
@@ -193,9 +221,13 @@ def _corruptions(p: Path):
         con.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         con.close()
 
-    return [("garbage page", garbage_page, "corrupt"), ("truncated", truncated, "corrupt|truncated"),
-            ("zeroed header", header, "not an SQLite database"), ("newer schema", newer_schema, "newer"),
-            ("header table dropped", no_header_table, "corrupt or of another schema")]
+    return [
+        ("garbage page", garbage_page, "corrupt"),
+        ("truncated", truncated, "corrupt|truncated"),
+        ("zeroed header", header, "not an SQLite database"),
+        ("newer schema", newer_schema, "newer"),
+        ("header table dropped", no_header_table, "corrupt or of another schema"),
+    ]
 
 
 @pytest.mark.parametrize("case", range(5))
@@ -232,8 +264,12 @@ def test_foreign_files_clear_error_and_untouched(tmp_path):
     con.execute("INSERT INTO amemory_store VALUES ('magic', 'something-else')")
     con.commit()
     con.close()
-    for f, msg in [(text, "not an SQLite database"), (empty, "not an SQLite database"),
-                   (other, "another application"), (ours_id, "magic")]:
+    for f, msg in [
+        (text, "not an SQLite database"),
+        (empty, "not an SQLite database"),
+        (other, "another application"),
+        (ours_id, "magic"),
+    ]:
         before = _digest(f)
         with pytest.raises(ValueError, match=msg):
             Store(f)
@@ -247,6 +283,7 @@ def _counting(calls):
     def fn(config, seeds):
         calls.append((config["x"], tuple(seeds)))
         return toy_task(config, seeds)
+
     return fn
 
 
@@ -305,18 +342,35 @@ def test_failures_keep_the_rest(tmp_path):
     assert {f["error"].split(":")[0] for f in s.failed} == {"RuntimeError", "ValueError"}
     s = run_sweep(_flaky, toy_configs(5), (0, 1), p, "inline", progress=False, task="flaky", raise_on_failure=False)
     assert (s.stored_before, s.done, len(s.failed)) == (6, 0, 2)
-    s = run_sweep(toy_task, toy_configs(5), (0, 1), p, "inline", progress=False, task="flaky")  # fixed: only the rest runs
+    s = run_sweep(
+        toy_task, toy_configs(5), (0, 1), p, "inline", progress=False, task="flaky"
+    )  # fixed: only the rest runs
     assert (s.stored_before, s.done, s.failed) == (6, 4, [])
 
 
 def test_run_sweep_argument_errors(tmp_path):
     p = tmp_path / "s.sqlite"
     good = dict(fn=toy_task, configs=toy_configs(2), seeds=(0,), store_path=p, scheduler="inline", progress=False)
-    bad = [("fn", 3), ("configs", []), ("configs", {"x": 1}), ("configs", [{"x": 1}, 3]),
-           ("configs", [{"x": float("nan")}]), ("seeds", -1), ("seeds", (0, 0)), ("seeds", ()), ("seeds", "ab"),
-           ("scheduler", ""), ("scheduler", 3), ("progress", "yes"), ("version", ""), ("task", ""),
-           ("seeds_per_task", 0), ("n_workers", 0), ("n_workers", (os.cpu_count() or 1) + 1),
-           ("raise_on_failure", None)]
+    bad = [
+        ("fn", 3),
+        ("configs", []),
+        ("configs", {"x": 1}),
+        ("configs", [{"x": 1}, 3]),
+        ("configs", [{"x": float("nan")}]),
+        ("seeds", -1),
+        ("seeds", (0, 0)),
+        ("seeds", ()),
+        ("seeds", "ab"),
+        ("scheduler", ""),
+        ("scheduler", 3),
+        ("progress", "yes"),
+        ("version", ""),
+        ("task", ""),
+        ("seeds_per_task", 0),
+        ("n_workers", 0),
+        ("n_workers", (os.cpu_count() or 1) + 1),
+        ("raise_on_failure", None),
+    ]
     for name, value in bad:
         with pytest.raises(ValueError, match=name.rstrip("s") if name != "configs" else "configs"):
             run_sweep(**{**good, name: value})
@@ -345,7 +399,10 @@ def test_toy_task_and_configs_errors():
 
 def test_cli_status_and_toy(tmp_path):
     p = tmp_path / "s.sqlite"
-    assert sw.main(["toy", "--store", str(p), "--scheduler", "inline", "--configs", "3", "--seeds", "2", "--no-progress"]) == 0
+    assert (
+        sw.main(["toy", "--store", str(p), "--scheduler", "inline", "--configs", "3", "--seeds", "2", "--no-progress"])
+        == 0
+    )
     assert sw.main(["status", "--store", str(p)]) == 0
     with Store(p) as st:
         assert st.count() == 6
@@ -395,10 +452,25 @@ def test_unreachable_scheduler_clear_error(tmp_path, monkeypatch):
 
 
 def _driver(store: Path, *extra: str, env=None) -> subprocess.Popen:
-    cmd = [sys.executable, "-m", "impl.sweep", "toy", "--store", str(store), "--configs", str(CFG_N),
-           "--seeds", str(len(SEEDS)), "--sleep", str(SLEEP), "--no-progress", *extra]
-    return subprocess.Popen(cmd, cwd=ROOT, env={**os.environ, **(env or {})}, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+    cmd = [
+        sys.executable,
+        "-m",
+        "impl.sweep",
+        "toy",
+        "--store",
+        str(store),
+        "--configs",
+        str(CFG_N),
+        "--seeds",
+        str(len(SEEDS)),
+        "--sleep",
+        str(SLEEP),
+        "--no-progress",
+        *extra,
+    ]
+    return subprocess.Popen(
+        cmd, cwd=ROOT, env={**os.environ, **(env or {})}, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
 
 
 def _wait_rows(store: Path, proc: subprocess.Popen, at_least: int, timeout: float = 120.0) -> int:
@@ -464,8 +536,16 @@ def test_sigkill_driver_then_resume(tmp_path, reference, scheduler):
     _reap(kids)
     n_killed = _integrity(p)["rows"]
     assert 0 < n_killed < len(reference), "the driver was not killed mid-way"
-    s = run_sweep(toy_task, toy_configs(CFG_N, SLEEP), SEEDS, p, "inline" if scheduler == "inline" else None,
-                  progress=False, version="toy-1", n_workers=2)
+    s = run_sweep(
+        toy_task,
+        toy_configs(CFG_N, SLEEP),
+        SEEDS,
+        p,
+        "inline" if scheduler == "inline" else None,
+        progress=False,
+        version="toy-1",
+        n_workers=2,
+    )
     assert (s.stored_before, s.done, s.failed) == (n_killed, len(reference) - n_killed, [])
     _check_same(p, reference)
 
@@ -473,8 +553,23 @@ def test_sigkill_driver_then_resume(tmp_path, reference, scheduler):
 def test_sigkill_driver_during_writes(tmp_path):
     """Kill an inline driver that commits hundreds of rows a second: no torn or duplicated row."""
     p = tmp_path / "s.sqlite"
-    cmd = [sys.executable, "-m", "impl.sweep", "toy", "--store", str(p), "--configs", "3000", "--seeds", "2",
-           "--scheduler", "inline", "--seeds-per-task", "1", "--no-progress"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "impl.sweep",
+        "toy",
+        "--store",
+        str(p),
+        "--configs",
+        "3000",
+        "--seeds",
+        "2",
+        "--scheduler",
+        "inline",
+        "--seeds-per-task",
+        "1",
+        "--no-progress",
+    ]
     proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
         _wait_rows(p, proc, 500)
@@ -556,8 +651,15 @@ def test_named_sweep_registry_and_configs():
 def test_named_sweep_run_and_rows(tmp_path):
     from impl.grids import NamedSweep
 
-    ns = NamedSweep(name="toy", task="impl.sweep:toy_task", version="t1", build=lambda scale: toy_configs(3 if scale == "fast" else 5),
-                    n_seeds={"fast": 2, "full": 3}, device_kwarg=False, seed_base=10)
+    ns = NamedSweep(
+        name="toy",
+        task="impl.sweep:toy_task",
+        version="t1",
+        build=lambda scale: toy_configs(3 if scale == "fast" else 5),
+        n_seeds={"fast": 2, "full": 3},
+        device_kwarg=False,
+        seed_base=10,
+    )
     p = tmp_path / "s.sqlite"
     s = ns.run("fast", p, scheduler="inline", progress=False)
     assert (s.total, s.done) == (6, 6) and ns.seeds("fast") == (10, 11)
@@ -585,9 +687,21 @@ def test_optimizer_grid_adapter():
     from impl.sampling import sample_tokens, zipf_probs
 
     tok = sample_tokens(zipf_probs(100, 2.0), 128, (3, 4))
-    direct = train(100, 5, 8, 128, cfg["lr"], (3, 4), batch=cfg["batch_size"], optimizer=cfg["optimizer"],
-                   checkpoints=1, tokens=tok)
-    assert [r["error"][j][1] for r in out for j in range(3)] == pytest.approx(direct.error[..., -1].flatten().tolist(), abs=1e-12)
+    direct = train(
+        100,
+        5,
+        8,
+        128,
+        cfg["lr"],
+        (3, 4),
+        batch=cfg["batch_size"],
+        optimizer=cfg["optimizer"],
+        checkpoints=1,
+        tokens=tok,
+    )
+    assert [r["error"][j][1] for r in out for j in range(3)] == pytest.approx(
+        direct.error[..., -1].flatten().tolist(), abs=1e-12
+    )
     rows = grids.optimizer_grid_rows(cfg, 3, out[0])
     assert [r["lr_base"] for r in rows] == cfg["lr_base"] and rows[1]["error"] == out[0]["error"][1]
     assert "lr" in rows[0] and rows[0]["seed"] == 3
@@ -605,8 +719,18 @@ def _synthetic_rows():
                     for seed in (0, 1):
                         base = 0.5 / d * (1 + (b == 256)) * (2 if opt == "sgd" else 1)
                         pen = {0.1: 3.0, 1.0: 1.0, 10.0: 2.0}[lr]
-                        rows.append({"optimizer": opt, "layer_norm": False, "d": d, "batch_size": b, "lr_base": lr,
-                                     "seed": seed, "T": [1024, 2048], "error": [base * pen + 0.001 * seed, base * pen / 2]})
+                        rows.append(
+                            {
+                                "optimizer": opt,
+                                "layer_norm": False,
+                                "d": d,
+                                "batch_size": b,
+                                "lr_base": lr,
+                                "seed": seed,
+                                "T": [1024, 2048],
+                                "error": [base * pen + 0.001 * seed, base * pen / 2],
+                            }
+                        )
     return rows
 
 
@@ -629,8 +753,12 @@ def test_tuned_error_and_heatmaps(monkeypatch):
     import matplotlib.pyplot as plt
 
     plt.close("all")
-    for kw, msg in [({"T": 999}, "no result"), ({"T": 1024, "tune": "lr"}, "not a key"), ({}, "T must be given"),
-                    ({"T": 1024, "floor": 0}, "floor")]:
+    for kw, msg in [
+        ({"T": 999}, "no result"),
+        ({"T": 1024, "tune": "lr"}, "not a key"),
+        ({}, "T must be given"),
+        ({"T": 1024, "floor": 0}, "floor"),
+    ]:
         with pytest.raises(ValueError, match=msg):
             sweeps.tuned_error_heatmaps(rows, **kw)
     with pytest.raises(ValueError, match="rows"):

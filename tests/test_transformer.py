@@ -1,5 +1,6 @@
 """Unit tests of impl.transformer and theory.transformer: shapes, dtypes, determinism, batched == looped,
 exact identities of the data model and the construction, and ValueError for every invalid argument."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -224,8 +225,19 @@ def test_train_runs_deterministic_and_batched_equals_looped():
 def test_train_stages_freeze_other_groups():
     t = _task()
     m = it.init_model(12, 16, 8, (0, 1), ov_init="zero", dtype="float64")
-    log = it.train(m, t, steps=3, batch=4, lr=0.5, loss_on="all", stages=[("WOV2",), ("WKQ2",), ("WKQ1",)],
-                   stage_level=1.0, eval_every=3, eval_batch=4, progress=False)
+    log = it.train(
+        m,
+        t,
+        steps=3,
+        batch=4,
+        lr=0.5,
+        loss_on="all",
+        stages=[("WOV2",), ("WKQ2",), ("WKQ1",)],
+        stage_level=1.0,
+        eval_every=3,
+        eval_batch=4,
+        progress=False,
+    )
     assert torch.equal(log.model.W["WKQ1"], m.W["WKQ1"]) and torch.equal(log.model.W["WKQ2"], m.W["WKQ2"])
     assert not torch.equal(log.model.W["WOV2"], m.W["WOV2"])
     assert (log.stage == 0).all()
@@ -238,30 +250,47 @@ def test_first_crossing():
 
 
 # ---------------------------------------------------------------- argument validation
-@pytest.mark.parametrize("call, name", [
-    (lambda: it.bigram_table(1), "N"), (lambda: it.bigram_table(5, -1.0), "alpha"),
-    (lambda: it.bigram_table(5, float("nan")), "alpha"), (lambda: it.bigram_table(5, 1.0, -2), "task_seed"),
-    (lambda: it.stationary(torch.ones(2, 3)), "pi"), (lambda: it.stationary(torch.eye(2), iters=0), "iters"),
-    (lambda: it.stationary(torch.eye(2), tol=0.0), "tol"),
-    (lambda: it.BigramTask(N=3, T=5, K=2), "N"), (lambda: it.BigramTask(N=8, T=1), "T"),
-    (lambda: it.BigramTask(N=8, T=5, K=0), "K"), (lambda: it.BigramTask(N=8, T=5, outputs="zipf"), "outputs"),
-    (lambda: it.BigramTask(N=8, T=5, alpha=-1), "alpha"),
-    (lambda: _task().sample(0, 1), "B"), (lambda: _task().sample(2, -1), "seeds"),
-    (lambda: _task().sample(2, 1, step=-1), "step"), (lambda: _task().sample(2, 1, device="tpu"), "device"),
-    (lambda: it.induction_queries(4, 10, 3, 2, 0), "N"), (lambda: it.induction_queries(20, 3, 3, 2, 0), "T"),
-    (lambda: it.induction_queries(20, 10, 0, 2, 0), "K"), (lambda: it.induction_queries(20, 10, 3, 0, 0), "B"),
-    (lambda: it.induction_queries(20, 10, 3, 2, ()), "seeds"), (lambda: it.induction_queries(20, 10, 3, 2, 0, step=-1), "step"),
-    (lambda: it.position_masks(torch.zeros(2, 3), torch.tensor([0])), "tokens"),
-    (lambda: it.position_masks(torch.zeros(1, 2, 3, dtype=torch.long), torch.tensor([])), "triggers"),
-    (lambda: it.init_model(1, 5, 4, 0), "N"), (lambda: it.init_model(5, 1, 4, 0), "T"),
-    (lambda: it.init_model(5, 5, 0, 0), "d"), (lambda: it.init_model(5, 5, 4, 0, layers=3), "layers"),
-    (lambda: it.init_model(5, 5, 4, 0, ff=1), "ff"), (lambda: it.init_model(5, 5, 4, 0, ov_init="ones"), "ov_init"),
-    (lambda: it.init_model(5, 5, 4, 0, simplified="yes"), "simplified"),
-    (lambda: it.init_model(5, 5, 4, 0, layers=1, simplified=True), "simplified"),
-    (lambda: it.init_model(5, 5, 4, 0, dtype="float16"), "dtype"), (lambda: it.init_model(5, 5, 4, ()), "seeds"),
-    (lambda: it.first_crossing([0, 1], [[0.1, 0.2, 0.3]], 0.5), "values"),
-    (lambda: it.first_crossing([0, 1], [[0.1, 0.2]], float("nan")), "level"),
-])
+@pytest.mark.parametrize(
+    "call, name",
+    [
+        (lambda: it.bigram_table(1), "N"),
+        (lambda: it.bigram_table(5, -1.0), "alpha"),
+        (lambda: it.bigram_table(5, float("nan")), "alpha"),
+        (lambda: it.bigram_table(5, 1.0, -2), "task_seed"),
+        (lambda: it.stationary(torch.ones(2, 3)), "pi"),
+        (lambda: it.stationary(torch.eye(2), iters=0), "iters"),
+        (lambda: it.stationary(torch.eye(2), tol=0.0), "tol"),
+        (lambda: it.BigramTask(N=3, T=5, K=2), "N"),
+        (lambda: it.BigramTask(N=8, T=1), "T"),
+        (lambda: it.BigramTask(N=8, T=5, K=0), "K"),
+        (lambda: it.BigramTask(N=8, T=5, outputs="zipf"), "outputs"),
+        (lambda: it.BigramTask(N=8, T=5, alpha=-1), "alpha"),
+        (lambda: _task().sample(0, 1), "B"),
+        (lambda: _task().sample(2, -1), "seeds"),
+        (lambda: _task().sample(2, 1, step=-1), "step"),
+        (lambda: _task().sample(2, 1, device="tpu"), "device"),
+        (lambda: it.induction_queries(4, 10, 3, 2, 0), "N"),
+        (lambda: it.induction_queries(20, 3, 3, 2, 0), "T"),
+        (lambda: it.induction_queries(20, 10, 0, 2, 0), "K"),
+        (lambda: it.induction_queries(20, 10, 3, 0, 0), "B"),
+        (lambda: it.induction_queries(20, 10, 3, 2, ()), "seeds"),
+        (lambda: it.induction_queries(20, 10, 3, 2, 0, step=-1), "step"),
+        (lambda: it.position_masks(torch.zeros(2, 3), torch.tensor([0])), "tokens"),
+        (lambda: it.position_masks(torch.zeros(1, 2, 3, dtype=torch.long), torch.tensor([])), "triggers"),
+        (lambda: it.init_model(1, 5, 4, 0), "N"),
+        (lambda: it.init_model(5, 1, 4, 0), "T"),
+        (lambda: it.init_model(5, 5, 0, 0), "d"),
+        (lambda: it.init_model(5, 5, 4, 0, layers=3), "layers"),
+        (lambda: it.init_model(5, 5, 4, 0, ff=1), "ff"),
+        (lambda: it.init_model(5, 5, 4, 0, ov_init="ones"), "ov_init"),
+        (lambda: it.init_model(5, 5, 4, 0, simplified="yes"), "simplified"),
+        (lambda: it.init_model(5, 5, 4, 0, layers=1, simplified=True), "simplified"),
+        (lambda: it.init_model(5, 5, 4, 0, dtype="float16"), "dtype"),
+        (lambda: it.init_model(5, 5, 4, ()), "seeds"),
+        (lambda: it.first_crossing([0, 1], [[0.1, 0.2, 0.3]], 0.5), "values"),
+        (lambda: it.first_crossing([0, 1], [[0.1, 0.2]], float("nan")), "level"),
+    ],
+)
 def test_impl_errors(call, name):
     with pytest.raises(ValueError, match=name):
         call()
@@ -303,37 +332,63 @@ def test_model_function_errors():
     with pytest.raises(ValueError, match="chunk"):
         it.population_gradient(m, z, mask, ("WOV2",), chunk=0)
     kw = dict(steps=1, batch=2, lr=0.1, progress=False)
-    for bad, name in [(dict(steps=0), "steps"), (dict(batch=0), "batch"), (dict(lr=0.0), "lr"),
-                      (dict(lr=float("inf")), "lr"), (dict(momentum=1.0), "momentum"), (dict(optimizer="lbfgs"), "optimizer"),
-                      (dict(loss_on="first"), "loss_on"), (dict(stage_level=2.0), "stage_level"),
-                      (dict(eval_every=0), "eval_every"), (dict(eval_batch=0), "eval_batch"),
-                      (dict(eval_at=[0]), "eval_at"), (dict(trainable=("WX",)), "trainable"),
-                      (dict(stages=[("WF",)]), "stages")]:
+    for bad, name in [
+        (dict(steps=0), "steps"),
+        (dict(batch=0), "batch"),
+        (dict(lr=0.0), "lr"),
+        (dict(lr=float("inf")), "lr"),
+        (dict(momentum=1.0), "momentum"),
+        (dict(optimizer="lbfgs"), "optimizer"),
+        (dict(loss_on="first"), "loss_on"),
+        (dict(stage_level=2.0), "stage_level"),
+        (dict(eval_every=0), "eval_every"),
+        (dict(eval_batch=0), "eval_batch"),
+        (dict(eval_at=[0]), "eval_at"),
+        (dict(trainable=("WX",)), "trainable"),
+        (dict(stages=[("WF",)]), "stages"),
+    ]:
         with pytest.raises(ValueError, match=name):
             it.train(m, t, **{**kw, **bad})
     with pytest.raises(ValueError, match="task"):
         it.train(m, _task(N=13), **kw)
 
 
-@pytest.mark.parametrize("call, name", [
-    (lambda: tt.target_wkq1(np.ones((1, 3))), "P"), (lambda: tt.target_wkq1(np.ones(3)), "P"),
-    (lambda: tt.target_wkq1(np.array([[np.nan, 1.0], [1.0, 1.0]])), "P"),
-    (lambda: tt.target_wkq2(np.ones((4, 3)), np.ones((3, 2)), [0]), "WOV1"),
-    (lambda: tt.target_wkq2(np.ones((4, 3)), np.eye(3), [4]), "triggers"),
-    (lambda: tt.target_wkq2(np.ones((4, 3)), np.eye(3), []), "triggers"),
-    (lambda: tt.target_wov2(np.ones((4, 2)), np.ones((4, 3))), "U"),
-    (lambda: tt.target_wov2(np.ones((5, 3)), np.ones((4, 3))), "U"),
-    (lambda: tt.target_wov2(np.ones((4, 3)), np.ones((4, 3)), [0.5]), "tokens"),
-    (lambda: tt.probe(np.eye(3), np.ones((4, 3)), np.ones((2, 3))), "targets"),
-    (lambda: tt.probe(np.eye(2), np.ones((4, 3)), np.ones((5, 3))), "W"),
-    (lambda: tt.probe(np.eye(3), np.ones((4, 3)), np.ones((5, 2))), "cands"),
-    (lambda: tt.probe(np.eye(3), np.ones((2, 3)), np.ones((5, 3)), [0]), "targets"),
-    (lambda: tt.probe_chance(0), "J"), (lambda: tt.construction_scales(1), "T"),
-    (lambda: tt.construction_scales(8, c=0.0), "c"),
-    (lambda: tt.construction(np.ones((4, 3)), np.ones((5, 3)), np.ones((4, 3)), np.eye(3), [0], {"WKQ1": 1.0}), "scales"),
-    (lambda: tt.construction(np.ones((4, 3)), np.ones((5, 3)), np.ones((4, 3)), np.eye(3), [0],
-                             {"WKQ1": 1.0, "WKQ2": -1.0, "WOV2": 1.0}), "scales"),
-])
+@pytest.mark.parametrize(
+    "call, name",
+    [
+        (lambda: tt.target_wkq1(np.ones((1, 3))), "P"),
+        (lambda: tt.target_wkq1(np.ones(3)), "P"),
+        (lambda: tt.target_wkq1(np.array([[np.nan, 1.0], [1.0, 1.0]])), "P"),
+        (lambda: tt.target_wkq2(np.ones((4, 3)), np.ones((3, 2)), [0]), "WOV1"),
+        (lambda: tt.target_wkq2(np.ones((4, 3)), np.eye(3), [4]), "triggers"),
+        (lambda: tt.target_wkq2(np.ones((4, 3)), np.eye(3), []), "triggers"),
+        (lambda: tt.target_wov2(np.ones((4, 2)), np.ones((4, 3))), "U"),
+        (lambda: tt.target_wov2(np.ones((5, 3)), np.ones((4, 3))), "U"),
+        (lambda: tt.target_wov2(np.ones((4, 3)), np.ones((4, 3)), [0.5]), "tokens"),
+        (lambda: tt.probe(np.eye(3), np.ones((4, 3)), np.ones((2, 3))), "targets"),
+        (lambda: tt.probe(np.eye(2), np.ones((4, 3)), np.ones((5, 3))), "W"),
+        (lambda: tt.probe(np.eye(3), np.ones((4, 3)), np.ones((5, 2))), "cands"),
+        (lambda: tt.probe(np.eye(3), np.ones((2, 3)), np.ones((5, 3)), [0]), "targets"),
+        (lambda: tt.probe_chance(0), "J"),
+        (lambda: tt.construction_scales(1), "T"),
+        (lambda: tt.construction_scales(8, c=0.0), "c"),
+        (
+            lambda: tt.construction(np.ones((4, 3)), np.ones((5, 3)), np.ones((4, 3)), np.eye(3), [0], {"WKQ1": 1.0}),
+            "scales",
+        ),
+        (
+            lambda: tt.construction(
+                np.ones((4, 3)),
+                np.ones((5, 3)),
+                np.ones((4, 3)),
+                np.eye(3),
+                [0],
+                {"WKQ1": 1.0, "WKQ2": -1.0, "WOV2": 1.0},
+            ),
+            "scales",
+        ),
+    ],
+)
 def test_theory_errors(call, name):
     with pytest.raises(ValueError, match=name):
         call()

@@ -1,4 +1,5 @@
 """Argument validation for the closed forms (numpy only; theory never imports torch or impl)."""
+
 from __future__ import annotations
 
 import math

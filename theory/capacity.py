@@ -47,10 +47,11 @@ CP4  thresholded memory (001, last slide; the slide's formula read as
      only when max_y u_y^T u_x > ||u_x||^2: P(fail) ~ N Q(sqrt d), so N* ~ exp(d/2) (up to poly factors):
      exponential in d, against N* ~ d^2 / (2 log N*) for the linear memory (theory.memory).
 """
+
 from __future__ import annotations
 
 import math
-from functools import lru_cache
+from functools import cache
 
 import numpy as np
 from scipy.special import betainc, log_ndtr, ndtr
@@ -129,7 +130,7 @@ def feature_kurtosis(name: str) -> float:
     return _feature_kurtosis(name)
 
 
-@lru_cache(maxsize=None)
+@cache
 def _feature_kurtosis(name: str) -> float:
     t, w = _grid()
     s2 = activation_values(name, t) ** 2
@@ -143,11 +144,11 @@ def kernel_second_moment(name: str, d: int) -> float:
     return _kernel_second_moment(name, d)
 
 
-@lru_cache(maxsize=None)
+@cache
 def _kernel_second_moment(name: str, d: int) -> float:
     # rho has density prop. to (1 - rho^2)^((d - 3)/2) on [-1, 1]
     r = np.linspace(-1, 1, 20001)[1:-1]
-    dens = np.exp((d - 3) / 2 * np.log1p(-r**2))
+    dens = np.exp((d - 3) / 2 * np.log1p(-(r**2)))
     dens /= dens.sum()
     return float(np.sum(dens * kernel(name, r) ** 2))
 
@@ -232,7 +233,7 @@ def _rho_law(d: int, scale: float, sphere: bool, k: int = 1201):
     (1 - rho^2)^((d - 3)/2) on [-1, 1]), else N(0, scale/d)."""
     if sphere:
         r = np.linspace(-1.0, 1.0, k + 2)[1:-1]
-        w = np.exp((d - 3) / 2 * np.log1p(-r**2))
+        w = np.exp((d - 3) / 2 * np.log1p(-(r**2)))
     else:
         sd = np.sqrt(scale / d)
         r = np.linspace(-12 * sd, 12 * sd, k)
@@ -290,8 +291,16 @@ def relu_accuracy(N: int, d: int, eta: float = 0.5, embeddings: str = "sphere") 
 
 
 # ----------------------------------------------------------------------------- thresholds and laws
-def predicted_accuracy(N: int, construction: str, m: int | None = None, d: int = 16, *,
-                       activation: str = "odd3", eta: float = 0.5, embeddings: str = "sphere") -> float:
+def predicted_accuracy(
+    N: int,
+    construction: str,
+    m: int | None = None,
+    d: int = 16,
+    *,
+    activation: str = "odd3",
+    eta: float = 0.5,
+    embeddings: str = "sphere",
+) -> float:
     """Dispatch: 'lowrank' (m, d), 'mlp' (m, d), 'multi' (m, d; N must be a square), 'relu' (d, eta, embeddings)."""
     as_choice("construction", construction, CONSTRUCTIONS)
     if construction == "relu":
@@ -308,8 +317,17 @@ def predicted_accuracy(N: int, construction: str, m: int | None = None, d: int =
     return mlp_accuracy(N, m, d, activation, pairs=n)
 
 
-def capacity(construction: str, m: int | None = None, d: int = 16, accuracy: float = 0.9, *,
-             activation: str = "odd3", eta: float = 0.5, embeddings: str = "sphere", n_max: float = 1e9) -> float:
+def capacity(
+    construction: str,
+    m: int | None = None,
+    d: int = 16,
+    accuracy: float = 0.9,
+    *,
+    activation: str = "odd3",
+    eta: float = 0.5,
+    embeddings: str = "sphere",
+    n_max: float = 1e9,
+) -> float:
     """N*: the number of associations at which the predicted accuracy falls to ``accuracy``
     (bisection in log N; for 'multi' over N = n^2, interpolated in log N)."""
     as_choice("construction", construction, CONSTRUCTIONS)

@@ -22,6 +22,7 @@ Regimes: F(n) ~ n gamma M/(M+1) while n gamma << 1 (linear) and F(n) ~ log(gamma
 (logarithmic): F solves the ODE dx/dn = gamma M/(M + e^x) up to summable errors, whose solution is
 x + e^x/M = gamma n + const.
 """
+
 from __future__ import annotations
 
 import numpy as np

@@ -11,6 +11,7 @@ Hallucination phase (FR4): a model that ignores the subject and answers with
 p(a|r) = #{s : a*(s, r) = a} / S has cross-entropy E_r H(p(.|r)) = H(A|R) on the facts, and
 KL(p(.|r) || p(.|r)) = 0; the uniform initial prediction over the R D attributes has loss log(R D).
 """
+
 from __future__ import annotations
 
 import numpy as np

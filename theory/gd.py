@@ -26,6 +26,7 @@ p = (p_0, 1 - p_0). At W = 0, lambda_max(H) = (1 + sqrt(1 - 4 p_0 p_1 (1 - a^2))
 A_x = sigma_0 sigma_1 (1, -1)(1, -1)^T <= A_x(W = 0) in the Loewner order, this is the global
 smoothness constant: below eta = 2 / lambda_max(H(0)) the loss never increases.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -33,10 +34,21 @@ import numpy as np
 from ._validate import as_array, as_int, as_map, as_real
 
 __all__ = [
-    "orthogonal_margin_trajectory", "orthogonal_margin_flow", "orthogonal_margin_asymptotic",
-    "orthogonal_loss", "orthogonal_loss_limit", "population_loss", "population_hessian", "sharpness",
-    "edge_of_stability", "global_smoothness", "two_token_embeddings", "two_token_sharpness0",
-    "two_token_eos", "two_token_minority_wrong_first", "best_zero_one_binary_2d",
+    "best_zero_one_binary_2d",
+    "edge_of_stability",
+    "global_smoothness",
+    "orthogonal_loss",
+    "orthogonal_loss_limit",
+    "orthogonal_margin_asymptotic",
+    "orthogonal_margin_flow",
+    "orthogonal_margin_trajectory",
+    "population_hessian",
+    "population_loss",
+    "sharpness",
+    "two_token_embeddings",
+    "two_token_eos",
+    "two_token_minority_wrong_first",
+    "two_token_sharpness0",
 ]
 
 
@@ -251,7 +263,9 @@ def best_zero_one_binary_2d(E, U, f, p) -> np.ndarray:
     E = as_array("E", E)
     U = as_array("U", U)
     if E.ndim < 2 or E.shape[-1] != 2 or U.shape[-2:] != (2, 2) or U.shape[:-2] != E.shape[:-2]:
-        raise ValueError(f"E must have shape (..., N, 2) and U (..., 2, 2) with the same leading axes; got {E.shape}, {U.shape}")
+        raise ValueError(
+            f"E must have shape (..., N, 2) and U (..., 2, 2) with the same leading axes; got {E.shape}, {U.shape}"
+        )
     N = E.shape[-2]
     f = np.asarray(f)
     if not np.issubdtype(f.dtype, np.integer) or f.shape[-1:] != (N,) or f.min() < 0 or f.max() > 1:

@@ -14,6 +14,7 @@ GM2 (one step from W = 0, z uniform on [N], y = f*(z), M outputs): p_W(k|z) = 1/
 GM4 (one SGD step, batch of B samples): the same with p replaced by the empirical frequencies, so
               W_1 = eta sum_z (n_z/B) (u_{f*(z)} - mean_k u_k) e_z^T: q(z) = eta n_z / B -> eta p(z).
 """
+
 from __future__ import annotations
 
 import numpy as np

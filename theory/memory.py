@@ -15,6 +15,7 @@ bound |{f*(z') = y}|/d + |{f*(z') != y}|/d^2 (AM2) plus the self term.
 Gaussian approximation of recall: treat the scores of one token as independent Gaussians with
 these moments, so  P(recall z) = E_t[ prod_{y != f*(z)} Phi((q(z) + sqrt(v_c) t) / sqrt(v_y)) ].
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -148,7 +149,9 @@ def recall_probability(q, f, M: int, d: int, norms: int = 0, resolution: float =
     if norms == 0:
         mean_c = qq
         var_c = qq**2 * (4 / d + 4 / d**2) + k1 * (Scc - qq**2) + (Q2 - Scc) / d**2  # (G, 1)
-        var_w = (qq**2 * k1)[..., None] + (k1 * s_vals + (Q2 - s_vals) / d**2)[None, None, :] - (qq**2 / d**2)[..., None]
+        var_w = (
+            (qq**2 * k1)[..., None] + (k1 * s_vals + (Q2 - s_vals) / d**2)[None, None, :] - (qq**2 / d**2)[..., None]
+        )
     else:
         mean_c = qq * a * b  # (G, K2)
         var_c = a * b**2 * (Scc - qq**2) / d + a * b * (Q2 - Scc) / d**2

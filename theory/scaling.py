@@ -32,6 +32,7 @@ sum_x p(x) e^{-T p(x)} ~ Gamma(1 - 1/alpha) / (alpha H^{1/alpha}) T^{-(alpha-1)/
 Tokens that the memory does not store (q(x) = 0) still get an argmax over pure noise, which is
 right with probability about 1/M: the functions take ``M`` to include this chance factor (1 - 1/M).
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -55,8 +56,15 @@ def error_exponent(scheme: str, alpha: float, variable: str = "d") -> float:
     as_choice("variable", variable, ("d", "T"))
     if variable == "T":
         return -(alpha - 1) / alpha
-    return {"p": -(alpha - 1) / (2 * alpha), "counts": -(alpha - 1) / (2 * alpha), "threshold": -(alpha - 1),
-            "top": -(alpha - 1), "seen_s": -(alpha - 1), "seen": -np.inf, "infinite": 0.0}[scheme]
+    return {
+        "p": -(alpha - 1) / (2 * alpha),
+        "counts": -(alpha - 1) / (2 * alpha),
+        "threshold": -(alpha - 1),
+        "top": -(alpha - 1),
+        "seen_s": -(alpha - 1),
+        "seen": -np.inf,
+        "infinite": 0.0,
+    }[scheme]
 
 
 def _as_T(T) -> np.ndarray:
@@ -106,7 +114,7 @@ def tail_mass(p, K) -> np.ndarray:
 def threshold_error(N: int, alpha: float, d, c: float = 8.0, M: int | None = None) -> np.ndarray:
     """Finite-N error of q = 1{x <= d/c} when every stored token is recalled (SL3):
 
-        E(d) = (1 - 1/M) sum_{x > floor(d/c)} p(x)      (factor 1 when M is None)
+    E(d) = (1 - 1/M) sum_{x > floor(d/c)} p(x)      (factor 1 when M is None)
     """
     N = as_int("N", N, 1)
     c = as_real("c", c, 0.0, lo_open=True)
@@ -194,8 +202,6 @@ def _unseen_beyond(p, T, K) -> float:
     if tail.size == 0:
         return 0.0
     return float(np.exp(T * np.log1p(-np.minimum(tail, 1 - 1e-16))) @ tail)
-
-
 
 
 def gaussian_error(q, f, M: int, d: int, p, resolution: float = 1e-3, norms: int = 8) -> float:

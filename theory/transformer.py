@@ -16,14 +16,14 @@ The memory-recall probe of a target W_* = sum_{i<=M} u_i e_i^T (000 'Empirically
 the argmax running over all candidate outputs j (so a random W_hat scores about 1/J for J candidates).
 R only depends on the direction of W_hat (R(c W) = R(W) for c > 0).
 """
+
 from __future__ import annotations
 
 import numpy as np
 
 from ._validate import as_array, as_int, as_real
 
-__all__ = ["target_wkq1", "target_wkq2", "target_wov2", "probe", "construction", "construction_scales",
-           "probe_chance"]
+__all__ = ["construction", "construction_scales", "probe", "probe_chance", "target_wkq1", "target_wkq2", "target_wov2"]
 
 
 def _table(name: str, a, d: int | None = None) -> np.ndarray:

@@ -1,4 +1,5 @@
 """Zipf law p(x) ∝ x^-alpha on x = 1..N (index 0 is the most frequent token)."""
+
 from __future__ import annotations
 
 import numpy as np
