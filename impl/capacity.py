@@ -28,7 +28,8 @@ import math
 import numpy as np
 import torch
 
-from ._validate import check_choice, check_float, check_int, check_seeds, resolve_device, resolve_dtype
+from amemory.validate import check_choice, check_float, check_int, check_seeds, resolve_device, resolve_dtype
+
 from .embeddings import Embedding
 
 ACTIVATIONS = ("odd3", "hermite3", "hermite2")

@@ -14,12 +14,14 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 import torch
 
-from ._validate import check_choice, check_float, check_int, check_seeds, resolve_device, resolve_dtype
+from amemory.validate import check_choice, check_float, check_int, check_seeds, resolve_device, resolve_dtype
+
 from .embeddings import Embedding
 from .sampling import sample_tokens, zipf_probs
 
@@ -464,3 +466,54 @@ def benchmark_seed_batching(
         "target": 5.0,
         "max_abs_W_difference": diff,
     }
+
+
+# ----------------------------------------------------------------------------------------------------
+# the task function of the optimiser-grid sweep (its grid lives in checks/grids.py)
+
+
+def optimizer_grid_task(config: Mapping, seeds: Sequence[int], *, device: str = "cpu") -> list[dict]:
+    """Task of the optimiser-grid sweep: one configuration of the grid, every rate and seed in one :func:`train` call.
+
+    For the seeds given, draws T_max = max(T_eval) Zipf tokens per seed once and trains on them once
+    (every learning rate and seed at once, W from 0, constant rate), evaluating the exact population error
+    after each T in T_eval samples: with a constant rate this is the error of a run stopped after T
+    samples. Returns, per seed, ``{"T": T_eval, "lr_base": [...], "error": [[error after T
+    samples for T in T_eval] for each rate]}``; where W is not finite after T samples the error is stored
+    as None (diverged).
+    """
+    seeds = check_seeds(seeds)
+    T_eval = [int(t) for t in config["T_eval"]]
+    p = zipf_probs(config["N"], config["alpha"])
+    tokens = sample_tokens(p, max(T_eval), seeds)
+    adam = config["optimizer"] == "adam"
+    r = train(
+        config["N"],
+        config["M"],
+        config["d"],
+        max(T_eval),
+        config["lr"],
+        seeds,
+        alpha=config["alpha"],
+        batch=config["batch_size"],
+        optimizer=config["optimizer"],
+        betas=tuple(config["betas"]) if adam else (0.9, 0.999),
+        layer_norm=config["layer_norm"],
+        embeddings=config["embeddings"],
+        schedule=config["schedule"],
+        checkpoints=T_eval,
+        tokens=tokens,
+        device=device,
+    )
+    e, ok = r.error.double().cpu(), r.finite.cpu()  # (S, L, len(T_eval))
+    return [
+        {
+            "T": T_eval,
+            "lr_base": list(config["lr_base"]),
+            "error": [
+                [float(e[i, j, k]) if bool(ok[i, j, k]) else None for k in range(len(T_eval))]
+                for j in range(len(config["lr"]))
+            ],
+        }
+        for i in range(len(seeds))
+    ]

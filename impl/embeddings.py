@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import torch
 
-from ._validate import check_choice, check_int, check_seeds, resolve_device, resolve_dtype
+from amemory.validate import check_choice, check_int, check_seeds, resolve_device, resolve_dtype
 
 BLOCK = 4096
 KINDS = ("gaussian", "sphere", "orthonormal")

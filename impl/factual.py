@@ -32,7 +32,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from ._validate import check_float, check_int, check_seeds, resolve_device, resolve_dtype
+from amemory.validate import check_float, check_int, check_seeds, resolve_device, resolve_dtype
+
 from .embeddings import Embedding
 from .sampling import generator
 

@@ -20,7 +20,8 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 import torch
 
-from ._validate import check_finite_tensor, check_float, check_int, check_seeds, resolve_device, resolve_dtype
+from amemory.validate import check_finite_tensor, check_float, check_prob, check_int, check_seeds, resolve_device, resolve_dtype
+
 from .embeddings import Embedding
 from .sampling import generator
 
@@ -131,10 +132,7 @@ def two_token_problem(a, p0, eta, *, device=None, dtype=None) -> Problem:
 
 def orthogonal_problem(p, M: int, d: int, eta, seeds, *, device=None, dtype=None) -> Problem:
     """Orthonormal e_x (N <= d) and u_y (M <= d), f*(x) = x mod M, on the grid eta x seeds."""
-    p_t = torch.as_tensor(np.asarray(p, dtype=float))
-    if p_t.ndim != 1 or p_t.numel() < 1:
-        raise ValueError("p must be a non-empty 1-D probability vector")
-    check_finite_tensor("p", p_t, nonneg=True)
+    p_t = torch.as_tensor(check_prob("p", p, normalized=False))
     N = p_t.numel()
     M = check_int("M", M, 2)
     d = check_int("d", d, max(N, M))
@@ -161,10 +159,7 @@ def random_problem(p, M: int, d: int, eta: float, seeds, *, kind: str = "gaussia
 
     f* is drawn from the seed's own generator (stream independent of the embeddings).
     """
-    p_t = torch.as_tensor(np.asarray(p, dtype=float))
-    if p_t.ndim != 1 or p_t.numel() < 1:
-        raise ValueError("p must be a non-empty 1-D probability vector")
-    check_finite_tensor("p", p_t, nonneg=True)
+    p_t = torch.as_tensor(check_prob("p", p, normalized=False))
     N = p_t.numel()
     M = check_int("M", M, 2)
     d = check_int("d", d, 1)

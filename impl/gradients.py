@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import torch
 
-from ._validate import check_finite_tensor, check_float, check_int, check_seeds, resolve_device, resolve_dtype
+from amemory.validate import check_finite_tensor, check_float, check_int, check_seeds, resolve_device, resolve_dtype
+
 from .embeddings import Embedding
 from .sampling import sample_counts
 

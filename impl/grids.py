@@ -194,57 +194,6 @@ def optimizer_grid_configs(scale: str) -> list[dict]:
     return out
 
 
-def optimizer_grid_task(config: Mapping, seeds: Sequence[int], *, device: str = "cpu") -> list[dict]:
-    """Adapter between the sweep layer and ``impl.dynamics.train`` (the trainer of the OD family).
-
-    For the seeds given, draws T_max = max(T_eval) Zipf tokens per seed once and trains on them once
-    (every learning rate and seed at once, W from 0, constant rate), evaluating the exact population error
-    after each T in T_eval samples: with a constant rate this is the error of a run stopped after T
-    samples. Returns, per seed, ``{"T": T_eval, "lr_base": [...], "error": [[error after T
-    samples for T in T_eval] for each rate]}``; where W is not finite after T samples the error is stored
-    as None (diverged).
-    """
-
-    from .dynamics import train
-    from .sampling import sample_tokens, zipf_probs
-
-    seeds = tuple(int(s) for s in seeds)
-    T_eval = [int(t) for t in config["T_eval"]]
-    p = zipf_probs(config["N"], config["alpha"])
-    tokens = sample_tokens(p, max(T_eval), seeds)
-    adam = config["optimizer"] == "adam"
-    r = train(
-        config["N"],
-        config["M"],
-        config["d"],
-        max(T_eval),
-        config["lr"],
-        seeds,
-        alpha=config["alpha"],
-        batch=config["batch_size"],
-        optimizer=config["optimizer"],
-        betas=tuple(config["betas"]) if adam else (0.9, 0.999),
-        layer_norm=config["layer_norm"],
-        embeddings=config["embeddings"],
-        schedule=config["schedule"],
-        checkpoints=T_eval,
-        tokens=tokens,
-        device=device,
-    )
-    e, ok = r.error.double().cpu(), r.finite.cpu()  # (S, L, len(T_eval))
-    return [
-        {
-            "T": T_eval,
-            "lr_base": list(config["lr_base"]),
-            "error": [
-                [float(e[i, j, k]) if bool(ok[i, j, k]) else None for k in range(len(T_eval))]
-                for j in range(len(config["lr"]))
-            ],
-        }
-        for i in range(len(seeds))
-    ]
-
-
 def optimizer_grid_rows(config: Mapping, seed: int, result: Mapping) -> list[dict]:
     """One flat row per learning rate: ``{**config, "lr_base": v, "lr": v', "seed", "T", "error"}``."""
     base = {k: v for k, v in config.items() if k not in ("lr_base", "lr")}

@@ -16,7 +16,8 @@ from dataclasses import dataclass
 
 import torch
 
-from ._validate import check_finite_tensor, check_int, resolve_device, resolve_dtype
+from amemory.validate import check_finite_tensor, check_int, resolve_device, resolve_dtype
+
 from .embeddings import Embedding
 
 #: elements of the largest temporary a chunk may create (about 256 MiB in float32)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from ._validate import check_float, check_int, check_seeds, resolve_device
+from amemory.validate import check_float, check_int, check_prob, check_seeds, resolve_device
 
 _SAMPLE_STREAM = 0x5A3
 
@@ -32,9 +32,8 @@ def sample_tokens(p: torch.Tensor, T: int, seeds, *, device=None) -> torch.Tenso
     """T i.i.d. tokens from ``p`` per seed, shape (S, T), int64 (drawn on the CPU for reproducibility)."""
     T = check_int("T", T, 0)
     seeds = check_seeds(seeds)
+    check_prob("p", p, normalized=False)
     p = torch.as_tensor(p, dtype=torch.float64).cpu()
-    if p.ndim != 1 or bool((p < 0).any()) or not torch.isfinite(p).all() or float(p.sum()) <= 0:
-        raise ValueError("p must be a finite non-negative 1-D probability vector")
     out = torch.empty(len(seeds), T, dtype=torch.long)
     for i, s in enumerate(seeds):
         if T:
@@ -59,9 +58,8 @@ def sample_counts(p: torch.Tensor, T: int, seeds, *, device=None) -> torch.Tenso
     """Counts of T i.i.d. draws from p per seed, shape (S, N): a multinomial draw, O(N) per seed."""
     T = check_int("T", T, 0)
     seeds = check_seeds(seeds)
+    check_prob("p", p, normalized=False)
     p = torch.as_tensor(p, dtype=torch.float64).cpu()
-    if p.ndim != 1 or bool((p < 0).any()) or not torch.isfinite(p).all() or float(p.sum()) <= 0:
-        raise ValueError("p must be a finite non-negative 1-D probability vector")
     p = p / p.sum()
     out = torch.empty(len(seeds), p.numel(), dtype=torch.float64)
     for i, s in enumerate(seeds):

@@ -15,15 +15,17 @@ from __future__ import annotations
 
 import torch
 
-from ._validate import (
+from amemory.validate import (
     check_choice,
     check_finite_tensor,
     check_float,
     check_int,
+    check_prob,
     check_seeds,
     resolve_device,
     resolve_dtype,
 )
+
 from .embeddings import Embedding
 from .memory import recall
 from .sampling import sample_tokens
@@ -100,10 +102,8 @@ def prefix_counts(p, Ts, seeds, *, device=None) -> torch.Tensor:
     at most about 2 * 10^7 tokens are held at once).
     """
     seeds = check_seeds(seeds)
+    check_prob("p", p, normalized=False)
     p = torch.as_tensor(p, dtype=torch.float64)
-    check_finite_tensor("p", p, nonneg=True)
-    if p.ndim != 1:
-        raise ValueError("p must be a 1-D probability vector")
     Ts = [check_int("Ts", t, 0) for t in (Ts if isinstance(Ts, (list, tuple)) else list(Ts))]
     if not Ts or any(b < a for a, b in zip(Ts, Ts[1:])):
         raise ValueError("Ts must be a non-empty non-decreasing sequence of non-negative ints")

@@ -563,7 +563,7 @@ def run_sweep(
     SweepSummary with ``total = len(configs) * len(seeds)`` (after removing duplicate configurations),
     ``stored_before``, ``done``, ``failed`` and ``hashes``.
     """
-    from ._validate import check_int, check_seeds  # imported here: workers need not import torch
+    from amemory.validate import check_int, check_seeds  # imported here: workers need not import torch
 
     if not callable(fn):
         raise ValueError(f"fn must be callable, got {type(fn).__name__}")
@@ -699,7 +699,7 @@ def load_results(store_path, fn_or_task, configs: Sequence[Mapping], seeds, *, v
 
     ``fn_or_task`` is the sweep's function or its task name; ``version`` as given to :func:`run_sweep`.
     """
-    from ._validate import check_seeds
+    from amemory.validate import check_seeds
 
     task = _check_label("fn_or_task", fn_or_task) if isinstance(fn_or_task, str) else task_name(fn_or_task)
     if isinstance(configs, Mapping) or not isinstance(configs, Sequence):
@@ -757,7 +757,7 @@ def toy_task(config: Mapping, seeds: Sequence[int]) -> list[dict]:
 
 def toy_configs(n: int, sleep: float = 0.0) -> list[dict]:
     """``[{"x": 0.5 * i, "sleep": sleep} for i in range(n)]``: the configurations of the toy sweep."""
-    from ._validate import check_float, check_int
+    from amemory.validate import check_float, check_int
 
     n = check_int("n", n, 1)
     sleep = check_float("sleep", sleep, 0.0, 60.0)

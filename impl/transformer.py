@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from ._validate import (
+from amemory.validate import (
     check_choice,
     check_finite_tensor,
     check_float,
@@ -38,6 +38,7 @@ from ._validate import (
     resolve_device,
     resolve_dtype,
 )
+
 from .embeddings import Embedding, _mix, random_matrix
 from .sampling import generator
 

@@ -57,7 +57,7 @@ import numpy as np
 from scipy.special import betainc, log_ndtr, ndtr
 from scipy.stats import chi2, gamma
 
-from ._validate import as_choice, as_int, as_real
+from amemory.validate import check_choice, check_float, check_int
 
 ACTIVATIONS = ("odd3", "hermite3", "hermite2")
 CONSTRUCTIONS = ("lowrank", "mlp", "multi", "relu")
@@ -80,7 +80,7 @@ def activation_values(name: str, t) -> np.ndarray:
     hermite3: (t^3 - 3 t) / sqrt(6)                      (degree 3 only)
     hermite2: (t^2 - 1) / sqrt(2)                        (degree 2 only)
     """
-    as_choice("name", name, ACTIVATIONS)
+    check_choice("name", name, ACTIVATIONS)
     t = np.asarray(t, float)
     if name == "odd3":
         return (np.sign(t) - np.sqrt(2 / np.pi) * t) / np.sqrt(1 - 2 / np.pi)
@@ -92,8 +92,8 @@ def activation_values(name: str, t) -> np.ndarray:
 def hermite_coefficients(name: str, degree: int = 25) -> np.ndarray:
     """c_j = E[sigma(g) He_j(g)] / sqrt(j!), j = 0..degree, so that E sigma(g) sigma(g') = sum_j c_j^2 rho^j
     for standard Gaussians of correlation rho (sum_j c_j^2 = 1 by the normalisation)."""
-    as_choice("name", name, ACTIVATIONS)
-    degree = as_int("degree", degree, 0, 60)
+    check_choice("name", name, ACTIVATIONS)
+    degree = check_int("degree", degree, 0, 60)
     c = np.zeros(degree + 1)
     if name == "hermite3":
         c[3] = 1.0 if degree >= 3 else 0.0
@@ -115,7 +115,7 @@ def kernel(name: str, rho) -> np.ndarray:
 
     For odd3 the closed form is (2/pi arcsin(rho) - 2/pi rho)/(1 - 2/pi) (the sign kernel minus its linear part).
     """
-    as_choice("name", name, ACTIVATIONS)
+    check_choice("name", name, ACTIVATIONS)
     rho = np.asarray(rho, float)
     if np.any(np.abs(rho) > 1):
         raise ValueError("rho must lie in [-1, 1]")
@@ -126,7 +126,7 @@ def kernel(name: str, rho) -> np.ndarray:
 
 def feature_kurtosis(name: str) -> float:
     """Var(sigma(g)^2) for g ~ N(0, 1) (E sigma^2 = 1): the variance of K(z, z) is this over m."""
-    as_choice("name", name, ACTIVATIONS)
+    check_choice("name", name, ACTIVATIONS)
     return _feature_kurtosis(name)
 
 
@@ -139,8 +139,8 @@ def _feature_kurtosis(name: str) -> float:
 
 def kernel_second_moment(name: str, d: int) -> float:
     """kappa_2 = E kappa(rho)^2 for rho = x^T x' of two independent uniform unit vectors in R^d."""
-    d = as_int("d", d, 2)
-    as_choice("name", name, ACTIVATIONS)
+    d = check_int("d", d, 2)
+    check_choice("name", name, ACTIVATIONS)
     return _kernel_second_moment(name, d)
 
 
@@ -187,7 +187,7 @@ def lowrank_accuracy(N: int, m: int, d: int) -> float:
         correct ~ N(a c, a c r (N - 1)/d),
         wrong   ~ N(0, a^2 c r + (1 + 2 r) a/d + a r (N - 2)/d)   (N - 1 outputs).
     """
-    N, m, d = as_int("N", N, 2), as_int("m", m, 1), as_int("d", d, 2)
+    N, m, d = check_int("N", N, 2), check_int("m", m, 1), check_int("d", d, 2)
     r = 1 / m + 1 / d
     a = _chi2_nodes(d)[:, None]
     c = _gamma_nodes(1.0, 2 * r)[None, :]
@@ -207,9 +207,9 @@ def mlp_accuracy(N: int, m: int, d: int, activation: str = "odd3", pairs: int = 
     CP3: the 2(n - 1) outputs of pairs sharing z1 or z2 get mu_g = kappa(1/2) (and the others 0);
     their kernel values add 2(n - 1) kappa(1/2)^2 / d to every wrong variance.
     """
-    N, m, d = as_int("N", N, 2), as_int("m", m, 1), as_int("d", d, 2)
-    as_choice("activation", activation, ACTIVATIONS)
-    pairs = as_int("pairs", pairs, 0)
+    N, m, d = check_int("N", N, 2), check_int("m", m, 1), check_int("d", d, 2)
+    check_choice("activation", activation, ACTIVATIONS)
+    pairs = check_int("pairs", pairs, 0)
     if pairs and pairs * pairs != N:
         raise ValueError(f"pairs must be 0 or sqrt(N) (N = pairs^2), got pairs={pairs}, N={N}")
     K = _gamma_nodes(1.0, feature_kurtosis(activation) / m)[:, None]
@@ -266,9 +266,9 @@ def relu_accuracy(N: int, d: int, eta: float = 0.5, embeddings: str = "sphere") 
     embeddings = 'sphere': unit-norm e and u, a = c = 1; 'gaussian': N(0, I/d) rows, a and c on chi2_d/d
     quantile nodes (then P(chi2_d < eta d) of the tokens have no signal at all).
     """
-    N, d = as_int("N", N, 2), as_int("d", d, 3)
-    eta = as_real("eta", eta, 0.0, 1.0, lo_open=True, hi_open=True)
-    as_choice("embeddings", embeddings, ("sphere", "gaussian"))
+    N, d = check_int("N", N, 2), check_int("d", d, 3)
+    eta = check_float("eta", eta, 0.0, 1.0, lo_open=True, hi_open=True)
+    check_choice("embeddings", embeddings, ("sphere", "gaussian"))
     sphere = embeddings == "sphere"
     nodes = [(1.0, 1.0)] if sphere else [(a, c) for a in _chi2_nodes(d) for c in _chi2_nodes(d)]
     out = []
@@ -302,7 +302,7 @@ def predicted_accuracy(
     embeddings: str = "sphere",
 ) -> float:
     """Dispatch: 'lowrank' (m, d), 'mlp' (m, d), 'multi' (m, d; N must be a square), 'relu' (d, eta, embeddings)."""
-    as_choice("construction", construction, CONSTRUCTIONS)
+    check_choice("construction", construction, CONSTRUCTIONS)
     if construction == "relu":
         return relu_accuracy(N, d, eta, embeddings)
     if m is None:
@@ -330,8 +330,8 @@ def capacity(
 ) -> float:
     """N*: the number of associations at which the predicted accuracy falls to ``accuracy``
     (bisection in log N; for 'multi' over N = n^2, interpolated in log N)."""
-    as_choice("construction", construction, CONSTRUCTIONS)
-    accuracy = as_real("accuracy", accuracy, 0.0, 1.0, lo_open=True, hi_open=True)
+    check_choice("construction", construction, CONSTRUCTIONS)
+    accuracy = check_float("accuracy", accuracy, 0.0, 1.0, lo_open=True, hi_open=True)
     sq = construction == "multi"
 
     def acc(x: int) -> float:
@@ -360,7 +360,7 @@ def capacity(
 def capacity_law(m, d, construction: str = "mlp") -> np.ndarray:
     """Leading-order law: N* log N* = P / 2 with P = m d (mlp, multi) or m d / (1 + m/d) (lowrank, which
     is ~ m d for m << d and ~ d^2 for m >> d).  Returns N* (fixed point of N = P / (2 log N))."""
-    as_choice("construction", construction, ("lowrank", "mlp", "multi"))
+    check_choice("construction", construction, ("lowrank", "mlp", "multi"))
     m = np.asarray(m, float)
     d = np.asarray(d, float)
     if np.any(m < 1) or np.any(d < 1):
@@ -376,8 +376,8 @@ def capacity_law(m, d, construction: str = "mlp") -> np.ndarray:
 def capacity_exponents(construction: str = "mlp", N: float = 500.0) -> tuple[float, float]:
     """Local exponents (d log N*/d log m, d log N*/d log d) of the leading-order law at capacity N* = N
     for m << d: both 1/(1 + 1/log N) (the log factor of N* log N* ~ m d)."""
-    as_choice("construction", construction, ("lowrank", "mlp", "multi"))
-    N = as_real("N", N, 2.0, lo_open=True)
+    check_choice("construction", construction, ("lowrank", "mlp", "multi"))
+    N = check_float("N", N, 2.0, lo_open=True)
     e = 1.0 / (1.0 + 1.0 / math.log(N))
     return e, e
 
@@ -385,8 +385,8 @@ def capacity_exponents(construction: str = "mlp", N: float = 500.0) -> tuple[flo
 def relu_capacity_law(d, eta: float = 0.5, accuracy: float = 0.9) -> np.ndarray:
     """Leading order of CP4 ignoring the passing cross keys and the norm fluctuations:
     1 - accuracy = N Q(sqrt d)  =>  N* = (1 - accuracy) / Q(sqrt d) ~ exp(d/2) poly(d)."""
-    as_real("eta", eta, 0.0, 1.0, lo_open=True, hi_open=True)
-    accuracy = as_real("accuracy", accuracy, 0.0, 1.0, lo_open=True, hi_open=True)
+    check_float("eta", eta, 0.0, 1.0, lo_open=True, hi_open=True)
+    accuracy = check_float("accuracy", accuracy, 0.0, 1.0, lo_open=True, hi_open=True)
     d = np.asarray(d, float)
     if np.any(d < 1):
         raise ValueError("d must be >= 1")

@@ -28,7 +28,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.special import expit
 
-from ._validate import as_array, as_int, as_real
+from amemory.validate import check_array, check_float, check_int
 
 #: exact iterations before the ODE continuation (the step is then < gamma M e^-x ~ 1/n)
 EXACT_STEPS = 20_000
@@ -36,8 +36,8 @@ EXACT_STEPS = 20_000
 
 def f_step(x, gamma: float, M: int, exact: bool = False):
     """One step: x + gamma M / (M + e^x) (seed), or x + gamma M / (M - 1 + e^x) (exact, orthonormal)."""
-    gamma = as_real("gamma", gamma, 0.0)
-    M = as_int("M", M, 2)
+    gamma = check_float("gamma", gamma, 0.0)
+    M = check_int("M", M, 2)
     x = np.asarray(x, dtype=float)
     m_eff = M - 1.0 if exact else float(M)
     # gamma M / (m_eff + e^x) = (gamma M / m_eff) * expit(log m_eff - x), stable for large x
@@ -68,9 +68,9 @@ def F(n, gamma: float, M: int, exact: bool = False) -> np.ndarray:
     bounded by the sum of the squared remaining steps, O(1/EXACT_STEPS). Stable for gamma up to 1e3 and
     n up to 1e7 and beyond.
     """
-    gamma = as_real("gamma", gamma, 0.0)
-    M = as_int("M", M, 2)
-    n = as_array("n", n, nonneg=True)
+    gamma = check_float("gamma", gamma, 0.0)
+    M = check_int("M", M, 2)
+    n = check_array("n", n, nonneg=True)
     if np.any(n != np.round(n)):
         raise ValueError("n must contain non-negative integers")
     n = n.astype(np.int64)
@@ -98,25 +98,25 @@ def margin_exact(n, gamma: float, M: int) -> np.ndarray:
 
 def sandwich_bounds(n, gamma: float, M: int) -> tuple[np.ndarray, np.ndarray]:
     """(F(n; gamma, M), F(n; gamma (1 + 1/M), M)): contains the exact margin when gamma <= 4."""
-    gamma = as_real("gamma", gamma, 0.0, 4.0)
-    return F(n, gamma, M), F(n, gamma * (1 + 1 / as_int("M", M, 2)), M)
+    gamma = check_float("gamma", gamma, 0.0, 4.0)
+    return F(n, gamma, M), F(n, gamma * (1 + 1 / check_int("M", M, 2)), M)
 
 
 def F_linear(n, gamma: float, M: int) -> np.ndarray:
     """Linear regime: F(n) ~ n gamma M / (M + 1) while n gamma << 1."""
-    return as_array("n", n, nonneg=True) * as_real("gamma", gamma, 0.0) * M / (M + 1.0)
+    return check_array("n", n, nonneg=True) * check_float("gamma", gamma, 0.0) * M / (M + 1.0)
 
 
 def F_log(n, gamma: float, M: int) -> np.ndarray:
     """Logarithmic regime: F(n) ~ log(gamma M n) for gamma M n >> 1."""
-    n = as_array("n", n, nonneg=True)
-    gamma = as_real("gamma", gamma, 0.0, lo_open=True)
-    return np.log(gamma * as_int("M", M, 2) * np.maximum(n, 1e-300))
+    n = check_array("n", n, nonneg=True)
+    gamma = check_float("gamma", gamma, 0.0, lo_open=True)
+    return np.log(gamma * check_int("M", M, 2) * np.maximum(n, 1e-300))
 
 
 def predicted_q(counts, gamma: float, M: int, exact: bool = False) -> np.ndarray:
     """Predicted memory q_T(x) = F(n_x) for the token counts of a sample (any shape)."""
-    c = as_array("counts", counts, nonneg=True)
+    c = check_array("counts", counts, nonneg=True)
     return F(c.ravel(), gamma, M, exact).reshape(c.shape)
 
 
@@ -126,9 +126,9 @@ def batch_margin(batch_counts, gamma: float, M: int) -> np.ndarray:
 
     batch_counts : array (steps, N) of counts per step (rows sum to B). Returns the margins (N,).
     """
-    c = as_array("batch_counts", batch_counts, ndim=2, nonneg=True)
-    gamma = as_real("gamma", gamma, 0.0)
-    M = as_int("M", M, 2)
+    c = check_array("batch_counts", batch_counts, ndim=2, nonneg=True)
+    gamma = check_float("gamma", gamma, 0.0)
+    M = check_int("M", M, 2)
     B = c.sum(1, keepdims=True)
     if np.any(B <= 0):
         raise ValueError("batch_counts rows must contain at least one sample")
@@ -141,8 +141,8 @@ def batch_margin(batch_counts, gamma: float, M: int) -> np.ndarray:
 
 def fitted_rho(q, p, mask=None) -> float:
     """Least-squares slope rho of log q on log p (q ∝ p^rho) over tokens with q > 0 (and ``mask``)."""
-    q = as_array("q", q, ndim=1)
-    p = as_array("p", p, ndim=1, nonneg=True)
+    q = check_array("q", q, ndim=1)
+    p = check_array("p", p, ndim=1, nonneg=True)
     keep = (q > 0) & (p > 0) if mask is None else (q > 0) & (p > 0) & np.asarray(mask, bool)
     if keep.sum() < 2:
         raise ValueError("need at least two tokens with q > 0 and p > 0")

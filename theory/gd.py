@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._validate import as_array, as_int, as_map, as_real
+from amemory.validate import check_array, check_float, check_int, check_map
 
 __all__ = [
     "best_zero_one_binary_2d",
@@ -54,7 +54,7 @@ __all__ = [
 
 # ---------------------------------------------------------------- orthonormal embeddings (GD1)
 def _pos_array(name: str, v) -> np.ndarray:
-    a = as_array(name, v)
+    a = check_array(name, v)
     if np.any(a <= 0):
         raise ValueError(f"{name} must be > 0 everywhere (range (0, inf)), got min {a.min()}")
     return a
@@ -70,9 +70,9 @@ def orthogonal_margin_trajectory(p, M: int, eta, T: int) -> np.ndarray:
     p = _pos_array("p", p)
     if np.any(p > 1):
         raise ValueError("p must lie in (0, 1]")
-    M = as_int("M", M, 2)
+    M = check_int("M", M, 2)
     eta = _pos_array("eta", eta)
-    T = as_int("T", T, 0)
+    T = check_int("T", T, 0)
     p, eta = np.broadcast_arrays(p, eta)
     m = np.zeros(p.shape)
     out = np.empty((T + 1,) + p.shape)
@@ -91,9 +91,9 @@ def orthogonal_margin_flow(t, p, M: int, eta) -> np.ndarray:
     Newton from m = log(1 + eta p M t) (an upper bound, the function is convex increasing), so the
     iterates decrease monotonically to the root.
     """
-    t = as_array("t", t, nonneg=True)
+    t = check_array("t", t, nonneg=True)
     p = _pos_array("p", p)
-    M = as_int("M", M, 2)
+    M = check_int("M", M, 2)
     eta = _pos_array("eta", eta)
     c = 1.0 + eta * p * M * t
     m = np.log(c)
@@ -111,16 +111,16 @@ def orthogonal_margin_asymptotic(t, p, M: int, eta) -> np.ndarray:
     """The slide's law m_t(x) ~ log(eta p(x) M t) (needs t > 0)."""
     t = _pos_array("t", t)
     p = _pos_array("p", p)
-    M = as_int("M", M, 2)
+    M = check_int("M", M, 2)
     eta = _pos_array("eta", eta)
     return np.log(eta * p * M * t)
 
 
 def orthogonal_loss(m, p, M: int) -> np.ndarray:
     """Population loss sum_x p(x) log(1 + (M - 1) e^{-m(x)}) for margins m (..., N) and p (N,)."""
-    m = as_array("m", m)
-    p = as_array("p", p, ndim=1, nonneg=True)
-    M = as_int("M", M, 2)
+    m = check_array("m", m)
+    p = check_array("p", p, ndim=1, nonneg=True)
+    M = check_int("M", M, 2)
     if m.shape[-1] != p.size:
         raise ValueError(f"m must have last axis of length N={p.size}, got shape {m.shape}")
     return (p * np.log1p((M - 1) * np.exp(-m))).sum(-1)
@@ -128,25 +128,25 @@ def orthogonal_loss(m, p, M: int) -> np.ndarray:
 
 def orthogonal_loss_limit(N: int, M: int, eta: float) -> float:
     """lim_t t L(W_t) = N (M - 1) / (eta M) for N tokens of positive probability."""
-    N = as_int("N", N, 1)
-    M = as_int("M", M, 2)
-    eta = as_real("eta", eta, 0.0, lo_open=True)
+    N = check_int("N", N, 1)
+    M = check_int("M", M, 2)
+    eta = check_float("eta", eta, 0.0, lo_open=True)
     return N * (M - 1) / (eta * M)
 
 
 # ---------------------------------------------------------------- population loss and Hessian
 def _check_problem(W, E, U, f, p):
-    E = as_array("E", E, ndim=2)
-    U = as_array("U", U, ndim=2)
+    E = check_array("E", E, ndim=2)
+    U = check_array("U", U, ndim=2)
     N, d = E.shape
     M = U.shape[0]
     if U.shape[1] != d:
         raise ValueError(f"U must have shape (M, d) with d={d}, got {U.shape}")
-    W = np.zeros((d, d)) if W is None else as_array("W", W, ndim=2)
+    W = np.zeros((d, d)) if W is None else check_array("W", W, ndim=2)
     if W.shape != (d, d):
         raise ValueError(f"W must have shape ({d}, {d}), got {W.shape}")
-    f = as_map("f", f, N, M)
-    p = as_array("p", p, ndim=1, nonneg=True)
+    f = check_map("f", f, N, M)
+    p = check_array("p", p, ndim=1, nonneg=True)
     if p.size != N:
         raise ValueError(f"p must have shape ({N},), got {p.shape}")
     return W, E, U, f, p
@@ -203,9 +203,9 @@ def global_smoothness(E, U, p) -> float:
     M > 2: lambda_max(A_x) <= 1/2, so L = lambda_max(U^T U) lambda_max(C) / 2 (an upper bound).
     GD with eta < 2 / L never increases the loss (descent lemma).
     """
-    E = as_array("E", E, ndim=2)
-    U = as_array("U", U, ndim=2)
-    p = as_array("p", p, ndim=1, nonneg=True)
+    E = check_array("E", E, ndim=2)
+    U = check_array("U", U, ndim=2)
+    p = check_array("p", p, ndim=1, nonneg=True)
     if p.size != E.shape[0] or U.shape[1] != E.shape[1]:
         raise ValueError(f"shapes must be E (N, d), U (M, d), p (N,); got {E.shape}, {U.shape}, {p.shape}")
     if U.shape[0] < 2:
@@ -220,14 +220,14 @@ def global_smoothness(E, U, p) -> float:
 # ---------------------------------------------------------------- the two-token model (GD2, GD3)
 def two_token_embeddings(a: float) -> np.ndarray:
     """E = [[1, 0], [a, sqrt(1 - a^2)]] (rows e_0, e_1, correlation e_0^T e_1 = a)."""
-    a = as_real("a", a, -1.0, 1.0)
+    a = check_float("a", a, -1.0, 1.0)
     return np.array([[1.0, 0.0], [a, np.sqrt(max(1.0 - a * a, 0.0))]])
 
 
 def two_token_sharpness0(a: float, p0: float) -> float:
     """lambda_max(H(0)) = (1 + sqrt(1 - 4 p_0 (1 - p_0) (1 - a^2))) / 4 for U = I_2."""
-    a = as_real("a", a, -1.0, 1.0)
-    p0 = as_real("p0", p0, 0.0, 1.0)
+    a = check_float("a", a, -1.0, 1.0)
+    p0 = check_float("p0", p0, 0.0, 1.0)
     return (1.0 + np.sqrt(max(1.0 - 4.0 * p0 * (1.0 - p0) * (1.0 - a * a), 0.0))) / 4.0
 
 
@@ -244,8 +244,8 @@ def two_token_minority_wrong_first(a: float, p0: float) -> bool:
     needs more than one step iff p_0 a >= p_1 (ties count as errors); otherwise it takes one step
     for every eta, and the time to perfect accuracy cannot depend on eta.
     """
-    a = as_real("a", a, -1.0, 1.0)
-    p0 = as_real("p0", p0, 0.5, 1.0, lo_open=True, hi_open=True)
+    a = check_float("a", a, -1.0, 1.0)
+    p0 = check_float("p0", p0, 0.5, 1.0, lo_open=True, hi_open=True)
     return bool(p0 * a >= 1.0 - p0)
 
 
@@ -260,8 +260,8 @@ def best_zero_one_binary_2d(E, U, f, p) -> np.ndarray:
     returns an array of shape (...) (a 0-d array for one problem). If u_0 = u_1 every logit ties
     and the answer is sum_x p(x).
     """
-    E = as_array("E", E)
-    U = as_array("U", U)
+    E = check_array("E", E)
+    U = check_array("U", U)
     if E.ndim < 2 or E.shape[-1] != 2 or U.shape[-2:] != (2, 2) or U.shape[:-2] != E.shape[:-2]:
         raise ValueError(
             f"E must have shape (..., N, 2) and U (..., 2, 2) with the same leading axes; got {E.shape}, {U.shape}"
@@ -270,7 +270,7 @@ def best_zero_one_binary_2d(E, U, f, p) -> np.ndarray:
     f = np.asarray(f)
     if not np.issubdtype(f.dtype, np.integer) or f.shape[-1:] != (N,) or f.min() < 0 or f.max() > 1:
         raise ValueError(f"f must be an integer array (..., {N}) with values in [0, 1]")
-    p = as_array("p", p, nonneg=True)
+    p = check_array("p", p, nonneg=True)
     if p.shape[-1:] != (N,):
         raise ValueError(f"p must have last axis of length {N}, got {p.shape}")
     lead = E.shape[:-2]
@@ -297,9 +297,9 @@ def two_token_large_step_time(a: float, p0: float, T: int = 10_000) -> int:
     Returns the first t with v_t^T e_0 > 0 and v_t^T e_1 < 0 (margins are computed exactly as
     floating-point numbers; 0 counts as an error, as in the simulations).
     """
-    p0 = as_real("p0", p0, 0.0, 1.0, lo_open=True, hi_open=True)
+    p0 = check_float("p0", p0, 0.0, 1.0, lo_open=True, hi_open=True)
     E = two_token_embeddings(a)
-    T = as_int("T", T, 1)
+    T = check_int("T", T, 1)
     p1 = 1.0 - p0
     v = np.zeros(2)
 

@@ -20,14 +20,14 @@ from __future__ import annotations
 import numpy as np
 from scipy.special import logsumexp
 
-from ._validate import as_array, as_int, as_map, as_real
+from amemory.validate import check_array, check_float, check_int, check_map
 
 
 def _check(W, X, U, P):
-    X = as_array("X", X, ndim=2)
-    U = as_array("U", U, ndim=2)
-    W = as_array("W", W, ndim=2)
-    P = as_array("p_joint", P, ndim=2, nonneg=True)
+    X = check_array("X", X, ndim=2)
+    U = check_array("U", U, ndim=2)
+    W = check_array("W", W, ndim=2)
+    P = check_array("p_joint", P, ndim=2, nonneg=True)
     n, d = X.shape
     M = U.shape[0]
     if U.shape[1] != d or W.shape != (d, d):
@@ -86,10 +86,10 @@ def one_step_scores(f, M: int, eta: float, p=None) -> np.ndarray:
     """GM2: predicted u_k^T W_1 e_z = eta p(z) (1{f*(z)=k} - 1/M), shape (N, M) (p uniform by default)."""
     f = np.asarray(f)
     N = f.size
-    M = as_int("M", M, 1)
-    f = as_map("f", f, N, M)
-    eta = as_real("eta", eta, 0.0, lo_open=True)
-    pz = np.full(N, 1.0 / N) if p is None else as_array("p", p, ndim=1, nonneg=True)
+    M = check_int("M", M, 1)
+    f = check_map("f", f, N, M)
+    eta = check_float("eta", eta, 0.0, lo_open=True)
+    pz = np.full(N, 1.0 / N) if p is None else check_array("p", p, ndim=1, nonneg=True)
     if pz.shape != (N,):
         raise ValueError(f"p must have shape ({N},)")
     onehot = np.eye(M)[f]
@@ -98,8 +98,8 @@ def one_step_scores(f, M: int, eta: float, p=None) -> np.ndarray:
 
 def one_step_sgd_weights(counts, eta: float) -> np.ndarray:
     """GM4: q(z) = eta n_z / B for a batch with counts n_z (B = sum n_z); its mean is eta p(z)."""
-    c = as_array("counts", counts, ndim=1, nonneg=True)
-    eta = as_real("eta", eta, 0.0, lo_open=True)
+    c = check_array("counts", counts, ndim=1, nonneg=True)
+    eta = check_float("eta", eta, 0.0, lo_open=True)
     if c.sum() <= 0:
         raise ValueError("counts must contain at least one sample")
     return eta * c / c.sum()
@@ -112,6 +112,6 @@ def noisy_one_step_scores(N: int, eta: float) -> np.ndarray:
     W_1 = (eta/N) sum_k u_k (e_k - e_bar)^T and u_k^T W_1 (e_y + p_t) = (eta/N)(1{y=k} - 1/N);
     returns this (N, N) matrix [y, k]. The O(1/N^2) term is -eta/N^2.
     """
-    N = as_int("N", N, 1)
-    eta = as_real("eta", eta, 0.0, lo_open=True)
+    N = check_int("N", N, 1)
+    eta = check_float("eta", eta, 0.0, lo_open=True)
     return (eta / N) * (np.eye(N) - 1.0 / N)

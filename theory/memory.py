@@ -23,7 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.special import log_ndtr, ndtri
 
-from ._validate import as_array, as_choice, as_int, as_map, as_real
+from amemory.validate import check_array, check_choice, check_float, check_int, check_map, check_prob
 
 _T = np.linspace(-9.0, 9.0, 721)
 _PHI_T = np.exp(-0.5 * _T**2) / np.sqrt(2 * np.pi) * (_T[1] - _T[0])
@@ -48,10 +48,10 @@ class ScoreMoments:
 
 
 def _check_memory(q, f, M, d):
-    d = as_int("d", d, 1)
-    M = as_int("M", M, 1)
-    q = as_array("q", q, ndim=1)
-    f = as_map("f", f, q.size, M)
+    d = check_int("d", d, 1)
+    M = check_int("M", M, 1)
+    q = check_array("q", q, ndim=1)
+    f = check_map("f", f, q.size, M)
     return q, f, M, d
 
 
@@ -81,7 +81,7 @@ def score_variance(q, f, M: int, d: int, z, y) -> np.ndarray:
 
 def score_variance_bound(n_same: np.ndarray, n_other: np.ndarray, d: int) -> np.ndarray:
     """The slide's order of magnitude |{f*(z') = y}|/d + |{f*(z') != y}|/d^2 (q = 1)."""
-    d = as_int("d", d, 1)
+    d = check_int("d", d, 1)
     return np.asarray(n_same, float) / d + np.asarray(n_other, float) / d**2
 
 
@@ -112,8 +112,8 @@ def recall_probability(q, f, M: int, d: int, norms: int = 0, resolution: float =
     that much and makes Zipf weightings cheap. Cost O(#groups x #distinct S_y x 721 x max(1, k^2)).
     """
     q, f, M, d = _check_memory(q, f, M, d)
-    norms = as_int("norms", norms, 0, 64)
-    resolution = as_real("resolution", resolution, 0.0, 0.1)
+    norms = check_int("norms", norms, 0, 64)
+    resolution = check_float("resolution", resolution, 0.0, 0.1)
     if M == 1:
         return np.ones_like(q)
     q2 = q**2
@@ -177,19 +177,17 @@ def gaussian_accuracy(q, f, M: int, d: int, p=None, norms: int = 0, resolution: 
     pr = recall_probability(q, f, M, d, norms, resolution)
     if p is None:
         return float(pr.mean())
-    p = as_array("p", p, ndim=1, nonneg=True)
-    if p.shape != pr.shape or not np.isclose(p.sum(), 1.0, atol=1e-8):
-        raise ValueError(f"p must be a probability vector of shape {pr.shape}")
+    p = check_prob("p", p, shape=pr.shape)
     return float(p @ pr)
 
 
 def target_map(N: int, kind: str, M: int | None = None) -> tuple[np.ndarray, int]:
     """f* and M for the capacity experiments: 'injective' (f(z) = z, M = N) or 'mod' (z mod M, M = 2 by default)."""
-    N = as_int("N", N, 1)
-    as_choice("kind", kind, ("injective", "mod"))
+    N = check_int("N", N, 1)
+    check_choice("kind", kind, ("injective", "mod"))
     if kind == "injective":
         return np.arange(N), N
-    M = 2 if M is None else as_int("M", M, 1)
+    M = 2 if M is None else check_int("M", M, 1)
     return np.arange(N) % M, M
 
 
@@ -209,8 +207,8 @@ def capacity_threshold(d: int, kind: str, accuracy: float = 0.9, M: int | None =
 
     Solved by bisection in log N over integers (accuracy decreases with N).
     """
-    d = as_int("d", d, 1)
-    accuracy = as_real("accuracy", accuracy, 0.0, 1.0, lo_open=True, hi_open=True)
+    d = check_int("d", d, 1)
+    accuracy = check_float("accuracy", accuracy, 0.0, 1.0, lo_open=True, hi_open=True)
     lo, hi = 2, 4
     while capacity_accuracy(hi, d, kind, M) > accuracy:
         lo, hi = hi, hi * 2
@@ -236,9 +234,9 @@ def capacity_asymptotic(d, kind: str, accuracy: float = 0.9) -> np.ndarray:
     mod (M = 2): the margin is 1 + N(0, N/d), so accuracy = Phi(sqrt(d/N)) and
         N* = d / Phi^{-1}(accuracy)^2 (exponent exactly 1).
     """
-    as_choice("kind", kind, ("injective", "mod"))
-    accuracy = as_real("accuracy", accuracy, 0.0, 1.0, lo_open=True, hi_open=True)
-    d = as_array("d", np.atleast_1d(d), ndim=1)
+    check_choice("kind", kind, ("injective", "mod"))
+    accuracy = check_float("accuracy", accuracy, 0.0, 1.0, lo_open=True, hi_open=True)
+    d = check_array("d", np.atleast_1d(d), ndim=1)
     if np.any(d < 1):
         raise ValueError("d must be >= 1")
     if kind == "mod":

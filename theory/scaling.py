@@ -37,7 +37,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._validate import as_array, as_choice, as_int, as_real
+from amemory.validate import check_array, check_choice, check_float, check_int, check_prob
+
 from .memory import recall_probability
 from .zipf import zipf_pmf
 
@@ -51,9 +52,9 @@ def error_exponent(scheme: str, alpha: float, variable: str = "d") -> float:
     See the table in the module docstring. ``variable`` is 'd' or 'T'. ``seen`` in d returns -inf
     (faster than any power when d >> N); ``infinite`` in d returns 0.
     """
-    as_choice("scheme", scheme, SCHEMES)
-    alpha = as_real("alpha", alpha, 1.0, lo_open=True)
-    as_choice("variable", variable, ("d", "T"))
+    check_choice("scheme", scheme, SCHEMES)
+    alpha = check_float("alpha", alpha, 1.0, lo_open=True)
+    check_choice("variable", variable, ("d", "T"))
     if variable == "T":
         return -(alpha - 1) / alpha
     return {
@@ -68,7 +69,7 @@ def error_exponent(scheme: str, alpha: float, variable: str = "d") -> float:
 
 
 def _as_T(T) -> np.ndarray:
-    T = as_array("T", np.atleast_1d(T), ndim=1, nonneg=True)
+    T = check_array("T", np.atleast_1d(T), ndim=1, nonneg=True)
     return T
 
 
@@ -80,7 +81,7 @@ def unseen_mass(p, T, kind: str = "exact") -> np.ndarray:
     """
     p = _as_prob(p)
     T = _as_T(T)
-    as_choice("kind", kind, ("exact", "poisson"))
+    check_choice("kind", kind, ("exact", "poisson"))
     if kind == "exact":
         lg = np.log1p(-np.minimum(p, 1.0 - 1e-16))  # finite for p == 1: (1-p)^T ~ 1e-16^T
         terms = np.exp(np.outer(T, lg))
@@ -96,16 +97,16 @@ def hutter_asymptote(T, alpha: float, N: int | None = None) -> np.ndarray:
     """
     from scipy.special import gamma, zeta
 
-    alpha = as_real("alpha", alpha, 1.0, lo_open=True)
+    alpha = check_float("alpha", alpha, 1.0, lo_open=True)
     T = _as_T(T)
-    H = zeta(alpha) if N is None else float(np.sum(np.arange(1, as_int("N", N, 1) + 1, dtype=float) ** -alpha))
+    H = zeta(alpha) if N is None else float(np.sum(np.arange(1, check_int("N", N, 1) + 1, dtype=float) ** -alpha))
     return gamma(1 - 1 / alpha) / (alpha * H ** (1 / alpha)) * T ** (-(alpha - 1) / alpha)
 
 
 def tail_mass(p, K) -> np.ndarray:
     """Mass of the tokens beyond the first K, sum_{x > K} p(x), one value per entry of ``K`` (K >= 0)."""
     p = _as_prob(p)
-    K = as_array("K", np.atleast_1d(K), ndim=1, nonneg=True)
+    K = check_array("K", np.atleast_1d(K), ndim=1, nonneg=True)
     cum = np.concatenate([[0.0], np.cumsum(p)])
     k = np.minimum(np.floor(K).astype(int), p.size)
     return np.maximum(cum[-1] - cum[k], 0.0)
@@ -116,9 +117,9 @@ def threshold_error(N: int, alpha: float, d, c: float = 8.0, M: int | None = Non
 
     E(d) = (1 - 1/M) sum_{x > floor(d/c)} p(x)      (factor 1 when M is None)
     """
-    N = as_int("N", N, 1)
-    c = as_real("c", c, 0.0, lo_open=True)
-    d = as_array("d", np.atleast_1d(d), ndim=1)
+    N = check_int("N", N, 1)
+    c = check_float("c", c, 0.0, lo_open=True)
+    d = check_array("d", np.atleast_1d(d), ndim=1)
     if np.any(d < 1):
         raise ValueError("d must be >= 1")
     return _chance(M) * tail_mass(zipf_pmf(N, alpha), np.floor(d / c))
@@ -130,10 +131,10 @@ def failing_set(q, d: float, c: float, reading: str = "square") -> np.ndarray:
     reading='square': q(x)^2 d < c ||q||_2^2 ;  reading='linear' (as written in 001): q(x) d < c ||q||_2^2.
     Tokens with q(x) <= 0 always fail.
     """
-    q = as_array("q", q, ndim=1)
-    d = as_real("d", d, 0.0, lo_open=True)
-    c = as_real("c", c, 0.0, lo_open=True)
-    as_choice("reading", reading, READINGS)
+    q = check_array("q", q, ndim=1)
+    d = check_float("d", d, 0.0, lo_open=True)
+    c = check_float("c", c, 0.0, lo_open=True)
+    check_choice("reading", reading, READINGS)
     n2 = float(np.sum(q**2))
     lhs = np.sign(q) * q**2 * d if reading == "square" else q * d
     return (q <= 0) | (lhs < c * n2)
@@ -147,15 +148,15 @@ def approximation_error(q, p, d, c: float, reading: str = "square", M: int | Non
 
     The factor (1 - 1/M) (1 when M is None) counts the failing tokens' chance recalls.
     """
-    q = as_array("q", q, ndim=1)
+    q = check_array("q", q, ndim=1)
     p = _as_prob(p)
     if p.shape != q.shape:
         raise ValueError(f"p must have the shape of q {q.shape}, got {p.shape}")
-    d = as_array("d", np.atleast_1d(d), ndim=1)
+    d = check_array("d", np.atleast_1d(d), ndim=1)
     if np.any(d <= 0):
         raise ValueError("d must be > 0")
-    c = as_real("c", c, 0.0, lo_open=True)
-    as_choice("reading", reading, READINGS)
+    c = check_float("c", c, 0.0, lo_open=True)
+    check_choice("reading", reading, READINGS)
     # sort once: the failing set is {q < t(d)} for a threshold t(d)
     n2 = float(np.sum(q**2))
     t = np.sqrt(c * n2 / d) if reading == "square" else c * n2 / d
@@ -179,7 +180,7 @@ def top_seen_error(p, T, K, M: int | None = None) -> np.ndarray:
     K = np.asarray(K, float)
     if T.shape != K.shape:
         raise ValueError(f"T and K must have the same shape, got {T.shape} and {K.shape}")
-    Tf, Kf = _as_T(T.ravel()), as_array("K", K.ravel(), nonneg=True)
+    Tf, Kf = _as_T(T.ravel()), check_array("K", K.ravel(), nonneg=True)
     unseen = unseen_mass(p, Tf)
     seen_beyond = tail_mass(p, Kf) - np.array([_unseen_beyond(p, t, k) for t, k in zip(Tf, Kf)])
     return (_chance(M) * (unseen + seen_beyond)).reshape(T.shape)
@@ -192,7 +193,7 @@ def top_seen_lower(p, T, K, M: int | None = None) -> np.ndarray:
     if T.shape != K.shape:
         raise ValueError(f"T and K must have the same shape, got {T.shape} and {K.shape}")
     u = unseen_mass(p, _as_T(T.ravel()))
-    t = tail_mass(p, as_array("K", K.ravel(), nonneg=True))
+    t = tail_mass(p, check_array("K", K.ravel(), nonneg=True))
     return (_chance(M) * np.maximum(u, t)).reshape(T.shape)
 
 
@@ -213,12 +214,12 @@ def gaussian_error(q, f, M: int, d: int, p, resolution: float = 1e-3, norms: int
     ``resolution`` times the smallest wrong-score sd), which moves each P(recall) by about
     ``resolution``.
     """
-    q = as_array("q", q, ndim=1)
+    q = check_array("q", q, ndim=1)
     p = _as_prob(p)
     if p.shape != q.shape:
         raise ValueError(f"p must have the shape of q {q.shape}, got {p.shape}")
-    resolution = as_real("resolution", resolution, 0.0, 0.1, lo_open=True)
-    M = as_int("M", M, 1)
+    resolution = check_float("resolution", resolution, 0.0, 0.1, lo_open=True)
+    M = check_int("M", M, 1)
     if M == 1:
         return 0.0
     return float(p @ (1.0 - recall_probability(q, f, M, d, norms=norms, resolution=resolution)))
@@ -226,8 +227,8 @@ def gaussian_error(q, f, M: int, d: int, p, resolution: float = 1e-3, norms: int
 
 def loglog_slope(x, y) -> float:
     """OLS slope of log y on log x (the slope a predicted curve has on a grid), y > 0."""
-    x = as_array("x", x, ndim=1)
-    y = as_array("y", y, ndim=1)
+    x = check_array("x", x, ndim=1)
+    y = check_array("y", y, ndim=1)
     if x.shape != y.shape or x.size < 2 or np.any(x <= 0) or np.any(y <= 0):
         raise ValueError("x and y must be positive 1-D arrays of the same length >= 2")
     lx, ly = np.log(x), np.log(y)
@@ -238,12 +239,10 @@ def loglog_slope(x, y) -> float:
 def _chance(M) -> float:
     if M is None:
         return 1.0
-    M = as_int("M", M, 1)
+    M = check_int("M", M, 1)
     return 1.0 - 1.0 / M
 
 
 def _as_prob(p) -> np.ndarray:
-    p = as_array("p", p, ndim=1, nonneg=True)
-    if not np.isclose(p.sum(), 1.0, atol=1e-8):
-        raise ValueError(f"p must sum to 1, got {p.sum()}")
+    p = check_prob("p", p)
     return p

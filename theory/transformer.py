@@ -21,14 +21,14 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._validate import as_array, as_int, as_real
+from amemory.validate import check_array, check_float, check_int
 
 __all__ = ["construction", "construction_scales", "probe", "probe_chance", "target_wkq1", "target_wkq2", "target_wov2"]
 
 
 def _table(name: str, a, d: int | None = None) -> np.ndarray:
     """A (..., n, d) array (leading axes, e.g. seeds, are batched over)."""
-    a = as_array(name, a)
+    a = check_array(name, a)
     if a.ndim < 2:
         raise ValueError(f"{name} must have at least 2 dimensions (..., n, d), got shape {a.shape}")
     if d is not None and a.shape[-1] != d:
@@ -105,7 +105,7 @@ def probe(W, keys, cands, targets=None):
 
 def probe_chance(J: int) -> float:
     """Expected probe value of a W_hat unrelated to the target: 1/J for J exchangeable candidates."""
-    return 1.0 / as_int("J", J, 1)
+    return 1.0 / check_int("J", J, 1)
 
 
 def construction_scales(T: int, c: float = 3.0) -> dict:
@@ -114,8 +114,8 @@ def construction_scales(T: int, c: float = 3.0) -> dict:
     An attention head with logit margin beta over t <= T keys puts weight >= 1 - T e^{-beta} on the
     right key in the orthonormal limit, so beta = 3 log T leaves at most T^-2 elsewhere.
     """
-    T = as_int("T", T, 2)
-    c = as_real("c", c, 0.0, lo_open=True)
+    T = check_int("T", T, 2)
+    c = check_float("c", c, 0.0, lo_open=True)
     return {"WKQ1": c * np.log(T), "WKQ2": c * np.log(T), "WOV2": c}
 
 
@@ -129,6 +129,6 @@ def construction(E, P, U, WOV1, triggers, scales: dict | None = None, *, remap: 
     if set(s) != {"WKQ1", "WKQ2", "WOV2"}:
         raise ValueError(f"scales must have the keys WKQ1, WKQ2, WOV2, got {sorted(s)}")
     for k, v in s.items():
-        as_real(f"scales[{k}]", v, 0.0, lo_open=True)
+        check_float(f"scales[{k}]", v, 0.0, lo_open=True)
     kq2 = target_wkq2(E, WOV1, triggers) if remap else target_wkq2(E, np.eye(E.shape[-1]), triggers)
     return {"WKQ1": s["WKQ1"] * target_wkq1(P), "WKQ2": s["WKQ2"] * kq2, "WOV2": s["WOV2"] * target_wov2(U, E)}

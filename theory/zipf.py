@@ -5,12 +5,12 @@ from __future__ import annotations
 import numpy as np
 from scipy.special import logsumexp
 
-from ._validate import as_int, as_real
+from amemory.validate import check_float, check_int
 
 
 def zipf_pmf(N: int, alpha: float) -> np.ndarray:
     """p(x) = x^-alpha / H_{N,alpha}, shape (N,), computed in log space."""
-    N = as_int("N", N, 1)
-    alpha = as_real("alpha", alpha, 0.0)
+    N = check_int("N", N, 1)
+    alpha = check_float("alpha", alpha, 0.0)
     logw = -alpha * np.log(np.arange(1, N + 1, dtype=float))
     return np.exp(logw - logsumexp(logw))
