@@ -1,4 +1,4 @@
-"""Glue between the full tier of the claim checks and the sweep store (:mod:`impl.sweep`, :mod:`impl.grids`).
+"""Glue between the full tier of the claim checks and the sweep store (:mod:`amemory.sweep`, `checks/grids.py`).
 
 A full-tier check does::
 
@@ -66,7 +66,7 @@ def sweep_rows(
     name: str, scale: str, *, config=None, device: str = "cpu", progress: bool = True, run_missing: bool = True
 ) -> list[dict]:
     """Rows ``{**config, "seed", **result}`` of the named sweep at ``scale``, after running what the store lacks."""
-    from impl.grids import get_sweep
+    from grids import get_sweep
 
     sw = get_sweep(name)
     path = store_path(config)

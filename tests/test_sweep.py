@@ -1,6 +1,7 @@
-"""Unit and reliability tests of impl.sweep (hashing, the SQLite store, run_sweep on Dask) and impl.grids.
+"""Unit and reliability tests of the sweep engine amemory.sweep (hashing, the SQLite store, run_sweep on Dask,
+the command line) and of the named grids of the checks (checks/grids.py).
 
-The reliability tests run a sweep of the cheap deterministic ``impl.sweep.toy_task`` in a driver
+The reliability tests run a sweep of the cheap deterministic ``sweep_toy.toy_task`` (tests/sweep_toy.py) in a driver
 subprocess, SIGKILL the driver (or one of its Dask workers) mid-way, rerun, and compare the store with
 the one of an uninterrupted run: same (configuration, seed) pairs, none duplicated, identical results.
 """
@@ -22,9 +23,9 @@ import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as hst
+from sweep_toy import toy_configs, toy_task
 
-from impl import sweep as sw
-from impl.sweep import (
+from amemory.sweep import (
     APPLICATION_ID,
     MAGIC,
     Store,
@@ -34,11 +35,20 @@ from impl.sweep import (
     load_results,
     run_sweep,
     task_name,
-    toy_configs,
-    toy_task,
 )
+from amemory.sweep import cli as sw
+from amemory.sweep import runner as sweep_runner
 
 ROOT = Path(__file__).resolve().parent.parent
+TESTS = Path(__file__).resolve().parent
+ENV = {**os.environ, "PYTHONPATH": os.pathsep.join([str(TESTS), os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep)}
+
+
+def _grid_file(path: Path, configs) -> Path:
+    path.write_text(json.dumps({"configs": configs}))
+    return path
+
+
 try:
     import distributed
 except ImportError:  # the Dask tests are skipped; the store, hashing and inline tests still run
@@ -120,7 +130,8 @@ def test_config_hash():
     assert h != config_hash({"d": 10, "lr": 0.1}, "mod:fn", "2")  # code version
     assert h != config_hash({"d": 10, "lr": 0.1}, "mod:other", "1")  # another function
     assert h != config_hash({"d": 10, "lr": 0.2}, "mod:fn", "1")
-    assert task_name(toy_task) == "impl.sweep:toy_task"
+    assert task_name(toy_task) == "toy"  # its stable id (sweep_toy.toy_task is decorated with task_id)
+    assert task_name(_flaky) == f"{_flaky.__module__}:_flaky"  # default: module:qualname
     for kw in (
         {"config": [1]},
         {"config": {"a": 1}, "task": ""},
@@ -129,7 +140,7 @@ def test_config_hash():
         {"config": {"a": float("nan")}},
     ):
         kw = {"task": "t", **kw}
-        with pytest.raises(ValueError, match="config|task|version"):
+        with pytest.raises(ValueError, match=r"config|task|version"):
             config_hash(**kw)
     with pytest.raises(ValueError, match="fn"):
         task_name(3)
@@ -392,20 +403,62 @@ def test_toy_task_and_configs_errors():
     with pytest.raises(RuntimeError, match="fail"):
         toy_task({"x": 1, "fail": True}, (0,))
     for kw in ({"n": 0}, {"n": 2, "sleep": -1.0}, {"n": 1.5}):
-        with pytest.raises(ValueError, match="n|sleep"):
+        with pytest.raises(ValueError, match=r"n|sleep"):
             toy_configs(**kw)
     assert toy_configs(2, 0.5) == [{"x": 0.0, "sleep": 0.5}, {"x": 0.5, "sleep": 0.5}]
 
 
-def test_cli_status_and_toy(tmp_path):
-    p = tmp_path / "s.sqlite"
-    assert (
-        sw.main(["toy", "--store", str(p), "--scheduler", "inline", "--configs", "3", "--seeds", "2", "--no-progress"])
-        == 0
-    )
+def test_cli_status_and_function_run(tmp_path, capsys):
+    p, g = tmp_path / "s.sqlite", _grid_file(tmp_path / "g.json", toy_configs(3))
+    args = ["run", "sweep_toy:toy_task", "--grid", str(g), "--store", str(p), "--scheduler", "inline"]
+    assert sw.main([*args, "--seeds", "2", "--no-progress"]) == 0
     assert sw.main(["status", "--store", str(p)]) == 0
+    assert "toy (version 1): 3 configurations, 6 rows" in capsys.readouterr().out
     with Store(p) as st:
         assert st.count() == 6
+    assert load_results(p, toy_task, toy_configs(3), (0, 1))[2][1] == toy_task(toy_configs(3)[2], (1,))[0]
+    # a TOML grid: list values are axes, the others fixed
+    t = tmp_path / "g.toml"
+    t.write_text("x = [0.0, 0.5, 1.0]\nsleep = 0.0\n")
+    assert sw.grid_configs(t) == toy_configs(3)
+    assert sw.main([*args[:3], str(t), *args[4:], "--seed-list", "0,1,7", "--no-progress"]) == 0
+    with Store(p) as st:
+        assert st.count() == 9
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["run", "nope", "--store", "{p}"], "unknown sweep 'nope'"),
+        (["run", "sweep_toy:toy_task", "--store", "{p}"], "needs --grid"),
+        (["run", "sweep_toy:toy_task", "--grid", "{g}", "--store", "{p}", "--workers", "0"], "--workers"),
+        (["run", "sweep_toy:toy_task", "--grid", "{g}", "--store", "{p}", "--seeds", "0"], "--seeds"),
+        (["run", "sweep_toy:toy_task", "--grid", "{g}", "--store", "{p}", "--seeds-per-task", "0"], "--seeds-per-task"),
+        (["run", "sweep_toy:toy_task", "--grid", "{g}", "--store", "{p}", "--scheduler", ""], "--scheduler"),
+        (["run", "sweep_toy:toy_task", "--grid", "{g}", "--store", "{p}", "--scheduler", "host"], "--scheduler"),
+        (["run", "sweep_toy:toy_task", "--grid", "{g}", "--store", "{p}", "--device", "tpu"], "--device"),
+        (["run", "sweep_toy:nothing", "--grid", "{g}", "--store", "{p}"], "no attribute"),
+        (["run", "sweep_toy:toy_task", "--grid", "{g}", "--store", "{d}"], "not a regular file"),
+        (["status", "--store", "{p}"], "does not exist"),
+    ],
+)
+def test_cli_errors_are_one_line(tmp_path, capsys, argv, message):
+    """Every error of the command line is one line on stderr and exit status 2, before any store is made."""
+    p, g = tmp_path / "s.sqlite", _grid_file(tmp_path / "g.json", toy_configs(2))
+    argv = [a.format(p=p, g=g, d=tmp_path) for a in argv]
+    assert sw.main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error:") and message in err and "\n" not in err and "Traceback" not in err
+    assert not p.exists()
+
+
+def test_cli_help_lists_named_sweeps(capsys, monkeypatch):
+    monkeypatch.chdir(ROOT)
+    with pytest.raises(SystemExit):
+        sw.main(["run", "--help"])
+    assert "optimizer_grid" in capsys.readouterr().out
+    assert sw.main(["list"]) == 0
+    assert "optimizer_grid:" in capsys.readouterr().out
 
 
 # ---------------------------------------------------------------- Dask
@@ -446,30 +499,32 @@ def test_local_cluster_and_existing_scheduler_match_inline(tmp_path, reference):
 
 @needs_dask
 def test_unreachable_scheduler_clear_error(tmp_path, monkeypatch):
-    monkeypatch.setattr(sw, "_CONNECT_TIMEOUT", "2s")
+    monkeypatch.setattr(sweep_runner, "_CONNECT_TIMEOUT", "2s")
     with pytest.raises(ValueError, match="cannot connect"):
         run_sweep(toy_task, toy_configs(2), (0,), tmp_path / "s.sqlite", "tcp://127.0.0.1:9", progress=False)
 
 
 def _driver(store: Path, *extra: str, env=None) -> subprocess.Popen:
+    grid = _grid_file(store.with_suffix(".grid.json"), toy_configs(CFG_N, SLEEP))
     cmd = [
         sys.executable,
         "-m",
-        "impl.sweep",
-        "toy",
+        "amemory.sweep",
+        "run",
+        "sweep_toy:toy_task",
+        "--grid",
+        str(grid),
+        "--version",
+        "toy-1",
         "--store",
         str(store),
-        "--configs",
-        str(CFG_N),
         "--seeds",
         str(len(SEEDS)),
-        "--sleep",
-        str(SLEEP),
         "--no-progress",
         *extra,
     ]
     return subprocess.Popen(
-        cmd, cwd=ROOT, env={**os.environ, **(env or {})}, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        cmd, cwd=ROOT, env={**ENV, **(env or {})}, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
     )
 
 
@@ -553,15 +608,19 @@ def test_sigkill_driver_then_resume(tmp_path, reference, scheduler):
 def test_sigkill_driver_during_writes(tmp_path):
     """Kill an inline driver that commits hundreds of rows a second: no torn or duplicated row."""
     p = tmp_path / "s.sqlite"
+    grid = _grid_file(tmp_path / "g.json", toy_configs(3000))
     cmd = [
         sys.executable,
         "-m",
-        "impl.sweep",
-        "toy",
+        "amemory.sweep",
+        "run",
+        "sweep_toy:toy_task",
+        "--grid",
+        str(grid),
+        "--version",
+        "toy-1",
         "--store",
         str(p),
-        "--configs",
-        "3000",
         "--seeds",
         "2",
         "--scheduler",
@@ -570,7 +629,7 @@ def test_sigkill_driver_during_writes(tmp_path):
         "1",
         "--no-progress",
     ]
-    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(cmd, cwd=ROOT, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
         _wait_rows(p, proc, 500)
         os.kill(proc.pid, signal.SIGKILL)
@@ -617,9 +676,9 @@ def test_sigkill_worker_mid_sweep(tmp_path, reference):
     _check_same(p, reference)
 
 
-# ---------------------------------------------------------------- named sweeps (impl.grids)
+# ---------------------------------------------------------------- named sweeps (checks/grids.py)
 def test_named_sweep_registry_and_configs():
-    from impl import grids
+    import grids
 
     sweep = grids.get_sweep("optimizer_grid")
     full = sweep.configs("full")
@@ -649,11 +708,12 @@ def test_named_sweep_registry_and_configs():
 
 
 def test_named_sweep_run_and_rows(tmp_path):
-    from impl.grids import NamedSweep
+    from amemory.sweep import NamedSweep
 
     ns = NamedSweep(
         name="toy",
-        task="impl.sweep:toy_task",
+        task="toy",
+        fn="sweep_toy:toy_task",
         version="t1",
         build=lambda scale: toy_configs(3 if scale == "fast" else 5),
         n_seeds={"fast": 2, "full": 3},
@@ -675,15 +735,16 @@ def test_named_sweep_run_and_rows(tmp_path):
 def test_optimizer_grid_adapter():
     """The adapter runs impl.dynamics.train: per seed an error per (rate, T) in [0, 1], independent of the other
     seeds of the task, equal to a direct call of the trainer; rows() gives one flat row per rate."""
-    from impl import grids
-    from impl.dynamics import train
+    import grids
+
+    from impl.dynamics import optimizer_grid_task, train
 
     cfg = {**grids.optimizer_grid_configs("fast")[0], "d": 8, "T_eval": [64, 128]}
     cfg = {**cfg, "lr_base": cfg["lr_base"][5:8], "lr": cfg["lr"][5:8]}
-    out = grids.optimizer_grid_task(cfg, (3, 4))
+    out = optimizer_grid_task(cfg, (3, 4))
     assert len(out) == 2 and out[0]["T"] == [64, 128] and len(out[0]["error"]) == 3
     assert all(0.0 <= e <= 1.0 for r in out for row in r["error"] for e in row)
-    assert grids.optimizer_grid_task(cfg, (4,))[0] == out[1]  # batched over seeds == one seed at a time
+    assert optimizer_grid_task(cfg, (4,))[0] == out[1]  # batched over seeds == one seed at a time
     from impl.sampling import sample_tokens, zipf_probs
 
     tok = sample_tokens(zipf_probs(100, 2.0), 128, (3, 4))
@@ -802,3 +863,51 @@ def test_sweeps_glue_store_and_scheduler(monkeypatch, tmp_path):
     monkeypatch.setenv("AMEMORY_SWEEP_WORKERS", "one")
     with pytest.raises(ValueError, match="workers"):
         sweeps.n_workers()
+
+
+def test_store_of_the_old_layout_resumes(tmp_path):
+    """A store written before the sweep engine moved (task id ``impl.grids:optimizer_grid_task``, hashed with the
+    old rule sha256 of the sorted, compact JSON of {task, version, config}) resumes under the new layout: its runs
+    count as stored, only the missing ones run, and rows() returns the old results unchanged."""
+    import dataclasses
+
+    import grids
+
+    from impl.dynamics import optimizer_grid_task
+
+    sweep = grids.get_sweep("optimizer_grid")
+    assert sweep.task == "optimizer_grid" and "impl.grids:optimizer_grid_task" in sweep.aliases
+    assert sweep.version == "optimizer-grid-2 (impl.dynamics.train, coefficient layout)"  # unchanged by the move
+    base = grids.optimizer_grid_configs("fast")[0]
+    small = [
+        {**base, "d": d, "T_eval": [32, 64], "lr_base": base["lr_base"][6:8], "lr": base["lr"][6:8]} for d in (6, 8)
+    ]
+    tiny = dataclasses.replace(sweep, build=lambda scale: small, n_seeds={"fast": 2, "full": 2})
+
+    def old_hash(config: dict) -> str:  # the old layout's rule, written out here independently of amemory.sweep
+        text = json.dumps(
+            {"task": "impl.grids:optimizer_grid_task", "version": sweep.version, "config": config},
+            sort_keys=True,
+            separators=(",", ":"),
+            ensure_ascii=True,
+            allow_nan=False,
+        )
+        return hashlib.sha256(text.encode()).hexdigest()
+
+    p = tmp_path / "old.sqlite"
+    old = optimizer_grid_task(small[0], (0, 1))
+    with Store(p) as st:  # what the old code wrote: the configuration under its old task id, then its results
+        h = old_hash(small[0])
+        st.add_configs([(h, "impl.grids:optimizer_grid_task", sweep.version, canonical_json(small[0]))])
+        assert st.put(h, (0, 1), [canonical_json(r) for r in old]) == 2
+    s = tiny.run("fast", p, scheduler="inline", progress=False, device="cpu")
+    assert (s.total, s.stored_before, s.done) == (4, 2, 2)  # the old runs are reused, the new config runs
+    rows = tiny.rows("fast", p)
+    assert len(rows) == 2 * 2 * 2  # 2 configs x 2 seeds x 2 rates
+    first = [r["error"] for r in rows if r["d"] == 6 and r["seed"] == 0]
+    assert first == old[0]["error"]
+    s = tiny.run("fast", p, scheduler="inline", progress=False)
+    assert (s.stored_before, s.done) == (4, 0)  # a rerun computes nothing
+    # without the alias the old runs would not be found (the negative control of this test)
+    bare = dataclasses.replace(tiny, aliases=())
+    assert len(bare.rows("fast", p)) == 4

@@ -1,8 +1,10 @@
-"""Named sweeps of the full tier: parameter grids that are run through :mod:`impl.sweep` and its store.
+"""Named sweeps of the claim checks: grids too large for one pytest process, run through the sweep store.
 
-A :class:`NamedSweep` names a task function (``"module:function"``, imported when the sweep runs), a
-code version, a grid per scale and a number of seeds per scale. ``sweep.run(scale, store)`` runs what
-the store lacks; ``sweep.rows(scale, store)`` reads what it holds (one dict per configuration and seed).
+Each grid lives here, next to the checks that read it (``checks/test_dynamics.py`` reads the optimiser
+grid through ``checks/sweeps.py``); its task function lives with the simulator it calls
+(``impl.dynamics:optimizer_grid_task``). Run one without pytest::
+
+    python -m amemory.sweep run optimizer_grid --scale full --store runs.sqlite
 
 ``optimizer_grid``: the optimiser grid of the scaling-law talk (001, "Training dynamic(s)"; 000,
 "Scaling laws with optimization algorithms"): a learned d x d matrix W (from W = 0) with fixed random
@@ -16,117 +18,18 @@ by d (a sign step of size s moves u^T W e by about 2 s d / pi, an SGD step of si
 ``lr = lr_base / d`` for Adam and ``lr = lr_base`` for SGD; both are in the configuration. A
 configuration holds the whole rate grid, which the trainer (``impl.dynamics.train``) runs at once with
 all the seeds of a task. The report shows the tuned error: min over ``lr_base`` of the mean over seeds.
+Its stable task id is ``optimizer_grid``; runs stored under its former id
+(``impl.grids:optimizer_grid_task``) count as stored.
 """
 
 from __future__ import annotations
 
-import functools
-import importlib
 import itertools
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping
 
-from .sweep import SweepSummary, run_sweep
+from amemory.sweep import NamedSweep
 
-SCALES = ("fast", "full")
-
-
-@dataclass(frozen=True)
-class NamedSweep:
-    """A named grid of configurations run by :func:`impl.sweep.run_sweep`.
-
-    Attributes
-    ----------
-    name : registry name
-    task : ``"module:function"`` of ``fn(config, seeds, *, device=...) -> [result per seed]``
-    version : code version of the task (part of every configuration hash; bump it when results change)
-    build : ``build(scale) -> list of configurations``
-    n_seeds : seeds per scale; the seeds are ``seed_base + 0, 1, ...``
-    description : one line for the report
-    device_kwarg : whether the task takes ``device=`` (passed by :meth:`run`)
-    explode : ``explode(config, seed, result) -> list of flat rows`` used by :meth:`rows` (default: one
-        row ``{**config, "seed": seed, **result}``)
-    """
-
-    name: str
-    task: str
-    version: str
-    build: Callable[[str], list]
-    n_seeds: Mapping[str, int]
-    description: str = ""
-    seed_base: int = 0
-    device_kwarg: bool = True
-    explode: Callable[[Mapping, int, Mapping], list] | None = None
-
-    def _scale(self, scale: str) -> str:
-        if scale not in SCALES:
-            raise ValueError(f"scale must be one of {SCALES}, got {scale!r}")
-        return scale
-
-    def configs(self, scale: str) -> list[dict]:
-        """The configurations of the grid at ``scale`` ('fast' or 'full')."""
-        return self.build(self._scale(scale))
-
-    def seeds(self, scale: str) -> tuple[int, ...]:
-        """``(seed_base, ..., seed_base + n_seeds[scale] - 1)``."""
-        return tuple(self.seed_base + i for i in range(self.n_seeds[self._scale(scale)]))
-
-    def function(self) -> Callable:
-        """Import and return the task function."""
-        mod, _, fn = self.task.partition(":")
-        return getattr(importlib.import_module(mod), fn)
-
-    def run(
-        self,
-        scale: str,
-        store_path,
-        *,
-        scheduler=None,
-        progress: bool = True,
-        n_workers: int | None = None,
-        device: str = "cpu",
-        seeds_per_task: int | None = None,
-        raise_on_failure: bool = True,
-    ) -> SweepSummary:
-        """Run the configurations and seeds of ``scale`` that ``store_path`` lacks (see :func:`run_sweep`).
-
-        ``device`` is passed to the task (``'cpu'``, ``'cuda'``); it is not part of the configuration
-        hash (CPU and CUDA results agree up to rounding).
-        """
-        if not isinstance(device, str):
-            raise ValueError(f"device must be a str ('cpu', 'cuda', 'auto'), got {device!r}")
-        fn = functools.partial(self.function(), device=device) if self.device_kwarg else self.function()
-        return run_sweep(
-            fn,
-            self.configs(scale),
-            self.seeds(scale),
-            store_path,
-            scheduler,
-            progress,
-            version=self.version,
-            task=self.task,
-            seeds_per_task=seeds_per_task,
-            n_workers=n_workers,
-            raise_on_failure=raise_on_failure,
-            desc=self.name,
-        )
-
-    def rows(self, scale: str, store_path) -> list[dict]:
-        """Stored results of ``scale``: flat rows (see ``explode``) of every stored (config, seed)."""
-        from .sweep import load_results
-
-        cfgs, seeds = self.configs(scale), self.seeds(scale)
-        res = load_results(store_path, self.task, cfgs, seeds, version=self.version)
-        out = []
-        for c, rs in zip(cfgs, res):
-            for s, r in zip(seeds, rs):
-                if r is not None:
-                    out.extend(self.explode(c, s, r) if self.explode is not None else [{**c, "seed": s, **r}])
-        return out
-
-
-# ----------------------------------------------------------------------------------------------------
-# the optimiser grid of the scaling-law talk
+__all__ = ["OPTIMIZER_GRID", "SWEEPS", "get_sweep", "optimizer_grid_configs", "optimizer_grid_rows"]
 
 LR_BASE = tuple(round(10 ** (k / 2), 6) for k in range(-6, 7))  # 1e-3 ... 1e3 in half decades (13 rates)
 T_EVAL = (1024, 2048, 5120, 10240, 20480, 51200, 102400)
@@ -206,7 +109,9 @@ def optimizer_grid_rows(config: Mapping, seed: int, result: Mapping) -> list[dic
 SWEEPS: dict[str, NamedSweep] = {
     "optimizer_grid": NamedSweep(
         name="optimizer_grid",
-        task="impl.grids:optimizer_grid_task",
+        task="optimizer_grid",
+        fn="impl.dynamics:optimizer_grid_task",
+        aliases=("impl.grids:optimizer_grid_task",),  # its id before the task moved out of impl/grids.py
         version="optimizer-grid-2 (impl.dynamics.train, coefficient layout)",
         build=optimizer_grid_configs,
         n_seeds={k: v["seeds"] for k, v in OPTIMIZER_GRID.items()},

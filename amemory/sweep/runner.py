@@ -1,0 +1,354 @@
+"""Running a sweep: only what the store lacks, inline or on Dask, each finished task stored at once.
+
+``scheduler=None``: an in-process Dask ``LocalCluster`` (worker processes, one thread each, at most one
+per core; Dask sets ``OMP_NUM_THREADS=1`` in them). ``scheduler="tcp://host:port"``: an existing Dask
+scheduler (a cluster started with ``dask scheduler`` / ``dask worker``, dask-jobqueue, ...); the
+workers must be able to import the task's module. ``scheduler="inline"``: no Dask, tasks run one after
+the other in this process. Only the driver writes to the store; workers just compute. A worker that
+dies is replaced by its nanny and its task rescheduled by Dask.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import socket
+import sys
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from amemory.validate import check_int, check_seeds
+
+from .hashing import _check_label, canonical_json, config_hash, task_name
+from .store import Store
+
+__all__ = ["SweepError", "SweepSummary", "load_results", "run_sweep"]
+
+_INLINE = "inline"
+_CONNECT_TIMEOUT = "30s"  # to an existing Dask scheduler
+
+
+class SweepError(RuntimeError):
+    """Some tasks of a sweep failed; everything else is stored. ``.summary`` holds the details."""
+
+    def __init__(self, summary: SweepSummary):
+        self.summary = summary
+        first = summary.failed[0]
+        super().__init__(
+            f"{len(summary.failed)} task(s) of the sweep failed (the {summary.done} runs that finished are "
+            f"stored; rerun to retry the rest). First failure, config {first['hash'][:12]} seeds "
+            f"{first['seeds']}: {first['error']}"
+        )
+
+
+@dataclass
+class SweepSummary:
+    """What a call of :func:`run_sweep` did: ``total`` (configuration, seed) pairs, ``stored_before``
+    (found in the store and skipped), ``done`` (computed and stored now), ``failed`` (tasks whose function
+    raised or whose worker was lost too often), ``hashes`` (one per configuration, in order)."""
+
+    total: int
+    stored_before: int
+    done: int = 0
+    failed: list = field(default_factory=list)
+    seconds: float = 0.0
+    hashes: list = field(default_factory=list)
+
+    @property
+    def left(self) -> int:
+        return self.total - self.stored_before - self.done
+
+
+def _run_task(fn: Callable, config: dict, seeds: tuple[int, ...]) -> tuple[list[str], float, str]:
+    """Worker side: call ``fn`` and turn its results into canonical JSON (so workers do the conversion)."""
+    t0 = time.perf_counter()
+    res = fn(config, seeds)
+    if isinstance(res, (str, bytes, Mapping)) or not hasattr(res, "__len__"):
+        raise ValueError(f"fn must return a sequence with one result per seed, got {type(res).__name__}")
+    res = list(res)
+    if len(res) != len(seeds):
+        raise ValueError(f"fn must return one result per seed ({len(seeds)}), got {len(res)}")
+    out = [canonical_json(r, name="result") for r in res]
+    return out, time.perf_counter() - t0, socket.gethostname()
+
+
+def _check_scheduler(scheduler):
+    if scheduler is None or scheduler == _INLINE:
+        return scheduler
+    if isinstance(scheduler, str):
+        if not scheduler.strip():
+            raise ValueError("scheduler must be None (local cluster), 'inline' or a Dask scheduler address, got ''")
+        return scheduler.strip()
+    try:
+        from distributed import Client
+    except ImportError:
+        Client = None
+    if Client is not None and isinstance(scheduler, Client):
+        return scheduler
+    raise ValueError(
+        "scheduler must be None (an in-process LocalCluster), 'inline' (no Dask), a Dask scheduler "
+        f"address such as 'tcp://10.0.0.1:8786', or a distributed.Client; got {scheduler!r}"
+    )
+
+
+def _dask_client(scheduler, n_workers: int | None, n_tasks: int):
+    """(client, cluster) for ``scheduler`` (None -> a new LocalCluster; str -> connect; Client -> reuse)."""
+    try:
+        import distributed
+    except ImportError:
+        raise ValueError(
+            "scheduler=None or an address needs Dask: pip install 'dask[distributed]' "
+            "(or pass scheduler='inline' to run without Dask)"
+        ) from None
+    import logging
+
+    if isinstance(scheduler, distributed.Client):
+        return scheduler, None
+    if isinstance(scheduler, str):
+        try:
+            return distributed.Client(scheduler, timeout=_CONNECT_TIMEOUT), None
+        except (OSError, TimeoutError) as e:
+            raise ValueError(f"scheduler: cannot connect to the Dask scheduler at {scheduler!r} ({e})") from None
+    cores = os.cpu_count() or 1
+    n = min(cores, max(n_tasks, 1)) if n_workers is None else min(n_workers, cores)
+    cluster = distributed.LocalCluster(
+        n_workers=n, threads_per_worker=1, processes=True, dashboard_address=None, silence_logs=logging.ERROR
+    )
+    return distributed.Client(cluster), cluster
+
+
+def run_sweep(
+    fn: Callable,
+    configs: Sequence[Mapping],
+    seeds,
+    store_path,
+    scheduler=None,
+    progress: bool = True,
+    *,
+    version: str = "1",
+    task: str | None = None,
+    seeds_per_task: int | None = None,
+    n_workers: int | None = None,
+    raise_on_failure: bool = True,
+    desc: str | None = None,
+    aliases: Sequence[str] = (),
+) -> SweepSummary:
+    """Run ``fn(config, seeds)`` for every configuration and seed not yet in the store; store each result.
+
+    Parameters
+    ----------
+    fn : module-level function ``fn(config: dict, seeds: tuple[int, ...]) -> sequence of len(seeds)``
+        JSON-serialisable results (see the module docstring for the contract).
+    configs : sequence of mappings (str keys, JSON values); duplicates are run once.
+    seeds : non-negative int or sequence of them; every configuration runs with every seed.
+    store_path : the SQLite store (created if absent; a foreign or corrupt file raises ``ValueError``).
+    scheduler : None (a LocalCluster of ``n_workers`` processes, default one per core), ``'inline'``
+        (no Dask), a Dask scheduler address (``'tcp://host:8786'``) or a ``distributed.Client``.
+    progress : show a tqdm bar: done (now) / stored (before) / left.
+    version, task : parts of the configuration hash (task defaults to ``task_name(fn)``).
+    seeds_per_task : at most this many seeds per call of ``fn`` (default: all the missing seeds of a
+        configuration in one call, so simulators batched over seeds stay batched).
+    n_workers : worker processes of the LocalCluster, in [1, cores] (ignored for other schedulers).
+    raise_on_failure : raise :class:`SweepError` at the end when a task failed (the others are stored).
+    desc : label of the progress bar (default: the task id).
+    aliases : earlier ids of the same task (e.g. the ``"module:qualname"`` it had before it moved); runs
+        stored under an alias's hashes count as stored, so an old store resumes after a rename.
+
+    Returns
+    -------
+    SweepSummary with ``total = len(configs) * len(seeds)`` (after removing duplicate configurations),
+    ``stored_before``, ``done``, ``failed`` and ``hashes``.
+    """
+    if not callable(fn):
+        raise ValueError(f"fn must be callable, got {type(fn).__name__}")
+    if isinstance(configs, Mapping) or not isinstance(configs, Sequence) or len(configs) == 0:
+        raise ValueError("configs must be a non-empty sequence of mappings")
+    for i, c in enumerate(configs):
+        if not isinstance(c, Mapping):
+            raise ValueError(f"configs[{i}] must be a mapping with str keys, got {type(c).__name__}")
+    seeds = check_seeds(seeds)
+    if len(set(seeds)) != len(seeds):
+        raise ValueError(f"seeds must be distinct, got {seeds}")
+    scheduler = _check_scheduler(scheduler)
+    if not isinstance(progress, bool):
+        raise ValueError(f"progress must be a bool, got {progress!r}")
+    version = _check_label("version", version)
+    task = task_name(fn) if task is None else _check_label("task", task)
+    aliases = _check_aliases(aliases, task)
+    spt = len(seeds) if seeds_per_task is None else check_int("seeds_per_task", seeds_per_task, 1)
+    if n_workers is not None:
+        n_workers = check_int("n_workers", n_workers, 1, os.cpu_count() or 1)
+    if not isinstance(raise_on_failure, bool):
+        raise ValueError(f"raise_on_failure must be a bool, got {raise_on_failure!r}")
+
+    t0 = time.perf_counter()
+    cfg_json = [canonical_json(c, name=f"configs[{i}]") for i, c in enumerate(configs)]
+    hashes = [config_hash(c, task, version) for c in configs]
+    unique = dict(zip(hashes, cfg_json))  # first occurrence, in order
+    with Store(store_path) as store:
+        store.add_configs((h, task, version, cj) for h, cj in unique.items())
+        have = _stored_with_aliases(store, unique, aliases, version)
+        jobs = []
+        for h, cj in unique.items():
+            missing = [s for s in seeds if s not in have[h]]
+            for i in range(0, len(missing), spt):
+                jobs.append((h, json.loads(cj), tuple(missing[i : i + spt])))
+        total = len(unique) * len(seeds)
+        summary = SweepSummary(total=total, stored_before=total - sum(len(j[2]) for j in jobs), hashes=hashes)
+        bar = _progress_bar(summary, progress, desc or task.split(":")[-1])
+        try:
+            if jobs:
+                runner = _run_inline if scheduler == _INLINE else _run_dask
+                runner(fn, jobs, store, summary, bar, scheduler, n_workers)
+        finally:
+            if bar is not None:
+                bar.close()
+    summary.seconds = time.perf_counter() - t0
+    if summary.failed and raise_on_failure:
+        raise SweepError(summary)
+    return summary
+
+
+def _check_aliases(aliases, task: str) -> tuple[str, ...]:
+    if isinstance(aliases, str) or not isinstance(aliases, Sequence):
+        raise ValueError(f"aliases must be a sequence of task ids (str), got {aliases!r}")
+    out = tuple(_check_label("aliases", a) for a in aliases)
+    return tuple(a for a in dict.fromkeys(out) if a != task)
+
+
+def _alias_hashes(unique: Mapping[str, str], aliases: Sequence[str], version: str) -> dict[str, list[str]]:
+    """For each configuration hash, the hashes of the same configuration under each alias."""
+    return {h: [config_hash(json.loads(cj), a, version) for a in aliases] for h, cj in unique.items()}
+
+
+def _stored_with_aliases(store: Store, unique: Mapping[str, str], aliases, version: str) -> dict[str, set[int]]:
+    if not aliases:
+        return store.stored_seeds(unique)
+    alias = _alias_hashes(unique, aliases, version)
+    have = store.stored_seeds([*unique, *(a for hs in alias.values() for a in hs)])
+    return {h: set().union(have[h], *(have[a] for a in alias[h])) for h in unique}
+
+
+def _progress_bar(summary: SweepSummary, show: bool, desc: str):
+    if not show:
+        return None
+    from tqdm.auto import tqdm
+
+    bar = tqdm(
+        total=summary.total, initial=summary.stored_before, desc=desc, unit="run", dynamic_ncols=True, file=sys.stderr
+    )
+    _update_bar(bar, summary, 0)
+    return bar
+
+
+def _update_bar(bar, summary: SweepSummary, n: int) -> None:
+    if bar is None:
+        return
+    bar.set_postfix_str(
+        f"done {summary.done}, stored {summary.stored_before}, left {summary.left}"
+        + (f", failed {len(summary.failed)}" if summary.failed else ""),
+        refresh=not n,
+    )
+    if n:
+        bar.update(n)  # refreshes with the new counts
+
+
+def _record(store: Store, summary: SweepSummary, bar, h: str, seeds: tuple, out) -> None:
+    res, secs, host = out
+    summary.done += store.put(h, seeds, res, seconds=secs, host=host)
+    _update_bar(bar, summary, len(seeds))
+
+
+def _fail(summary: SweepSummary, bar, h: str, seeds: tuple, exc: BaseException) -> None:
+    summary.failed.append({"hash": h, "seeds": list(seeds), "error": f"{type(exc).__name__}: {exc}"})
+    _update_bar(bar, summary, 0)
+
+
+def _run_inline(fn, jobs, store, summary, bar, scheduler, n_workers) -> None:
+    for h, cfg, sd in jobs:
+        try:
+            out = _run_task(fn, cfg, sd)
+        except Exception as e:  # a failing task must not lose the others
+            _fail(summary, bar, h, sd, e)
+            continue
+        _record(store, summary, bar, h, sd, out)
+
+
+def _run_dask(fn, jobs, store, summary, bar, scheduler, n_workers) -> None:
+    from distributed import as_completed
+
+    client, cluster = _dask_client(scheduler, n_workers, len(jobs))
+    try:
+        pending = {}
+        for h, cfg, sd in jobs:
+            key = f"amemory-sweep-{h[:24]}-{hashlib.sha1(repr(sd).encode()).hexdigest()[:12]}"
+            fut = client.submit(_run_task, fn, cfg, sd, key=key, pure=False)
+            pending[fut.key] = (h, sd, fut)
+        for fut in as_completed([v[2] for v in pending.values()]):
+            h, sd, _ = pending.pop(fut.key)
+            try:
+                out = fut.result()
+            except Exception as e:
+                _fail(summary, bar, h, sd, e)
+            else:
+                _record(store, summary, bar, h, sd, out)
+            fut.release()
+    finally:
+        if cluster is not None:
+            client.close()
+            cluster.close()
+        elif not _is_client(scheduler):
+            client.close()
+
+
+def _is_client(x) -> bool:
+    try:
+        from distributed import Client
+    except ImportError:
+        return False
+    return isinstance(x, Client)
+
+
+def load_results(
+    store_path, fn_or_task, configs: Sequence[Mapping], seeds, *, version: str = "1", aliases: Sequence[str] = ()
+) -> list[list[Any]]:
+    """Stored results ``out[i][j]`` of ``configs[i]`` and ``seeds[j]`` (None where not stored); read-only use.
+
+    Parameters
+    ----------
+    store_path : str or os.PathLike
+        An existing store.
+    fn_or_task : callable or str
+        The sweep's function or its task id.
+    configs : sequence of mappings
+        The configurations to read.
+    seeds : int or sequence of int
+        The seeds to read.
+    version : str
+        The code version given to :func:`run_sweep`.
+    aliases : sequence of str
+        Earlier ids of the task (a result stored under the current id wins over one under an alias).
+
+    Returns
+    -------
+    list of lists
+        ``out[i][j]``: the decoded result of configuration i and seed j, or None.
+    """
+    task = _check_label("fn_or_task", fn_or_task) if isinstance(fn_or_task, str) else task_name(fn_or_task)
+    if isinstance(configs, Mapping) or not isinstance(configs, Sequence):
+        raise ValueError("configs must be a sequence of mappings")
+    seeds = check_seeds(seeds)
+    version = _check_label("version", version)
+    aliases = _check_aliases(aliases, task)
+    hashes = [config_hash(c, task, version) for c in configs]
+    with Store(store_path, create=False) as store:
+        out = store.get(hashes, seeds)
+        for a in aliases:
+            if all(r is not None for row in out for r in row):
+                break
+            old = store.get([config_hash(c, a, version) for c in configs], seeds)
+            out = [[r if r is not None else o for r, o in zip(row, orow)] for row, orow in zip(out, old)]
+        return out

@@ -1,0 +1,299 @@
+"""The sweep store: one SQLite file, one row per (configuration hash, seed).
+
+One SQLite file in WAL mode (readers never block the writer), identified by ``PRAGMA application_id``
+and a header table (``amemory_store``: magic string and schema version). Opening a file that is not
+such a store (another program's SQLite database, any other file, a corrupt or truncated store) raises
+``ValueError`` naming the file and the reason, and the file is never written to. Tables: ``configs``
+(hash, task, version, canonical JSON of the configuration) and ``results`` (hash, seed, canonical JSON
+of the result, seconds, host, time), primary key (hash, seed), so a pair can never be stored twice.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import sqlite3
+import time
+from collections.abc import Iterable, Sequence
+from numbers import Integral
+from pathlib import Path
+from typing import Any
+
+__all__ = ["APPLICATION_ID", "MAGIC", "SCHEMA_VERSION", "Store"]
+
+SCHEMA_VERSION = 1
+MAGIC = "amemory-sweep-store"
+APPLICATION_ID = 0x616D656D  # b"amem", stored in the SQLite header (offset 68)
+_SQLITE_HEADER = b"SQLite format 3\x00"
+
+_SCHEMA = [
+    "CREATE TABLE amemory_store(key TEXT PRIMARY KEY, value TEXT NOT NULL)",
+    "CREATE TABLE configs(hash TEXT PRIMARY KEY, task TEXT NOT NULL, version TEXT NOT NULL, config TEXT NOT NULL)",
+    "CREATE TABLE results(hash TEXT NOT NULL REFERENCES configs(hash), seed INTEGER NOT NULL, result TEXT NOT NULL,"
+    " seconds REAL, host TEXT, finished TEXT, PRIMARY KEY(hash, seed)) WITHOUT ROWID",
+    "CREATE INDEX configs_task ON configs(task, version)",
+]
+
+
+def _foreign(path: Path, why: str) -> ValueError:
+    return ValueError(
+        f"store_path {str(path)!r} is not a usable amemory sweep store: {why}. The file was left "
+        "untouched; give another store_path, or move the file away if it is yours."
+    )
+
+
+def _check_existing(path: Path) -> None:
+    """Validate an existing file as a store without writing to it (raw header, then a read-only open)."""
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(100)
+    except OSError as e:
+        raise ValueError(f"store_path {str(path)!r} cannot be read: {e}") from None
+    if len(head) < 100 or head[:16] != _SQLITE_HEADER:
+        raise _foreign(path, "not an SQLite database (a foreign file, or a corrupt/truncated store)")
+    app_id = int.from_bytes(head[68:72], "big")
+    if app_id != APPLICATION_ID:
+        raise _foreign(
+            path,
+            f"an SQLite database of another application (application_id {app_id:#x}, expected {APPLICATION_ID:#x})",
+        )
+    try:
+        con = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=60)
+    except sqlite3.Error as e:
+        raise _foreign(path, f"SQLite cannot open it ({e})") from None
+    try:
+        check = [r[0] for r in con.execute("PRAGMA quick_check").fetchall()]
+        if check != ["ok"]:
+            raise _foreign(path, "corrupt (SQLite quick_check: " + "; ".join(map(str, check[:3])) + ")")
+        header = dict(con.execute("SELECT key, value FROM amemory_store").fetchall())
+        tables = {r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    except sqlite3.Error as e:
+        raise _foreign(path, f"corrupt or of another schema ({e})") from None
+    finally:
+        con.close()
+    if header.get("magic") != MAGIC:
+        raise _foreign(path, f"its header has magic {header.get('magic')!r}, expected {MAGIC!r}")
+    try:
+        schema = int(header.get("schema_version", ""))
+    except ValueError:
+        raise _foreign(path, f"invalid schema_version {header.get('schema_version')!r}") from None
+    if schema > SCHEMA_VERSION:
+        raise _foreign(
+            path, f"written by a newer version of amemory (schema {schema}, this code reads <= {SCHEMA_VERSION})"
+        )
+    if not {"configs", "results"} <= tables:
+        raise _foreign(path, f"tables configs/results missing (found {sorted(tables)})")
+
+
+def _create(path: Path) -> None:
+    """Create a new store atomically: build it under a temporary name, then hard-link it into place
+    (fails if a file appeared meanwhile), so ``path`` is either absent or a complete store."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{time.time_ns()}.tmp")
+    try:
+        con = sqlite3.connect(tmp, isolation_level=None)
+        try:
+            con.execute(f"PRAGMA application_id = {APPLICATION_ID}")
+            con.execute("PRAGMA journal_mode = WAL")
+            con.execute("BEGIN")
+            for stmt in _SCHEMA:
+                con.execute(stmt)
+            from importlib import metadata
+
+            try:
+                pkg = metadata.version("amemory")
+            except metadata.PackageNotFoundError:
+                pkg = "unknown"
+            con.executemany(
+                "INSERT INTO amemory_store(key, value) VALUES (?, ?)",
+                [
+                    ("magic", MAGIC),
+                    ("schema_version", str(SCHEMA_VERSION)),
+                    ("created", time.strftime("%Y-%m-%dT%H:%M:%S%z")),
+                    ("amemory_version", pkg),
+                ],
+            )
+            con.execute("COMMIT")
+            con.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        finally:
+            con.close()
+        try:
+            os.link(tmp, path)
+        except FileExistsError:
+            pass  # another process created it first: validated by the caller
+        except OSError:  # a filesystem without hard links: a plain rename, unless the file appeared meanwhile
+            if not path.exists():
+                os.replace(tmp, path)
+    finally:
+        for p in (tmp, Path(f"{tmp}-wal"), Path(f"{tmp}-shm")):
+            try:
+                p.unlink()
+            except FileNotFoundError:
+                pass
+
+
+class Store:
+    """An amemory sweep store: one SQLite file, one row per (configuration hash, seed).
+
+    ``Store(path)`` opens an existing store (after checking it is one, without writing to it) or creates
+    a new one (``create=True``). Raises ``ValueError`` for a foreign, corrupt or newer-schema file.
+    Use as a context manager or call :meth:`close`.
+    """
+
+    def __init__(self, path, *, create: bool = True):
+        if not isinstance(path, (str, os.PathLike)) or str(path) == "":
+            raise ValueError(f"store_path must be a non-empty path (str or os.PathLike), got {path!r}")
+        if not isinstance(create, bool):
+            raise ValueError(f"create must be a bool, got {create!r}")
+        self.path = Path(path)
+        if self.path.is_dir():
+            raise ValueError(
+                f"store_path {str(self.path)!r} is a directory; give a file name, "
+                f"e.g. {str(self.path / 'sweeps.sqlite')!r}"
+            )
+        if not self.path.exists():
+            if not create:
+                raise ValueError(f"store_path {str(self.path)!r} does not exist (and create=False)")
+            if not self.path.parent.is_dir():
+                raise ValueError(
+                    f"store_path {str(self.path)!r}: the directory {str(self.path.parent)!r} does not exist"
+                )
+            _create(self.path)
+        _check_existing(self.path)
+        self._con = sqlite3.connect(self.path, isolation_level=None, timeout=60)
+        self._con.execute("PRAGMA journal_mode = WAL")
+        # In WAL mode, synchronous=NORMAL loses no committed transaction when the process is killed
+        # (only on power loss), and avoids an fsync per finished task.
+        self._con.execute("PRAGMA synchronous = NORMAL")
+        self._host = socket.gethostname()
+
+    # -- context manager
+    def close(self) -> None:
+        if getattr(self, "_con", None) is not None:
+            self._con.close()
+            self._con = None
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def _c(self) -> sqlite3.Connection:
+        if self._con is None:
+            raise ValueError("the store is closed")
+        return self._con
+
+    # -- writing
+    def add_configs(self, items: Iterable[tuple[str, str, str, str]]) -> None:
+        """Register configurations ``(hash, task, version, config_json)`` (existing ones are kept)."""
+        con = self._c()
+        con.execute("BEGIN IMMEDIATE")
+        try:
+            con.executemany(
+                "INSERT OR IGNORE INTO configs(hash, task, version, config) VALUES (?, ?, ?, ?)", list(items)
+            )
+            con.execute("COMMIT")
+        except BaseException:
+            con.execute("ROLLBACK")
+            raise
+
+    def put(
+        self,
+        h: str,
+        seeds: Sequence[int],
+        results: Sequence[str],
+        *,
+        seconds: float | None = None,
+        host: str | None = None,
+    ) -> int:
+        """Store the canonical-JSON ``results`` of ``seeds`` of configuration ``h`` in one transaction.
+
+        Pairs already stored are kept as they are (first write wins). Returns the number of new rows.
+        """
+        if len(seeds) != len(results):
+            raise ValueError(f"results must have one entry per seed ({len(seeds)}), got {len(results)}")
+        if not all(isinstance(r, str) for r in results):
+            raise ValueError("results must be canonical JSON strings (see canonical_json)")
+        if any(isinstance(x, bool) or not isinstance(x, Integral) or x < 0 for x in seeds):
+            raise ValueError(f"seeds must be non-negative ints, got {list(seeds)}")
+        con = self._c()
+        per = None if seconds is None else float(seconds) / max(len(seeds), 1)
+        stamp = time.strftime("%Y-%m-%dT%H:%M:%S")
+        con.execute("BEGIN IMMEDIATE")
+        try:
+            if con.execute("SELECT 1 FROM configs WHERE hash = ?", (h,)).fetchone() is None:
+                raise ValueError(f"configuration {h[:12]} is not registered in the store (add_configs first)")
+            before = con.total_changes
+            con.executemany(
+                "INSERT OR IGNORE INTO results(hash, seed, result, seconds, host, finished) VALUES (?, ?, ?, ?, ?, ?)",
+                [(h, int(s), r, per, host or self._host, stamp) for s, r in zip(seeds, results)],
+            )
+            n = con.total_changes - before
+            con.execute("COMMIT")
+        except BaseException:
+            con.execute("ROLLBACK")
+            raise
+        return n
+
+    # -- reading
+    def stored_seeds(self, hashes: Iterable[str]) -> dict[str, set[int]]:
+        """For each hash, the set of seeds already stored."""
+        hashes = list(dict.fromkeys(hashes))
+        out: dict[str, set[int]] = {h: set() for h in hashes}
+        con = self._c()
+        for i in range(0, len(hashes), 500):
+            part = hashes[i : i + 500]
+            q = f"SELECT hash, seed FROM results WHERE hash IN ({','.join('?' * len(part))})"
+            for h, s in con.execute(q, part):
+                out[h].add(int(s))
+        return out
+
+    def get(self, hashes: Sequence[str], seeds: Sequence[int]) -> list[list[Any]]:
+        """Decoded results ``out[i][j]`` of configuration ``hashes[i]`` and seed ``seeds[j]`` (None if missing)."""
+        want = list(dict.fromkeys(hashes))
+        rows: dict[tuple[str, int], str] = {}
+        con = self._c()
+        for i in range(0, len(want), 500):
+            part = want[i : i + 500]
+            q = f"SELECT hash, seed, result FROM results WHERE hash IN ({','.join('?' * len(part))})"
+            for h, s, r in con.execute(q, part):
+                rows[(h, int(s))] = r
+        return [[json.loads(rows[(h, int(s))]) if (h, int(s)) in rows else None for s in seeds] for h in hashes]
+
+    def snapshot(self) -> dict[tuple[str, int], str]:
+        """Every stored row as ``{(hash, seed): result_json}`` (to compare two stores)."""
+        return {(h, int(s)): r for h, s, r in self._c().execute("SELECT hash, seed, result FROM results")}
+
+    def count(self) -> int:
+        """Number of stored (configuration, seed) rows."""
+        return int(self._c().execute("SELECT COUNT(*) FROM results").fetchone()[0])
+
+    def table(self, task: str | None = None, version: str | None = None) -> list[dict]:
+        """Rows ``{"hash", "task", "version", "config", "seed", "result"}`` (decoded), of one task/version if given."""
+        q = (
+            "SELECT c.hash, c.task, c.version, c.config, r.seed, r.result "
+            "FROM results r JOIN configs c ON c.hash = r.hash"
+        )
+        cond, args = [], []
+        if task is not None:
+            cond.append("c.task = ?")
+            args.append(task)
+        if version is not None:
+            cond.append("c.version = ?")
+            args.append(version)
+        if cond:
+            q += " WHERE " + " AND ".join(cond)
+        q += " ORDER BY c.hash, r.seed"
+        return [
+            {"hash": h, "task": t, "version": v, "config": json.loads(c), "seed": int(s), "result": json.loads(r)}
+            for h, t, v, c, s, r in self._c().execute(q, args)
+        ]
+
+    def summary(self) -> list[dict]:
+        """Per (task, version): number of configurations and of stored rows."""
+        q = (
+            "SELECT c.task, c.version, COUNT(DISTINCT c.hash), COUNT(r.seed) FROM configs c "
+            "LEFT JOIN results r ON r.hash = c.hash GROUP BY c.task, c.version ORDER BY c.task, c.version"
+        )
+        return [{"task": t, "version": v, "configs": int(n), "rows": int(m)} for t, v, n, m in self._c().execute(q)]
