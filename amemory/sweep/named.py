@@ -207,7 +207,7 @@ class NamedSweep:
         """
         cfgs, seeds = self.configs(scale), self.seeds(scale)
         res = load_results(store_path, self.task, cfgs, seeds, version=self.version, aliases=self.aliases)
-        out = []
+        out: list[dict] = []
         for c, rs in zip(cfgs, res):
             for s, r in zip(seeds, rs):
                 if r is not None:

@@ -82,11 +82,7 @@ def _check_scheduler(scheduler):
         if not scheduler.strip():
             raise ValueError("scheduler must be None (local cluster), 'inline' or a Dask scheduler address, got ''")
         return scheduler.strip()
-    try:
-        from distributed import Client
-    except ImportError:
-        Client = None
-    if Client is not None and isinstance(scheduler, Client):
+    if _is_client(scheduler):
         return scheduler
     raise ValueError(
         "scheduler must be None (an in-process LocalCluster), 'inline' (no Dask), a Dask scheduler "

@@ -160,7 +160,7 @@ class Store:
                 )
             _create(self.path)
         _check_existing(self.path)
-        self._con = sqlite3.connect(self.path, isolation_level=None, timeout=60)
+        self._con: sqlite3.Connection | None = sqlite3.connect(self.path, isolation_level=None, timeout=60)
         self._con.execute("PRAGMA journal_mode = WAL")
         # In WAL mode, synchronous=NORMAL loses no committed transaction when the process is killed
         # (only on power loss), and avoids an fsync per finished task.
@@ -169,8 +169,9 @@ class Store:
 
     # -- context manager
     def close(self) -> None:
-        if getattr(self, "_con", None) is not None:
-            self._con.close()
+        con = getattr(self, "_con", None)
+        if con is not None:
+            con.close()
             self._con = None
 
     def __enter__(self) -> Store:
