@@ -57,6 +57,18 @@ def canonical_json(obj: Any, *, name: str = "obj") -> str:
     Two objects that compare equal as JSON values give the same text (tuples are lists, numpy/torch
     scalars are plain numbers, -0.0 is 0.0). Raises ``ValueError`` (naming ``name``) for NaN/inf,
     non-str keys and non-JSON types.
+
+    Parameters
+    ----------
+    obj : Any
+        Dicts with str keys, lists/tuples, str, int, finite float, bool, None, numpy/torch scalars and arrays.
+    name : str
+        How the object is named in an error message.
+
+    Returns
+    -------
+    str
+        ``json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=True, allow_nan=False)``.
     """
     return json.dumps(_plain(obj, name), sort_keys=True, separators=(",", ":"), ensure_ascii=True, allow_nan=False)
 
@@ -119,6 +131,11 @@ def config_hash(config: Mapping, task: str, version: str = "1") -> str:
     config : mapping with str keys and JSON values (the parameters of one run, without the seed)
     task : name of the function (``task_name(fn)``)
     version : code-version string of the task; bump it when a change of the code changes results
+
+    Returns
+    -------
+    str
+        64 hexadecimal characters.
     """
     if not isinstance(config, Mapping):
         raise ValueError(f"config must be a mapping with str keys, got {type(config).__name__}")

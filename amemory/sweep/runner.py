@@ -32,7 +32,13 @@ _CONNECT_TIMEOUT = "30s"  # to an existing Dask scheduler
 
 
 class SweepError(RuntimeError):
-    """Some tasks of a sweep failed; everything else is stored. ``.summary`` holds the details."""
+    """Some tasks of a sweep failed; everything else is stored. ``.summary`` holds the details.
+
+    Parameters
+    ----------
+    summary : SweepSummary
+        The sweep's summary, with at least one entry in ``failed``.
+    """
 
     def __init__(self, summary: SweepSummary):
         self.summary = summary
@@ -46,9 +52,23 @@ class SweepError(RuntimeError):
 
 @dataclass
 class SweepSummary:
-    """What a call of :func:`run_sweep` did: ``total`` (configuration, seed) pairs, ``stored_before``
-    (found in the store and skipped), ``done`` (computed and stored now), ``failed`` (tasks whose function
-    raised or whose worker was lost too often), ``hashes`` (one per configuration, in order)."""
+    """What a call of :func:`run_sweep` did.
+
+    Attributes
+    ----------
+    total : int
+        (configuration, seed) pairs of the sweep.
+    stored_before : int
+        Pairs found in the store and skipped.
+    done : int
+        Pairs computed and stored now.
+    failed : list of dict
+        Tasks whose function raised or whose worker was lost too often (``hash``, ``seeds``, ``error``).
+    seconds : float
+        Wall time of the call.
+    hashes : list of str
+        One configuration hash per configuration, in order.
+    """
 
     total: int
     stored_before: int
@@ -59,6 +79,7 @@ class SweepSummary:
 
     @property
     def left(self) -> int:
+        """Pairs neither stored before nor done now (failed or not run): ``total - stored_before - done``."""
         return self.total - self.stored_before - self.done
 
 

@@ -138,6 +138,13 @@ class Store:
     ``Store(path)`` opens an existing store (after checking it is one, without writing to it) or creates
     a new one (``create=True``). Raises ``ValueError`` for a foreign, corrupt or newer-schema file.
     Use as a context manager or call :meth:`close`.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The SQLite file.
+    create : bool
+        Create a new store when ``path`` does not exist (else ``ValueError``).
     """
 
     def __init__(self, path, *, create: bool = True):
@@ -169,6 +176,7 @@ class Store:
 
     # -- context manager
     def close(self) -> None:
+        """Close the connection (idempotent)."""
         con = getattr(self, "_con", None)
         if con is not None:
             con.close()
@@ -187,7 +195,13 @@ class Store:
 
     # -- writing
     def add_configs(self, items: Iterable[tuple[str, str, str, str]]) -> None:
-        """Register configurations ``(hash, task, version, config_json)`` (existing ones are kept)."""
+        """Register configurations ``(hash, task, version, config_json)`` (existing ones are kept).
+
+        Parameters
+        ----------
+        items : iterable of (str, str, str, str)
+            ``(hash, task id, code version, canonical JSON of the configuration)``.
+        """
         con = self._c()
         con.execute("BEGIN IMMEDIATE")
         try:
@@ -210,7 +224,25 @@ class Store:
     ) -> int:
         """Store the canonical-JSON ``results`` of ``seeds`` of configuration ``h`` in one transaction.
 
-        Pairs already stored are kept as they are (first write wins). Returns the number of new rows.
+        Pairs already stored are kept as they are (first write wins).
+
+        Parameters
+        ----------
+        h : str
+            A registered configuration hash.
+        seeds : sequence of int
+            The seeds of the results.
+        results : sequence of str
+            One canonical JSON text per seed.
+        seconds : float or None
+            Compute time of the task (split evenly over its seeds).
+        host : str or None
+            Where it ran (default: this host).
+
+        Returns
+        -------
+        int
+            The number of new rows.
         """
         if len(seeds) != len(results):
             raise ValueError(f"results must have one entry per seed ({len(seeds)}), got {len(results)}")
@@ -239,7 +271,17 @@ class Store:
 
     # -- reading
     def stored_seeds(self, hashes: Iterable[str]) -> dict[str, set[int]]:
-        """For each hash, the set of seeds already stored."""
+        """For each hash, the set of seeds already stored.
+
+        Parameters
+        ----------
+        hashes : iterable of str
+            Configuration hashes.
+
+        Returns
+        -------
+        dict of str to set of int
+        """
         hashes = list(dict.fromkeys(hashes))
         out: dict[str, set[int]] = {h: set() for h in hashes}
         con = self._c()
@@ -251,7 +293,19 @@ class Store:
         return out
 
     def get(self, hashes: Sequence[str], seeds: Sequence[int]) -> list[list[Any]]:
-        """Decoded results ``out[i][j]`` of configuration ``hashes[i]`` and seed ``seeds[j]`` (None if missing)."""
+        """Decoded results ``out[i][j]`` of configuration ``hashes[i]`` and seed ``seeds[j]`` (None if missing).
+
+        Parameters
+        ----------
+        hashes : sequence of str
+            Configuration hashes.
+        seeds : sequence of int
+            Seeds.
+
+        Returns
+        -------
+        list of lists
+        """
         want = list(dict.fromkeys(hashes))
         rows: dict[tuple[str, int], str] = {}
         con = self._c()
@@ -263,15 +317,37 @@ class Store:
         return [[json.loads(rows[(h, int(s))]) if (h, int(s)) in rows else None for s in seeds] for h in hashes]
 
     def snapshot(self) -> dict[tuple[str, int], str]:
-        """Every stored row as ``{(hash, seed): result_json}`` (to compare two stores)."""
+        """Every stored row as ``{(hash, seed): result_json}`` (to compare two stores).
+
+        Returns
+        -------
+        dict
+        """
         return {(h, int(s)): r for h, s, r in self._c().execute("SELECT hash, seed, result FROM results")}
 
     def count(self) -> int:
-        """Number of stored (configuration, seed) rows."""
+        """Number of stored (configuration, seed) rows.
+
+        Returns
+        -------
+        int
+        """
         return int(self._c().execute("SELECT COUNT(*) FROM results").fetchone()[0])
 
     def table(self, task: str | None = None, version: str | None = None) -> list[dict]:
-        """Rows ``{"hash", "task", "version", "config", "seed", "result"}`` (decoded), of one task/version if given."""
+        """Rows ``{"hash", "task", "version", "config", "seed", "result"}`` (decoded), of one task/version if given.
+
+        Parameters
+        ----------
+        task : str or None
+            Only this task id.
+        version : str or None
+            Only this code version.
+
+        Returns
+        -------
+        list of dict
+        """
         q = (
             "SELECT c.hash, c.task, c.version, c.config, r.seed, r.result "
             "FROM results r JOIN configs c ON c.hash = r.hash"
@@ -292,7 +368,13 @@ class Store:
         ]
 
     def summary(self) -> list[dict]:
-        """Per (task, version): number of configurations and of stored rows."""
+        """Per (task, version): number of configurations and of stored rows.
+
+        Returns
+        -------
+        list of dict
+            ``{"task", "version", "configs", "rows"}``.
+        """
         q = (
             "SELECT c.task, c.version, COUNT(DISTINCT c.hash), COUNT(r.seed) FROM configs c "
             "LEFT JOIN results r ON r.hash = c.hash GROUP BY c.task, c.version ORDER BY c.task, c.version"
