@@ -79,6 +79,18 @@ def activation_values(name: str, t) -> np.ndarray:
     odd3:     (sign t - sqrt(2/pi) t) / sqrt(1 - 2/pi)   (Hermite degrees 3, 5, 7, ...)
     hermite3: (t^3 - 3 t) / sqrt(6)                      (degree 3 only)
     hermite2: (t^2 - 1) / sqrt(2)                        (degree 2 only)
+
+    Parameters
+    ----------
+    name : {'odd3', 'hermite3', 'hermite2'}
+        The activation (:data:`ACTIVATIONS`).
+    t : array_like
+        Pre-activations (any shape).
+
+    Returns
+    -------
+    numpy.ndarray
+        sigma(t), float64, with the shape of ``t``.
     """
     check_choice("name", name, ACTIVATIONS)
     t = np.asarray(t, float)
@@ -90,8 +102,24 @@ def activation_values(name: str, t) -> np.ndarray:
 
 
 def hermite_coefficients(name: str, degree: int = 25) -> np.ndarray:
-    """c_j = E[sigma(g) He_j(g)] / sqrt(j!), j = 0..degree, so that E sigma(g) sigma(g') = sum_j c_j^2 rho^j
-    for standard Gaussians of correlation rho (sum_j c_j^2 = 1 by the normalisation)."""
+    """Normalised Hermite coefficients of the named activation.
+
+    c_j = E[sigma(g) He_j(g)] / sqrt(j!), j = 0..degree, so that E sigma(g) sigma(g') = sum_j c_j^2 rho^j
+    for standard Gaussians of correlation rho (sum_j c_j^2 = 1 by the normalisation). For odd3,
+    c_j = 2 phi(0) He_{j-1}(0) / (sqrt(1 - 2/pi) sqrt(j!)) for odd j >= 3 (He_{2i}(0) = (-1)^i (2i-1)!!), else 0.
+
+    Parameters
+    ----------
+    name : {'odd3', 'hermite3', 'hermite2'}
+        The activation (:data:`ACTIVATIONS`).
+    degree : int, default 25
+        Highest degree, 0 <= degree <= 60.
+
+    Returns
+    -------
+    numpy.ndarray
+        Shape (degree + 1,): c_0, ..., c_degree.
+    """
     check_choice("name", name, ACTIVATIONS)
     degree = check_int("degree", degree, 0, 60)
     c = np.zeros(degree + 1)
@@ -113,7 +141,20 @@ def hermite_coefficients(name: str, degree: int = 25) -> np.ndarray:
 def kernel(name: str, rho) -> np.ndarray:
     """kappa(rho) = E sigma(g) sigma(g') = sum_j c_j^2 rho^j for unit-variance g, g' of correlation rho.
 
-    For odd3 the closed form is (2/pi arcsin(rho) - 2/pi rho)/(1 - 2/pi) (the sign kernel minus its linear part).
+    For odd3 the closed form is (2/pi arcsin(rho) - 2/pi rho)/(1 - 2/pi) (the sign kernel minus its linear part);
+    rho^3 for hermite3 and rho^2 for hermite2.
+
+    Parameters
+    ----------
+    name : {'odd3', 'hermite3', 'hermite2'}
+        The activation (:data:`ACTIVATIONS`).
+    rho : array_like
+        Correlation(s), in [-1, 1] (any shape).
+
+    Returns
+    -------
+    numpy.ndarray
+        kappa(rho), float64, with the shape of ``rho``.
     """
     check_choice("name", name, ACTIVATIONS)
     rho = np.asarray(rho, float)
@@ -125,7 +166,20 @@ def kernel(name: str, rho) -> np.ndarray:
 
 
 def feature_kurtosis(name: str) -> float:
-    """Var(sigma(g)^2) for g ~ N(0, 1) (E sigma^2 = 1): the variance of K(z, z) is this over m."""
+    """Var(sigma(g)^2) for g ~ N(0, 1) (E sigma^2 = 1): the variance of K(z, z) is this over m.
+
+    Var(sigma^2) = E sigma(g)^4 - (E sigma(g)^2)^2, by quadrature on a fine grid of [-14, 14] (cached).
+
+    Parameters
+    ----------
+    name : {'odd3', 'hermite3', 'hermite2'}
+        The activation (:data:`ACTIVATIONS`).
+
+    Returns
+    -------
+    float
+        Var(sigma(g)^2) (about 0.86 for 'odd3', 92 for 'hermite3').
+    """
     check_choice("name", name, ACTIVATIONS)
     return _feature_kurtosis(name)
 
@@ -138,7 +192,24 @@ def _feature_kurtosis(name: str) -> float:
 
 
 def kernel_second_moment(name: str, d: int) -> float:
-    """kappa_2 = E kappa(rho)^2 for rho = x^T x' of two independent uniform unit vectors in R^d."""
+    """kappa_2 = E kappa(rho)^2 for rho = x^T x' of two independent uniform unit vectors in R^d.
+
+    kappa_2 = int_{-1}^{1} kappa(rho)^2 (1 - rho^2)^((d-3)/2) drho / int_{-1}^{1} (1 - rho^2)^((d-3)/2) drho,
+
+    by quadrature (cached).
+
+    Parameters
+    ----------
+    name : {'odd3', 'hermite3', 'hermite2'}
+        The activation (:data:`ACTIVATIONS`).
+    d : int
+        Dimension, d >= 2.
+
+    Returns
+    -------
+    float
+        kappa_2.
+    """
     d = check_int("d", d, 2)
     check_choice("name", name, ACTIVATIONS)
     return _kernel_second_moment(name, d)
@@ -185,7 +256,23 @@ def lowrank_accuracy(N: int, m: int, d: int) -> float:
 
     Given a = ||e_z||^2 (chi2_d/d) and c = ||v_z||^2 (Gamma, mean 1, variance 2 r), r = 1/m + 1/d:
         correct ~ N(a c, a c r (N - 1)/d),
-        wrong   ~ N(0, a^2 c r + (1 + 2 r) a/d + a r (N - 2)/d)   (N - 1 outputs).
+        wrong   ~ N(0, a^2 c r + (1 + 2 r) a/d + a r (N - 2)/d)   (N - 1 outputs),
+    and P(recall) = E_{a,c} E_t[Phi((mu_c + sqrt(v_c) t) / sqrt(v_w))^(N - 1)], t ~ N(0, 1)
+    (8 quantile nodes for each of a and c).
+
+    Parameters
+    ----------
+    N : int
+        Number of associations, N >= 2.
+    m : int
+        Rank (inner dimension of W1, W2), m >= 1.
+    d : int
+        Embedding dimension, d >= 2.
+
+    Returns
+    -------
+    float
+        The predicted accuracy, in [0, 1].
     """
     N, m, d = check_int("N", N, 2), check_int("m", m, 1), check_int("d", d, 2)
     r = 1 / m + 1 / d
@@ -206,6 +293,25 @@ def mlp_accuracy(N: int, m: int, d: int, activation: str = "odd3", pairs: int = 
         wrong   ~ N(mu_g, K^2 c/d + s (N - 2)/d + (1 + 2/d) s)  (the last term: the key of y itself).
     CP3: the 2(n - 1) outputs of pairs sharing z1 or z2 get mu_g = kappa(1/2) (and the others 0);
     their kernel values add 2(n - 1) kappa(1/2)^2 / d to every wrong variance.
+    P(recall) = E_{K,c} E_t[prod_g Phi((mu_c + sqrt(v_c) t - mu_g) / sqrt(v_g))^{n_g}], t ~ N(0, 1).
+
+    Parameters
+    ----------
+    N : int
+        Number of associations, N >= 2 (N = pairs^2 when pairs > 0).
+    m : int
+        MLP width, m >= 1.
+    d : int
+        Embedding dimension, d >= 2.
+    activation : {'odd3', 'hermite3', 'hermite2'}, default 'odd3'
+        The activation sigma (:data:`ACTIVATIONS`).
+    pairs : int, default 0
+        0: single inputs (CP2); n >= 1 with n^2 = N: pairs (z1, z2) in [n]^2 (CP3).
+
+    Returns
+    -------
+    float
+        The predicted accuracy, in [0, 1].
     """
     N, m, d = check_int("N", N, 2), check_int("m", m, 1), check_int("d", d, 2)
     check_choice("activation", activation, ACTIVATIONS)
@@ -265,6 +371,22 @@ def relu_accuracy(N: int, d: int, eta: float = 0.5, embeddings: str = "sphere") 
         P(wrong_y >= t) = E_rho P(u^T w >= t - (rho - eta)_+),   P(recall) = E_t (1 - P(wrong >= t))^(N - 1).
     embeddings = 'sphere': unit-norm e and u, a = c = 1; 'gaussian': N(0, I/d) rows, a and c on chi2_d/d
     quantile nodes (then P(chi2_d < eta d) of the tokens have no signal at all).
+
+    Parameters
+    ----------
+    N : int
+        Number of associations, N >= 2.
+    d : int
+        Embedding dimension, d >= 3.
+    eta : float, default 0.5
+        ReLU threshold, 0 < eta < 1.
+    embeddings : {'sphere', 'gaussian'}, default 'sphere'
+        Unit-norm embeddings or N(0, I/d) rows.
+
+    Returns
+    -------
+    float
+        The predicted accuracy, in [0, 1].
     """
     N, d = check_int("N", N, 2), check_int("d", d, 3)
     eta = check_float("eta", eta, 0.0, 1.0, lo_open=True, hi_open=True)
@@ -301,7 +423,34 @@ def predicted_accuracy(
     eta: float = 0.5,
     embeddings: str = "sphere",
 ) -> float:
-    """Dispatch: 'lowrank' (m, d), 'mlp' (m, d), 'multi' (m, d; N must be a square), 'relu' (d, eta, embeddings)."""
+    """Predicted accuracy of the named construction (a dispatcher).
+
+    'lowrank': :func:`lowrank_accuracy` (N, m, d);  'mlp': :func:`mlp_accuracy` (N, m, d, activation);
+    'multi': :func:`mlp_accuracy` (N, m, d, activation, pairs=sqrt(N));  'relu': :func:`relu_accuracy`
+    (N, d, eta, embeddings).
+
+    Parameters
+    ----------
+    N : int
+        Number of associations, N >= 2 (a perfect square for 'multi').
+    construction : {'lowrank', 'mlp', 'multi', 'relu'}
+        The construction (:data:`CONSTRUCTIONS`).
+    m : int, optional
+        Rank or width, m >= 1; required except for 'relu' (where it is ignored).
+    d : int, default 16
+        Embedding dimension, d >= 2 (d >= 3 for 'relu').
+    activation : {'odd3', 'hermite3', 'hermite2'}, default 'odd3'
+        The MLP activation ('mlp', 'multi'); ignored otherwise.
+    eta : float, default 0.5
+        ReLU threshold, 0 < eta < 1 ('relu'); ignored otherwise.
+    embeddings : {'sphere', 'gaussian'}, default 'sphere'
+        Embeddings of 'relu'; ignored otherwise.
+
+    Returns
+    -------
+    float
+        The predicted accuracy, in [0, 1].
+    """
     check_choice("construction", construction, CONSTRUCTIONS)
     if construction == "relu":
         return relu_accuracy(N, d, eta, embeddings)
@@ -328,8 +477,36 @@ def capacity(
     embeddings: str = "sphere",
     n_max: float = 1e9,
 ) -> float:
-    """N*: the number of associations at which the predicted accuracy falls to ``accuracy``
-    (bisection in log N; for 'multi' over N = n^2, interpolated in log N)."""
+    """N*: the number of associations at which the predicted accuracy falls to ``accuracy``.
+
+    N* solves A(N*) = accuracy, A = :func:`predicted_accuracy`, by bisection in log N (for 'multi' over
+    N = n^2), log-linearly interpolated between the last two points; 2 (4 for 'multi') if A(2) <= accuracy.
+
+    Parameters
+    ----------
+    construction : {'lowrank', 'mlp', 'multi', 'relu'}
+        The construction (:data:`CONSTRUCTIONS`).
+    m : int, optional
+        Rank or width, m >= 1; required except for 'relu'.
+    d : int, default 16
+        Embedding dimension, d >= 2 (d >= 3 for 'relu').
+    accuracy : float, default 0.9
+        Target accuracy, 0 < accuracy < 1.
+    activation : {'odd3', 'hermite3', 'hermite2'}, default 'odd3'
+        The MLP activation ('mlp', 'multi').
+    eta : float, default 0.5
+        ReLU threshold, 0 < eta < 1 ('relu').
+    embeddings : {'sphere', 'gaussian'}, default 'sphere'
+        Embeddings of 'relu'.
+    n_max : float, default 1e9
+        Largest N searched (> 4 to be useful); ValueError when the accuracy is still above ``accuracy``
+        beyond it.
+
+    Returns
+    -------
+    float
+        N*.
+    """
     check_choice("construction", construction, CONSTRUCTIONS)
     accuracy = check_float("accuracy", accuracy, 0.0, 1.0, lo_open=True, hi_open=True)
     sq = construction == "multi"
@@ -358,8 +535,25 @@ def capacity(
 
 
 def capacity_law(m, d, construction: str = "mlp") -> np.ndarray:
-    """Leading-order law: N* log N* = P / 2 with P = m d (mlp, multi) or m d / (1 + m/d) (lowrank, which
-    is ~ m d for m << d and ~ d^2 for m >> d).  Returns N* (fixed point of N = P / (2 log N))."""
+    """Leading-order capacity law of the constructions CP1-CP3.
+
+    N* log N* = P / 2 with P = m d (mlp, multi) or m d / (1 + m/d) (lowrank, which
+    is ~ m d for m << d and ~ d^2 for m >> d).  Returns N* (fixed point of N = P / (2 log N), N >= 2).
+
+    Parameters
+    ----------
+    m : array_like
+        Rank or width(s), m >= 1.
+    d : array_like
+        Embedding dimension(s), d >= 1, broadcasting against ``m``.
+    construction : {'lowrank', 'mlp', 'multi'}, default 'mlp'
+        The construction.
+
+    Returns
+    -------
+    numpy.ndarray
+        N*, with the broadcast shape of ``m`` and ``d``.
+    """
     check_choice("construction", construction, ("lowrank", "mlp", "multi"))
     m = np.asarray(m, float)
     d = np.asarray(d, float)
@@ -374,8 +568,22 @@ def capacity_law(m, d, construction: str = "mlp") -> np.ndarray:
 
 
 def capacity_exponents(construction: str = "mlp", N: float = 500.0) -> tuple[float, float]:
-    """Local exponents (d log N*/d log m, d log N*/d log d) of the leading-order law at capacity N* = N
-    for m << d: both 1/(1 + 1/log N) (the log factor of N* log N* ~ m d)."""
+    """Local exponents (d log N*/d log m, d log N*/d log d) of the leading-order law at capacity N* = N.
+
+    For m << d both are 1/(1 + 1/log N) (the log factor of N* log N* ~ m d).
+
+    Parameters
+    ----------
+    construction : {'lowrank', 'mlp', 'multi'}, default 'mlp'
+        The construction (validated; the exponents are the same for all three when m << d).
+    N : float, default 500.0
+        The capacity N* at which the exponents are taken, N > 2.
+
+    Returns
+    -------
+    tuple of (float, float)
+        (d log N*/d log m, d log N*/d log d), both 1/(1 + 1/log N).
+    """
     check_choice("construction", construction, ("lowrank", "mlp", "multi"))
     N = check_float("N", N, 2.0, lo_open=True)
     e = 1.0 / (1.0 + 1.0 / math.log(N))
@@ -383,8 +591,25 @@ def capacity_exponents(construction: str = "mlp", N: float = 500.0) -> tuple[flo
 
 
 def relu_capacity_law(d, eta: float = 0.5, accuracy: float = 0.9) -> np.ndarray:
-    """Leading order of CP4 ignoring the passing cross keys and the norm fluctuations:
-    1 - accuracy = N Q(sqrt d)  =>  N* = (1 - accuracy) / Q(sqrt d) ~ exp(d/2) poly(d)."""
+    """Leading order of the capacity of the thresholded memory (CP4).
+
+    Ignoring the passing cross keys and the norm fluctuations:
+    1 - accuracy = N Q(sqrt d)  =>  N* = (1 - accuracy) / Q(sqrt d) ~ exp(d/2) poly(d),   Q(x) = 1 - Phi(x).
+
+    Parameters
+    ----------
+    d : array_like
+        Embedding dimension(s), d >= 1.
+    eta : float, default 0.5
+        ReLU threshold, 0 < eta < 1 (validated; the leading order does not depend on it).
+    accuracy : float, default 0.9
+        Target accuracy, 0 < accuracy < 1.
+
+    Returns
+    -------
+    numpy.ndarray
+        N*, with the shape of ``d``.
+    """
     check_float("eta", eta, 0.0, 1.0, lo_open=True, hi_open=True)
     accuracy = check_float("accuracy", accuracy, 0.0, 1.0, lo_open=True, hi_open=True)
     d = np.asarray(d, float)

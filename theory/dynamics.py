@@ -35,7 +35,29 @@ EXACT_STEPS = 20_000
 
 
 def f_step(x, gamma: float, M: int, exact: bool = False):
-    """One step: x + gamma M / (M + e^x) (seed), or x + gamma M / (M - 1 + e^x) (exact, orthonormal)."""
+    """One step of the F(n) map.
+
+    f(x) = x + gamma M / (M + e^x)       (the seed's map, ``exact=False``)
+    f(x) = x + gamma M / (M - 1 + e^x)   (the exact orthonormal margin, ``exact=True``)
+
+    evaluated as x + (gamma M / M') expit(log M' - x), M' = M or M - 1, which is stable for large x.
+
+    Parameters
+    ----------
+    x : array_like
+        Current value(s) (memory weight or margin).
+    gamma : float
+        Step size, gamma >= 0.
+    M : int
+        Number of outputs, M >= 2.
+    exact : bool, default False
+        Whether to use the exact orthonormal recursion (M - 1 + e^x) instead of the seed's (M + e^x).
+
+    Returns
+    -------
+    numpy.ndarray
+        f(x), float64, with the shape of ``x`` (a numpy scalar for a scalar ``x``).
+    """
     gamma = check_float("gamma", gamma, 0.0)
     M = check_int("M", M, 2)
     x = np.asarray(x, dtype=float)
@@ -63,10 +85,28 @@ def _continue(xK: float, R: np.ndarray, logM: float) -> np.ndarray:
 def F(n, gamma: float, M: int, exact: bool = False) -> np.ndarray:
     """F(n) = f^n(0) for an array of counts n >= 0 (the seed's map; ``exact=True``: the orthonormal margin).
 
+    F(n) = f o ... o f (0)  (n times),   f(x) = x + gamma M / (M' + e^x),   M' = M (seed) or M - 1 (exact).
+
     Iterates exactly for n <= EXACT_STEPS, then continues with the ODE x + e^x/M' = gamma' n + const
     (M' = M or M - 1, gamma' = gamma M / M'), matched at EXACT_STEPS: the continuation's error is
     bounded by the sum of the squared remaining steps, O(1/EXACT_STEPS). Stable for gamma up to 1e3 and
     n up to 1e7 and beyond.
+
+    Parameters
+    ----------
+    n : array_like
+        Counts: a non-empty array of non-negative integers (integer-valued floats are accepted).
+    gamma : float
+        Step size, gamma >= 0.
+    M : int
+        Number of outputs, M >= 2.
+    exact : bool, default False
+        Whether to iterate the exact orthonormal margin recursion (M - 1 + e^x) instead of the seed's map.
+
+    Returns
+    -------
+    numpy.ndarray
+        F(n), float64, with the shape of ``n``.
     """
     gamma = check_float("gamma", gamma, 0.0)
     M = check_int("M", M, 2)
@@ -92,39 +132,141 @@ def F(n, gamma: float, M: int, exact: bool = False) -> np.ndarray:
 
 
 def margin_exact(n, gamma: float, M: int) -> np.ndarray:
-    """Exact margin after n SGD visits with orthonormal embeddings: m <- m + gamma M/(e^m + M - 1)."""
+    """Exact margin after n SGD visits with orthonormal embeddings.
+
+    m_0 = 0,   m <- m + gamma M / (e^m + M - 1)   (n times);   equals F(n; gamma M/(M-1), M-1).
+
+    Parameters
+    ----------
+    n : array_like
+        Visit counts: a non-empty array of non-negative integers.
+    gamma : float
+        Step size, gamma >= 0.
+    M : int
+        Number of outputs, M >= 2.
+
+    Returns
+    -------
+    numpy.ndarray
+        The margins m(n), float64, with the shape of ``n``.
+    """
     return F(n, gamma, M, exact=True)
 
 
 def sandwich_bounds(n, gamma: float, M: int) -> tuple[np.ndarray, np.ndarray]:
-    """(F(n; gamma, M), F(n; gamma (1 + 1/M), M)): contains the exact margin when gamma <= 4."""
+    """The sandwich (OD1 bound) around the exact margin.
+
+    F(n; gamma, M) <= m(n; gamma, M) <= F(n; gamma (1 + 1/M), M)   for gamma <= 4.
+
+    Parameters
+    ----------
+    n : array_like
+        Visit counts: a non-empty array of non-negative integers.
+    gamma : float
+        Step size, 0 <= gamma <= 4 (where both maps are increasing).
+    M : int
+        Number of outputs, M >= 2.
+
+    Returns
+    -------
+    tuple of (numpy.ndarray, numpy.ndarray)
+        (lower, upper) = (F(n; gamma, M), F(n; gamma (1 + 1/M), M)), each with the shape of ``n``.
+    """
     gamma = check_float("gamma", gamma, 0.0, 4.0)
     return F(n, gamma, M), F(n, gamma * (1 + 1 / check_int("M", M, 2)), M)
 
 
 def F_linear(n, gamma: float, M: int) -> np.ndarray:
-    """Linear regime: F(n) ~ n gamma M / (M + 1) while n gamma << 1."""
+    """Linear regime of F.
+
+    F(n) ~ n gamma M / (M + 1)   while n gamma << 1.
+
+    Parameters
+    ----------
+    n : array_like
+        Counts: a non-empty, finite, non-negative array.
+    gamma : float
+        Step size, gamma >= 0.
+    M : int
+        Number of outputs, M >= 2 as elsewhere (not validated by this function).
+
+    Returns
+    -------
+    numpy.ndarray
+        n gamma M / (M + 1), float64, with the shape of ``n``.
+    """
     return check_array("n", n, nonneg=True) * check_float("gamma", gamma, 0.0) * M / (M + 1.0)
 
 
 def F_log(n, gamma: float, M: int) -> np.ndarray:
-    """Logarithmic regime: F(n) ~ log(gamma M n) for gamma M n >> 1."""
+    """Logarithmic regime of F.
+
+    F(n) ~ log(gamma M n)   for gamma M n >> 1   (n = 0 is evaluated at n = 1e-300).
+
+    Parameters
+    ----------
+    n : array_like
+        Counts: a non-empty, finite, non-negative array.
+    gamma : float
+        Step size, gamma > 0.
+    M : int
+        Number of outputs, M >= 2.
+
+    Returns
+    -------
+    numpy.ndarray
+        log(gamma M n), float64, with the shape of ``n``.
+    """
     n = check_array("n", n, nonneg=True)
     gamma = check_float("gamma", gamma, 0.0, lo_open=True)
     return np.log(gamma * check_int("M", M, 2) * np.maximum(n, 1e-300))
 
 
 def predicted_q(counts, gamma: float, M: int, exact: bool = False) -> np.ndarray:
-    """Predicted memory q_T(x) = F(n_x) for the token counts of a sample (any shape)."""
+    """Predicted memory weights of SGD (batch 1) from the token counts of a sample.
+
+    q_T(x) = F(n_x),   n_x = #{t <= T : x_t = x}.
+
+    Parameters
+    ----------
+    counts : array_like
+        Token counts n_x, any shape: a non-empty array of non-negative integers.
+    gamma : float
+        Step size, gamma >= 0.
+    M : int
+        Number of outputs, M >= 2.
+    exact : bool, default False
+        Whether to use the exact orthonormal margin instead of the seed's map (see :func:`F`).
+
+    Returns
+    -------
+    numpy.ndarray
+        q_T, float64, with the shape of ``counts``.
+    """
     c = check_array("counts", counts, nonneg=True)
     return F(c.ravel(), gamma, M, exact).reshape(c.shape)
 
 
 def batch_margin(batch_counts, gamma: float, M: int) -> np.ndarray:
-    """Surrogate of SGD with batch B (orthonormal embeddings): for each token, iterate over steps
-    m <- m + gamma (c_t / B) M / (e^m + M - 1), with c_t its count in the batch of step t.
+    """Surrogate of SGD with batch B (orthonormal embeddings): the margin of every token.
 
-    batch_counts : array (steps, N) of counts per step (rows sum to B). Returns the margins (N,).
+    m_0 = 0,   m <- m + gamma (c_t / B_t) M / (e^m + M - 1)   for t = 1..steps,
+
+    with c_t the token's count in the batch of step t and B_t = sum_x c_t(x) that batch's size.
+
+    Parameters
+    ----------
+    batch_counts : array_like, shape (steps, N)
+        Counts per step and token: non-negative, finite, every row with a positive sum B_t.
+    gamma : float
+        Step size, gamma >= 0.
+    M : int
+        Number of outputs, M >= 2.
+
+    Returns
+    -------
+    numpy.ndarray
+        Shape (N,): the margins after the last step.
     """
     c = check_array("batch_counts", batch_counts, ndim=2, nonneg=True)
     gamma = check_float("gamma", gamma, 0.0)
@@ -140,7 +282,26 @@ def batch_margin(batch_counts, gamma: float, M: int) -> np.ndarray:
 
 
 def fitted_rho(q, p, mask=None) -> float:
-    """Least-squares slope rho of log q on log p (q ∝ p^rho) over tokens with q > 0 (and ``mask``)."""
+    """Least-squares slope rho of log q on log p (q ∝ p^rho) over tokens with q > 0 (and ``mask``).
+
+    rho = sum_x (l_x - mean l)(k_x - mean k) / sum_x (l_x - mean l)^2,   l_x = log p(x),   k_x = log q(x),
+
+    over the kept tokens {x : q(x) > 0, p(x) > 0, mask(x)}.
+
+    Parameters
+    ----------
+    q : array_like, shape (N,)
+        Memory weights, finite.
+    p : array_like, shape (N,)
+        Token probabilities (or any positive weights), finite and non-negative.
+    mask : array_like of bool, shape (N,), optional
+        Extra selection of tokens; None: all tokens. At least two tokens must be kept.
+
+    Returns
+    -------
+    float
+        rho.
+    """
     q = check_array("q", q, ndim=1)
     p = check_array("p", p, ndim=1, nonneg=True)
     keep = (q > 0) & (p > 0) if mask is None else (q > 0) & (p > 0) & np.asarray(mask, bool)

@@ -66,6 +66,22 @@ def orthogonal_margin_trajectory(p, M: int, eta, T: int) -> np.ndarray:
     m_{t+1} = m_t + eta p M / (e^{m_t} + M - 1), m_0 = 0, for arrays ``p`` and ``eta`` broadcast
     together; returns shape (T + 1, *broadcast(p, eta).shape). Evaluated as
     eta p M e^{-m} / (1 + (M - 1) e^{-m}) so that large margins do not overflow.
+
+    Parameters
+    ----------
+    p : array_like
+        Token probability(ies) p(x), in (0, 1].
+    M : int
+        Number of outputs, M >= 2.
+    eta : array_like
+        Step size(s), > 0, broadcasting against ``p``.
+    T : int
+        Number of GD steps, T >= 0.
+
+    Returns
+    -------
+    numpy.ndarray
+        Shape (T + 1, *broadcast(p, eta).shape): m_0, ..., m_T.
     """
     p = _pos_array("p", p)
     if np.any(p > 1):
@@ -90,6 +106,22 @@ def orthogonal_margin_flow(t, p, M: int, eta) -> np.ndarray:
 
     Newton from m = log(1 + eta p M t) (an upper bound, the function is convex increasing), so the
     iterates decrease monotonically to the root.
+
+    Parameters
+    ----------
+    t : array_like
+        Time(s) (continuous step count), finite and >= 0.
+    p : array_like
+        Token probability(ies) p(x), > 0.
+    M : int
+        Number of outputs, M >= 2.
+    eta : array_like
+        Step size(s), > 0.
+
+    Returns
+    -------
+    numpy.ndarray
+        The margins m(t), with the broadcast shape of ``t``, ``p`` and ``eta``.
     """
     t = check_array("t", t, nonneg=True)
     p = _pos_array("p", p)
@@ -108,7 +140,26 @@ def orthogonal_margin_flow(t, p, M: int, eta) -> np.ndarray:
 
 
 def orthogonal_margin_asymptotic(t, p, M: int, eta) -> np.ndarray:
-    """The slide's law m_t(x) ~ log(eta p(x) M t) (needs t > 0)."""
+    """The slide's asymptotic law of the margin with orthonormal embeddings.
+
+    m_t(x) ~ log(eta p(x) M t)   (t > 0).
+
+    Parameters
+    ----------
+    t : array_like
+        Time(s) (step count), > 0.
+    p : array_like
+        Token probability(ies) p(x), > 0.
+    M : int
+        Number of outputs, M >= 2.
+    eta : array_like
+        Step size(s), > 0.
+
+    Returns
+    -------
+    numpy.ndarray
+        log(eta p M t), with the broadcast shape of ``t``, ``p`` and ``eta``.
+    """
     t = _pos_array("t", t)
     p = _pos_array("p", p)
     M = check_int("M", M, 2)
@@ -117,7 +168,24 @@ def orthogonal_margin_asymptotic(t, p, M: int, eta) -> np.ndarray:
 
 
 def orthogonal_loss(m, p, M: int) -> np.ndarray:
-    """Population loss sum_x p(x) log(1 + (M - 1) e^{-m(x)}) for margins m (..., N) and p (N,)."""
+    """Population loss of the orthonormal memory as a function of the margins.
+
+    L = sum_x p(x) log(1 + (M - 1) e^{-m(x)})   (all M - 1 wrong logits equal, margin m(x) below the right one).
+
+    Parameters
+    ----------
+    m : array_like, shape (..., N)
+        Margins m(x), finite.
+    p : array_like, shape (N,)
+        Token weights p(x), finite and non-negative.
+    M : int
+        Number of outputs, M >= 2.
+
+    Returns
+    -------
+    numpy.ndarray
+        L, shape (...) (a numpy scalar for 1-D ``m``).
+    """
     m = check_array("m", m)
     p = check_array("p", p, ndim=1, nonneg=True)
     M = check_int("M", M, 2)
@@ -127,7 +195,24 @@ def orthogonal_loss(m, p, M: int) -> np.ndarray:
 
 
 def orthogonal_loss_limit(N: int, M: int, eta: float) -> float:
-    """lim_t t L(W_t) = N (M - 1) / (eta M) for N tokens of positive probability."""
+    """Limit of t L(W_t) for GD with orthonormal embeddings.
+
+    lim_t t L(W_t) = N (M - 1) / (eta M)   for N tokens of positive probability.
+
+    Parameters
+    ----------
+    N : int
+        Number of tokens of positive probability, N >= 1.
+    M : int
+        Number of outputs, M >= 2.
+    eta : float
+        Step size, eta > 0.
+
+    Returns
+    -------
+    float
+        N (M - 1) / (eta M).
+    """
     N = check_int("N", N, 1)
     M = check_int("M", M, 2)
     eta = check_float("eta", eta, 0.0, lo_open=True)
@@ -159,7 +244,28 @@ def _softmax(s):
 
 
 def population_loss(W, E, U, f, p) -> float:
-    """L(W) = -sum_x p(x) log softmax(U W e_x)_{f*(x)}."""
+    """Population cross-entropy of the linear memory.
+
+    L(W) = -sum_x p(x) log softmax(U W e_x)_{f*(x)}.
+
+    Parameters
+    ----------
+    W : array_like, shape (d, d), or None
+        The memory matrix; None: W = 0.
+    E : array_like, shape (N, d)
+        Input embeddings e_x (rows), finite.
+    U : array_like, shape (M, d)
+        Output embeddings u_y (rows), finite.
+    f : array_like of int, shape (N,)
+        The map f*: [N] -> [M], values in [0, M).
+    p : array_like, shape (N,)
+        Token weights p(x), finite and non-negative (a distribution for the population loss).
+
+    Returns
+    -------
+    float
+        L(W) in nats.
+    """
     W, E, U, f, p = _check_problem(W, E, U, f, p)
     s = E @ W.T @ U.T
     smax = s.max(-1, keepdims=True)
@@ -172,6 +278,24 @@ def population_hessian(W, E, U, f, p) -> np.ndarray:
 
     A_x = diag(sigma(x)) - sigma(x) sigma(x)^T with sigma(x) = softmax(U W e_x). ``W=None`` is W = 0.
     (f* does not enter the Hessian of the cross-entropy; it is validated for consistency.)
+
+    Parameters
+    ----------
+    W : array_like, shape (d, d), or None
+        The memory matrix; None: W = 0.
+    E : array_like, shape (N, d)
+        Input embeddings e_x (rows), finite.
+    U : array_like, shape (M, d)
+        Output embeddings u_y (rows), finite.
+    f : array_like of int, shape (N,)
+        The map f*: [N] -> [M], values in [0, M).
+    p : array_like, shape (N,)
+        Token weights p(x), finite and non-negative.
+
+    Returns
+    -------
+    numpy.ndarray
+        Shape (d^2, d^2): H(W) for the row-major vec(W) (index i d + j for W[i, j]).
     """
     W, E, U, f, p = _check_problem(W, E, U, f, p)
     d = E.shape[1]
@@ -183,12 +307,54 @@ def population_hessian(W, E, U, f, p) -> np.ndarray:
 
 
 def sharpness(W, E, U, f, p) -> float:
-    """lambda_max(H(W)), the top eigenvalue of the population Hessian."""
+    """Sharpness: the top eigenvalue of the population Hessian.
+
+    S(W) = lambda_max(H(W)),   H(W) = sum_x p(x) (U^T A_x U) kron (e_x e_x^T)   (see :func:`population_hessian`).
+
+    Parameters
+    ----------
+    W : array_like, shape (d, d), or None
+        The memory matrix; None: W = 0.
+    E : array_like, shape (N, d)
+        Input embeddings e_x (rows), finite.
+    U : array_like, shape (M, d)
+        Output embeddings u_y (rows), finite.
+    f : array_like of int, shape (N,)
+        The map f*: [N] -> [M], values in [0, M).
+    p : array_like, shape (N,)
+        Token weights p(x), finite and non-negative.
+
+    Returns
+    -------
+    float
+        lambda_max(H(W)).
+    """
     return float(np.linalg.eigvalsh(population_hessian(W, E, U, f, p))[-1])
 
 
 def edge_of_stability(E, U, f, p, W=None) -> float:
-    """2 / lambda_max(H(W)) (W = 0 by default): the largest step size stable at W."""
+    """Edge of stability: the largest step size stable at W.
+
+    eta_EoS = 2 / lambda_max(H(W))   (W = 0 by default).
+
+    Parameters
+    ----------
+    E : array_like, shape (N, d)
+        Input embeddings e_x (rows), finite.
+    U : array_like, shape (M, d)
+        Output embeddings u_y (rows), finite.
+    f : array_like of int, shape (N,)
+        The map f*: [N] -> [M], values in [0, M).
+    p : array_like, shape (N,)
+        Token weights p(x), finite and non-negative (not all zero where the embeddings are non-zero).
+    W : array_like, shape (d, d), optional
+        The memory matrix; None: W = 0.
+
+    Returns
+    -------
+    float
+        2 / lambda_max(H(W)) (ValueError when the Hessian is zero).
+    """
     lam = sharpness(W, E, U, f, p)
     if lam <= 0:
         raise ValueError("the Hessian is zero (p or the embeddings vanish): no edge of stability")
@@ -202,6 +368,20 @@ def global_smoothness(E, U, p) -> float:
     = ||u_0 - u_1||^2 lambda_max(C) / 4 with C = sum_x p(x) e_x e_x^T.
     M > 2: lambda_max(A_x) <= 1/2, so L = lambda_max(U^T U) lambda_max(C) / 2 (an upper bound).
     GD with eta < 2 / L never increases the loss (descent lemma).
+
+    Parameters
+    ----------
+    E : array_like, shape (N, d)
+        Input embeddings e_x (rows), finite.
+    U : array_like, shape (M, d)
+        Output embeddings u_y (rows), finite, M >= 2.
+    p : array_like, shape (N,)
+        Token weights p(x), finite and non-negative.
+
+    Returns
+    -------
+    float
+        L: ||u_0 - u_1||^2 lambda_max(C) / 4 (M = 2) or lambda_max(U^T U) lambda_max(C) / 2 (M > 2).
     """
     E = check_array("E", E, ndim=2)
     U = check_array("U", U, ndim=2)
@@ -219,20 +399,63 @@ def global_smoothness(E, U, p) -> float:
 
 # ---------------------------------------------------------------- the two-token model (GD2, GD3)
 def two_token_embeddings(a: float) -> np.ndarray:
-    """E = [[1, 0], [a, sqrt(1 - a^2)]] (rows e_0, e_1, correlation e_0^T e_1 = a)."""
+    """Embeddings of the two-token model (GD2, GD3).
+
+    E = [[1, 0], [a, sqrt(1 - a^2)]]   (rows e_0, e_1, unit norm, correlation e_0^T e_1 = a).
+
+    Parameters
+    ----------
+    a : float
+        Correlation of the two embeddings, -1 <= a <= 1.
+
+    Returns
+    -------
+    numpy.ndarray
+        Shape (2, 2): the rows e_0, e_1.
+    """
     a = check_float("a", a, -1.0, 1.0)
     return np.array([[1.0, 0.0], [a, np.sqrt(max(1.0 - a * a, 0.0))]])
 
 
 def two_token_sharpness0(a: float, p0: float) -> float:
-    """lambda_max(H(0)) = (1 + sqrt(1 - 4 p_0 (1 - p_0) (1 - a^2))) / 4 for U = I_2."""
+    """Sharpness at W = 0 of the two-token model (U = I_2).
+
+    lambda_max(H(0)) = (1 + sqrt(1 - 4 p_0 (1 - p_0) (1 - a^2))) / 4.
+
+    Parameters
+    ----------
+    a : float
+        Correlation e_0^T e_1, -1 <= a <= 1.
+    p0 : float
+        Probability p_0 of token 0, 0 <= p0 <= 1 (p_1 = 1 - p_0).
+
+    Returns
+    -------
+    float
+        lambda_max(H(0)), in [1/4, 1/2].
+    """
     a = check_float("a", a, -1.0, 1.0)
     p0 = check_float("p0", p0, 0.0, 1.0)
     return (1.0 + np.sqrt(max(1.0 - 4.0 * p0 * (1.0 - p0) * (1.0 - a * a), 0.0))) / 4.0
 
 
 def two_token_eos(a: float, p0: float) -> float:
-    """Edge of stability 2 / lambda_max(H(0)) = 8 / (1 + sqrt(1 - 4 p_0 p_1 (1 - a^2))), in [4, 8]."""
+    """Edge of stability of the two-token model at W = 0.
+
+    eta_EoS = 2 / lambda_max(H(0)) = 8 / (1 + sqrt(1 - 4 p_0 p_1 (1 - a^2))), in [4, 8].
+
+    Parameters
+    ----------
+    a : float
+        Correlation e_0^T e_1, -1 <= a <= 1.
+    p0 : float
+        Probability p_0 of token 0, 0 <= p0 <= 1 (p_1 = 1 - p_0).
+
+    Returns
+    -------
+    float
+        eta_EoS.
+    """
     return 2.0 / two_token_sharpness0(a, p0)
 
 
@@ -243,6 +466,20 @@ def two_token_minority_wrong_first(a: float, p0: float) -> bool:
     eta (p_1 - p_0 a) and that of token 0 is eta (p_0 - p_1 a): with p_0 > 1/2, perfect accuracy
     needs more than one step iff p_0 a >= p_1 (ties count as errors); otherwise it takes one step
     for every eta, and the time to perfect accuracy cannot depend on eta.
+
+    Criterion: p_0 a >= p_1 = 1 - p_0.
+
+    Parameters
+    ----------
+    a : float
+        Correlation e_0^T e_1, -1 <= a <= 1.
+    p0 : float
+        Probability p_0 of the majority token 0, 1/2 < p0 < 1.
+
+    Returns
+    -------
+    bool
+        True iff p_0 a >= 1 - p_0.
     """
     a = check_float("a", a, -1.0, 1.0)
     p0 = check_float("p0", p0, 0.5, 1.0, lo_open=True, hi_open=True)
@@ -259,6 +496,25 @@ def best_zero_one_binary_2d(E, U, f, p) -> np.ndarray:
     Batched over leading axes: E (..., N, 2), U (..., 2, 2), f (..., N) or (N,), p (..., N) or (N,);
     returns an array of shape (...) (a 0-d array for one problem). If u_0 = u_1 every logit ties
     and the answer is sum_x p(x).
+
+    min_W sum_x p(x) 1{y_x v^T e_x <= 0} = min_{v in V} sum_x p(x) 1{y_x v^T e_x <= 0},
+    V = the directions at the midpoints between consecutive angles of +-(pi/2) + arg(e_x).
+
+    Parameters
+    ----------
+    E : array_like, shape (..., N, 2)
+        Input embeddings e_x (rows), finite.
+    U : array_like, shape (..., 2, 2)
+        Output embeddings u_0, u_1 (rows), finite, with the leading axes of ``E``.
+    f : array_like of int, shape (..., N) or (N,)
+        The map f*: values in {0, 1}.
+    p : array_like, shape (..., N) or (N,)
+        Token weights p(x), finite and non-negative.
+
+    Returns
+    -------
+    numpy.ndarray
+        Shape (...): the minimal 0-1 error.
     """
     E = check_array("E", E)
     U = check_array("U", U)
@@ -296,6 +552,20 @@ def two_token_large_step_time(a: float, p0: float, T: int = 10_000) -> int:
     with h(m) = 1{m < 0} + 1{m = 0}/2; it is scale-free, so tau(eta) tends to a constant.
     Returns the first t with v_t^T e_0 > 0 and v_t^T e_1 < 0 (margins are computed exactly as
     floating-point numbers; 0 counts as an error, as in the simulations).
+
+    Parameters
+    ----------
+    a : float
+        Correlation e_0^T e_1, -1 <= a <= 1.
+    p0 : float
+        Probability p_0 of token 0, 0 < p0 < 1.
+    T : int, default 10_000
+        Largest number of steps simulated, T >= 1.
+
+    Returns
+    -------
+    int
+        The first t in [1, T] at which both tokens are classified correctly, or -1.
     """
     p0 = check_float("p0", p0, 0.0, 1.0, lo_open=True, hi_open=True)
     E = two_token_embeddings(a)

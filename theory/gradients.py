@@ -40,13 +40,49 @@ def _check(W, X, U, P):
 
 
 def model_probs(W, X, U) -> np.ndarray:
-    """p_W(k|x) = softmax_k(u_k^T W x), shape (n, M), via log-sum-exp."""
+    """Model probabilities of the linear associative memory.
+
+    p_W(k|x) = softmax_k(u_k^T W x) = exp(u_k^T W x - logsumexp_j u_j^T W x).
+
+    Parameters
+    ----------
+    W : array_like, shape (d, d)
+        The memory matrix.
+    X : array_like, shape (n, d)
+        The inputs x (rows), e.g. the embeddings e_z.
+    U : array_like, shape (M, d)
+        The output embeddings u_k (rows).
+
+    Returns
+    -------
+    numpy.ndarray
+        Shape (n, M): p_W(k|x) for input row x and output k; rows sum to one.
+    """
     logits = np.asarray(X) @ np.asarray(W).T @ np.asarray(U).T
     return np.exp(logits - logsumexp(logits, axis=1, keepdims=True))
 
 
 def cross_entropy(W, X, U, p_joint) -> float:
-    """L(W) = -sum_{x,k} p(x, k) log p_W(k|x)."""
+    """Population cross-entropy of the linear associative memory.
+
+    L(W) = -sum_{x,k} p(x, k) log p_W(k|x),   p_W(k|x) = softmax_k(u_k^T W x).
+
+    Parameters
+    ----------
+    W : array_like, shape (d, d)
+        The memory matrix.
+    X : array_like, shape (n, d)
+        The inputs x (rows).
+    U : array_like, shape (M, d)
+        The output embeddings u_k (rows).
+    p_joint : array_like, shape (n, M)
+        The joint distribution p(x, k): non-negative, summing to one.
+
+    Returns
+    -------
+    float
+        L(W) in nats.
+    """
     W, X, U, P = _check(W, X, U, p_joint)
     logits = X @ W.T @ U.T
     logp = logits - logsumexp(logits, axis=1, keepdims=True)
@@ -54,7 +90,28 @@ def cross_entropy(W, X, U, p_joint) -> float:
 
 
 def gradient_lemma(W, E, U, p_joint) -> np.ndarray:
-    """GM1: sum_k sum_z p(z) (p_W(k|z) - p(k|z)) u_k e_z^T, shape (d, d)."""
+    """Gradient of the cross-entropy as an associative memory (GM1, the lemma).
+
+    grad L(W) = sum_k sum_z p(z) (p_W(k|z) - p(k|z)) u_k e_z^T = sum_{z,k} (p(z) p_W(k|z) - p(z, k)) u_k e_z^T.
+
+    Inputs z with p(z) = 0 do not contribute.
+
+    Parameters
+    ----------
+    W : array_like, shape (d, d)
+        The memory matrix at which the gradient is taken.
+    E : array_like, shape (N, d)
+        The input embeddings e_z (rows).
+    U : array_like, shape (M, d)
+        The output embeddings u_k (rows).
+    p_joint : array_like, shape (N, M)
+        The joint distribution p(z, k): non-negative, summing to one.
+
+    Returns
+    -------
+    numpy.ndarray
+        Shape (d, d): grad L(W).
+    """
     W, E, U, P = _check(W, E, U, p_joint)
     pz = P.sum(1)
     D = pz[:, None] * model_probs(W, E, U) - P  # p(z)(p_W(k|z) - p(k|z)); rows with p(z) = 0 vanish
@@ -62,9 +119,28 @@ def gradient_lemma(W, E, U, p_joint) -> np.ndarray:
 
 
 def gradient_noisy(W, X, U, p_joint) -> np.ndarray:
-    """GM3: sum_k p(y=k) u_k (mu_hat_k - mu_k)^T, with the class means of the lemma, shape (d, d).
+    """Gradient of the cross-entropy for noisy inputs, in class-mean form (GM3).
+
+    grad L(W) = sum_k p(y=k) u_k (mu_hat_k - mu_k)^T,
+    mu_k = E[x | y=k] = sum_x p(x, k) x / p(y=k),   mu_hat_k = E_x[p_W(k|x) x] / p(y=k).
 
     Classes with p(y=k) = 0 have no mu_k; their term is p(y=k) mu_hat_k = E_x[p_W(k|x) x].
+
+    Parameters
+    ----------
+    W : array_like, shape (d, d)
+        The memory matrix at which the gradient is taken.
+    X : array_like, shape (n, d)
+        The (noisy) inputs x (rows).
+    U : array_like, shape (M, d)
+        The output embeddings u_k (rows).
+    p_joint : array_like, shape (n, M)
+        The joint distribution p(x, k): non-negative, summing to one.
+
+    Returns
+    -------
+    numpy.ndarray
+        Shape (d, d): grad L(W) (equal to :func:`gradient_lemma` with E = X).
     """
     W, X, U, P = _check(W, X, U, p_joint)
     px = P.sum(1)
@@ -83,7 +159,26 @@ def gradient_noisy(W, X, U, p_joint) -> np.ndarray:
 
 
 def one_step_scores(f, M: int, eta: float, p=None) -> np.ndarray:
-    """GM2: predicted u_k^T W_1 e_z = eta p(z) (1{f*(z)=k} - 1/M), shape (N, M) (p uniform by default)."""
+    """Predicted scores after one gradient step from W = 0 (GM2).
+
+    u_k^T W_1 e_z = eta p(z) (1{f*(z) = k} - 1/M)   (near-orthonormal embeddings; p(z) = 1/N by default).
+
+    Parameters
+    ----------
+    f : array_like of int, shape (N,)
+        The target map f*: [N] -> [M], values in [0, M).
+    M : int
+        Number of outputs, M >= 1.
+    eta : float
+        Step size, eta > 0.
+    p : array_like, shape (N,), optional
+        Input weights p(z) >= 0 (finite); None: uniform, p(z) = 1/N.
+
+    Returns
+    -------
+    numpy.ndarray
+        Shape (N, M): the predicted score of input z on output k.
+    """
     f = np.asarray(f)
     N = f.size
     M = check_int("M", M, 1)
@@ -97,7 +192,22 @@ def one_step_scores(f, M: int, eta: float, p=None) -> np.ndarray:
 
 
 def one_step_sgd_weights(counts, eta: float) -> np.ndarray:
-    """GM4: q(z) = eta n_z / B for a batch with counts n_z (B = sum n_z); its mean is eta p(z)."""
+    """Memory weights written by one SGD step on a batch (GM4).
+
+    q(z) = eta n_z / B,   B = sum_z n_z   (its expectation over batches is eta p(z)).
+
+    Parameters
+    ----------
+    counts : array_like, shape (N,)
+        The counts n_z of each input in the batch: non-negative, finite, with a positive sum.
+    eta : float
+        Step size, eta > 0.
+
+    Returns
+    -------
+    numpy.ndarray
+        Shape (N,): q(z).
+    """
     c = check_array("counts", counts, ndim=1, nonneg=True)
     eta = check_float("eta", eta, 0.0, lo_open=True)
     if c.sum() <= 0:
@@ -106,11 +216,24 @@ def one_step_sgd_weights(counts, eta: float) -> np.ndarray:
 
 
 def noisy_one_step_scores(N: int, eta: float) -> np.ndarray:
-    """GM3 example, x = e_y + p_t, y ~ Unif[N], t ~ Unif[T], one step from W = 0.
+    """Scores after one gradient step from W = 0 on noisy inputs x = e_y + p_t (the GM3 example).
+
+    u_k^T W_1 (e_y + p_t) = (eta/N) (1{y = k} - 1/N),   y ~ Unif[N], t ~ Unif[T].
 
     With orthonormal e's and p's (p's orthogonal to the e's) the step is exactly
-    W_1 = (eta/N) sum_k u_k (e_k - e_bar)^T and u_k^T W_1 (e_y + p_t) = (eta/N)(1{y=k} - 1/N);
-    returns this (N, N) matrix [y, k]. The O(1/N^2) term is -eta/N^2.
+    W_1 = (eta/N) sum_k u_k (e_k - e_bar)^T, whence the formula; the O(1/N^2) term is -eta/N^2.
+
+    Parameters
+    ----------
+    N : int
+        Number of tokens (= number of outputs), N >= 1.
+    eta : float
+        Step size, eta > 0.
+
+    Returns
+    -------
+    numpy.ndarray
+        Shape (N, N): entry [y, k] is the score of an input of class y on output k (independent of t).
     """
     N = check_int("N", N, 1)
     eta = check_float("eta", eta, 0.0, lo_open=True)

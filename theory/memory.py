@@ -7,7 +7,8 @@ independence of the embeddings; all cross covariances vanish):
 
     E gamma_{z,y} = q(z) 1{y = f*(z)}
     Var gamma_{z,f*(z)} = q(z)^2 (4/d + 4/d^2) + (1 + 2/d)/d (S_{f*(z)} - q(z)^2) + (Q2 - S_{f*(z)})/d^2
-    Var gamma_{z,y}     = q(z)^2 (1 + 2/d)/d   + (1 + 2/d)/d S_y                   + (Q2 - S_y - q(z)^2)/d^2,  y != f*(z)
+    Var gamma_{z,y}     = q(z)^2 (1 + 2/d)/d   + (1 + 2/d)/d S_y                   + (Q2 - S_y - q(z)^2)/d^2,
+                          for y != f*(z)
 
 with S_y = sum_{z' : f*(z') = y} q(z')^2 and Q2 = sum_z q(z)^2. With q = 1 this is the slide's
 bound |{f*(z') = y}|/d + |{f*(z') != y}|/d^2 (AM2) plus the self term.
@@ -31,11 +32,21 @@ _PHI_T = np.exp(-0.5 * _T**2) / np.sqrt(2 * np.pi) * (_T[1] - _T[0])
 
 @dataclass(frozen=True)
 class ScoreMoments:
-    """Exact first two moments of the scores (see the module docstring).
+    """Exact first two moments of the scores gamma_{z,y} = u_y^T W e_z (see the module docstring).
 
-    mean_correct, var_correct : (N,) arrays, for y = f*(z).
-    wrong_base : (M,) array B_y = (1 + 2/d)/d S_y + (Q2 - S_y)/d^2.
-    wrong_self : (N,) array a_z = q(z)^2 ((1 + 2/d)/d - 1/d^2); Var gamma_{z,y} = B_y + a_z for y != f*(z).
+    E gamma_{z,f*(z)} = q(z),   Var gamma_{z,y} = B_y + a_z for y != f*(z), with
+    B_y = (1 + 2/d)/d S_y + (Q2 - S_y)/d^2 and a_z = q(z)^2 ((1 + 2/d)/d - 1/d^2).
+
+    Parameters
+    ----------
+    mean_correct : numpy.ndarray, shape (N,)
+        E gamma_{z,f*(z)} = q(z).
+    var_correct : numpy.ndarray, shape (N,)
+        Var gamma_{z,f*(z)} = q(z)^2 (4/d + 4/d^2) + (1 + 2/d)/d (S_{f*(z)} - q(z)^2) + (Q2 - S_{f*(z)})/d^2.
+    wrong_base : numpy.ndarray, shape (M,)
+        B_y = (1 + 2/d)/d S_y + (Q2 - S_y)/d^2.
+    wrong_self : numpy.ndarray, shape (N,)
+        a_z = q(z)^2 ((1 + 2/d)/d - 1/d^2).
     """
 
     mean_correct: np.ndarray
@@ -44,6 +55,20 @@ class ScoreMoments:
     wrong_self: np.ndarray
 
     def var_wrong(self, z, y) -> np.ndarray:
+        """Variance of the wrong scores: Var gamma_{z,y} = B_y + a_z for y != f*(z).
+
+        Parameters
+        ----------
+        z : array_like of int
+            Token indices in [0, N).
+        y : array_like of int
+            Output indices in [0, M), broadcasting against ``z``; meaningful for y != f*(z) only.
+
+        Returns
+        -------
+        numpy.ndarray
+            wrong_base[y] + wrong_self[z], with the broadcast shape of ``z`` and ``y``.
+        """
         return self.wrong_base[np.asarray(y)] + self.wrong_self[np.asarray(z)]
 
 
@@ -56,7 +81,30 @@ def _check_memory(q, f, M, d):
 
 
 def score_moments(q, f, M: int, d: int) -> ScoreMoments:
-    """Exact mean and variance of gamma_{z,y} for weights ``q`` (N,), map ``f`` (N,) into [0, M)."""
+    """Exact mean and variance of the scores gamma_{z,y} of W = sum_z q(z) u_{f*(z)} e_z^T.
+
+    E gamma_{z,y} = q(z) 1{y = f*(z)}
+    Var gamma_{z,f*(z)} = q(z)^2 (4/d + 4/d^2) + (1 + 2/d)/d (S_{f*(z)} - q(z)^2) + (Q2 - S_{f*(z)})/d^2
+    Var gamma_{z,y} = q(z)^2 (1 + 2/d)/d + (1 + 2/d)/d S_y + (Q2 - S_y - q(z)^2)/d^2,   y != f*(z),
+
+    with S_y = sum_{z' : f*(z') = y} q(z')^2 and Q2 = sum_z q(z)^2 (N(0, I/d) embeddings).
+
+    Parameters
+    ----------
+    q : array_like, shape (N,)
+        Memory weights q(z), finite.
+    f : array_like of int, shape (N,)
+        The map f*: [N] -> [M], values in [0, M).
+    M : int
+        Number of outputs, M >= 1.
+    d : int
+        Embedding dimension, d >= 1.
+
+    Returns
+    -------
+    ScoreMoments
+        The moments (correct-score mean and variance per token, wrong-score variance as B_y + a_z).
+    """
     q, f, M, d = _check_memory(q, f, M, d)
     q2 = q**2
     S = np.bincount(f, weights=q2, minlength=M)
@@ -69,7 +117,30 @@ def score_moments(q, f, M: int, d: int) -> ScoreMoments:
 
 
 def score_variance(q, f, M: int, d: int, z, y) -> np.ndarray:
-    """Exact Var gamma_{z,y} for arrays of token indices ``z`` and outputs ``y``."""
+    """Exact Var gamma_{z,y} for arrays of token indices ``z`` and outputs ``y``.
+
+    Var gamma_{z,y} = var_correct[z] if y = f*(z), else B_y + a_z (see :class:`ScoreMoments`).
+
+    Parameters
+    ----------
+    q : array_like, shape (N,)
+        Memory weights q(z), finite.
+    f : array_like of int, shape (N,)
+        The map f*: [N] -> [M], values in [0, M).
+    M : int
+        Number of outputs, M >= 1.
+    d : int
+        Embedding dimension, d >= 1.
+    z : array_like of int
+        Token indices in [0, N).
+    y : array_like of int
+        Output indices in [0, M), same shape as ``z``.
+
+    Returns
+    -------
+    numpy.ndarray
+        Var gamma_{z,y}, with the shape of ``z``.
+    """
     mom = score_moments(q, f, M, d)
     z, y = np.asarray(z), np.asarray(y)
     q_arr = np.asarray(q, dtype=float)
@@ -80,7 +151,24 @@ def score_variance(q, f, M: int, d: int, z, y) -> np.ndarray:
 
 
 def score_variance_bound(n_same: np.ndarray, n_other: np.ndarray, d: int) -> np.ndarray:
-    """The slide's order of magnitude |{f*(z') = y}|/d + |{f*(z') != y}|/d^2 (q = 1)."""
+    """The slide's order of magnitude of the score variance (AM2, q = 1).
+
+    Var gamma_{z,y} ~ |{z' : f*(z') = y}|/d + |{z' : f*(z') != y}|/d^2.
+
+    Parameters
+    ----------
+    n_same : array_like
+        |{z' : f*(z') = y}|, the number of tokens mapped to y (>= 0).
+    n_other : array_like
+        |{z' : f*(z') != y}|, the number of the other tokens (>= 0), broadcasting against ``n_same``.
+    d : int
+        Embedding dimension, d >= 1.
+
+    Returns
+    -------
+    numpy.ndarray
+        n_same/d + n_other/d^2, float64, with the broadcast shape.
+    """
     d = check_int("d", d, 1)
     return np.asarray(n_same, float) / d + np.asarray(n_other, float) / d**2
 
@@ -110,6 +198,32 @@ def recall_probability(q, f, M: int, d: int, norms: int = 0, resolution: float =
     Tokens sharing (q(z), S_{f*(z)}) share the answer. ``resolution`` > 0 also groups tokens whose q
     differ by less than resolution x (the smallest wrong-score sd), which moves each probability by about
     that much and makes Zipf weightings cheap. Cost O(#groups x #distinct S_y x 721 x max(1, k^2)).
+
+    P(recall z) = E_t[ prod_{y != f*(z)} Phi((mu_c + sqrt(v_c) t) / sqrt(v_y)) ],   t ~ N(0, 1),
+
+    with mu_c = q(z) (norms = 0) or q(z) a b (norms > 0), v_c = Var gamma_{z,f*(z)}, v_y = Var gamma_{z,y}
+    (given (a, b) when norms > 0, then averaged over the k^2 nodes). With M = 1 every token is recalled.
+
+    Parameters
+    ----------
+    q : array_like, shape (N,)
+        Memory weights q(z), finite.
+    f : array_like of int, shape (N,)
+        The map f*: [N] -> [M], values in [0, M).
+    M : int
+        Number of outputs, M >= 1.
+    d : int
+        Embedding dimension, d >= 1.
+    norms : int, default 0
+        Number k of chi2_d/d quantile nodes per norm, 0 <= norms <= 64 (0: unconditional moments).
+    resolution : float, default 0.0
+        Grouping resolution of q in units of the smallest wrong-score sd, 0 <= resolution <= 0.1
+        (0: tokens are grouped only when their q and S_{f*(z)} agree exactly).
+
+    Returns
+    -------
+    numpy.ndarray
+        Shape (N,): P(recall z) in [0, 1].
     """
     q, f, M, d = _check_memory(q, f, M, d)
     norms = check_int("norms", norms, 0, 64)
@@ -173,7 +287,33 @@ def recall_probability(q, f, M: int, d: int, norms: int = 0, resolution: float =
 
 
 def gaussian_accuracy(q, f, M: int, d: int, p=None, norms: int = 0, resolution: float = 0.0) -> float:
-    """Predicted population accuracy sum_z p(z) P(recall z) (p uniform when None); see recall_probability."""
+    """Predicted population accuracy of the memory under the Gaussian approximation.
+
+    A = sum_z p(z) P(recall z)   (p uniform, i.e. the mean of P(recall z), when p is None);
+    P(recall z) is :func:`recall_probability`.
+
+    Parameters
+    ----------
+    q : array_like, shape (N,)
+        Memory weights q(z), finite.
+    f : array_like of int, shape (N,)
+        The map f*: [N] -> [M], values in [0, M).
+    M : int
+        Number of outputs, M >= 1.
+    d : int
+        Embedding dimension, d >= 1.
+    p : array_like, shape (N,), optional
+        Token distribution: non-negative, summing to one; None: uniform.
+    norms : int, default 0
+        Quantile nodes per norm, 0 <= norms <= 64 (see :func:`recall_probability`).
+    resolution : float, default 0.0
+        Grouping resolution, 0 <= resolution <= 0.1 (see :func:`recall_probability`).
+
+    Returns
+    -------
+    float
+        The predicted accuracy, in [0, 1].
+    """
     pr = recall_probability(q, f, M, d, norms, resolution)
     if p is None:
         return float(pr.mean())
@@ -182,7 +322,24 @@ def gaussian_accuracy(q, f, M: int, d: int, p=None, norms: int = 0, resolution: 
 
 
 def target_map(N: int, kind: str, M: int | None = None) -> tuple[np.ndarray, int]:
-    """f* and M for the capacity experiments: 'injective' (f(z) = z, M = N) or 'mod' (z mod M, M = 2 by default)."""
+    """The target map f* and the number of outputs M of the capacity experiments.
+
+    injective: f*(z) = z, M = N;   mod: f*(z) = z mod M, M = 2 by default.
+
+    Parameters
+    ----------
+    N : int
+        Number of tokens, N >= 1.
+    kind : {'injective', 'mod'}
+        The kind of map.
+    M : int, optional
+        Number of outputs for 'mod', M >= 1 (default 2); ignored for 'injective'.
+
+    Returns
+    -------
+    tuple of (numpy.ndarray, int)
+        (f*, M): f* an integer array of shape (N,) with values in [0, M).
+    """
     N = check_int("N", N, 1)
     check_choice("kind", kind, ("injective", "mod"))
     if kind == "injective":
@@ -196,8 +353,28 @@ CAPACITY_NORMS = 12
 
 
 def capacity_accuracy(N: int, d: int, kind: str, M: int | None = None) -> float:
-    """Gaussian-predicted accuracy of the memory with q = 1 storing N associations of the given kind
-    (conditioned on the embedding norms, see recall_probability)."""
+    """Gaussian-predicted accuracy of the memory with q = 1 storing N associations of the given kind.
+
+    A(N, d) = (1/N) sum_z P(recall z),   q = 1,   f*, M = :func:`target_map` (N, kind, M),
+
+    conditioned on the embedding norms with CAPACITY_NORMS nodes (see :func:`recall_probability`).
+
+    Parameters
+    ----------
+    N : int
+        Number of associations, N >= 1.
+    d : int
+        Embedding dimension, d >= 1.
+    kind : {'injective', 'mod'}
+        The kind of map (see :func:`target_map`).
+    M : int, optional
+        Number of outputs for 'mod', M >= 1 (default 2); ignored for 'injective'.
+
+    Returns
+    -------
+    float
+        The predicted accuracy, in [0, 1].
+    """
     f, M_ = target_map(N, kind, M)
     return gaussian_accuracy(np.ones(N), f, M_, d, norms=CAPACITY_NORMS)
 
@@ -205,7 +382,26 @@ def capacity_accuracy(N: int, d: int, kind: str, M: int | None = None) -> float:
 def capacity_threshold(d: int, kind: str, accuracy: float = 0.9, M: int | None = None) -> float:
     """N*(d): the number of associations at which the Gaussian-predicted accuracy falls to ``accuracy``.
 
-    Solved by bisection in log N over integers (accuracy decreases with N).
+    Solved by bisection in log N over integers (accuracy decreases with N):
+
+    N*(d) solves A(N*, d) = accuracy, A = :func:`capacity_accuracy`, log-linearly interpolated between the
+    last two integers of the bisection.
+
+    Parameters
+    ----------
+    d : int
+        Embedding dimension, d >= 1.
+    kind : {'injective', 'mod'}
+        The kind of map (see :func:`target_map`).
+    accuracy : float, default 0.9
+        Target accuracy, 0 < accuracy < 1.
+    M : int, optional
+        Number of outputs for 'mod', M >= 1 (default 2); ignored for 'injective'.
+
+    Returns
+    -------
+    float
+        N*(d) (searched below N = 1e8; ValueError beyond).
     """
     d = check_int("d", d, 1)
     accuracy = check_float("accuracy", accuracy, 0.0, 1.0, lo_open=True, hi_open=True)
@@ -233,6 +429,20 @@ def capacity_asymptotic(d, kind: str, accuracy: float = 0.9) -> np.ndarray:
         so recall holds while N * 2 log N <= d^2: N* log N* = d^2 / 2 (exponent 2 up to the log).
     mod (M = 2): the margin is 1 + N(0, N/d), so accuracy = Phi(sqrt(d/N)) and
         N* = d / Phi^{-1}(accuracy)^2 (exponent exactly 1).
+
+    Parameters
+    ----------
+    d : array_like
+        Embedding dimension(s), finite, d >= 1 (a scalar or a 1-D array).
+    kind : {'injective', 'mod'}
+        The kind of map.
+    accuracy : float, default 0.9
+        Target accuracy, 0 < accuracy < 1 (used by 'mod' only).
+
+    Returns
+    -------
+    numpy.ndarray
+        Shape (n_d,): N* for each d (injective: the fixed point of N = d^2 / (2 log N)).
     """
     check_choice("kind", kind, ("injective", "mod"))
     accuracy = check_float("accuracy", accuracy, 0.0, 1.0, lo_open=True, hi_open=True)
@@ -249,7 +459,22 @@ def capacity_asymptotic(d, kind: str, accuracy: float = 0.9) -> np.ndarray:
 
 
 def capacity_exponent(d, kind: str) -> np.ndarray:
-    """Local exponent d log N* / d log d of the leading-order law: 2/(1 + 1/log N*) or 1."""
+    """Local exponent of the leading-order capacity law (:func:`capacity_asymptotic`).
+
+    d log N* / d log d = 2 / (1 + 1/log N*)   (injective, from N* log N* = d^2/2),   = 1   (mod).
+
+    Parameters
+    ----------
+    d : array_like
+        Embedding dimension(s), d >= 1 (a scalar or a 1-D array).
+    kind : {'injective', 'mod'}
+        The kind of map; any value other than 'mod' is treated as 'injective'.
+
+    Returns
+    -------
+    numpy.ndarray
+        Shape (n_d,): the local exponent at each d.
+    """
     if kind == "mod":
         return np.ones_like(np.atleast_1d(np.asarray(d, float)))
     n = capacity_asymptotic(d, "injective")

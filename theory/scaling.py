@@ -51,6 +51,23 @@ def error_exponent(scheme: str, alpha: float, variable: str = "d") -> float:
 
     See the table in the module docstring. ``variable`` is 'd' or 'T'. ``seen`` in d returns -inf
     (faster than any power when d >> N); ``infinite`` in d returns 0.
+
+    slope in T = -(alpha - 1)/alpha (every scheme);   slope in d = -(alpha - 1)/(2 alpha) (p, counts),
+    -(alpha - 1) (threshold, top, seen_s), -inf (seen), 0 (infinite).
+
+    Parameters
+    ----------
+    scheme : {'p', 'threshold', 'top', 'seen_s', 'counts', 'seen', 'infinite'}
+        The memory scheme (rows of the table, :data:`SCHEMES`).
+    alpha : float
+        Zipf exponent, alpha > 1.
+    variable : {'d', 'T'}, default 'd'
+        The variable of the power law: the dimension d or the number of samples T.
+
+    Returns
+    -------
+    float
+        The slope -a (<= 0; -inf for 'seen' in d).
     """
     check_choice("scheme", scheme, SCHEMES)
     alpha = check_float("alpha", alpha, 1.0, lo_open=True)
@@ -78,6 +95,20 @@ def unseen_mass(p, T, kind: str = "exact") -> np.ndarray:
 
     kind='exact':   sum_x p(x) (1 - p(x))^T  (computed as exp(T log1p(-p)))
     kind='poisson': sum_x p(x) e^{-T p(x)}   (the finite-sample term of the 001 slide)
+
+    Parameters
+    ----------
+    p : array_like, shape (N,)
+        Token distribution: non-negative, summing to one.
+    T : array_like
+        Number(s) of draws, finite and >= 0 (a scalar or a 1-D array; non-integers are allowed).
+    kind : {'exact', 'poisson'}, default 'exact'
+        Exact binomial expression or its Poisson approximation.
+
+    Returns
+    -------
+    numpy.ndarray
+        Shape (n_T,): the expected unseen mass for each T.
     """
     p = _as_prob(p)
     T = _as_T(T)
@@ -91,9 +122,25 @@ def unseen_mass(p, T, kind: str = "exact") -> np.ndarray:
 
 
 def hutter_asymptote(T, alpha: float, N: int | None = None) -> np.ndarray:
-    """Leading term of the unseen mass of an infinite Zipf law: Gamma(1 - 1/alpha)/(alpha H^{1/alpha}) T^{-(alpha-1)/alpha}.
+    """Leading term of the unseen mass of a Zipf law (Hutter's asymptote, SL1).
+
+    U(T) ~ Gamma(1 - 1/alpha) / (alpha H^{1/alpha}) T^{-(alpha-1)/alpha}.
 
     H = sum_{x <= N} x^-alpha (zeta(alpha) when N is None) normalises p(x) = x^-alpha / H.
+
+    Parameters
+    ----------
+    T : array_like
+        Number(s) of samples, finite and >= 0 (a scalar or a 1-D array).
+    alpha : float
+        Zipf exponent, alpha > 1.
+    N : int, optional
+        Number of tokens of the normalisation, N >= 1; None: the infinite law (H = zeta(alpha)).
+
+    Returns
+    -------
+    numpy.ndarray
+        Shape (n_T,): the asymptote at each T (inf at T = 0).
     """
     from scipy.special import gamma, zeta
 
@@ -104,7 +151,22 @@ def hutter_asymptote(T, alpha: float, N: int | None = None) -> np.ndarray:
 
 
 def tail_mass(p, K) -> np.ndarray:
-    """Mass of the tokens beyond the first K, sum_{x > K} p(x), one value per entry of ``K`` (K >= 0)."""
+    """Mass of the tokens beyond the first K, one value per entry of ``K``.
+
+    tail(K) = sum_{x > floor(K)} p(x)   (tokens x = 1..N in order, x = 1 the first; 0 when K >= N).
+
+    Parameters
+    ----------
+    p : array_like, shape (N,)
+        Token distribution: non-negative, summing to one.
+    K : array_like
+        Number(s) of leading tokens, finite and >= 0 (a scalar or a 1-D array; floored).
+
+    Returns
+    -------
+    numpy.ndarray
+        Shape (n_K,): the tail mass for each K.
+    """
     p = _as_prob(p)
     K = check_array("K", np.atleast_1d(K), ndim=1, nonneg=True)
     cum = np.concatenate([[0.0], np.cumsum(p)])
@@ -116,6 +178,26 @@ def threshold_error(N: int, alpha: float, d, c: float = 8.0, M: int | None = Non
     """Finite-N error of q = 1{x <= d/c} when every stored token is recalled (SL3):
 
     E(d) = (1 - 1/M) sum_{x > floor(d/c)} p(x)      (factor 1 when M is None)
+
+    with p = :func:`~theory.zipf.zipf_pmf` (N, alpha).
+
+    Parameters
+    ----------
+    N : int
+        Number of tokens, N >= 1.
+    alpha : float
+        Zipf exponent, alpha >= 0.
+    d : array_like
+        Embedding dimension(s), finite, d >= 1 (a scalar or a 1-D array).
+    c : float, default 8.0
+        Capacity constant (d/c tokens are stored), c > 0.
+    M : int, optional
+        Number of outputs, M >= 1, for the chance factor (1 - 1/M); None: factor 1.
+
+    Returns
+    -------
+    numpy.ndarray
+        Shape (n_d,): E(d) for each d.
     """
     N = check_int("N", N, 1)
     c = check_float("c", c, 0.0, lo_open=True)
@@ -130,6 +212,22 @@ def failing_set(q, d: float, c: float, reading: str = "square") -> np.ndarray:
 
     reading='square': q(x)^2 d < c ||q||_2^2 ;  reading='linear' (as written in 001): q(x) d < c ||q||_2^2.
     Tokens with q(x) <= 0 always fail.
+
+    Parameters
+    ----------
+    q : array_like, shape (N,)
+        Memory weights q(x), finite.
+    d : float
+        Embedding dimension, d > 0.
+    c : float
+        Capacity constant, c > 0.
+    reading : {'square', 'linear'}, default 'square'
+        Reading 2 ('square', scale-invariant in q) or reading 1 ('linear', as written on the slide).
+
+    Returns
+    -------
+    numpy.ndarray
+        Boolean, shape (N,): True for the tokens predicted to fail.
     """
     q = check_array("q", q, ndim=1)
     d = check_float("d", d, 0.0, lo_open=True)
@@ -147,6 +245,26 @@ def approximation_error(q, p, d, c: float, reading: str = "square", M: int | Non
         E(d) = (1 - 1/M) p({x : q(x) d < c ||q||^2})     (reading 'linear', as written)
 
     The factor (1 - 1/M) (1 when M is None) counts the failing tokens' chance recalls.
+
+    Parameters
+    ----------
+    q : array_like, shape (N,)
+        Memory weights q(x), finite.
+    p : array_like, shape (N,)
+        Token distribution: non-negative, summing to one.
+    d : array_like
+        Embedding dimension(s), finite, d > 0 (a scalar or a 1-D array).
+    c : float
+        Capacity constant, c > 0.
+    reading : {'square', 'linear'}, default 'square'
+        Reading 2 ('square') or reading 1 ('linear'), see :func:`failing_set`.
+    M : int, optional
+        Number of outputs, M >= 1, for the chance factor (1 - 1/M); None: factor 1.
+
+    Returns
+    -------
+    numpy.ndarray
+        Shape (n_d,): E(d) for each d.
     """
     q = check_array("q", q, ndim=1)
     p = _as_prob(p)
@@ -168,12 +286,33 @@ def approximation_error(q, p, d, c: float, reading: str = "square", M: int | Non
 
 
 def top_seen_error(p, T, K, M: int | None = None) -> np.ndarray:
-    """Reference curve of the 'top K seen tokens' scheme (SL4): the error of storing the seen tokens
-    among the K most frequent ones, sum_x p(x) [1 - 1{x <= K} (1 - (1 - p(x))^T)], times (1 - 1/M).
+    """Reference curve of the 'top K seen tokens' scheme (SL4).
+
+    The error of storing the seen tokens among the K most frequent ones,
+    sum_x p(x) [1 - 1{x <= K} (1 - (1 - p(x))^T)], times (1 - 1/M).
 
     It is an upper bound of the expected error of the top-K seen tokens (which may also store seen
     tokens beyond K) and is within a factor 2 of the lower bound max(unseen mass, tail beyond K).
     Broadcasts over arrays ``T`` and ``K`` of the same shape.
+
+    E(T, K) = (1 - 1/M) sum_x p(x) [1 - 1{x <= K} (1 - (1 - p(x))^T)]
+            = (1 - 1/M) [unseen mass(T) + tail(K) - sum_{x > K} p(x) (1 - p(x))^T].
+
+    Parameters
+    ----------
+    p : array_like, shape (N,)
+        Token distribution: non-negative, summing to one.
+    T : array_like
+        Number(s) of samples, finite and >= 0, same shape as ``K``.
+    K : array_like
+        Number(s) of stored top tokens, finite and >= 0 (floored), same shape as ``T``.
+    M : int, optional
+        Number of outputs, M >= 1, for the chance factor (1 - 1/M); None: factor 1.
+
+    Returns
+    -------
+    numpy.ndarray
+        E(T, K), with the shape of ``T``.
     """
     p = _as_prob(p)
     T = np.asarray(T, float)
@@ -187,7 +326,26 @@ def top_seen_error(p, T, K, M: int | None = None) -> np.ndarray:
 
 
 def top_seen_lower(p, T, K, M: int | None = None) -> np.ndarray:
-    """Lower bound of the error of any scheme storing at most K seen tokens: max(unseen mass, tail beyond K), times (1 - 1/M)."""
+    """Lower bound of the error of any scheme storing at most K seen tokens.
+
+    E_low(T, K) = (1 - 1/M) max(sum_x p(x) (1 - p(x))^T, sum_{x > K} p(x))   (factor 1 when M is None).
+
+    Parameters
+    ----------
+    p : array_like, shape (N,)
+        Token distribution: non-negative, summing to one.
+    T : array_like
+        Number(s) of samples, finite and >= 0, same shape as ``K``.
+    K : array_like
+        Number(s) of stored tokens, finite and >= 0 (floored), same shape as ``T``.
+    M : int, optional
+        Number of outputs, M >= 1, for the chance factor (1 - 1/M); None: factor 1.
+
+    Returns
+    -------
+    numpy.ndarray
+        E_low(T, K), with the shape of ``T``.
+    """
     p = _as_prob(p)
     T, K = np.asarray(T, float), np.asarray(K, float)
     if T.shape != K.shape:
@@ -212,7 +370,29 @@ def gaussian_error(q, f, M: int, d: int, p, resolution: float = 1e-3, norms: int
     embedding norms (``norms`` quantile nodes of chi2_d/d each; 0 = unconditional), which is the
     better prediction at small d (see AM3). Tokens are grouped by (output class, q rounded to
     ``resolution`` times the smallest wrong-score sd), which moves each P(recall) by about
-    ``resolution``.
+    ``resolution``. With M = 1 the error is 0.
+
+    Parameters
+    ----------
+    q : array_like, shape (N,)
+        Memory weights q(x), finite.
+    f : array_like of int, shape (N,)
+        The map f*: [N] -> [M], values in [0, M).
+    M : int
+        Number of outputs, M >= 1.
+    d : int
+        Embedding dimension, d >= 1.
+    p : array_like, shape (N,)
+        Token distribution: non-negative, summing to one.
+    resolution : float, default 1e-3
+        Grouping resolution, 0 < resolution <= 0.1.
+    norms : int, default 8
+        Quantile nodes per norm, 0 <= norms <= 64 (0: unconditional moments).
+
+    Returns
+    -------
+    float
+        The predicted error E, in [0, 1].
     """
     q = check_array("q", q, ndim=1)
     p = _as_prob(p)
@@ -226,7 +406,22 @@ def gaussian_error(q, f, M: int, d: int, p, resolution: float = 1e-3, norms: int
 
 
 def loglog_slope(x, y) -> float:
-    """OLS slope of log y on log x (the slope a predicted curve has on a grid), y > 0."""
+    """OLS slope of log y on log x (the slope a predicted curve has on a grid).
+
+    slope = sum_i (lx_i - mean lx)(ly_i - mean ly) / sum_i (lx_i - mean lx)^2,   lx = log x,   ly = log y.
+
+    Parameters
+    ----------
+    x : array_like, shape (n,)
+        Abscissae, finite and > 0, n >= 2.
+    y : array_like, shape (n,)
+        Ordinates, finite and > 0.
+
+    Returns
+    -------
+    float
+        The slope.
+    """
     x = check_array("x", x, ndim=1)
     y = check_array("y", y, ndim=1)
     if x.shape != y.shape or x.size < 2 or np.any(x <= 0) or np.any(y <= 0):

@@ -41,7 +41,20 @@ def _T(a: np.ndarray) -> np.ndarray:
 
 
 def target_wkq1(P) -> np.ndarray:
-    """W_KQ^1 = sum_{t=2}^T p_t p_{t-1}^T for positional embeddings P (..., T, d), T >= 2; shape (..., d, d)."""
+    """Target key-query matrix of the previous-token head (first layer of the induction head).
+
+    W_KQ^1 = sum_{t=2}^T p_t p_{t-1}^T   (query at position t attends to the key at position t - 1).
+
+    Parameters
+    ----------
+    P : array_like, shape (..., T, d)
+        Positional embeddings p_t (rows), T >= 2, finite; leading axes (e.g. seeds) are batched over.
+
+    Returns
+    -------
+    numpy.ndarray
+        Shape (..., d, d): W_KQ^1.
+    """
     P = _table("P", P)
     if P.shape[-2] < 2:
         raise ValueError(f"P must have at least 2 rows (T >= 2), got {P.shape[-2]}")
@@ -49,8 +62,24 @@ def target_wkq1(P) -> np.ndarray:
 
 
 def target_wkq2(E, WOV1, triggers) -> np.ndarray:
-    """W_KQ^2 = sum_{k in Q} e_k (W_OV^1 e_k)^T for token embeddings E (..., N, d), W_OV^1 (..., d, d),
-    Q = ``triggers``; shape (..., d, d)."""
+    """Target key-query matrix of the induction head (second layer).
+
+    W_KQ^2 = sum_{k in Q} e_k (W_OV^1 e_k)^T   (query trigger q attends to the key holding e~_q = W_OV^1 e_q).
+
+    Parameters
+    ----------
+    E : array_like, shape (..., N, d)
+        Token embeddings e_k (rows), finite; leading axes are batched over.
+    WOV1 : array_like, shape (..., d, d)
+        The value-output matrix W_OV^1 of the first layer (leading axes broadcast against those of ``E``).
+    triggers : array_like of int, shape (n_Q,)
+        The trigger tokens Q: a non-empty 1-D integer array with values in [0, N).
+
+    Returns
+    -------
+    numpy.ndarray
+        Shape (..., d, d): W_KQ^2.
+    """
     E = _table("E", E)
     d = E.shape[-1]
     WOV1 = _table("WOV1", WOV1, d)
@@ -62,7 +91,24 @@ def target_wkq2(E, WOV1, triggers) -> np.ndarray:
 
 
 def target_wov2(U, E, tokens=None) -> np.ndarray:
-    """W_OV^2 = sum_{k in tokens} u_k e_k^T (all tokens by default) for E, U (..., N, d); shape (..., d, d)."""
+    """Target value-output matrix of the induction head (copies the attended token to the output).
+
+    W_OV^2 = sum_{k in tokens} u_k e_k^T   (all N tokens by default).
+
+    Parameters
+    ----------
+    U : array_like, shape (..., N, d)
+        Output embeddings u_k (rows), finite, as many rows as ``E``.
+    E : array_like, shape (..., N, d)
+        Token embeddings e_k (rows), finite; leading axes are batched over.
+    tokens : array_like of int, shape (n,), optional
+        The tokens k to store: a non-empty 1-D integer array with values in [0, N); None: all tokens.
+
+    Returns
+    -------
+    numpy.ndarray
+        Shape (..., d, d): W_OV^2.
+    """
     E = _table("E", E)
     U = _table("U", U, E.shape[-1])
     if U.shape[-2] != E.shape[-2]:
@@ -79,9 +125,29 @@ def _indices(name: str, idx, n: int) -> np.ndarray:
 
 
 def probe(W, keys, cands, targets=None):
-    """R = (1/M) sum_i 1{targets_i = argmax_j cands_j^T W keys_i}; W (..., d, d), keys (..., M, d),
-    cands (..., J, d), targets (M,) (default: i itself, which needs J >= M). Ties count as failures.
-    Returns a float, or an array over the leading axes."""
+    """Memory-recall probe of a matrix W against a target association (see the module docstring).
+
+    R(W) = (1/M) sum_{i<M} 1{targets_i = argmax_j cands_j^T W keys_i}   (j over all J candidates).
+
+    Ties of the argmax count as failures. R depends only on the direction of W (R(c W) = R(W), c > 0).
+
+    Parameters
+    ----------
+    W : array_like, shape (..., d, d)
+        The matrix probed (e.g. a trained W_hat), finite.
+    keys : array_like, shape (..., M, d)
+        The inputs e_i (rows), finite.
+    cands : array_like, shape (..., J, d)
+        The candidate outputs u_j (rows), finite.
+    targets : array_like of int, shape (M,), optional
+        The index in [0, J) of the right candidate of each key; None: key i expects candidate i
+        (needs J >= M).
+
+    Returns
+    -------
+    float or numpy.ndarray
+        R in [0, 1]: a float when there are no leading axes, else an array over the leading axes.
+    """
     keys = _table("keys", keys)
     d = keys.shape[-1]
     cands = _table("cands", cands, d)
@@ -104,7 +170,20 @@ def probe(W, keys, cands, targets=None):
 
 
 def probe_chance(J: int) -> float:
-    """Expected probe value of a W_hat unrelated to the target: 1/J for J exchangeable candidates."""
+    """Chance level of the probe: the expected R of a W_hat unrelated to the target.
+
+    R_chance = 1/J   (J exchangeable candidates).
+
+    Parameters
+    ----------
+    J : int
+        Number of candidates, J >= 1.
+
+    Returns
+    -------
+    float
+        1/J.
+    """
     return 1.0 / check_int("J", J, 1)
 
 
@@ -113,6 +192,18 @@ def construction_scales(T: int, c: float = 3.0) -> dict:
 
     An attention head with logit margin beta over t <= T keys puts weight >= 1 - T e^{-beta} on the
     right key in the orthonormal limit, so beta = 3 log T leaves at most T^-2 elsewhere.
+
+    Parameters
+    ----------
+    T : int
+        Sequence length (number of keys), T >= 2.
+    c : float, default 3.0
+        Scale factor, c > 0.
+
+    Returns
+    -------
+    dict
+        {'WKQ1': c log T, 'WKQ2': c log T, 'WOV2': c}.
     """
     T = check_int("T", T, 2)
     c = check_float("c", c, 0.0, lo_open=True)
@@ -120,9 +211,37 @@ def construction_scales(T: int, c: float = 3.0) -> dict:
 
 
 def construction(E, P, U, WOV1, triggers, scales: dict | None = None, *, remap: bool = True) -> dict:
-    """The induction-head construction {'WKQ1', 'WKQ2', 'WOV2'} (each (..., d, d)) scaled by ``scales``
-    (default :func:`construction_scales`). ``remap=False`` gives the control W_KQ^2 = sum_k e_k e_k^T
-    that ignores the remapping by W_OV^1 (the key then does not hold e~_q)."""
+    """The induction-head construction, each target matrix scaled by its inverse temperature.
+
+    WKQ1 = beta_1 sum_{t=2}^T p_t p_{t-1}^T,   WKQ2 = beta_2 sum_{k in Q} e_k (W_OV^1 e_k)^T,
+    WOV2 = beta_3 sum_k u_k e_k^T,   (beta_1, beta_2, beta_3) = scales['WKQ1'], scales['WKQ2'], scales['WOV2'].
+
+    ``remap=False`` gives the control W_KQ^2 = sum_{k in Q} e_k e_k^T that ignores the remapping by W_OV^1
+    (the key then does not hold e~_q).
+
+    Parameters
+    ----------
+    E : array_like, shape (..., N, d)
+        Token embeddings e_k (rows), finite; leading axes are batched over.
+    P : array_like, shape (..., T, d)
+        Positional embeddings p_t (rows), T >= 2, finite.
+    U : array_like, shape (..., N, d)
+        Output embeddings u_k (rows), finite.
+    WOV1 : array_like, shape (..., d, d)
+        The value-output matrix W_OV^1 of the first layer.
+    triggers : array_like of int, shape (n_Q,)
+        The trigger tokens Q: a non-empty 1-D integer array with values in [0, N).
+    scales : dict, optional
+        Inverse temperatures with exactly the keys 'WKQ1', 'WKQ2', 'WOV2', each a finite float > 0;
+        None: :func:`construction_scales` (T) with its default c = 3.
+    remap : bool, default True
+        True: W_KQ^2 uses W_OV^1 e_k; False: the control that uses e_k (W_OV^1 = I).
+
+    Returns
+    -------
+    dict
+        {'WKQ1', 'WKQ2', 'WOV2'}: numpy arrays of shape (..., d, d).
+    """
     E = _table("E", E)
     P = _table("P", P, E.shape[-1])
     s = construction_scales(P.shape[-2]) if scales is None else scales

@@ -9,7 +9,24 @@ from amemory.validate import check_float, check_int
 
 
 def zipf_pmf(N: int, alpha: float) -> np.ndarray:
-    """p(x) = x^-alpha / H_{N,alpha}, shape (N,), computed in log space."""
+    """Probability mass function of the Zipf law on N tokens.
+
+    p(x) = x^-alpha / H_{N,alpha},   H_{N,alpha} = sum_{x'=1}^N x'^-alpha,   x = 1..N,
+
+    computed in log space (log p(x) = -alpha log x - logsumexp_{x'}(-alpha log x')).
+
+    Parameters
+    ----------
+    N : int
+        Number of tokens, N >= 1.
+    alpha : float
+        Zipf exponent, alpha >= 0 (alpha = 0 is the uniform law).
+
+    Returns
+    -------
+    numpy.ndarray
+        Shape (N,), float64, summing to one; entry i is p(i + 1) (index 0 is the most frequent token).
+    """
     N = check_int("N", N, 1)
     alpha = check_float("alpha", alpha, 0.0)
     logw = -alpha * np.log(np.arange(1, N + 1, dtype=float))
