@@ -911,3 +911,36 @@ def test_store_of_the_old_layout_resumes(tmp_path):
     # without the alias the old runs would not be found (the negative control of this test)
     bare = dataclasses.replace(tiny, aliases=())
     assert len(bare.rows("fast", p)) == 4
+
+
+# ---------------------------------------------------------------- results as tables
+def test_results_frame_and_export(tmp_path, capsys):
+    import pandas as pd
+
+    from amemory.sweep import export_frame, results_frame, rows_frame, store_frame
+
+    p = tmp_path / "s.sqlite"
+    cfgs = toy_configs(3)
+    run_sweep(toy_task, cfgs, (0, 1), p, "inline", progress=False)
+    df = results_frame(p, toy_task, cfgs, (0, 1, 2), missing=True)
+    assert len(df) == 3 * 3 and int(df["stored"].sum()) == 6  # seed 2 is not stored
+    assert {"x", "sleep", "seed", "value", "sd", "stored"} <= set(df.columns)
+    row = df[(df["x"] == 0.5) & (df["seed"] == 1)].iloc[0]
+    assert row["value"] == toy_task(cfgs[1], (1,))[0]["value"]
+    assert len(results_frame(p, toy_task, cfgs, (0, 1, 2))) == 6
+    full = store_frame(p)
+    assert len(full) == 6 and set(full["task"]) == {"toy"}
+    for suffix in (".csv", ".parquet"):
+        out = export_frame(df, tmp_path / f"t{suffix}")
+        back = pd.read_csv(out) if suffix == ".csv" else pd.read_parquet(out)
+        assert len(back) == len(df) and list(back.columns) == list(df.columns)
+        assert sw.main(["export", "--store", str(p), "--out", str(tmp_path / f"cli{suffix}")]) == 0
+        assert "6 rows" in capsys.readouterr().out
+    nested = rows_frame([{"a": 1, "m": {"err": 0.5, "acc": 0.5}}])
+    assert list(nested.columns) == ["a", "m.err", "m.acc"]
+    for bad in ({"a": 1}, [1, 2], "rows"):
+        with pytest.raises(ValueError, match="rows"):
+            rows_frame(bad)
+    with pytest.raises(ValueError, match="path"):
+        export_frame(df, tmp_path / "t.xlsx")
+    assert sw.main(["export", "--store", str(p), "--out", str(tmp_path / "t.txt")]) == 2

@@ -9,6 +9,7 @@ the driver, a lost worker) and rerun with the same command: what is stored is sk
 Modules: :mod:`~amemory.sweep.hashing` (canonical JSON, configuration hashes, stable task ids),
 :mod:`~amemory.sweep.store` (the SQLite store), :mod:`~amemory.sweep.runner` (:func:`run_sweep`,
 :func:`load_results`, the inline and Dask executors), :mod:`~amemory.sweep.named` (:class:`NamedSweep`),
+:mod:`~amemory.sweep.frames` (results as pandas DataFrames, CSV/Parquet export),
 :mod:`~amemory.sweep.cli` (``python -m amemory.sweep``). The engine imports nothing from
 :mod:`impl`, :mod:`theory` or the checks: task functions are passed in, or imported by name.
 
@@ -30,8 +31,10 @@ Example::
     cfgs = [{"x": x} for x in range(10)]
     run_sweep(my_task, cfgs, seeds=(0, 1, 2), store_path="runs.sqlite")    # a local Dask cluster
     res = load_results("runs.sqlite", my_task, cfgs, (0, 1, 2))            # res[i][j]: config i, seed j
+    df = results_frame("runs.sqlite", my_task, cfgs, (0, 1, 2))            # a DataFrame: x, seed, y
 """
 
+from .frames import export_frame, results_frame, rows_frame, store_frame
 from .hashing import canonical_json, config_hash, task_id, task_name
 from .named import SCALES, NamedSweep, import_function
 from .runner import SweepError, SweepSummary, load_results, run_sweep
@@ -48,9 +51,13 @@ __all__ = [
     "SweepSummary",
     "canonical_json",
     "config_hash",
+    "export_frame",
     "import_function",
     "load_results",
+    "results_frame",
+    "rows_frame",
     "run_sweep",
+    "store_frame",
     "task_id",
     "task_name",
 ]

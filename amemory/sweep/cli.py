@@ -5,7 +5,8 @@
 ``run pkg.mod:fn``    any importable task function over the configurations of ``--grid FILE`` (JSON or
                       TOML) and the seeds of ``--seeds N`` (0..N-1) or ``--seed-list 3,5,8``;
 ``list``              the named sweeps;
-``status``            what a store holds.
+``status``            what a store holds;
+``export``            a store's rows as a table (``--out runs.csv`` or ``runs.parquet``).
 
 A grid file is either ``{"configs": [{...}, ...]}`` (a list of configurations) or a table whose list
 values are axes and whose other values are fixed: ``{"x": [1, 2, 3], "y": [0.1, 1.0], "n": 100}`` gives
@@ -190,6 +191,12 @@ def _parser(names: Sequence[str]) -> argparse.ArgumentParser:
     p.add_argument("--debug", action="store_true", help="show the traceback of an error")
     p = sub.add_parser("list", help="the named sweeps")
     p.add_argument("--grids", default=None, help=f"module or file of named sweeps (default {DEFAULT_GRIDS})")
+    p = sub.add_parser("export", help="write a store's rows as a CSV or Parquet table")
+    p.add_argument("--store", required=True)
+    p.add_argument("--out", required=True, help="the table to write: a .csv or .parquet file")
+    p.add_argument("--task", default=None, help="only this task id")
+    p.add_argument("--version", default=None, help="only this code version")
+    p.add_argument("--debug", action="store_true", help="show the traceback of an error")
     p = sub.add_parser("status", help="what a store holds")
     p.add_argument("--store", required=True)
     p.add_argument("--debug", action="store_true", help="show the traceback of an error")
@@ -200,6 +207,13 @@ def _run(a: argparse.Namespace) -> int:
     if a.cmd == "list":
         for name, sw in _named(load_grids(a.grids)).items():
             print(f"{name}: {sw.description}")
+        return 0
+    if a.cmd == "export":
+        from .frames import export_frame, store_frame
+
+        df = store_frame(a.store, a.task, a.version)
+        out = export_frame(df, a.out)
+        print(f"{len(df)} rows, {len(df.columns)} columns -> {out}")
         return 0
     if a.cmd == "status":
         with Store(a.store, create=False) as st:

@@ -13,6 +13,7 @@ import functools
 import importlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from amemory.validate import check_bool, check_int
 
@@ -190,6 +191,24 @@ class NamedSweep:
             desc=self.name,
             aliases=self.aliases,
         )
+
+    def frame(self, scale: str, store_path) -> Any:
+        """Stored results of ``scale`` as a pandas DataFrame: the rows of :meth:`rows`, a column per field.
+
+        Parameters
+        ----------
+        scale : str
+            'fast' or 'full'.
+        store_path : str or os.PathLike
+            An existing store.
+
+        Returns
+        -------
+        pandas.DataFrame
+        """
+        from .frames import rows_frame
+
+        return rows_frame(self.rows(scale, store_path))
 
     def rows(self, scale: str, store_path) -> list[dict]:
         """Stored results of ``scale``: flat rows (see ``explode``) of every stored (config, seed).
