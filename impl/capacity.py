@@ -42,6 +42,18 @@ def activation(name: str, t: torch.Tensor) -> torch.Tensor:
 
     odd3: (sign t - sqrt(2/pi) t)/sqrt(1 - 2/pi) (Hermite degrees 3, 5, ...); hermite3: (t^3 - 3t)/sqrt 6;
     hermite2: (t^2 - 1)/sqrt 2.
+
+    Parameters
+    ----------
+    name : str
+        'odd3', 'hermite3' or 'hermite2'.
+    t : torch.Tensor
+        Pre-activations, any shape.
+
+    Returns
+    -------
+    torch.Tensor
+        sigma(t), same shape as ``t``.
     """
     check_choice("name", name, ACTIVATIONS)
     if not torch.is_tensor(t):
@@ -69,6 +81,24 @@ def recall_correct(H: torch.Tensor, V: torch.Tensor, *, offset: int = 0, chunk: 
     """correct[s, i] = (argmax_y H[s, i] . V[s, y] == offset + i) with ties counted as errors.
 
     H : (S, n, k) query codes of tokens offset..offset+n-1; V : (S, M, k) output codes.  Returns bool (S, n).
+    Precisely, correct[s, i] = 1{H[s, i] . V[s, offset + i] > max_{y != offset + i} H[s, i] . V[s, y]},
+    scored in chunks of rows.
+
+    Parameters
+    ----------
+    H : torch.Tensor
+        Query codes, shape (S, n, k).
+    V : torch.Tensor
+        Output codes, shape (S, M, k), with M >= offset + n.
+    offset : int, default 0
+        Index of the first query's target, >= 0 (offset + n <= M).
+    chunk : int or None, default None
+        Query rows scored per chunk, >= 1 (None: sized so that a temporary holds at most CHUNK_ELEMENTS elements).
+
+    Returns
+    -------
+    torch.Tensor
+        bool tensor (S, n).
     """
     if (
         not (torch.is_tensor(H) and torch.is_tensor(V))
@@ -94,7 +124,7 @@ def recall_correct(H: torch.Tensor, V: torch.Tensor, *, offset: int = 0, chunk: 
 
 def _correct_rows(scores: torch.Tensor, first: int) -> torch.Tensor:
     """scores (S, c, M) of targets first..first+c-1: true score > best other score."""
-    S, c, M = scores.shape
+    _S, c, M = scores.shape
     idx = torch.arange(first, first + c, device=scores.device)
     true = scores[:, torch.arange(c, device=scores.device), idx]  # (S, c)
     other = scores.clone()
@@ -126,8 +156,37 @@ def _shape(out: torch.Tensor, scalar: bool) -> torch.Tensor:
 
 # ----------------------------------------------------------------------------- CP1: low rank
 def lowrank_weights(N: int, m: int, d: int, seeds, *, eta: float = 1.0, device=None, dtype=None):
-    """W1 (S, m, d) with i.i.d. N(0, 1/m) entries and the one-step W2 = (eta/N) sum_z (W1 u_z - vbar) e_z^T,
-    streamed over the N tokens in chunks."""
+    """CP1 weights: the random W1 and the one-step W2 of the low-rank memory.
+
+    W1 (S, m, d) with i.i.d. N(0, 1/m) entries and the one-step W2 = (eta/N) sum_z (W1 u_z - vbar) e_z^T,
+    streamed over the N tokens in chunks.
+
+    vbar = (1/N) sum_k W1 u_k; the score of the CP1 memory is u_y^T W1^T W2 e_z.
+
+    Parameters
+    ----------
+    N : int
+        Number of tokens (f* = identity, M = N), N >= 2.
+    m : int
+        Inner (low-rank) dimension, m >= 1.
+    d : int
+        Embedding dimension, d >= 2.
+    seeds : int or sequence of int
+        One seed or a non-empty sequence of seeds, each in [0, 2**62].
+    eta : float, default 1.0
+        Step size, in (0, inf).
+    device : str, torch.device or None, default None
+        'cpu' (also for None), 'cuda', 'cuda:k' or 'auto'.
+    dtype : torch.dtype, str or None, default None
+        torch.float32 (also for None) or torch.float64, or their names.
+
+    Returns
+    -------
+    W1 : torch.Tensor
+        Shape (S, m, d).
+    W2 : torch.Tensor
+        Shape (S, m, d).
+    """
     N, d, seeds, dev, dt = _common(N, d, seeds, device, dtype)
     m = check_int("m", m, 1)
     eta = check_float("eta", eta, 0.0, lo_open=True)
@@ -169,8 +228,37 @@ def lowrank_accuracy(
 ) -> torch.Tensor:
     """CP1 recall accuracy per seed: score(z, y) = (W1 u_y)^T (W2 e_z).
 
+    W2 = (eta/N) sum_z (W1 u_z - vbar) e_z^T (see :func:`lowrank_weights`); accuracy = (1/n_eval)
+    sum_{z < n_eval} 1{argmax_y score(z, y) = z} (ties are errors).
+
     N : an int (returns shape (S,)) or a sequence of sizes (returns (len(N), S)); the sizes share the
     embedding tables (memory of size N uses the first N rows), so a sweep costs one draw.
+
+    Parameters
+    ----------
+    N : int or sequence of int
+        Number of tokens (each >= 2), or a non-empty sequence of sizes.
+    m : int
+        Inner (low-rank) dimension, m >= 1.
+    d : int
+        Embedding dimension, d >= 2.
+    seeds : int or sequence of int
+        One seed or a non-empty sequence of seeds, each in [0, 2**62].
+    n_eval : int or None, default None
+        Evaluate on the first min(n_eval, N) tokens, n_eval >= 1 (None: all N).
+    eta : float, default 1.0
+        Step size, in (0, inf) (the argmax does not depend on it).
+    chunk : int or None, default None
+        Query rows scored per chunk, >= 1 (None: sized so that a temporary holds at most CHUNK_ELEMENTS elements).
+    device : str, torch.device or None, default None
+        'cpu' (also for None), 'cuda', 'cuda:k' or 'auto'.
+    dtype : torch.dtype, str or None, default None
+        torch.float32 (also for None) or torch.float64, or their names.
+
+    Returns
+    -------
+    torch.Tensor
+        float64 accuracies in [0, 1]: shape (S,) for one size, (len(N), S) for a sequence of sizes.
     """
     Ns, scalar = _sizes(N)
     _, d, seeds, dev, dt = _common(max(Ns), d, seeds, device, dtype)
@@ -233,7 +321,37 @@ def mlp_weights(
 ):
     """W1 (S, d, m) (one step: (eta/N) sum_z (u_z - ubar) phi_z^T) and W2 (S, m, d) of the kernel MLP memory.
 
+    phi_z = sigma(W2 x_z)/sqrt(m) (:func:`mlp_features`), ubar = (1/N) sum_k u_k, W2 with i.i.d. N(0, 1) entries.
+
     pairs = 0: inputs are the N sphere embeddings; pairs = n: inputs are the N = n^2 normalised sums.
+
+    Parameters
+    ----------
+    N : int
+        Number of tokens (f* = identity), N >= 2 (N = pairs^2 when pairs > 0).
+    m : int
+        Hidden width, m >= 1.
+    d : int
+        Embedding dimension, d >= 2.
+    seeds : int or sequence of int
+        One seed or a non-empty sequence of seeds, each in [0, 2**62].
+    activation : str, default 'odd3'
+        'odd3', 'hermite3' or 'hermite2' (see :func:`activation`).
+    pairs : int, default 0
+        0, or n >= 1 with N = n^2 (inputs (e_{z1} + e~_{z2}) / ||.||).
+    eta : float, default 1.0
+        Step size, in (0, inf).
+    device : str, torch.device or None, default None
+        'cpu' (also for None), 'cuda', 'cuda:k' or 'auto'.
+    dtype : torch.dtype, str or None, default None
+        torch.float32 (also for None) or torch.float64, or their names.
+
+    Returns
+    -------
+    W1 : torch.Tensor
+        Shape (S, d, m).
+    W2 : torch.Tensor
+        Shape (S, m, d).
     """
     N, m, d, seeds, eta, pairs, dev, dt = _mlp_check(N, m, d, seeds, activation, pairs, eta, device, dtype)
     W2 = _hidden_weights(m, d, seeds, dev, dt)
@@ -243,7 +361,22 @@ def mlp_weights(
 
 
 def mlp_features(x: torch.Tensor, W2: torch.Tensor, activation_name: str = "odd3") -> torch.Tensor:
-    """phi(x) = sigma(W2 x)/sqrt(m) for x (S, n, d), W2 (S, m, d): shape (S, n, m)."""
+    """phi(x) = sigma(W2 x)/sqrt(m) for x (S, n, d), W2 (S, m, d): shape (S, n, m).
+
+    Parameters
+    ----------
+    x : torch.Tensor
+        Inputs, shape (S, n, d).
+    W2 : torch.Tensor
+        Hidden weights, shape (S, m, d) (same d).
+    activation_name : str, default 'odd3'
+        'odd3', 'hermite3' or 'hermite2' (see :func:`activation`).
+
+    Returns
+    -------
+    torch.Tensor
+        Shape (S, n, m).
+    """
     if not (torch.is_tensor(x) and torch.is_tensor(W2)) or x.ndim != 3 or W2.ndim != 3 or x.shape[2] != W2.shape[2]:
         raise ValueError("x must be (S, n, d) and W2 (S, m, d) tensors with the same d")
     return activation(activation_name, x @ W2.transpose(1, 2)) / math.sqrt(W2.shape[1])
@@ -265,8 +398,41 @@ def mlp_accuracy(
 ) -> torch.Tensor:
     """CP2 recall accuracy per seed: score(z, y) = u_y^T W1 phi(x_z), x_z the unit-sphere embeddings.
 
+    W1 = (eta/N) sum_z (u_z - ubar) phi(x_z)^T (see :func:`mlp_weights`); accuracy = (1/n_eval)
+    sum_{z < n_eval} 1{argmax_y score(z, y) = z} (ties are errors).
+
     N : an int (shape (S,)) or a sequence of sizes sharing the tables (shape (len(N), S)).
     pairs = n (CP3, N = n^2 only): inputs are the normalised sums of :func:`multi_accuracy`.
+
+    Parameters
+    ----------
+    N : int or sequence of int
+        Number of tokens (each >= 2), or a non-empty sequence of sizes (only with pairs = 0).
+    m : int
+        Hidden width, m >= 1.
+    d : int
+        Embedding dimension, d >= 2.
+    seeds : int or sequence of int
+        One seed or a non-empty sequence of seeds, each in [0, 2**62].
+    activation : str, default 'odd3'
+        'odd3', 'hermite3' or 'hermite2'.
+    pairs : int, default 0
+        0, or n >= 1 with a single N = n^2.
+    n_eval : int or None, default None
+        Evaluate on the first min(n_eval, N) tokens, n_eval >= 1 (None: all N).
+    eta : float, default 1.0
+        Step size, in (0, inf) (the argmax does not depend on it).
+    chunk : int or None, default None
+        Query rows scored per chunk, >= 1 (None: sized so that a temporary holds at most CHUNK_ELEMENTS elements).
+    device : str, torch.device or None, default None
+        'cpu' (also for None), 'cuda', 'cuda:k' or 'auto'.
+    dtype : torch.dtype, str or None, default None
+        torch.float32 (also for None) or torch.float64, or their names.
+
+    Returns
+    -------
+    torch.Tensor
+        float64 accuracies in [0, 1]: shape (S,) for one size, (len(N), S) for a sequence of sizes.
     """
     Ns, scalar = _sizes(N)
     if pairs:
@@ -299,7 +465,38 @@ def multi_accuracy(
 ) -> torch.Tensor:
     """CP3: the kernel MLP on the n^2 pairs (z1, z2) with inputs (e_{z1} + e~_{z2}) normalised, f* injective.
 
+    score((z1, z2), y) = u_y^T W1 phi(x_{(z1, z2)}), x_{(z1, z2)} = (e_{z1} + e~_{z2}) / ||e_{z1} + e~_{z2}||
+    (:func:`mlp_accuracy` with N = n^2 and pairs = n).
+
     n : an int (shape (S,)) or a sequence (shape (len(n), S)); each n rebuilds its n^2 inputs.
+
+    Parameters
+    ----------
+    n : int or sequence of int
+        Tokens per slot (N = n^2 pairs), each n >= 2, or a non-empty sequence of them.
+    m : int
+        Hidden width, m >= 1.
+    d : int
+        Embedding dimension, d >= 2.
+    seeds : int or sequence of int
+        One seed or a non-empty sequence of seeds, each in [0, 2**62].
+    activation : str, default 'odd3'
+        'odd3', 'hermite3' or 'hermite2'.
+    n_eval : int or None, default None
+        Evaluate on the first min(n_eval, N) tokens, n_eval >= 1 (None: all N).
+    eta : float, default 1.0
+        Step size, in (0, inf).
+    chunk : int or None, default None
+        Query rows scored per chunk, >= 1 (None: sized so that a temporary holds at most CHUNK_ELEMENTS elements).
+    device : str, torch.device or None, default None
+        'cpu' (also for None), 'cuda', 'cuda:k' or 'auto'.
+    dtype : torch.dtype, str or None, default None
+        torch.float32 (also for None) or torch.float64, or their names.
+
+    Returns
+    -------
+    torch.Tensor
+        float64 accuracies in [0, 1]: shape (S,) for one n, (len(n), S) for a sequence.
     """
     ns, scalar = _sizes(n)
     seeds = check_seeds(seeds)
@@ -326,8 +523,29 @@ def multi_accuracy(
 
 # ----------------------------------------------------------------------------- CP4: thresholded memory
 def relu_scores(Eq: torch.Tensor, E: torch.Tensor, U: torch.Tensor, eta: float) -> torch.Tensor:
-    """g[s, i, y] = sum_x' (u_y^T u_x') ReLU(e_x'^T e_{q_i} - eta) for queries Eq (S, c, d), keys E (S, N, d),
-    outputs U (S, N, d) (f* = identity): shape (S, c, N)."""
+    """Scores of the thresholded (ReLU) memory for a chunk of queries, shape (S, c, N).
+
+    g[s, i, y] = sum_x' (u_y^T u_x') ReLU(e_x'^T e_{q_i} - eta) for queries Eq (S, c, d), keys E (S, N, d),
+    outputs U (S, N, d) (f* = identity): shape (S, c, N).
+
+    Computed as (ReLU(Eq E^T - eta) U) U^T.
+
+    Parameters
+    ----------
+    Eq : torch.Tensor
+        Query embeddings e_{q_i}, shape (S, c, d).
+    E : torch.Tensor
+        Key embeddings e_x', shape (S, N, d).
+    U : torch.Tensor
+        Output embeddings u_x', shape (S, N, d) (same shape as E).
+    eta : float
+        Threshold, a finite real number.
+
+    Returns
+    -------
+    torch.Tensor
+        Shape (S, c, N).
+    """
     eta = check_float("eta", eta)
     if (
         any(not torch.is_tensor(t) or t.ndim != 3 for t in (Eq, E, U))
@@ -352,9 +570,40 @@ def relu_accuracy(
     device=None,
     dtype=None,
 ) -> torch.Tensor:
-    """CP4 recall accuracy per seed of the thresholded memory.  Embeddings: Embedding(N, d, seeds, kind, 'e')
-    and (..., 'u'), the tables of the linear memory with these seeds.  N : an int (shape (S,)) or a sequence
-    of sizes sharing the tables (shape (len(N), S))."""
+    """CP4 recall accuracy per seed of the thresholded memory.
+
+    Embeddings: Embedding(N, d, seeds, kind, 'e') and (..., 'u'), the tables of the linear memory with these
+    seeds.  N : an int (shape (S,)) or a sequence of sizes sharing the tables (shape (len(N), S)).
+
+    score(z, y) = sum_{x' < N} (u_y^T u_x') ReLU(e_x'^T e_z - eta) (:func:`relu_scores`); accuracy = (1/n_eval)
+    sum_{z < n_eval} 1{argmax_y score(z, y) = z} (ties are errors).
+
+    Parameters
+    ----------
+    N : int or sequence of int
+        Number of tokens (each >= 2), or a non-empty sequence of sizes.
+    d : int
+        Embedding dimension, d >= 2.
+    seeds : int or sequence of int
+        One seed or a non-empty sequence of seeds, each in [0, 2**62].
+    eta : float, default 0.5
+        Threshold, in (0, 1).
+    kind : str, default 'sphere'
+        Embedding kind, 'sphere' or 'gaussian'.
+    n_eval : int or None, default None
+        Evaluate on the first min(n_eval, N) tokens, n_eval >= 1 (None: all N).
+    chunk : int or None, default None
+        Query rows scored per chunk, >= 1 (None: sized so that a temporary holds at most CHUNK_ELEMENTS elements).
+    device : str, torch.device or None, default None
+        'cpu' (also for None), 'cuda', 'cuda:k' or 'auto'.
+    dtype : torch.dtype, str or None, default None
+        torch.float32 (also for None) or torch.float64, or their names.
+
+    Returns
+    -------
+    torch.Tensor
+        float64 accuracies in [0, 1]: shape (S,) for one size, (len(N), S) for a sequence of sizes.
+    """
     Ns, scalar = _sizes(N)
     n_max, d, seeds, dev, dt = _common(max(Ns), d, seeds, device, dtype)
     eta = check_float("eta", eta, 0.0, 1.0, lo_open=True, hi_open=True)

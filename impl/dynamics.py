@@ -13,7 +13,6 @@ time), kept as the reference for correctness and speed.
 from __future__ import annotations
 
 import math
-import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
@@ -32,15 +31,42 @@ LN_EPS = 1e-5
 
 @dataclass
 class TrainResult:
-    """checkpoints (R,): samples seen; error (S, L, R): exact population error at each checkpoint;
+    """Result of :func:`train`: population error along training, final margins, visit counts and the memory.
+
+    checkpoints (R,): samples seen; error (S, L, R): exact population error at each checkpoint;
     margins (S, L, N): final margin of every token (right logit minus the best other); counts (S, N):
     visits of every token; lrs (L,); finite (S, L, R): whether the memory was finite at each checkpoint
     (False: the run diverged, and its error there counts every token wrong).
 
+    error[s, l, r] = sum_x p(x) 1{margin_x <= 0 or not finite} after checkpoints[r] samples,
+    margins[s, l, x] = logit_{f*(x)}(x) - max_{y != f*(x)} logit_y(x), counts[s, x] = sum_t 1{x_t = x}.
+
     ``W`` (S, L, d, d), the final memory, is formed on first access when the trainer kept it in factored
     form W = U^T A E (SGD without layer norm): at d = 10^4 it is 400 MB per seed and rate.
     ``coefficients`` (S, L, M, N) is A where the trainer works with it (SGD without layer norm, and the
-    ReLU model, whose memory is only defined through A), else None."""
+    ReLU model, whose memory is only defined through A), else None.
+
+    Parameters
+    ----------
+    checkpoints : numpy.ndarray
+        int (R,), samples seen at each evaluation, increasing, in [batch, T].
+    error : torch.Tensor
+        (S, L, R) exact population error, in [0, 1].
+    margins : torch.Tensor
+        (S, L, N) final margins.
+    counts : torch.Tensor
+        float64 (S, N) visits of every token.
+    lrs : numpy.ndarray
+        float (L,) learning rates.
+    finite : torch.Tensor
+        bool (S, L, R), whether the memory was finite at each checkpoint.
+    coefficients : torch.Tensor or None, default None
+        (S, L, M, N) coefficients A of W = U^T A E, or None.
+    _W : torch.Tensor or None, default None
+        Internal: the memory (S, L, d, d) when the trainer formed it (read it through ``W``).
+    _factors : tuple or None, default None
+        Internal: (U (S, M, d), E (S, N, d)) to form W = U^T A E on first access; None for the ReLU model.
+    """
 
     checkpoints: np.ndarray
     error: torch.Tensor
@@ -54,6 +80,20 @@ class TrainResult:
 
     @property
     def W(self) -> torch.Tensor:
+        """The final memory W (S, L, d, d), formed on first access from W = U^T A E when kept in factored form.
+
+        W[s, l] = U_s^T A[s, l] E_s (SGD without layer norm), or the matrix the explicit loop trained; cached.
+
+        Returns
+        -------
+        torch.Tensor
+            Shape (S, L, d, d).
+
+        Raises
+        ------
+        ValueError
+            For the ReLU model, whose memory is only defined through the coefficients A.
+        """
         if self._W is None:
             if self._factors is None:
                 raise ValueError("W: the ReLU model has no matrix W (its memory is the coefficients A)")
@@ -63,7 +103,24 @@ class TrainResult:
 
 
 def schedule_factor(name: str, t: int, steps: int) -> float:
-    """Learning-rate multiplier at step t of ``steps``: constant, cosine, linear or inv_sqrt decay."""
+    """Learning-rate multiplier at step t of ``steps``: constant, cosine, linear or inv_sqrt decay.
+
+    constant: 1; cosine: (1 + cos(pi t / steps)) / 2; linear: 1 - t / steps; inv_sqrt: 1 / sqrt(1 + t).
+
+    Parameters
+    ----------
+    name : str
+        'constant', 'cosine', 'linear' or 'inv_sqrt'.
+    t : int
+        Step, 0 <= t < steps (not validated).
+    steps : int
+        Number of steps, >= 1 (used by 'cosine' and 'linear').
+
+    Returns
+    -------
+    float
+        The factor, in (0, 1] for 0 <= t < steps.
+    """
     check_choice("schedule", name, SCHEDULES)
     if name == "constant":
         return 1.0
@@ -101,7 +158,32 @@ def _error(margins, p):
 def population_error(W, E, U, p, f, layer_norm=False):
     """Exact population error sum_x p(x) 1{argmax_y logits(x) != f*(x)}, (S, L), and the margins (S, L, N).
 
-    Ties and non-finite margins (a diverged run) count as errors."""
+    Ties and non-finite margins (a diverged run) count as errors.
+    logits(x) = U z(x) with z(x) = W e_x, or z(x) = (h - mean(h)) / sqrt(var(h) + 1e-5) with h = W e_x when
+    ``layer_norm``; margin(x) = logit_{f*(x)}(x) - max_{y != f*(x)} logit_y(x).
+
+    Parameters
+    ----------
+    W : torch.Tensor
+        Memories, shape (S, L, d, d).
+    E : torch.Tensor
+        Input embeddings, shape (S, N, d), or (S, L, N, d) (learned embeddings, one table per rate).
+    U : torch.Tensor
+        Output embeddings, shape (S, M, d).
+    p : torch.Tensor
+        Token distribution, shape (N,), non-negative (not renormalised).
+    f : torch.Tensor
+        The target map f*, int64 of shape (N,), values in [0, M - 1].
+    layer_norm : bool, default False
+        Apply LayerNorm (no affine, eps 1e-5) to W e_x before U.
+
+    Returns
+    -------
+    error : torch.Tensor
+        Shape (S, L), in [0, sum p].
+    margins : torch.Tensor
+        Shape (S, L, N).
+    """
     _, _, logits = _forward(W, E, U, layer_norm)
     m = _margins(logits, f)
     return _error(m, p), m
@@ -134,24 +216,70 @@ def train(
 ) -> TrainResult:
     """One pass of minibatch training over T Zipf samples, for every seed and learning rate at once.
 
+    Batch t (t = 0 .. T/B - 1) holds samples x_{tB+1}, ..., x_{(t+1)B}; the loss is
+    (1/B) sum_i CE(U z(x_i), f*(x_i)), with gradient g = (1/B) sum_i dz_i e_{x_i}^T in W, dz_i = U^T
+    (softmax(U z(x_i)) - onehot(f*(x_i))) (through the LayerNorm when ``layer_norm``). With
+    lr_t = lr schedule_factor(schedule, t, T/B), the step is: sgd W -= lr_t g; sign W -= lr_t sign(g);
+    normalized W -= lr_t g / ||g||_F; adam m1 = b1 m1 + (1 - b1) g, m2 = b2 m2 + (1 - b2) g^2,
+    W -= lr_t (m1 / (1 - b1^(t+1))) / (sqrt(m2 / (1 - b2^(t+1))) + eps). W starts at 0.
+
     Parameters
     ----------
-    N, M, d : tokens, outputs (f*(x) = x mod M), dimension.  T : samples (a multiple of ``batch``).
-    lrs : learning rates (L,), > 0.  seeds : seeds (S,): embeddings and samples per seed.
-    optimizer : 'sgd', 'adam' (``betas``; (0, 0) is sign-like), 'sign' (W -= lr sign(g)),
-        'normalized' (W -= lr g / ||g||_F).  layer_norm : LayerNorm (no affine) before U.
-    schedule : 'constant', 'cosine', 'linear' or 'inv_sqrt' decay of the rate over the T/B steps.
-    embeddings : 'gaussian' (N(0, 1/d)) or 'orthonormal' (needs N, M <= d).
-    model : 'linear' (logits U W e_x) or 'relu', the thresholded memory of 001 ("exponential storage"):
+    N : int
+        Number of tokens, N >= 1 (N <= d for orthonormal embeddings).
+    M : int
+        Number of outputs (f*(x) = x mod M), M >= 2 (M <= d for orthonormal embeddings).
+    d : int
+        Dimension, d >= 1.
+    T : int
+        Samples (a multiple of ``batch``), T >= 1.
+    lrs : float or sequence of float
+        Learning rates (L,), a non-empty list of finite rates > 0.
+    seeds : int or sequence of int
+        Seeds (S,), each in [0, 2**62]: embeddings and samples per seed.
+    alpha : float, default 2.0
+        Zipf exponent of the token law, finite, >= 0.
+    batch : int, default 1
+        Minibatch size B, >= 1.
+    optimizer : str, default 'sgd'
+        'sgd', 'adam' (``betas``; (0, 0) is sign-like), 'sign' (W -= lr sign(g)),
+        'normalized' (W -= lr g / ||g||_F).
+    betas : pair of float, default (0.9, 0.999)
+        Adam's (beta1, beta2), each in [0, 1) (checked for every optimizer, used by 'adam').
+    eps : float, default 1e-8
+        Adam's denominator offset, finite, >= 0.
+    layer_norm : bool, default False
+        LayerNorm (no affine, eps 1e-5) before U.
+    schedule : str, default 'constant'
+        'constant', 'cosine', 'linear' or 'inv_sqrt' decay of the rate over the T/B steps.
+    embeddings : str, default 'gaussian'
+        'gaussian' (N(0, 1/d)) or 'orthonormal' (needs N, M <= d).
+    model : str, default 'linear'
+        'linear' (logits U W e_x) or 'relu', the thresholded memory of 001 ("exponential storage"):
         logits_y(x) = u_y^T sum_x' (U^T A)[:, x'] ReLU(e_x'^T e_x - relu_threshold), whose coefficients A are
         written by the rule SGD follows in the linear model (GM1): a sample (x, y) adds
         -lr (softmax - onehot(y)) / B to A[:, x]. With the kernel e_x'^T e_x instead of the ReLU this is
-        exactly batch SGD on W = U^T A E. Only with optimizer 'sgd' and no layer norm.
-    relu_threshold : eta in [0, 1) of the ReLU model.
-    learn_embeddings : train the input embeddings e_x too (SGD on (W, E), same rate; optimizer 'sgd').
-    checkpoints : number of evaluations of the exact population error (log-spaced steps, T included), or
-        a sequence of sample counts (multiples of ``batch``, increasing, at most T) at which to evaluate.
-    tokens : optional (S, T) samples to use instead of drawing them.
+        exactly batch SGD on W = U^T A E. Only with optimizer 'sgd', no layer norm and no learned embeddings.
+    relu_threshold : float, default 0.5
+        eta in [0, 1) of the ReLU model.
+    learn_embeddings : bool, default False
+        Train the input embeddings e_x too (SGD on (W, E), same rate; optimizer 'sgd' only).
+    checkpoints : int or sequence of int, default 10
+        Number of evaluations of the exact population error (an int >= 1: log-spaced steps, T included), or
+        a sequence of sample counts (multiples of ``batch``, increasing, in [batch, T]) at which to evaluate.
+    tokens : torch.Tensor or None, default None
+        Optional (S, T) integer samples in [0, N - 1] to use instead of drawing them.
+    progress : bool, default False
+        Show a tqdm progress bar over the T/B steps.
+    device : str, torch.device or None, default None
+        'cpu' (also for None), 'cuda', 'cuda:k' or 'auto'.
+    dtype : torch.dtype, str or None, default None
+        torch.float32 (also for None) or torch.float64, or their names.
+
+    Returns
+    -------
+    TrainResult
+        Errors at the checkpoints, final margins, counts, and the memory (``W``, ``coefficients``).
     """
     N, M, d = check_int("N", N, 1), check_int("M", M, 2), check_int("d", d, 1)
     T, batch = check_int("T", T, 1), check_int("batch", batch, 1)
@@ -393,7 +521,51 @@ def reference_train_autograd(
 ) -> torch.Tensor:
     """The plain implementation: one seed, one rate, torch.optim and autograd at every step. Returns W (d, d).
 
-    ``learn_embeddings``: the input embeddings are a parameter too (same optimizer)."""
+    ``learn_embeddings``: the input embeddings are a parameter too (same optimizer).
+    Step t = 0 .. T // B - 1 minimises (1/B) sum_i CE(U z(x_i), f*(x_i)), z(x) = W e_x (or
+    LayerNorm(W e_x), eps 1e-5), f*(x) = x mod M, with torch.optim.SGD (W -= lr g) or torch.optim.Adam; W
+    starts at 0, and the samples are those :func:`train` draws for the seed.
+
+    Parameters
+    ----------
+    N : int
+        Number of tokens, N >= 1 (N <= d for orthonormal embeddings).
+    M : int
+        Number of outputs, M >= 1 (M <= d for orthonormal embeddings).
+    d : int
+        Dimension, d >= 1.
+    T : int
+        Samples, T >= 0 (T // batch steps; a remainder is not used).
+    lr : float
+        Learning rate, >= 0 (torch.optim's range; > 0 to train).
+    seed : int
+        Seed, in [0, 2**62].
+    alpha : float, default 2.0
+        Zipf exponent, finite, >= 0.
+    batch : int, default 1
+        Minibatch size, >= 1.
+    optimizer : str, default 'sgd'
+        'sgd' or 'adam'.
+    betas : pair of float, default (0.9, 0.999)
+        Adam's (beta1, beta2), each in [0, 1).
+    eps : float, default 1e-8
+        Adam's denominator offset, >= 0.
+    layer_norm : bool, default False
+        LayerNorm (no affine) before U.
+    embeddings : str, default 'gaussian'
+        'gaussian' or 'orthonormal' (an Embedding kind; 'sphere' is accepted too).
+    learn_embeddings : bool, default False
+        Make the input embeddings a parameter too (same optimizer).
+    device : str, torch.device or None, default None
+        'cpu' (also for None), 'cuda', 'cuda:k' or 'auto'.
+    dtype : torch.dtype, str or None, default None
+        torch.float32 (also for None) or torch.float64, or their names.
+
+    Returns
+    -------
+    torch.Tensor
+        The final W, shape (d, d), detached.
+    """
     check_choice("optimizer", optimizer, ("sgd", "adam"))
     dev, dt = resolve_device(device), resolve_dtype(dtype)
     E = Embedding(N, d, (seed,), embeddings, "e").full(device=dev, dtype=dt)[0]
@@ -421,53 +593,6 @@ def reference_train_autograd(
     return W.detach()
 
 
-def benchmark_batch1_speedup(
-    N: int = 100, M: int = 5, d: int = 100, T: int = 10_000, n_seeds: int = 10, lr: float = 1.0
-) -> dict:
-    """Batch-1 SGD: the batched trainer against the per-step autograd loop, same configuration, one process."""
-    seeds = tuple(range(n_seeds))
-    t0 = time.perf_counter()
-    res = train(N, M, d, T, [lr], seeds, checkpoints=1)
-    res.W  # the memory itself, as the reference returns it
-    t_fast = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    ref = [reference_train_autograd(N, M, d, T, lr, s) for s in seeds]
-    t_ref = time.perf_counter() - t0
-    diff = max(float((res.W[i, 0] - ref[i]).abs().max()) for i in range(n_seeds))
-    return {
-        "config": f"N={N}, M={M}, d={d}, T={T}, {n_seeds} seeds, batch 1, lr {lr}",
-        "batched_s": t_fast,
-        "autograd_loop_s": t_ref,
-        "speedup": t_ref / t_fast,
-        "target": 20.0,
-        "max_abs_W_difference": diff,
-    }
-
-
-def benchmark_seed_batching(
-    N: int = 100, M: int = 5, d: int = 100, T: int = 10_000, n_seeds: int = 10, batch: int = 1
-) -> dict:
-    """A 10-seed learning-rate sweep (SGD, batch 1, 5 rates): all seeds in one call against one call per seed."""
-    seeds, lrs = tuple(range(n_seeds)), [0.1, 0.3, 1.0, 3.0, 10.0]
-    t0 = time.perf_counter()
-    a = train(N, M, d, T, lrs, seeds, batch=batch, checkpoints=1)
-    a.W
-    t_b = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    b = [train(N, M, d, T, lrs, (s,), batch=batch, checkpoints=1) for s in seeds]
-    [r.W for r in b]
-    t_l = time.perf_counter() - t0
-    diff = max(float((a.W[i] - b[i].W[0]).abs().max()) for i in range(n_seeds))
-    return {
-        "config": f"N={N}, M={M}, d={d}, T={T}, batch {batch}, SGD, 5 rates",
-        "batched_s": t_b,
-        "one_by_one_s": t_l,
-        "speedup": t_l / t_b,
-        "target": 5.0,
-        "max_abs_W_difference": diff,
-    }
-
-
 # ----------------------------------------------------------------------------------------------------
 # the task function of the optimiser-grid sweep (its grid lives in checks/grids.py)
 
@@ -481,6 +606,25 @@ def optimizer_grid_task(config: Mapping, seeds: Sequence[int], *, device: str = 
     samples. Returns, per seed, ``{"T": T_eval, "lr_base": [...], "error": [[error after T
     samples for T in T_eval] for each rate]}``; where W is not finite after T samples the error is stored
     as None (diverged).
+    error[j][k] = sum_x p(x) 1{margin_x <= 0} of rate config["lr"][j] after T_eval[k] samples (see :func:`train`).
+
+    Parameters
+    ----------
+    config : Mapping
+        One configuration of the grid, with keys 'N', 'M', 'd', 'alpha', 'lr' (the rates, > 0),
+        'lr_base' (their labels), 'T_eval' (increasing sample counts, multiples of 'batch_size'),
+        'batch_size', 'optimizer', 'betas' (used when 'optimizer' is 'adam'), 'layer_norm', 'embeddings'
+        and 'schedule', with the ranges of :func:`train`.
+    seeds : int or sequence of int
+        One seed or a non-empty sequence of seeds, each in [0, 2**62].
+    device : str, default 'cpu'
+        'cpu', 'cuda', 'cuda:k' or 'auto'.
+
+    Returns
+    -------
+    list of dict
+        One JSON-serialisable dict per seed: {"T": list of int, "lr_base": list, "error": list of lists of
+        float or None (None: diverged)}.
     """
     seeds = check_seeds(seeds)
     T_eval = [int(t) for t in config["T_eval"]]

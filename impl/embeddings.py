@@ -54,7 +54,29 @@ def _fill_block(buf: torch.Tensor, seed: int, stream: int, block: int, d: int) -
 
 
 def gaussian_block(seed: int, stream: int, block: int, d: int, dtype: torch.dtype) -> torch.Tensor:
-    """Block ``block`` (BLOCK rows) of the N(0, 1/d) table of (seed, stream), on the CPU."""
+    """Block ``block`` (BLOCK rows) of the N(0, 1/d) table of (seed, stream), on the CPU.
+
+    G[i, j] ~ N(0, 1/d) i.i.d. for the rows block * BLOCK .. (block + 1) * BLOCK - 1 of the table, drawn from a
+    CPU generator seeded with SplitMix64(seed, stream, block, d): the block depends on nothing else.
+
+    Parameters
+    ----------
+    seed : int
+        Seed, an integer in [0, 2**62] (not validated here).
+    stream : int
+        Stream id, a non-negative integer (the values of ``STREAMS`` name the standard tables).
+    block : int
+        Block index, >= 0.
+    d : int
+        Dimension, d >= 1.
+    dtype : torch.dtype
+        Floating-point type of the block (torch.float32 or torch.float64).
+
+    Returns
+    -------
+    torch.Tensor
+        Shape (BLOCK, d) = (4096, d), on the CPU.
+    """
     return _fill_block(torch.empty(BLOCK, d, dtype=dtype), seed, stream, block, d)
 
 
@@ -62,12 +84,24 @@ def gaussian_block(seed: int, stream: int, block: int, d: int, dtype: torch.dtyp
 class Embedding:
     """``n`` random vectors in ``R^d`` for each seed: call :meth:`rows` or :meth:`full`.
 
+    Row i of seed s is e_i = g_i with g_i ~ N(0, I_d / d) (kind 'gaussian'), e_i = g_i / ||g_i|| ('sphere'),
+    or row i of Q^T where G^T = Q R is the QR factorisation of the first n rows of the d x d gaussian table with
+    sign(diag R) > 0 ('orthonormal', e_i^T e_j = 1{i = j}). For 'gaussian' and 'sphere', row i depends only on
+    (seed, stream, i // BLOCK, d), not on n.
+
     Parameters
     ----------
-    n, d : number of vectors (>= 1) and dimension (>= 1).
-    seeds : an int or a sequence of ints; the leading axis of every output runs over them.
-    kind : 'gaussian' (N(0, 1/d) entries), 'sphere' (unit norm) or 'orthonormal' (n <= d).
-    stream : 'e', 'u', 'p', 'w', 'e2', 'misc' or an int; separates tables drawn with one seed.
+    n : int
+        Number of vectors, n >= 1 (n <= d for 'orthonormal').
+    d : int
+        Dimension, d >= 1.
+    seeds : int or sequence of int
+        One seed or a non-empty sequence of seeds, each in [0, 2**62]; the leading axis of every output
+        runs over them (stored as a tuple).
+    kind : str, default 'gaussian'
+        'gaussian' (N(0, 1/d) entries), 'sphere' (unit norm) or 'orthonormal' (n <= d).
+    stream : str or int, default 'e'
+        'e', 'u', 'p', 'w', 'e2', 'misc' or an int in [0, 2**31]; separates tables drawn with one seed.
     """
 
     n: int
@@ -87,10 +121,37 @@ class Embedding:
 
     @property
     def num_seeds(self) -> int:
+        """Number of seeds S = len(seeds), the leading axis of every table.
+
+        Returns
+        -------
+        int
+            S >= 1.
+        """
         return len(self.seeds)
 
     def rows(self, start: int, stop: int, *, device=None, dtype=None) -> torch.Tensor:
-        """Rows ``[start, stop)`` for every seed, shape ``(num_seeds, stop - start, d)``."""
+        """Rows ``[start, stop)`` for every seed, shape ``(num_seeds, stop - start, d)``.
+
+        out[s, i - start] = e_i of seed s for start <= i < stop (see the class docstring); the same numbers
+        whatever the chunking, the device or the batch of seeds.
+
+        Parameters
+        ----------
+        start : int
+            First row, in [0, n].
+        stop : int
+            One past the last row, in [start, n].
+        device : str, torch.device or None, default None
+            'cpu' (also for None), 'cuda', 'cuda:k' or 'auto' (the rows are drawn on the CPU, then moved).
+        dtype : torch.dtype, str or None, default None
+            torch.float32 (also for None) or torch.float64, or their names.
+
+        Returns
+        -------
+        torch.Tensor
+            Shape (num_seeds, stop - start, d).
+        """
         start = check_int("start", start, 0, self.n)
         stop = check_int("stop", stop, start, self.n)
         dev, dt = resolve_device(device), resolve_dtype(dtype)
@@ -114,7 +175,23 @@ class Embedding:
         return out.to(dev)
 
     def full(self, *, device=None, dtype=None) -> torch.Tensor:
-        """All rows, shape ``(num_seeds, n, d)``."""
+        """All rows, shape ``(num_seeds, n, d)``.
+
+        The table E[s] = (e_0, ..., e_{n-1}) of every seed; for 'orthonormal', the rows of Q^T with G^T = Q R
+        (computed in float64, sign(diag R) > 0), so E[s] E[s]^T = I_n.
+
+        Parameters
+        ----------
+        device : str, torch.device or None, default None
+            'cpu' (also for None), 'cuda', 'cuda:k' or 'auto'.
+        dtype : torch.dtype, str or None, default None
+            torch.float32 (also for None) or torch.float64, or their names.
+
+        Returns
+        -------
+        torch.Tensor
+            Shape (num_seeds, n, d), contiguous.
+        """
         dev, dt = resolve_device(device), resolve_dtype(dtype)
         if self.kind != "orthonormal":
             return self.rows(0, self.n, device=dev, dtype=dt)
@@ -124,7 +201,29 @@ class Embedding:
         return q.transpose(-1, -2).to(device=dev, dtype=dt).contiguous()
 
     def chunks(self, chunk: int, *, device=None, dtype=None):
-        """Iterate ``(start, stop, rows)`` over the table in pieces of ``chunk`` rows."""
+        """Iterate ``(start, stop, rows)`` over the table in pieces of ``chunk`` rows.
+
+        Yields (a, min(a + chunk, n), E[:, a:b]) for a = 0, chunk, 2 chunk, ... < n; the pieces concatenate to
+        :meth:`full` (an orthonormal table is built once and sliced).
+
+        Parameters
+        ----------
+        chunk : int
+            Rows per piece, chunk >= 1.
+        device : str, torch.device or None, default None
+            'cpu' (also for None), 'cuda', 'cuda:k' or 'auto'.
+        dtype : torch.dtype, str or None, default None
+            torch.float32 (also for None) or torch.float64, or their names.
+
+        Yields
+        ------
+        start : int
+            First row of the piece.
+        stop : int
+            One past its last row.
+        rows : torch.Tensor
+            Shape (num_seeds, stop - start, d).
+        """
         chunk = check_int("chunk", chunk, 1)
         table = self.full(device=device, dtype=dtype) if self.kind == "orthonormal" else None
         for a in range(0, self.n, chunk):
@@ -133,5 +232,26 @@ class Embedding:
 
 
 def random_matrix(d: int, seeds, *, stream="w", device=None, dtype=None) -> torch.Tensor:
-    """A d x d matrix with i.i.d. N(0, 1/d) entries per seed, shape ``(num_seeds, d, d)``."""
+    """A d x d matrix with i.i.d. N(0, 1/d) entries per seed, shape ``(num_seeds, d, d)``.
+
+    W[s, i, j] ~ N(0, 1/d): the d x d gaussian table ``Embedding(d, d, seeds, 'gaussian', stream)``.
+
+    Parameters
+    ----------
+    d : int
+        Dimension, d >= 1.
+    seeds : int or sequence of int
+        One seed or a non-empty sequence of seeds, each in [0, 2**62].
+    stream : str or int, default 'w'
+        'e', 'u', 'p', 'w', 'e2', 'misc' or an int in [0, 2**31].
+    device : str, torch.device or None, default None
+        'cpu' (also for None), 'cuda', 'cuda:k' or 'auto'.
+    dtype : torch.dtype, str or None, default None
+        torch.float32 (also for None) or torch.float64, or their names.
+
+    Returns
+    -------
+    torch.Tensor
+        Shape (num_seeds, d, d).
+    """
     return Embedding(d, d, seeds, "gaussian", stream).full(device=device, dtype=dtype)

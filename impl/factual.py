@@ -47,12 +47,22 @@ _INIT_STREAM = 0xFAC9
 class FactTask:
     """The factual-recall task; see the module docstring.
 
+    a*(s, r) = r D + j with j ~ Uniform[D] per seed; a prompt is T tokens: the subject s at a uniform position
+    among the first T - 1, uniform noise tokens elsewhere, the relation r last; the target is a*(s, r).
+    Vocabulary ids: subject s -> s, relation r -> S + r, noise k -> S + R + k.
+
     Parameters
     ----------
-    S, R : numbers of subjects and relations (>= 1).
-    D : attributes per relation |A_r| (>= 2), so A_max = D and A = R D.
-    n_noise : number of noise tokens (>= 1).
-    T : prompt length (>= 2; T - 2 noise tokens per prompt).
+    S : int
+        Number of subjects, >= 1.
+    R : int
+        Number of relations, >= 1.
+    D : int
+        Attributes per relation |A_r|, >= 2, so A_max = D and A = R D.
+    n_noise : int, default 8
+        Number of noise tokens, >= 1.
+    T : int, default 4
+        Prompt length, >= 2 (T - 2 noise tokens per prompt).
     """
 
     S: int
@@ -70,20 +80,52 @@ class FactTask:
 
     @property
     def V(self) -> int:
-        """Vocabulary size S + R + n_noise."""
+        """Vocabulary size S + R + n_noise.
+
+        Returns
+        -------
+        int
+            V = S + R + n_noise.
+        """
         return self.S + self.R + self.n_noise
 
     @property
     def A(self) -> int:
-        """Number of attributes R D."""
+        """Number of attributes R D.
+
+        Returns
+        -------
+        int
+            A = R D.
+        """
         return self.R * self.D
 
     @property
     def n_facts(self) -> int:
+        """Number of facts S R (one per (subject, relation) pair).
+
+        Returns
+        -------
+        int
+            S R.
+        """
         return self.S * self.R
 
     def facts(self, seeds) -> torch.Tensor:
-        """a*(s, r) per seed, shape (num_seeds, S, R), int64 attribute ids in A_r = [r D, (r+1) D)."""
+        """a*(s, r) per seed, shape (num_seeds, S, R), int64 attribute ids in A_r = [r D, (r+1) D).
+
+        a*(s, r) = r D + j, j ~ Uniform{0, ..., D - 1} i.i.d., from the seed's fact stream.
+
+        Parameters
+        ----------
+        seeds : int or sequence of int
+            One seed or a non-empty sequence of seeds, each in [0, 2**62].
+
+        Returns
+        -------
+        torch.Tensor
+            int64 tensor (num_seeds, S, R), on the CPU.
+        """
         seeds = check_seeds(seeds)
         out = torch.empty(len(seeds), self.S, self.R, dtype=torch.long)
         for i, s in enumerate(seeds):
@@ -94,6 +136,26 @@ class FactTask:
         """Every fact once, with fresh noise: ``(tokens (S R, T), subject (S R,), relation (S R,))``.
 
         Fact n is (s, r) = (n // R, n % R). The draw depends only on (seed, step).
+        tokens[n, t] = S + R + k_{n,t} (k uniform in [n_noise]) except tokens[n, pos_n] = s (pos_n uniform in
+        [0, T - 2]) and tokens[n, T - 1] = S + r.
+
+        Parameters
+        ----------
+        seed : int
+            Noise seed, in [0, 2**62].
+        step : int, default 0
+            Training step (selects the noise draw), >= 0.
+        device : str, torch.device or None, default None
+            'cpu' (also for None), 'cuda', 'cuda:k' or 'auto'.
+
+        Returns
+        -------
+        tokens : torch.Tensor
+            int64 (S R, T).
+        subject : torch.Tensor
+            int64 (S R,), s of each prompt.
+        relation : torch.Tensor
+            int64 (S R,), r of each prompt (its token is S + r).
         """
         seed = check_int("seed", seed, 0, 2**62)
         step = check_int("step", step, 0)
@@ -110,7 +172,20 @@ class FactTask:
 
 
 def relation_marginal(facts: torch.Tensor, D: int) -> torch.Tensor:
-    """p(a|r) = #{s : a*(s, r) = a} / S, shape (num_seeds, R, R D), from facts of shape (num_seeds, S, R)."""
+    """p(a|r) = #{s : a*(s, r) = a} / S, shape (num_seeds, R, R D), from facts of shape (num_seeds, S, R).
+
+    Parameters
+    ----------
+    facts : torch.Tensor
+        int64 tensor (num_seeds, S, R), values in [0, R D - 1] (e.g. :meth:`FactTask.facts`).
+    D : int
+        Attributes per relation, >= 2.
+
+    Returns
+    -------
+    torch.Tensor
+        float64 tensor (num_seeds, R, R D), rows summing to 1, on the CPU.
+    """
     D = check_int("D", D, 2)
     facts = torch.as_tensor(facts)
     if facts.ndim != 3 or facts.dtype != torch.long:
@@ -128,8 +203,23 @@ def relation_marginal(facts: torch.Tensor, D: int) -> torch.Tensor:
 # ------------------------------------------------------------------------- softmax transformer
 @dataclass
 class Sizes:
-    """A grid of model sizes trained together: model k has embedding dimension ``dims[k]``,
-    ``heads[k]`` heads of dimension ``d_head`` and an MLP of width ``widths[k]`` (0: attention only)."""
+    """A grid of model sizes trained together.
+
+    Model k has embedding dimension ``dims[k]``, ``heads[k]`` heads of dimension ``d_head`` and an MLP of
+    width ``widths[k]`` (0: attention only); it has 4 heads[k] d_head dims[k] + 2 widths[k] dims[k] trained
+    parameters (:func:`parameter_count`).
+
+    Parameters
+    ----------
+    dims : sequence of int
+        Embedding dimensions d_k, each >= 1 (stored as a tuple).
+    heads : sequence of int
+        Numbers of heads H_k, each >= 1, same length as ``dims``.
+    widths : sequence of int
+        MLP widths m_k, each >= 0 (0: attention only), same length as ``dims``.
+    d_head : int
+        Head dimension, >= 1.
+    """
 
     dims: tuple
     heads: tuple
@@ -147,11 +237,26 @@ class Sizes:
 
     @property
     def K(self) -> int:
+        """Number of models K = len(heads) in the grid.
+
+        Returns
+        -------
+        int
+            K >= 1.
+        """
         return len(self.heads)
 
     @property
     def params(self) -> np.ndarray:
-        """Trained parameters of each model, see :func:`parameter_count`."""
+        """Trained parameters of each model, see :func:`parameter_count`.
+
+        params[k] = 4 heads[k] d_head dims[k] + 2 widths[k] dims[k].
+
+        Returns
+        -------
+        numpy.ndarray
+            int (K,).
+        """
         return np.array([parameter_count(d, h, self.d_head, m) for d, h, m in zip(self.dims, self.heads, self.widths)])
 
 
@@ -163,6 +268,23 @@ def init_params(sizes: Sizes, seeds, *, device=None, dtype=None) -> dict:
     (seed, stream, d_k) whose row i does not depend on the number of rows, so a model's initial weights
     do not depend on the other sizes of the batch (batched == looped), and sizes of one seed share
     them (common random numbers along a size grid).
+
+    Parameters
+    ----------
+    sizes : Sizes
+        The size grid (K models).
+    seeds : int or sequence of int
+        One seed or a non-empty sequence of seeds, each in [0, 2**62].
+    device : str, torch.device or None, default None
+        'cpu' (also for None), 'cuda', 'cuda:k' or 'auto'.
+    dtype : torch.dtype, str or None, default None
+        torch.float32 (also for None) or torch.float64, or their names.
+
+    Returns
+    -------
+    dict
+        'WQ', 'WK', 'WV' (B, H_max, d_head, d_max), 'WO' (B, H_max, d_max, d_head), 'W1' (B, m_max, d_max),
+        'W2' (B, d_max, m_max), B = num_seeds * K, model index b = seed index * K + k.
     """
     if not isinstance(sizes, Sizes):
         raise ValueError(f"sizes must be a Sizes, got {type(sizes).__name__}")
@@ -201,13 +323,38 @@ def transformer_logits(
 ) -> torch.Tensor:
     """Logits (B, n, A) of B one-layer transformers on prompts ``tokens`` (n, T) (shared by all models).
 
+    h = e_{x_T} + sum_h W_O^h W_V^h sum_i softmax_i(<W_Q^h e_{x_T}, W_K^h e_{x_i}> / sqrt(d_h)) e_{x_i},
+    h <- h + W_2 relu(W_1 h) (when m > 0), logits_a = u_a^T h (masks applied as below).
+
     E : (B, V, d) token embeddings; U : (B, A, d) attribute unembeddings; params from :func:`init_params`;
     head_mask (B, H), unit_mask (B, m) and dim_mask (B, d) switch heads / hidden units / residual
     coordinates off (1 = on): a model of dimension d_k < d has zero embeddings beyond d_k and its
     writes there (W_O, W_2) are masked, so it is exactly a d_k-dimensional model.
     Cost O(B n T H d_h d): keys, values and queries as batched products over all positions.
+
+    Parameters
+    ----------
+    params : dict
+        'WQ', 'WK', 'WV' (B, H, d_h, d), 'WO' (B, H, d, d_h), 'W1' (B, m, d), 'W2' (B, d, m) (m may be 0).
+    E : torch.Tensor
+        Token embeddings, shape (B, V, d).
+    U : torch.Tensor
+        Attribute unembeddings, shape (B, A, d).
+    tokens : torch.Tensor
+        int64 prompts, shape (n, T), values in [0, V - 1].
+    head_mask : torch.Tensor or None, default None
+        (B, H), 1 = head on, 0 = off (None: all on).
+    unit_mask : torch.Tensor or None, default None
+        (B, m), 1 = hidden unit on (None: all on).
+    dim_mask : torch.Tensor or None, default None
+        (B, d), 1 = residual coordinate written by W_O and W_2 (None: all).
+
+    Returns
+    -------
+    torch.Tensor
+        Shape (B, n, A).
     """
-    B, V, d = E.shape
+    B, _V, d = E.shape
     WQ, WK, WV, WO, W1, W2 = (params[k] for k in ("WQ", "WK", "WV", "WO", "W1", "W2"))
     H, dh = WQ.shape[1], WQ.shape[2]
     n, T = tokens.shape
@@ -239,7 +386,24 @@ def transformer_logits(
 
 
 def parameter_count(d: int, H: int, d_head: int, m: int) -> int:
-    """Trained parameters of one model: 4 H d_h d (W_Q, W_K, W_V, W_O) + 2 m d (W_1, W_2)."""
+    """Trained parameters of one model: 4 H d_h d (W_Q, W_K, W_V, W_O) + 2 m d (W_1, W_2).
+
+    Parameters
+    ----------
+    d : int
+        Embedding dimension, >= 1.
+    H : int
+        Number of heads, >= 0.
+    d_head : int
+        Head dimension, >= 1.
+    m : int
+        MLP width, >= 0.
+
+    Returns
+    -------
+    int
+        4 H d_head d + 2 m d.
+    """
     return 4 * H * d_head * d + 2 * m * d
 
 
@@ -250,6 +414,23 @@ class TrainResult:
     accuracy, loss : (num_seeds, K) final accuracy (argmax over all R D attributes, all S R facts, fresh
     noise) and cross-entropy; params : (K,) trained-parameter counts; history : (checkpoints, num_seeds, K)
     accuracy along training at ``steps_at``.
+    accuracy = (1/(S R)) sum_{s,r} 1{argmax_a logits_a = a*(s, r)},
+    loss = -(1/(S R)) sum_{s,r} log softmax(logits)_{a*(s,r)}.
+
+    Parameters
+    ----------
+    accuracy : numpy.ndarray
+        (num_seeds, K) final accuracy, in [0, 1].
+    loss : numpy.ndarray
+        (num_seeds, K) final cross-entropy, >= 0.
+    params : numpy.ndarray
+        (K,) trained-parameter counts.
+    history : numpy.ndarray
+        (checkpoints, num_seeds, K) accuracy at ``steps_at``.
+    steps_at : numpy.ndarray
+        (checkpoints,) steps of the evaluations (the last one is ``steps``).
+    info : dict, default {}
+        Run settings ('steps', 'lr').
     """
 
     accuracy: np.ndarray
@@ -304,6 +485,33 @@ def train_transformers(
     cross-entropies, so Adam (element-wise) updates each model exactly as if it were trained alone.
     The noise of the prompts is shared by the batch and drawn from ``noise_seed`` (default: the first
     seed), so a batch over seeds equals the runs of each seed alone with the same ``noise_seed``.
+    Rate at step t: lr (0.01 + 0.99 (1 + cos(pi min(t/steps, 1))) / 2); loss = sum_b (1/(S R)) sum_n CE_b(n).
+
+    Parameters
+    ----------
+    task : FactTask
+        The task (S subjects, R relations, D attributes per relation).
+    sizes : Sizes
+        The K model sizes.
+    seeds : int or sequence of int
+        One seed or a non-empty sequence of seeds, each in [0, 2**62].
+    steps : int, default 1000
+        Adam steps, >= 1.
+    lr : float, default 1e-2
+        Initial learning rate, in (0, inf).
+    eval_every : int, default 0
+        Record the accuracy every ``eval_every`` steps, >= 0 (0: only at the end).
+    noise_seed : int or None, default None
+        Seed of the prompt noise, in [0, 2**62] (None: the first seed).
+    device : str, torch.device or None, default None
+        'cpu' (also for None), 'cuda', 'cuda:k' or 'auto'.
+    dtype : torch.dtype, str or None, default None
+        torch.float32 (also for None) or torch.float64, or their names.
+
+    Returns
+    -------
+    TrainResult
+        Final accuracy and loss per (seed, size), parameter counts and the accuracy history.
     """
     if not isinstance(task, FactTask):
         raise ValueError(f"task must be a FactTask, got {type(task).__name__}")
@@ -355,7 +563,22 @@ def train_transformers(
 
 # ------------------------------------------------------------------- linear attention, one-hot
 def linear_onehot_logits(W_OV: torch.Tensor, w_KQ: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:
-    """logits_a = sum_i w_KQ(x_i) W_OV(a, x_i) for W_OV (B, A, V), w_KQ (B, V), tokens (n, T): (B, n, A)."""
+    """logits_a = sum_i w_KQ(x_i) W_OV(a, x_i) for W_OV (B, A, V), w_KQ (B, V), tokens (n, T): (B, n, A).
+
+    Parameters
+    ----------
+    W_OV : torch.Tensor
+        Output-value weights, shape (B, A, V).
+    w_KQ : torch.Tensor
+        Key-query weight of every token, shape (B, V).
+    tokens : torch.Tensor
+        int64 prompts, shape (n, T), values in [0, V - 1].
+
+    Returns
+    -------
+    torch.Tensor
+        Shape (B, n, A).
+    """
     cols = W_OV[:, :, tokens]  # (B, A, n, T)
     return torch.einsum("bant,bnt->bna", cols, w_KQ[:, tokens])
 
@@ -365,6 +588,23 @@ def population_prompts(task: FactTask, *, device=None) -> tuple[torch.Tensor, to
 
     Without positions the linear one-hot model only sees the multiset of tokens, so these S R N
     prompts, equally weighted, are the whole population: their mean loss is the population loss.
+    Prompt i = n N + z has tokens (n // R, S + R + z, S + n % R) for fact n and noise token z.
+
+    Parameters
+    ----------
+    task : FactTask
+        A task with T = 3 (S subjects, R relations, N = n_noise noise tokens).
+    device : str, torch.device or None, default None
+        'cpu' (also for None), 'cuda', 'cuda:k' or 'auto'.
+
+    Returns
+    -------
+    tokens : torch.Tensor
+        int64 (S R N, 3).
+    fact : torch.Tensor
+        int64 (S R N,), the fact index n = s R + r.
+    noise : torch.Tensor
+        int64 (S R N,), the noise index z in [0, N - 1].
     """
     if not isinstance(task, FactTask) or task.T != 3:
         raise ValueError("task must be a FactTask with T = 3 for the enumerated population")
@@ -378,9 +618,28 @@ def population_prompts(task: FactTask, *, device=None) -> tuple[torch.Tensor, to
 
 @dataclass
 class FlowResult:
-    """Trajectory of :func:`gradient_flow_linear`: times (C,), and per checkpoint and seed (C, num_seeds):
+    """Trajectory of :func:`gradient_flow_linear`.
+
+    Times (C,), and per checkpoint and seed (C, num_seeds):
     ``loss`` = E KL(p(.|s,r) || q) (the cross-entropy: p(a|s,r) is a point mass), ``kl_r`` =
-    E KL(p(.|r) || q), ``kl_marg`` = E KL(p(.) || q), ``acc``; ``H_r`` (num_seeds,) = H(a|r) in nats."""
+    E KL(p(.|r) || q), ``kl_marg`` = E KL(p(.) || q), ``acc``; ``H_r`` (num_seeds,) = H(a|r) in nats.
+    KL(p || q) = sum_a p(a) log(p(a) / q(a)) (0 log 0 = 0), E the mean over the S R N prompts.
+
+    Parameters
+    ----------
+    t : numpy.ndarray
+        (C,) flow times of the checkpoints, in [lr, time].
+    loss : numpy.ndarray
+        (C, num_seeds) cross-entropy, >= 0.
+    kl_r : numpy.ndarray
+        (C, num_seeds) E KL(p(.|r) || q), >= 0.
+    kl_marg : numpy.ndarray
+        (C, num_seeds) E KL(p(.) || q), >= 0.
+    acc : numpy.ndarray
+        (C, num_seeds) accuracy, in [0, 1].
+    H_r : numpy.ndarray
+        (num_seeds,) conditional entropy H(a|r) in nats, in [0, log D].
+    """
 
     t: np.ndarray
     loss: np.ndarray
@@ -413,6 +672,34 @@ def gradient_flow_linear(
     Population: all S R N prompts (s, z, r) of a T = 3 task, equally weighted (exact expectation).
     Records on a geometric grid of ``checkpoints`` times in [lr, time] the cross-entropy, the KL
     divergences from p(a|r) and from p(a) to the model's prediction (averaged over prompts) and accuracy.
+    Step: (W_OV, w_KQ) <- (W_OV, w_KQ) - lr grad L, L = -(1/n) sum_prompts log softmax(logits)_{a*(s, r)},
+    for round(time / lr) steps.
+
+    Parameters
+    ----------
+    task : FactTask
+        A task with T = 3.
+    seeds : int or sequence of int
+        One seed or a non-empty sequence of seeds, each in [0, 2**62].
+    alpha : float, default 0.1
+        Initial scale, in (0, inf).
+    jitter : float, default 0.01
+        Relative noise of the initialisation, >= 0.
+    lr : float, default 1.0
+        Euler step size, in (0, inf).
+    time : float, default 2000.0
+        Flow time, >= lr.
+    checkpoints : int, default 200
+        Number of geometric recording times (before removing duplicate steps), >= 2.
+    device : str, torch.device or None, default None
+        'cpu' (also for None), 'cuda', 'cuda:k' or 'auto'.
+    dtype : torch.dtype, str or None, default None
+        torch.float32 (also for None) or torch.float64, or their names.
+
+    Returns
+    -------
+    FlowResult
+        Times (C,) and the loss, KL divergences and accuracy (C, num_seeds) at them, and H(a|r) per seed.
     """
     if not isinstance(task, FactTask):
         raise ValueError(f"task must be a FactTask, got {type(task).__name__}")

@@ -20,7 +20,15 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 import torch
 
-from amemory.validate import check_finite_tensor, check_float, check_prob, check_int, check_seeds, resolve_device, resolve_dtype
+from amemory.validate import (
+    check_finite_tensor,
+    check_float,
+    check_int,
+    check_prob,
+    check_seeds,
+    resolve_device,
+    resolve_dtype,
+)
 
 from .embeddings import Embedding
 from .sampling import generator
@@ -54,7 +62,24 @@ def _dtype(dtype) -> torch.dtype:
 class Problem:
     """B population problems: E (B, N, d), U (B, M, d), f (B, N) int64, p (B, N), eta (B,).
 
-    ``grid`` holds the per-problem parameter values (numpy arrays of length B) that built it.
+    Problem b has the population loss L_b(W) = sum_x p[b, x] l(f[b, x], U[b] W E[b, x]) and the GD step size
+    eta[b]. ``grid`` holds the per-problem parameter values (numpy arrays of length B) that built it.
+    E, U, p and eta must share one dtype, and all tensors one device.
+
+    Parameters
+    ----------
+    E : torch.Tensor
+        Input embeddings e_x as rows, shape (B, N, d), finite.
+    U : torch.Tensor
+        Output embeddings u_y as rows, shape (B, M, d) with M >= 2, finite.
+    f : torch.Tensor
+        The target maps, int64 of shape (B, N), values in [0, M - 1].
+    p : torch.Tensor
+        Token weights, shape (B, N), finite and non-negative (not renormalised).
+    eta : torch.Tensor
+        Step sizes, shape (B,), in (0, inf).
+    grid : dict, default {}
+        Parameter values per problem (name -> numpy array of length B); informational.
     """
 
     E: torch.Tensor
@@ -90,11 +115,30 @@ class Problem:
 
     @property
     def shape(self) -> tuple[int, int, int, int]:
-        """(B, N, M, d)."""
+        """(B, N, M, d).
+
+        Returns
+        -------
+        tuple of int
+            B problems, N tokens, M outputs, dimension d.
+        """
         return self.E.shape[0], self.E.shape[1], self.U.shape[1], self.E.shape[2]
 
     def with_eta(self, eta) -> Problem:
-        """The same problems with step sizes ``eta`` (a scalar or a (B,) array)."""
+        """The same problems with step sizes ``eta`` (a scalar or a (B,) array).
+
+        eta_b <- eta (broadcast to B); the other fields are shared, not copied.
+
+        Parameters
+        ----------
+        eta : float or array_like
+            A scalar or a (B,) array of step sizes, in (0, inf).
+
+        Returns
+        -------
+        Problem
+            A new problem with the new ``eta`` (``grid`` unchanged).
+        """
         e = torch.as_tensor(eta, dtype=self.E.dtype, device=self.E.device).expand(self.shape[0]).clone()
         return replace(self, eta=e)
 
@@ -112,6 +156,24 @@ def two_token_problem(a, p0, eta, *, device=None, dtype=None) -> Problem:
     """The two-token model on the product grid a x p0 x eta (flattened in that order).
 
     e_0 = (1, 0), e_1 = (a, sqrt(1 - a^2)), u_0 = (1, 0), u_1 = (0, 1), f*(x) = x, p = (p0, 1 - p0).
+
+    Parameters
+    ----------
+    a : float or sequence of float
+        Correlations e_0^T e_1, each in [-1, 1].
+    p0 : float or sequence of float
+        Probabilities of token 0, each in (0, 1).
+    eta : float or sequence of float
+        GD step sizes, each in (0, inf).
+    device : str, torch.device or None, default None
+        'cpu' (also for None), 'cuda', 'cuda:k' or 'auto'.
+    dtype : torch.dtype, str or None, default None
+        torch.float64 (also for None) or torch.float32, or their names.
+
+    Returns
+    -------
+    Problem
+        B = len(a) len(p0) len(eta) problems (N = M = d = 2), ``grid`` keys 'a', 'p0', 'eta'.
     """
     a = _as_1d("a", a, -1.0, 1.0)
     p0 = _as_1d("p0", p0, 0.0, 1.0, lo_open=True, hi_open=True)
@@ -131,7 +193,33 @@ def two_token_problem(a, p0, eta, *, device=None, dtype=None) -> Problem:
 
 
 def orthogonal_problem(p, M: int, d: int, eta, seeds, *, device=None, dtype=None) -> Problem:
-    """Orthonormal e_x (N <= d) and u_y (M <= d), f*(x) = x mod M, on the grid eta x seeds."""
+    """Orthonormal e_x (N <= d) and u_y (M <= d), f*(x) = x mod M, on the grid eta x seeds.
+
+    Problem b = k S + s has step size eta[k] and the embeddings of seeds[s] (e_x^T e_x' = 1{x = x'},
+    u_y^T u_y' = 1{y = y'}).
+
+    Parameters
+    ----------
+    p : array_like or torch.Tensor
+        Token weights, shape (N,), finite, non-negative, with a positive sum (used as given).
+    M : int
+        Number of outputs, M >= 2.
+    d : int
+        Dimension, d >= max(N, M).
+    eta : float or sequence of float
+        GD step sizes, each in (0, inf).
+    seeds : int or sequence of int
+        One seed or a non-empty sequence of seeds, each in [0, 2**62].
+    device : str, torch.device or None, default None
+        'cpu' (also for None), 'cuda', 'cuda:k' or 'auto'.
+    dtype : torch.dtype, str or None, default None
+        torch.float64 (also for None) or torch.float32, or their names.
+
+    Returns
+    -------
+    Problem
+        B = len(eta) len(seeds) problems, ``grid`` keys 'eta' and 'seed'.
+    """
     p_t = torch.as_tensor(check_prob("p", p, normalized=False))
     N = p_t.numel()
     M = check_int("M", M, 2)
@@ -157,7 +245,32 @@ def orthogonal_problem(p, M: int, d: int, eta, seeds, *, device=None, dtype=None
 def random_problem(p, M: int, d: int, eta: float, seeds, *, kind: str = "gaussian", device=None, dtype=None) -> Problem:
     """One problem per seed: random embeddings of ``kind`` (N(0, 1/d) entries by default), f* uniform on [M].
 
-    f* is drawn from the seed's own generator (stream independent of the embeddings).
+    f*(x) ~ Uniform{0, ..., M - 1} i.i.d. over x, drawn from the seed's own generator (stream independent of
+    the embeddings).
+
+    Parameters
+    ----------
+    p : array_like or torch.Tensor
+        Token weights, shape (N,), finite, non-negative, with a positive sum (used as given).
+    M : int
+        Number of outputs, M >= 2.
+    d : int
+        Dimension, d >= 1 (d >= max(N, M) for 'orthonormal').
+    eta : float
+        GD step size, in (0, inf), shared by the problems.
+    seeds : int or sequence of int
+        One seed or a non-empty sequence of seeds, each in [0, 2**62].
+    kind : str, default 'gaussian'
+        Embedding kind: 'gaussian', 'sphere' or 'orthonormal'.
+    device : str, torch.device or None, default None
+        'cpu' (also for None), 'cuda', 'cuda:k' or 'auto'.
+    dtype : torch.dtype, str or None, default None
+        torch.float64 (also for None) or torch.float32, or their names.
+
+    Returns
+    -------
+    Problem
+        B = len(seeds) problems, ``grid`` key 'seed'.
     """
     p_t = torch.as_tensor(check_prob("p", p, normalized=False))
     N = p_t.numel()
@@ -191,7 +304,22 @@ def _check_W(W: torch.Tensor, prob: Problem) -> torch.Tensor:
 
 
 def logits(W: torch.Tensor, prob: Problem) -> torch.Tensor:
-    """S[b, x, y] = u_y^T W e_x, shape (B, N, M)."""
+    """S[b, x, y] = u_y^T W e_x, shape (B, N, M).
+
+    Computed as E W^T U^T, batched over the problems.
+
+    Parameters
+    ----------
+    W : torch.Tensor
+        Memories, shape (B, d, d), finite.
+    prob : Problem
+        The B problems.
+
+    Returns
+    -------
+    torch.Tensor
+        Shape (B, N, M).
+    """
     _check_W(W, prob)
     return prob.E @ W.transpose(-1, -2) @ prob.U.transpose(-1, -2)
 
@@ -212,29 +340,102 @@ def _stats(S: torch.Tensor, prob: Problem, oh: torch.Tensor):
 
 
 def loss(W: torch.Tensor, prob: Problem) -> torch.Tensor:
-    """L(W) = -sum_x p(x) log softmax(U W e_x)_{f*(x)}, shape (B,)."""
+    """L(W) = -sum_x p(x) log softmax(U W e_x)_{f*(x)}, shape (B,).
+
+    Parameters
+    ----------
+    W : torch.Tensor
+        Memories, shape (B, d, d), finite.
+    prob : Problem
+        The B problems.
+
+    Returns
+    -------
+    torch.Tensor
+        Shape (B,), >= 0.
+    """
     return _stats(logits(W, prob), prob, _onehot(prob))[0]
 
 
 def zero_one_error(W: torch.Tensor, prob: Problem) -> torch.Tensor:
-    """sum_x p(x) 1{s_{f*(x)} <= max_{y != f*(x)} s_y} (ties are errors), shape (B,)."""
+    """sum_x p(x) 1{s_{f*(x)} <= max_{y != f*(x)} s_y} (ties are errors), shape (B,).
+
+    s_y = u_y^T W e_x are the logits of token x.
+
+    Parameters
+    ----------
+    W : torch.Tensor
+        Memories, shape (B, d, d), finite.
+    prob : Problem
+        The B problems.
+
+    Returns
+    -------
+    torch.Tensor
+        Shape (B,), in [0, sum_x p(x)].
+    """
     return _stats(logits(W, prob), prob, _onehot(prob))[1]
 
 
 def margins(W: torch.Tensor, prob: Problem) -> torch.Tensor:
-    """s_{f*(x)}(x) - max_{y != f*(x)} s_y(x), shape (B, N)."""
+    """s_{f*(x)}(x) - max_{y != f*(x)} s_y(x), shape (B, N).
+
+    s_y(x) = u_y^T W e_x; a margin <= 0 is an error.
+
+    Parameters
+    ----------
+    W : torch.Tensor
+        Memories, shape (B, d, d), finite.
+    prob : Problem
+        The B problems.
+
+    Returns
+    -------
+    torch.Tensor
+        Shape (B, N).
+    """
     return _stats(logits(W, prob), prob, _onehot(prob))[2]
 
 
 def gradient(W: torch.Tensor, prob: Problem) -> torch.Tensor:
-    """grad L(W) = sum_x p(x) U^T (softmax(U W e_x) - delta_{f*(x)}) e_x^T, shape (B, d, d)."""
+    """grad L(W) = sum_x p(x) U^T (softmax(U W e_x) - delta_{f*(x)}) e_x^T, shape (B, d, d).
+
+    Computed as U^T R^T E with R = p (softmax(S) - onehot(f*)), S the logits.
+
+    Parameters
+    ----------
+    W : torch.Tensor
+        Memories, shape (B, d, d), finite.
+    prob : Problem
+        The B problems.
+
+    Returns
+    -------
+    torch.Tensor
+        Shape (B, d, d).
+    """
     S = logits(W, prob)
     R = prob.p.unsqueeze(-1) * (torch.softmax(S, -1) - _onehot(prob))
     return prob.U.transpose(-1, -2) @ R.transpose(-1, -2) @ prob.E
 
 
 def hessian(W: torch.Tensor, prob: Problem) -> torch.Tensor:
-    """H(W) = sum_x p(x) (U^T A_x U) kron (e_x e_x^T), shape (B, d^2, d^2), row-major vec(W)."""
+    """H(W) = sum_x p(x) (U^T A_x U) kron (e_x e_x^T), shape (B, d^2, d^2), row-major vec(W).
+
+    A_x = diag(sigma_x) - sigma_x sigma_x^T with sigma_x = softmax(U W e_x).
+
+    Parameters
+    ----------
+    W : torch.Tensor
+        Memories, shape (B, d, d), finite.
+    prob : Problem
+        The B problems.
+
+    Returns
+    -------
+    torch.Tensor
+        Shape (B, d^2, d^2), symmetric positive semi-definite.
+    """
     S = logits(W, prob)
     sig = torch.softmax(S, -1)  # (B, N, M)
     A = torch.diag_embed(sig) - sig.unsqueeze(-1) * sig.unsqueeze(-2)
@@ -245,7 +446,22 @@ def hessian(W: torch.Tensor, prob: Problem) -> torch.Tensor:
 
 
 def sharpness(W: torch.Tensor, prob: Problem) -> torch.Tensor:
-    """lambda_max(H(W)) per problem, shape (B,)."""
+    """lambda_max(H(W)) per problem, shape (B,).
+
+    The largest eigenvalue of the Hessian of :func:`hessian` (``torch.linalg.eigvalsh``).
+
+    Parameters
+    ----------
+    W : torch.Tensor
+        Memories, shape (B, d, d), finite.
+    prob : Problem
+        The B problems.
+
+    Returns
+    -------
+    torch.Tensor
+        Shape (B,), >= 0.
+    """
     return torch.linalg.eigvalsh(hessian(W, prob))[..., -1]
 
 
@@ -254,7 +470,23 @@ def sharpness(W: torch.Tensor, prob: Problem) -> torch.Tensor:
 class Trajectory:
     """A GD run recorded at ``steps`` (int64 (R,), step 0 is W_0).
 
-    loss, error : (B, R); margin : (B, R, N) or None; sharpness : (B, R) or None; W : final (B, d, d).
+    loss[b, r] = L_b(W_{steps[r]}), error[b, r] = 0-1 population error, margin[b, r, x] = margin of token x,
+    sharpness[b, r] = lambda_max(H(W_{steps[r]})), all at the recorded steps.
+
+    Parameters
+    ----------
+    steps : torch.Tensor
+        int64 (R,), the recorded steps, strictly increasing, in [0, number of steps].
+    loss : torch.Tensor
+        (B, R) population cross-entropy.
+    error : torch.Tensor
+        (B, R) population 0-1 error (ties are errors).
+    margin : torch.Tensor or None
+        (B, R, N) margins, or None when not recorded.
+    sharpness : torch.Tensor or None
+        (B, R) lambda_max of the Hessian, or None when not recorded.
+    W : torch.Tensor
+        Final memories (B, d, d).
     """
 
     steps: torch.Tensor
@@ -278,11 +510,31 @@ def run_gd(
 
     record : None (every step 0..steps) or a sorted sequence of steps in [0, steps] to keep.
     The loop runs over steps only; loss, error and the gradient share one logits computation.
+
+    Parameters
+    ----------
+    prob : Problem
+        The B problems (their ``eta`` are the step sizes).
+    steps : int
+        Number of GD steps, >= 0.
+    W0 : torch.Tensor or None, default None
+        Initial memories (B, d, d), finite (None: W_0 = 0).
+    record : sequence of int or None, default None
+        Steps to record: None (every step 0..steps) or a strictly increasing integer sequence in [0, steps].
+    record_margins : bool, default False
+        Record the margins (B, R, N).
+    record_sharpness : bool, default False
+        Record lambda_max(H(W_t)) (an eigen-decomposition of a d^2 x d^2 matrix per problem and record).
+
+    Returns
+    -------
+    Trajectory
+        The recorded loss, error (and margins, sharpness) and the final W_steps.
     """
     if not isinstance(prob, Problem):
         raise ValueError("prob must be an impl.gd.Problem")
     steps = check_int("steps", steps, 0)
-    B, N, M, d = prob.shape
+    B, N, _M, d = prob.shape
     if W0 is None:
         W = torch.zeros(B, d, d, dtype=prob.E.dtype, device=prob.E.device)
     else:
@@ -326,7 +578,24 @@ def run_gd(
 
 
 def first_hit_step(values: torch.Tensor, steps: torch.Tensor, level: float = 0.0) -> torch.Tensor:
-    """First recorded step with values <= level, per row of ``values`` (B, R); -1 where never."""
+    """First recorded step with values <= level, per row of ``values`` (B, R); -1 where never.
+
+    out[b] = steps[min {r : values[b, r] <= level}], or -1 if the set is empty.
+
+    Parameters
+    ----------
+    values : torch.Tensor
+        Shape (B, R), e.g. ``Trajectory.error``.
+    steps : array_like or torch.Tensor
+        Shape (R,), the step of each column.
+    level : float, default 0.0
+        Finite threshold.
+
+    Returns
+    -------
+    torch.Tensor
+        Shape (B,), the steps' dtype (int64 for ``Trajectory.steps``).
+    """
     if not torch.is_tensor(values) or values.ndim != 2:
         raise ValueError("values must be a (B, R) tensor")
     steps = torch.as_tensor(steps)
@@ -341,8 +610,30 @@ def first_hit_step(values: torch.Tensor, steps: torch.Tensor, level: float = 0.0
 def ce_optimum(prob: Problem, *, W0: torch.Tensor | None = None, iters: int = 100, tol: float = 1e-11):
     """Minimise L by damped Newton (Levenberg-Marquardt, backtracking on L), batched over problems.
 
+    Step: W <- W + s Delta with (H + mu I) vec(Delta) = -vec(grad L(W)), mu = 1e-10 tr(H), and s halved
+    (at most 40 times) until L(W + s Delta) <= L(W) + 1e-4 s <grad L, Delta>; problems with
+    ||grad L|| <= tol stop moving.
+
     Only for problems with a finite minimiser (not linearly separable). Returns (W (B, d, d), grad
     norm (B,)); directions where H vanishes (e.g. W^T 1 with U^T 1 = 0) are left untouched.
+
+    Parameters
+    ----------
+    prob : Problem
+        The B problems (``eta`` is not used).
+    W0 : torch.Tensor or None, default None
+        Starting memories (B, d, d), finite (None: 0).
+    iters : int, default 100
+        Maximum number of Newton steps, >= 1.
+    tol : float, default 1e-11
+        Gradient-norm tolerance, in (0, inf).
+
+    Returns
+    -------
+    W : torch.Tensor
+        Shape (B, d, d).
+    grad_norm : torch.Tensor
+        ||grad L(W)||_F per problem, shape (B,).
     """
     if not isinstance(prob, Problem):
         raise ValueError("prob must be an impl.gd.Problem")

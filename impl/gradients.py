@@ -16,7 +16,27 @@ from .sampling import sample_counts
 
 
 def cross_entropy(W: torch.Tensor, X: torch.Tensor, U: torch.Tensor, p_joint: torch.Tensor) -> torch.Tensor:
-    """L(W) = -sum_{x,k} p(x, k) log softmax_k(u_k^T W x), batched over leading axes; returns (S,)."""
+    """L(W) = -sum_{x,k} p(x, k) log softmax_k(u_k^T W x), batched over leading axes; returns (S,).
+
+    The logits of input x are u_k^T W x for every output k, i.e. X W^T U^T of shape (..., n, M).
+
+    Parameters
+    ----------
+    W : torch.Tensor
+        Memories, shape (S, d, d) (any leading axes), finite.
+    X : torch.Tensor
+        Inputs x as rows, shape (S, n, d), finite.
+    U : torch.Tensor
+        Output embeddings u_k as rows, shape (S, M, d), finite.
+    p_joint : torch.Tensor
+        Joint weights p(x, k), shape (S, n, M), finite and non-negative (a probability table for the
+        population loss; not renormalised).
+
+    Returns
+    -------
+    torch.Tensor
+        Shape (S,) (the leading axes), differentiable in W.
+    """
     check_finite_tensor("W", W)
     check_finite_tensor("X", X)
     check_finite_tensor("U", U)
@@ -31,7 +51,27 @@ def cross_entropy(W: torch.Tensor, X: torch.Tensor, U: torch.Tensor, p_joint: to
 
 
 def autograd_gradient(W: torch.Tensor, X: torch.Tensor, U: torch.Tensor, p_joint: torch.Tensor) -> torch.Tensor:
-    """grad_W L(W) by automatic differentiation, same shape as W."""
+    """grad_W L(W) by automatic differentiation, same shape as W.
+
+    g = d/dW sum_s L_s(W_s) with L the cross-entropy of :func:`cross_entropy` (the seeds do not mix, so
+    g[s] = grad L_s(W_s)); W itself is not modified.
+
+    Parameters
+    ----------
+    W : torch.Tensor
+        Memories, shape (S, d, d), finite.
+    X : torch.Tensor
+        Inputs as rows, shape (S, n, d), finite.
+    U : torch.Tensor
+        Output embeddings as rows, shape (S, M, d), finite.
+    p_joint : torch.Tensor
+        Joint weights p(x, k), shape (S, n, M), finite and non-negative.
+
+    Returns
+    -------
+    torch.Tensor
+        Shape (S, d, d).
+    """
     W = W.detach().clone().requires_grad_(True)
     loss = cross_entropy(W, X, U, p_joint).sum()
     (g,) = torch.autograd.grad(loss, W)
@@ -55,7 +95,38 @@ def one_step_memory(
 ):
     """One population gradient step from W = 0 (GM2): W_1 = -eta grad L(0), by autograd.
 
-    Returns (W_1 (S, d, d), E (S, N, d), U (S, M, d)).
+    With p(z, k) = p(z) 1{k = f*(z)}: W_1 = eta sum_z p(z) sum_k (1{k = f*(z)} - 1/M) u_k e_z^T
+    (the softmax is uniform at W = 0).
+
+    Parameters
+    ----------
+    f : array_like or torch.Tensor
+        The target map f*, a non-empty integer sequence of length N with values in [0, M - 1].
+    M : int
+        Number of outputs, M >= 1.
+    d : int
+        Dimension, d >= 1.
+    seeds : int or sequence of int
+        One seed or a non-empty sequence of seeds, each in [0, 2**62].
+    eta : float, default 1.0
+        Step size, in (0, inf).
+    p : array_like, torch.Tensor or None, default None
+        Token distribution p(z), shape (N,) (used as given; uniform 1/N when None).
+    kind : str, default 'gaussian'
+        Embedding kind: 'gaussian', 'sphere' or 'orthonormal' (N, M <= d).
+    device : str, torch.device or None, default None
+        'cpu' (also for None), 'cuda', 'cuda:k' or 'auto'.
+    dtype : torch.dtype, str or None, default None
+        torch.float32 (also for None) or torch.float64, or their names.
+
+    Returns
+    -------
+    W_1 : torch.Tensor
+        Shape (S, d, d).
+    E : torch.Tensor
+        Input embeddings, shape (S, N, d) (stream 'e').
+    U : torch.Tensor
+        Output embeddings, shape (S, M, d) (stream 'u').
     """
     M = check_int("M", M, 1)
     d = check_int("d", d, 1)
@@ -79,8 +150,42 @@ def one_sgd_step(
     """One SGD step from W = 0 on a batch of ``batch`` i.i.d. tokens z ~ p with labels f*(z) (GM4).
 
     The batch loss (1/B) sum_i l(z_i) equals sum_z (n_z/B) l(z), so the step is taken on the
-    empirical joint distribution of the sampled batch, by autograd.
-    Returns (W_1 (S, d, d), E (S, N, d), U (S, M, d), counts (S, N)).
+    empirical joint distribution of the sampled batch, by autograd:
+    W_1 = -eta grad L_batch(0) = eta sum_z (n_z/B) sum_k (1{k = f*(z)} - 1/M) u_k e_z^T.
+
+    Parameters
+    ----------
+    f : array_like or torch.Tensor
+        The target map f*, integers of shape (N,) with values in [0, M - 1].
+    M : int
+        Number of outputs, M >= 1.
+    d : int
+        Dimension, d >= 1.
+    p : array_like or torch.Tensor
+        Token weights, shape (N,), finite, non-negative, with a positive sum (normalised by the sampler).
+    batch : int
+        Batch size B, >= 1.
+    seeds : int or sequence of int
+        One seed or a non-empty sequence of seeds, each in [0, 2**62]; each seed draws its own batch.
+    eta : float, default 1.0
+        Step size (not range-checked here; a positive rate is meant).
+    kind : str, default 'gaussian'
+        Embedding kind: 'gaussian', 'sphere' or 'orthonormal' (N, M <= d).
+    device : str, torch.device or None, default None
+        'cpu' (also for None), 'cuda', 'cuda:k' or 'auto'.
+    dtype : torch.dtype, str or None, default None
+        torch.float32 (also for None) or torch.float64, or their names.
+
+    Returns
+    -------
+    W_1 : torch.Tensor
+        Shape (S, d, d).
+    E : torch.Tensor
+        Input embeddings, shape (S, N, d).
+    U : torch.Tensor
+        Output embeddings, shape (S, M, d).
+    counts : torch.Tensor
+        Batch counts n_z, float64, shape (S, N), each row summing to B.
     """
     batch = check_int("batch", batch, 1)
     seeds = check_seeds(seeds)

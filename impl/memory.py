@@ -28,9 +28,17 @@ CHUNK_ELEMENTS = 1 << 26
 class Recall:
     """Result of :func:`recall`.
 
-    correct : bool tensor (S, Q, N), token z recalled by the memory of seed s and weighting k.
-    error : tensor (S, Q), population error sum_z p(z) 1{z not recalled}.
-    margin : tensor (S, Q, N) or None, score of f*(z) minus the best other score.
+    correct[s, k, z] = 1{u_{f*(z)}^T W_{s,k} e_z > max_{y != f*(z)} u_y^T W_{s,k} e_z} (ties are errors),
+    error[s, k] = sum_z p(z) (1 - correct[s, k, z]), margin[s, k, z] = u_{f*(z)}^T W e_z - max_{y != f*(z)} u_y^T W e_z.
+
+    Parameters
+    ----------
+    correct : torch.Tensor
+        bool tensor (S, Q, N), token z recalled by the memory of seed s and weighting k.
+    error : torch.Tensor
+        float64 tensor (S, Q), population error sum_z p(z) 1{z not recalled}, in [0, 1] for a normalised p.
+    margin : torch.Tensor or None, default None
+        tensor (S, Q, N) or None, score of f*(z) minus the best other score (-inf ... inf; +inf when M = 1).
     """
 
     correct: torch.Tensor
@@ -39,11 +47,39 @@ class Recall:
 
     @property
     def accuracy(self) -> torch.Tensor:
+        """Population accuracy 1 - error, shape (S, Q).
+
+        accuracy[s, k] = 1 - sum_z p(z) 1{z not recalled} = sum_z p(z) correct[s, k, z] (for p summing to one).
+
+        Returns
+        -------
+        torch.Tensor
+            float64 tensor (S, Q).
+        """
         return 1.0 - self.error
 
 
 def as_map(f, n: int, m: int, device) -> torch.Tensor:
-    """Validate ``f*`` given as integers of shape (n,) with values in [0, m)."""
+    """Validate ``f*`` given as integers of shape (n,) with values in [0, m).
+
+    The map f*: [n] -> [m], z -> f[z], returned as an int64 tensor.
+
+    Parameters
+    ----------
+    f : array_like or torch.Tensor
+        Integers (int64, int32, int16 or uint8) of shape (n,), values in [0, m - 1].
+    n : int
+        Number of inputs (length of ``f``), n >= 0.
+    m : int
+        Number of outputs, m >= 1.
+    device : str, torch.device or None
+        Device of the result (passed to ``torch.as_tensor``).
+
+    Returns
+    -------
+    torch.Tensor
+        int64 tensor of shape (n,) on ``device``.
+    """
     f = torch.as_tensor(f, device=device)
     if f.shape != (n,) or f.dtype not in (torch.int64, torch.int32, torch.int16, torch.uint8):
         raise ValueError(f"f must be an integer tensor of shape ({n},), got {f.dtype} {tuple(f.shape)}")
@@ -53,7 +89,28 @@ def as_map(f, n: int, m: int, device) -> torch.Tensor:
 
 
 def as_weights(q, num_seeds: int, n: int, device, dtype) -> torch.Tensor:
-    """Bring ``q`` of shape (N,), (Q, N) or (S, Q, N) to (S, Q, N)."""
+    """Bring ``q`` of shape (N,), (Q, N) or (S, Q, N) to (S, Q, N).
+
+    q[s, k, z] = q[z] (1-D), q[k, z] (2-D) or q[s, k, z] (3-D), broadcast over seeds (a view, no copy).
+
+    Parameters
+    ----------
+    q : array_like or torch.Tensor
+        Finite weights of shape (N,), (Q, N), (1, Q, N) or (S, Q, N), N = ``n``, S = ``num_seeds``.
+    num_seeds : int
+        Number of seeds S, >= 1.
+    n : int
+        Number of tokens N, >= 1.
+    device : str, torch.device or None
+        Device of the result (passed to ``torch.as_tensor``).
+    dtype : torch.dtype or None
+        dtype of the result (passed to ``torch.as_tensor``).
+
+    Returns
+    -------
+    torch.Tensor
+        Shape (S, Q, N).
+    """
     q = torch.as_tensor(q, device=device, dtype=dtype)
     check_finite_tensor("q", q)
     if q.ndim == 1:
@@ -72,7 +129,33 @@ def _chunk_rows(per_row: int, requested: int | None) -> int:
 
 
 def aggregate_keys(q, f, E: Embedding, M: int, *, chunk: int | None = None, device=None, dtype=None) -> torch.Tensor:
-    """V[s, k, y] = sum_{z : f*(z) = y} q[s, k, z] e_z, shape (S, Q, M, d); then W = U^T V."""
+    """V[s, k, y] = sum_{z : f*(z) = y} q[s, k, z] e_z, shape (S, Q, M, d); then W = U^T V.
+
+    Streams the input table E in chunks (one-hot products for M <= 256, ``index_add_`` otherwise), so
+    W = sum_z q(z) u_{f*(z)} e_z^T = sum_y u_y V[y]^T never needs the whole table at once. Cost O(S Q N d).
+
+    Parameters
+    ----------
+    q : array_like or torch.Tensor
+        Finite weights of shape (N,), (Q, N) or (S, Q, N), see :func:`as_weights`.
+    f : array_like or torch.Tensor
+        The target map f*, integers of shape (N,) with values in [0, M - 1].
+    E : Embedding
+        Input embeddings (N vectors of dimension d, S seeds).
+    M : int
+        Number of outputs, M >= 1.
+    chunk : int or None, default None
+        Rows of E per chunk, >= 1 (None: sized so that a temporary holds at most CHUNK_ELEMENTS elements).
+    device : str, torch.device or None, default None
+        'cpu' (also for None), 'cuda', 'cuda:k' or 'auto'.
+    dtype : torch.dtype, str or None, default None
+        torch.float32 (also for None) or torch.float64, or their names.
+
+    Returns
+    -------
+    torch.Tensor
+        Shape (S, Q, M, d).
+    """
     M = check_int("M", M, 1)
     dev, dt = resolve_device(device), resolve_dtype(dtype)
     S, N, d = E.num_seeds, E.n, E.d
@@ -98,7 +181,32 @@ def aggregate_keys(q, f, E: Embedding, M: int, *, chunk: int | None = None, devi
 def memory_matrix(
     q, f, E: Embedding, U: Embedding, *, chunk: int | None = None, device=None, dtype=None
 ) -> torch.Tensor:
-    """W = sum_z q(z) u_{f*(z)} e_z^T, shape (S, Q, d, d)."""
+    """W = sum_z q(z) u_{f*(z)} e_z^T, shape (S, Q, d, d).
+
+    Computed as W = U^T V with V from :func:`aggregate_keys`.
+
+    Parameters
+    ----------
+    q : array_like or torch.Tensor
+        Finite weights of shape (N,), (Q, N) or (S, Q, N).
+    f : array_like or torch.Tensor
+        The target map f*, integers of shape (N,) with values in [0, M - 1], M = U.n.
+    E : Embedding
+        Input embeddings (N vectors).
+    U : Embedding
+        Output embeddings (M vectors), same seeds and d as ``E``, a different stream.
+    chunk : int or None, default None
+        Rows of E per chunk, >= 1 (None: automatic).
+    device : str, torch.device or None, default None
+        'cpu' (also for None), 'cuda', 'cuda:k' or 'auto'.
+    dtype : torch.dtype, str or None, default None
+        torch.float32 (also for None) or torch.float64, or their names.
+
+    Returns
+    -------
+    torch.Tensor
+        Shape (S, Q, d, d).
+    """
     _same_seeds(E, U)
     dev, dt = resolve_device(device), resolve_dtype(dtype)
     V = aggregate_keys(q, f, E, U.n, chunk=chunk, device=dev, dtype=dt)
@@ -121,16 +229,42 @@ def recall(
 ) -> Recall:
     """Which tokens the memory recalls, and the exact population error.
 
+    correct[s, k, z] = 1{u_{f*(z)}^T W_{s,k} e_z > max_{y != f*(z)} u_y^T W_{s,k} e_z} (ties count as errors),
+    error[s, k] = sum_z p(z) 1{not correct[s, k, z]}, with W_{s,k} = sum_z q[s, k, z] u_{f*(z)} e_z^T unless
+    ``W`` is given.
+
     Seeds are processed in groups whose input table fits in MATERIALIZE_ELEMENTS, so each table is drawn
     once and used by both passes (building V, then scoring); larger tables are streamed in chunks.
 
     Parameters
     ----------
-    q : weights, shape (N,), (Q, N) or (S, Q, N); ignored when ``W`` is given.
-    f : the target map f*, integers of shape (N,) with values in [0, M).
-    E, U : input (N vectors) and output (M vectors) embeddings with the same seeds.
-    p : token distribution (N,) for the population error; uniform when None.
-    W : optional memory matrices (S, Q, d, d) (or (S, d, d)) to evaluate instead of building one.
+    q : array_like, torch.Tensor or None
+        Finite weights, shape (N,), (Q, N) or (S, Q, N); ignored (may be None) when ``W`` is given.
+    f : array_like or torch.Tensor
+        The target map f*, integers of shape (N,) with values in [0, M).
+    E : Embedding
+        Input embeddings (N vectors).
+    U : Embedding
+        Output embeddings (M vectors) with the same seeds and d as ``E`` and a different stream.
+    p : array_like, torch.Tensor or None, default None
+        Token distribution (N,) for the population error, finite and non-negative (not renormalised);
+        uniform 1/N when None.
+    W : torch.Tensor or None, default None
+        Optional memory matrices (S, Q, d, d) (or (S, d, d)) to evaluate instead of building one.
+    chunk : int or None, default None
+        Rows of E scored per chunk, >= 1 (None: sized so that a temporary holds at most CHUNK_ELEMENTS elements).
+    return_margin : bool, default False
+        Also return the margins (score of f*(z) minus the best other score).
+    device : str, torch.device or None, default None
+        'cpu' (also for None), 'cuda', 'cuda:k' or 'auto'.
+    dtype : torch.dtype, str or None, default None
+        torch.float32 (also for None) or torch.float64, or their names: the dtype of W and of the scores.
+
+    Returns
+    -------
+    Recall
+        ``correct`` bool (S, Q, N), ``error`` float64 (S, Q) and ``margin`` (S, Q, N) (None unless
+        ``return_margin``).
     """
     _same_seeds(E, U)
     S, N = E.num_seeds, E.n
@@ -231,7 +365,24 @@ def _materialize_if_small(E, dev, dt):
 
 
 def scores(W: torch.Tensor, E: torch.Tensor, U: torch.Tensor) -> torch.Tensor:
-    """gamma[..., z, y] = u_y^T W e_z for explicit tensors W (..., d, d), E (..., N, d), U (..., M, d)."""
+    """gamma[..., z, y] = u_y^T W e_z for explicit tensors W (..., d, d), E (..., N, d), U (..., M, d).
+
+    Computed as E W^T U^T (leading axes broadcast).
+
+    Parameters
+    ----------
+    W : torch.Tensor
+        Memory matrices, shape (..., d, d).
+    E : torch.Tensor
+        Input embeddings e_z as rows, shape (..., N, d).
+    U : torch.Tensor
+        Output embeddings u_y as rows, shape (..., M, d).
+
+    Returns
+    -------
+    torch.Tensor
+        Shape (..., N, M).
+    """
     return E @ W.transpose(-1, -2) @ U.transpose(-1, -2)
 
 

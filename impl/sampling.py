@@ -10,7 +10,27 @@ _SAMPLE_STREAM = 0x5A3
 
 
 def zipf_probs(N: int, alpha: float, *, dtype=torch.float64, device=None) -> torch.Tensor:
-    """p(x) = x^-alpha / sum_{k<=N} k^-alpha for x = 1..N (index 0 is the most frequent token)."""
+    """Zipf(alpha) probabilities of N tokens, as a tensor.
+
+    p(x) = x^-alpha / sum_{k<=N} k^-alpha for x = 1..N (index 0 is the most frequent token),
+    computed in log space (log p(x) = -alpha log x - logsumexp_k(-alpha log k)).
+
+    Parameters
+    ----------
+    N : int
+        Number of tokens, N >= 1.
+    alpha : float
+        Zipf exponent, finite, alpha >= 0 (alpha = 0 is the uniform law).
+    dtype : torch.dtype, default torch.float64
+        dtype of the result (computed in float64, then cast).
+    device : str, torch.device or None, default None
+        'cpu' (also for None), 'cuda', 'cuda:k' or 'auto'.
+
+    Returns
+    -------
+    torch.Tensor
+        Shape (N,), summing to one; entry i is p(i + 1).
+    """
     N = check_int("N", N, 1)
     alpha = check_float("alpha", alpha, 0.0)
     x = torch.arange(1, N + 1, dtype=torch.float64)
@@ -20,7 +40,23 @@ def zipf_probs(N: int, alpha: float, *, dtype=torch.float64, device=None) -> tor
 
 
 def generator(seed: int, stream: int = _SAMPLE_STREAM) -> torch.Generator:
-    """CPU generator of a (seed, stream) pair, independent of the embeddings' streams."""
+    """CPU generator of a (seed, stream) pair, independent of the embeddings' streams.
+
+    The generator is seeded with SplitMix64(seed, stream) (the hash of :mod:`impl.embeddings`), so every
+    (seed, stream) pair has its own reproducible random stream.
+
+    Parameters
+    ----------
+    seed : int
+        Seed, an integer in [0, 2**62] (not validated here; callers pass checked seeds).
+    stream : int, default 0x5A3 (the token-sampling stream)
+        Stream id, a non-negative integer; different streams of one seed are independent.
+
+    Returns
+    -------
+    torch.Generator
+        A new CPU generator.
+    """
     from .embeddings import _mix
 
     g = torch.Generator(device="cpu")
@@ -29,7 +65,27 @@ def generator(seed: int, stream: int = _SAMPLE_STREAM) -> torch.Generator:
 
 
 def sample_tokens(p: torch.Tensor, T: int, seeds, *, device=None) -> torch.Tensor:
-    """T i.i.d. tokens from ``p`` per seed, shape (S, T), int64 (drawn on the CPU for reproducibility)."""
+    """T i.i.d. tokens from ``p`` per seed, shape (S, T), int64 (drawn on the CPU for reproducibility).
+
+    x_1, ..., x_T ~ p i.i.d. (sampling with replacement, p normalised by its sum), from the seed's own
+    generator :func:`generator` (seed, 0x5A3).
+
+    Parameters
+    ----------
+    p : array_like or torch.Tensor
+        Token weights, shape (N,), finite, non-negative, with a positive sum (normalised here).
+    T : int
+        Number of samples per seed, T >= 0.
+    seeds : int or sequence of int
+        One seed or a non-empty sequence of seeds, each in [0, 2**62].
+    device : str, torch.device or None, default None
+        Device of the result: 'cpu' (also for None), 'cuda', 'cuda:k' or 'auto'.
+
+    Returns
+    -------
+    torch.Tensor
+        int64 tensor of shape (S, T), S = number of seeds, values in [0, N - 1].
+    """
     T = check_int("T", T, 0)
     seeds = check_seeds(seeds)
     check_prob("p", p, normalized=False)
@@ -42,7 +98,22 @@ def sample_tokens(p: torch.Tensor, T: int, seeds, *, device=None) -> torch.Tenso
 
 
 def token_counts(tokens: torch.Tensor, N: int) -> torch.Tensor:
-    """Counts n(x) of every token, shape (S, N) (float64) for samples of shape (S, T)."""
+    """Counts n(x) of every token, shape (S, N) (float64) for samples of shape (S, T).
+
+    n_s(x) = sum_{t=1}^T 1{tokens[s, t] = x}.
+
+    Parameters
+    ----------
+    tokens : array_like or torch.Tensor
+        Integer samples of shape (S, T), values in [0, N - 1].
+    N : int
+        Number of tokens, N >= 1.
+
+    Returns
+    -------
+    torch.Tensor
+        float64 tensor of shape (S, N), on the device of ``tokens``; each row sums to T.
+    """
     N = check_int("N", N, 1)
     tokens = torch.as_tensor(tokens)
     if tokens.ndim != 2:
@@ -55,7 +126,27 @@ def token_counts(tokens: torch.Tensor, N: int) -> torch.Tensor:
 
 
 def sample_counts(p: torch.Tensor, T: int, seeds, *, device=None) -> torch.Tensor:
-    """Counts of T i.i.d. draws from p per seed, shape (S, N): a multinomial draw, O(N) per seed."""
+    """Counts of T i.i.d. draws from p per seed, shape (S, N): a multinomial draw, O(N) per seed.
+
+    n_s ~ Multinomial(T, p / sum p), drawn in pieces of at most 10^6 samples from the seed's generator
+    (stream 0x5A4, independent of :func:`sample_tokens`).
+
+    Parameters
+    ----------
+    p : array_like or torch.Tensor
+        Token weights, shape (N,), finite, non-negative, with a positive sum (normalised here).
+    T : int
+        Number of draws per seed, T >= 0.
+    seeds : int or sequence of int
+        One seed or a non-empty sequence of seeds, each in [0, 2**62].
+    device : str, torch.device or None, default None
+        Device of the result: 'cpu' (also for None), 'cuda', 'cuda:k' or 'auto'.
+
+    Returns
+    -------
+    torch.Tensor
+        float64 tensor of shape (S, N); each row sums to T.
+    """
     T = check_int("T", T, 0)
     seeds = check_seeds(seeds)
     check_prob("p", p, normalized=False)

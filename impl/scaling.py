@@ -34,7 +34,22 @@ SCHEMES = ("p", "threshold", "ones", "seen", "seen_s", "top", "counts")
 
 
 def mod_map(N: int, M: int, *, device=None) -> torch.Tensor:
-    """The target map f*(x) = x mod M on tokens 0..N-1 (token 0 is the most frequent), int64 (N,)."""
+    """The target map f*(x) = x mod M on tokens 0..N-1 (token 0 is the most frequent), int64 (N,).
+
+    Parameters
+    ----------
+    N : int
+        Number of tokens, N >= 1.
+    M : int
+        Number of outputs, M >= 1.
+    device : str, torch.device or None, default None
+        'cpu' (also for None), 'cuda', 'cuda:k' or 'auto'.
+
+    Returns
+    -------
+    torch.Tensor
+        int64 tensor (N,), entry x equal to x mod M, values in [0, M - 1].
+    """
     N = check_int("N", N, 1)
     M = check_int("M", M, 1)
     return torch.arange(N, device=resolve_device(device)) % M
@@ -43,7 +58,9 @@ def mod_map(N: int, M: int, *, device=None) -> torch.Tensor:
 def scheme_weights(scheme: str, counts, p, d: int, c: float = 8.0, s: int = 1, *, dtype=torch.float64) -> torch.Tensor:
     """Weights q of a memory scheme, shape ``counts.shape`` (..., N).
 
-    scheme:
+    The memory is W = sum_x q(x) u_{f*(x)} e_x^T ('threshold' and 'top' store at most min(floor(d/c), N)
+    tokens); by scheme:
+
       'p'          q(x) = p(x)                          (one large-batch gradient step, SL2)
       'threshold'  q(x) = 1{x <= d/c}                   (first floor(d/c) tokens, SL3)
       'ones'       q(x) = 1                             (store everything, SL8)
@@ -53,8 +70,28 @@ def scheme_weights(scheme: str, counts, p, d: int, c: float = 8.0, s: int = 1, *
                    index (SL4)
       'counts'     q(x) = n(x) = sum_i 1{x_i = x}       (SL5)
 
-    counts : token counts n(x), shape (..., N) (e.g. (S, N) or (S, len(T), N)); for 'p',
-    'threshold' and 'ones' only its shape is used. p : the distribution (N,).
+    Parameters
+    ----------
+    scheme : str
+        One of 'p', 'threshold', 'ones', 'seen', 'seen_s', 'top', 'counts'.
+    counts : array_like or torch.Tensor
+        Token counts n(x), finite and non-negative, shape (..., N) with at least one axis (e.g. (S, N) or
+        (S, len(T), N)); for 'p', 'threshold' and 'ones' only its shape is used.
+    p : array_like or torch.Tensor
+        The distribution, shape (N,), finite and non-negative.
+    d : int
+        Dimension, d >= 1 (sets K = floor(d/c) for 'threshold' and 'top').
+    c : float, default 8.0
+        Capacity constant: 'threshold' and 'top' store floor(d/c) tokens; in (0, inf).
+    s : int, default 1
+        Count threshold of 'seen_s', s >= 1.
+    dtype : torch.dtype, str or None, default torch.float64
+        torch.float32 or torch.float64 (or their names); None means float64.
+
+    Returns
+    -------
+    torch.Tensor
+        Shape ``counts.shape``, contiguous, of ``dtype``, on the device of ``counts``.
     """
     check_choice("scheme", scheme, SCHEMES)
     counts = torch.as_tensor(counts)
@@ -96,10 +133,29 @@ def scheme_weights(scheme: str, counts, p, d: int, c: float = 8.0, s: int = 1, *
 def prefix_counts(p, Ts, seeds, *, device=None) -> torch.Tensor:
     """Counts n_T(x) of the first T tokens of one i.i.d. stream per seed, for every T of ``Ts``.
 
+    n_T(x) = sum_{t <= T} 1{x_t = x} with x_1, x_2, ... ~ p i.i.d. (the stream of
+    :func:`impl.sampling.sample_tokens` for the seed).
+
     The samples are nested (the stream for T = 100 starts with the one for T = 10), so a seed's
     curve over T is one training run observed at several times. Shape (S, len(Ts), N), float64.
     Tokens are drawn with :func:`impl.sampling.sample_tokens` (per seed, in groups of seeds so that
     at most about 2 * 10^7 tokens are held at once).
+
+    Parameters
+    ----------
+    p : array_like or torch.Tensor
+        Token weights, shape (N,), finite, non-negative, with a positive sum (normalised by the sampler).
+    Ts : sequence of int
+        Sample sizes, a non-empty non-decreasing sequence of integers >= 0.
+    seeds : int or sequence of int
+        One seed or a non-empty sequence of seeds, each in [0, 2**62].
+    device : str, torch.device or None, default None
+        'cpu' (also for None), 'cuda', 'cuda:k' or 'auto'.
+
+    Returns
+    -------
+    torch.Tensor
+        float64 tensor (S, len(Ts), N); out[s, k] sums to Ts[k].
     """
     seeds = check_seeds(seeds)
     check_prob("p", p, normalized=False)
@@ -125,7 +181,20 @@ def prefix_counts(p, Ts, seeds, *, device=None) -> torch.Tensor:
 
 
 def unseen_mass(counts, p) -> torch.Tensor:
-    """Mass of the unseen tokens sum_x p(x) 1{n(x) = 0}, shape ``counts.shape[:-1]`` (float64)."""
+    """Mass of the unseen tokens sum_x p(x) 1{n(x) = 0}, shape ``counts.shape[:-1]`` (float64).
+
+    Parameters
+    ----------
+    counts : array_like or torch.Tensor
+        Token counts n(x), finite and non-negative, shape (..., N) with at least one axis.
+    p : array_like or torch.Tensor
+        The distribution, shape (N,), finite and non-negative.
+
+    Returns
+    -------
+    torch.Tensor
+        float64 tensor of shape ``counts.shape[:-1]``, in [0, sum p].
+    """
     counts = torch.as_tensor(counts)
     check_finite_tensor("counts", counts, nonneg=True)
     p = torch.as_tensor(p, dtype=torch.float64, device=counts.device)
@@ -145,6 +214,32 @@ def population_error(q, f, E: Embedding, U: Embedding, p, *, return_correct: boo
     A thin front of :func:`impl.memory.recall` (the one kernel): q of shape (N,), (Q, N) or (S, Q, N);
     f* integers (N,) in [0, M); E, U with the same seeds and different streams; p the token distribution.
     Returns the error (S, Q) in float64 (and the bool tensor ``correct`` (S, Q, N) if asked).
+
+    Parameters
+    ----------
+    q : array_like or torch.Tensor
+        Finite weights, shape (N,), (Q, N) or (S, Q, N).
+    f : array_like or torch.Tensor
+        The target map f*, integers of shape (N,) with values in [0, M - 1], M = U.n.
+    E : Embedding
+        Input embeddings (N vectors).
+    U : Embedding
+        Output embeddings (M vectors), same seeds and d as ``E``, a different stream.
+    p : array_like or torch.Tensor
+        Token distribution, shape (N,), finite and non-negative (not None).
+    return_correct : bool, default False
+        Also return which tokens are recalled.
+    device : str, torch.device or None, default None
+        'cpu' (also for None), 'cuda', 'cuda:k' or 'auto'.
+    dtype : torch.dtype, str or None, default None
+        torch.float32 (also for None) or torch.float64, or their names.
+
+    Returns
+    -------
+    error : torch.Tensor
+        float64 tensor (S, Q).
+    correct : torch.Tensor
+        bool tensor (S, Q, N); returned (as ``(error, correct)``) only when ``return_correct``.
     """
     if p is None:
         raise ValueError("p must be a probability vector of shape (N,)")

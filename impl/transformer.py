@@ -75,6 +75,20 @@ def bigram_table(N: int, alpha: float = 1.5, task_seed: int = 0) -> torch.Tensor
 
     pi_b(j|i) = (1 + r_i(j))^-alpha / sum_{m<N} (1 + m)^-alpha with r_i a random permutation of [N]
     drawn from ``task_seed`` (row i's most likely successor has rank 0); alpha = 0 gives 1/N.
+
+    Parameters
+    ----------
+    N : int
+        Vocabulary size, N >= 2.
+    alpha : float, default 1.5
+        Zipf exponent of the rows, in [0, 10].
+    task_seed : int, default 0
+        Seed of the permutations, in [0, 2**62].
+
+    Returns
+    -------
+    torch.Tensor
+        float64 tensor (N, N), row-stochastic.
     """
     N = check_int("N", N, 2)
     alpha = check_float("alpha", alpha, 0.0, 10.0)
@@ -87,7 +101,24 @@ def bigram_table(N: int, alpha: float = 1.5, task_seed: int = 0) -> torch.Tensor
 
 
 def stationary(pi: torch.Tensor, iters: int = 10_000, tol: float = 1e-14) -> torch.Tensor:
-    """Stationary law mu = mu pi of a row-stochastic matrix (power iteration from uniform), float64."""
+    """Stationary law mu = mu pi of a row-stochastic matrix (power iteration from uniform), float64.
+
+    mu_0 = 1/N, mu_{k+1} = mu_k pi until ||mu_{k+1} - mu_k||_1 < tol or ``iters`` iterations; then mu / sum mu.
+
+    Parameters
+    ----------
+    pi : array_like or torch.Tensor
+        Square row-stochastic matrix (N, N): finite, non-negative, rows summing to 1 (``torch.allclose``).
+    iters : int, default 10_000
+        Maximum number of iterations, >= 1.
+    tol : float, default 1e-14
+        L1 tolerance between iterates, in (0, inf).
+
+    Returns
+    -------
+    torch.Tensor
+        float64 tensor (N,), summing to 1.
+    """
     pi = torch.as_tensor(pi, dtype=torch.float64)
     check_finite_tensor("pi", pi, nonneg=True)
     if (
@@ -109,7 +140,17 @@ def stationary(pi: torch.Tensor, iters: int = 10_000, tol: float = 1e-14) -> tor
 
 @dataclass
 class Batch:
-    """Sampled sequences ``tokens`` (S, B, T) int64 and the per-sequence outputs ``outputs`` (S, B, K)."""
+    """Sampled sequences ``tokens`` (S, B, T) int64 and the per-sequence outputs ``outputs`` (S, B, K).
+
+    tokens[s, b] = (z_1, ..., z_T) with z_{t+1} = outputs[s, b, k] whenever z_t = q_k.
+
+    Parameters
+    ----------
+    tokens : torch.Tensor
+        int64 (S, B, T), values in [0, N - 1].
+    outputs : torch.Tensor
+        int64 (S, B, K), the output o_k of trigger q_k in each sequence (a non-trigger token).
+    """
 
     tokens: torch.Tensor
     outputs: torch.Tensor
@@ -119,12 +160,34 @@ class Batch:
 class BigramTask:
     """The bigram task of TF1 with N tokens, sequences of length T and K fixed triggers.
 
+    z_1 ~ pi_1 (stationary law of pi_b); z_{t+1} = o_k if z_t = q_k, else z_{t+1} ~ pi_b(.|z_t); the triggers
+    q_1 < ... < q_K are the K most likely tokens under pi_1 and o_k ~ pi_o(.|q_k) per sequence.
+
     Parameters
     ----------
-    N : vocabulary size (>= K + 2).  T : sequence length (>= 2).  K : number of triggers (>= 1).
-    alpha : Zipf exponent of the rows of pi_b (0 = uniform bigrams), in [0, 10].
-    outputs : 'uniform' (o_k uniform over non-triggers) or 'bigram' (o_k ~ pi_b(.|q_k) on non-triggers).
-    task_seed : seed of the bigram table (the 'corpus'); model seeds are separate.
+    N : int
+        Vocabulary size, >= K + 2.
+    T : int
+        Sequence length, >= 2.
+    K : int, default 3
+        Number of triggers, >= 1.
+    alpha : float, default 1.5
+        Zipf exponent of the rows of pi_b (0 = uniform bigrams), in [0, 10].
+    outputs : str, default 'uniform'
+        'uniform' (o_k uniform over non-triggers) or 'bigram' (o_k ~ pi_b(.|q_k) on non-triggers).
+    task_seed : int, default 0
+        Seed of the bigram table (the 'corpus'), in [0, 2**62]; model seeds are separate.
+
+    Attributes
+    ----------
+    pi_b : torch.Tensor
+        float64 (N, N), the bigram table :func:`bigram_table`.
+    pi_1 : torch.Tensor
+        float64 (N,), its stationary law.
+    triggers : torch.Tensor
+        int64 (K,), the trigger tokens q_k, sorted.
+    pi_o : torch.Tensor
+        float64 (K, N), the law of o_k (zero on triggers).
     """
 
     N: int
@@ -158,17 +221,49 @@ class BigramTask:
 
     @property
     def bayes_global(self) -> torch.Tensor:
-        """argmax_j pi_b(j|i) for every token i, shape (N,)."""
+        """argmax_j pi_b(j|i) for every token i, shape (N,).
+
+        Returns
+        -------
+        torch.Tensor
+            int64 (N,), the Bayes prediction of the global bigram.
+        """
         return self.pi_b.argmax(1)
 
     def trigger_index(self) -> torch.Tensor:
-        """k for z = q_k and -1 for non-triggers, shape (N,)."""
+        """k for z = q_k and -1 for non-triggers, shape (N,).
+
+        Returns
+        -------
+        torch.Tensor
+            int64 (N,), values in [-1, K - 1].
+        """
         idx = torch.full((self.N,), -1, dtype=torch.long)
         idx[self.triggers] = torch.arange(self.K)
         return idx
 
     def sample(self, B: int, seeds, *, step: int = 0, device=None) -> Batch:
-        """B sequences per seed (independent of the other seeds in the batch), drawn for training ``step``."""
+        """B sequences per seed (independent of the other seeds in the batch), drawn for training ``step``.
+
+        Inverse-CDF sampling from pre-drawn uniforms of the (seed, step) generator: o_k ~ pi_o(.|q_k),
+        z_1 ~ pi_1, z_t = o_k if z_{t-1} = q_k else z_t ~ pi_b(.|z_{t-1}).
+
+        Parameters
+        ----------
+        B : int
+            Sequences per seed, >= 1.
+        seeds : int or sequence of int
+            One seed or a non-empty sequence of seeds, each in [0, 2**62].
+        step : int, default 0
+            Training step (selects the draw), in [0, 2**41].
+        device : str, torch.device or None, default None
+            'cpu' (also for None), 'cuda', 'cuda:k' or 'auto'.
+
+        Returns
+        -------
+        Batch
+            tokens (S, B, T) and outputs (S, B, K).
+        """
         B = check_int("B", B, 1)
         seeds = check_seeds(seeds)
         step = check_int("step", step, 0, 2**41)
@@ -207,6 +302,28 @@ def induction_queries(N: int, T: int, K: int, B: int, seeds, *, step: int = 0, d
     (uniform in [K]) at a uniform position s in [0, T-4], followed by its output o (uniform on
     {K..N-1}), and the same trigger again at T-2 followed by o at T-1: the loss is on position T-2
     ('predict the second output token').
+
+    Parameters
+    ----------
+    N : int
+        Vocabulary size, >= K + 2.
+    T : int
+        Sequence length, >= 4.
+    K : int
+        Number of triggers, >= 1.
+    B : int
+        Sequences per seed, >= 1.
+    seeds : int or sequence of int
+        One seed or a non-empty sequence of seeds, each in [0, 2**62].
+    step : int, default 0
+        Training step (selects the draw), in [0, 2**41].
+    device : str, torch.device or None, default None
+        'cpu' (also for None), 'cuda', 'cuda:k' or 'auto'.
+
+    Returns
+    -------
+    torch.Tensor
+        int64 (S, B, T), values in [0, N - 1].
     """
     K = check_int("K", K, 1)
     N = check_int("N", N, K + 2)
@@ -236,6 +353,19 @@ def position_masks(tokens: torch.Tensor, triggers: torch.Tensor) -> dict:
     'first': first occurrence of a trigger; 'global': z_t is not a trigger;
     'icl_inner': 'icl' positions whose trigger did not occur at position 1 (z_1 != z_t): at t = 1 the
     previous-token head can only attend to itself, so the construction's key there holds e~ of its own token.
+    With c_t = #{t' <= t : z_t' = z_t}: icl = trigger and c_t >= 2, first = trigger and c_t = 1.
+
+    Parameters
+    ----------
+    tokens : torch.Tensor
+        int64 (S, B, T).
+    triggers : array_like or torch.Tensor
+        Trigger token ids, a non-empty 1-D sequence.
+
+    Returns
+    -------
+    dict
+        'icl', 'first', 'global', 'icl_inner': bool tensors (S, B, T - 1) (position t predicts z_{t+1}).
     """
     tokens = torch.as_tensor(tokens)
     if tokens.ndim != 3 or tokens.dtype != torch.long:
@@ -264,6 +394,25 @@ class Model:
     """Frozen tables E (S, N, d), P (S, T, d), U (S, N, d) and matrices W[name] (S, d, d).
 
     ``layers`` is 1 or 2; names present: WKQ1, WOV1 (+ WKQ2, WOV2 for 2 layers) (+ WF if ff).
+    The forward pass is :func:`forward`: x_t = e_{z_t} + p_t, x_t <- x_t + W_OV^l sum_{s<=t} beta_s x_s,
+    logits_y = u_y^T x_t.
+
+    Parameters
+    ----------
+    E : torch.Tensor
+        Token embeddings, (S, N, d).
+    P : torch.Tensor
+        Positional embeddings, (S, T, d).
+    U : torch.Tensor
+        Output embeddings, (S, N, d).
+    W : dict
+        name -> (S, d, d) matrices, names among 'WKQ1', 'WOV1', 'WKQ2', 'WOV2', 'WF'.
+    layers : int
+        1 or 2.
+    seeds : tuple of int
+        The seeds of the leading axis, each in [0, 2**62].
+    simplified : bool, default False
+        The disentangled 2-layer architecture of :func:`forward`.
     """
 
     E: torch.Tensor
@@ -276,9 +425,23 @@ class Model:
 
     @property
     def d(self) -> int:
+        """The dimension d of the residual stream.
+
+        Returns
+        -------
+        int
+            d = E.shape[-1].
+        """
         return self.E.shape[-1]
 
     def clone(self) -> Model:
+        """A copy whose matrices W are detached clones (the frozen tables E, P, U are shared).
+
+        Returns
+        -------
+        Model
+            Same tables, layers, seeds and ``simplified``; W[name] = self.W[name].detach().clone().
+        """
         return Model(
             self.E,
             self.P,
@@ -307,6 +470,34 @@ def init_model(
 
     ``ov_init`` sets the other W_OV: 'random' (N(0, 1/d), independent stream) or 'zero'; W_F = 0.
     ``simplified``: the disentangled architecture of :func:`forward` (used for TF5).
+
+    Parameters
+    ----------
+    N : int
+        Vocabulary size, >= 2.
+    T : int
+        Maximum sequence length (rows of P), >= 2.
+    d : int
+        Dimension, >= 1.
+    seeds : int or sequence of int
+        One seed or a non-empty sequence of seeds, each in [0, 2**62].
+    layers : int, default 2
+        1 or 2.
+    ff : bool, default False
+        Add the linear feed-forward W_F (initialised to 0).
+    ov_init : str, default 'random'
+        'random' or 'zero': initialisation of W_OV^2.
+    simplified : bool, default False
+        The disentangled architecture (needs layers = 2).
+    device : str, torch.device or None, default None
+        'cpu' (also for None), 'cuda', 'cuda:k' or 'auto'.
+    dtype : torch.dtype, str or None, default None
+        torch.float32 (also for None) or torch.float64, or their names.
+
+    Returns
+    -------
+    Model
+        Tables from streams 'e', 'p', 'u'; W_OV^1 from stream 'w', a random W_OV^2 from stream 'misc'.
     """
     N = check_int("N", N, 2)
     T = check_int("T", T, 2)
@@ -349,11 +540,34 @@ def forward(model: Model, tokens: torch.Tensor, W: dict | None = None, *, return
     """Logits (S, B, T, N) of the model on ``tokens`` (S, B, T); ``W`` overrides model.W entries.
 
     With ``return_attention`` also returns the list of attention maps beta^l (S, B, T, T).
+    Default architecture: x_t = e_{z_t} + p_t; per layer x_t <- x_t + W_OV^l sum_{s<=t} beta_{t,s} x_s with
+    beta_{t,s} = softmax_{s<=t}(x_t^T W_KQ^l x_s); then x_t <- x_t + W_F x_t if 'WF' is present;
+    logits_y = u_y^T x_t.
 
     ``model.simplified`` (2 layers): each head reads one part of the residual stream ('some simplifications
     to architecture', 000 'Gradient steps for the bigram task'): layer 1 scores p_t^T W_KQ^1 p_s and
     values W_OV^1 e_{z_s} (h^1_t = sum_s beta_s W_OV^1 e_{z_s}); layer 2 scores e_{z_t}^T W_KQ^2 h^1_s and
     values W_OV^2 e_{z_s}; logits u_y^T (e_{z_t} + p_t + h^1_t + h^2_t).
+
+    Parameters
+    ----------
+    model : Model
+        The model (S seeds).
+    tokens : torch.Tensor
+        int64 (S, B, T), T <= model's T, values in [0, N - 1].
+    W : dict or None, default None
+        Matrices overriding model.W (keys among 'WKQ1', 'WOV1', 'WKQ2', 'WOV2', 'WF'; e.g. tensors that
+        require grad).
+    return_attention : bool, default False
+        Also return the attention maps.
+
+    Returns
+    -------
+    logits : torch.Tensor
+        (S, B, T, N).
+    maps : list of torch.Tensor
+        The attention maps beta^l (S, B, T, T), one per layer; returned (as ``(logits, maps)``) only with
+        ``return_attention``.
     """
     if not isinstance(return_attention, bool):
         raise ValueError(f"return_attention must be a bool, got {return_attention!r}")
@@ -409,6 +623,22 @@ def probe(W: torch.Tensor, keys: torch.Tensor, cands: torch.Tensor, targets: tor
     """Memory-recall probe R = (1/M) sum_i 1{targets_i = argmax_j cands_j^T W keys_i}, shape (S,); ties fail.
 
     W (S, d, d); keys (S, M, d) the inputs e_i; cands (S, J, d) the candidate outputs u_j; targets (M,).
+
+    Parameters
+    ----------
+    W : torch.Tensor
+        Memories, (S, d, d), finite.
+    keys : torch.Tensor
+        Inputs e_i as rows, (S, M, d), finite.
+    cands : torch.Tensor
+        Candidate outputs u_j as rows, (S, J, d), finite.
+    targets : array_like or torch.Tensor
+        Integer targets (M,), values in [0, J - 1].
+
+    Returns
+    -------
+    torch.Tensor
+        float64 (S,), in [0, 1].
     """
     for name, t in (("W", W), ("keys", keys), ("cands", cands)):
         check_finite_tensor(name, t)
@@ -424,12 +654,30 @@ def probe(W: torch.Tensor, keys: torch.Tensor, cands: torch.Tensor, targets: tor
 
 
 def induction_probes(model: Model, triggers: torch.Tensor, T: int | None = None, kq1_queries=None) -> dict:
-    """The three probes of 000 'Empirically probing the dynamics', each (S,) (2-layer model):
+    """The three probes of 000 'Empirically probing the dynamics', each (S,) (2-layer model).
 
     'WOV2': sum_k u_k e_k^T over the non-trigger tokens (the only possible outputs o_k; candidates: all N
     outputs u_j); 'WKQ2': sum_{k in Q} e_k (W_OV^1 e_k)^T (candidates: all N tokens e_j);
     'WKQ1': sum_{t>=2} p_t p_{t-1}^T (candidates: all T positions p_j), over the 0-based query positions
     ``kq1_queries`` (default 1..T-1).
+    Each is :func:`probe` of the model's matrix against the memory it should hold (keys e_k, W_OV^1 e_q
+    and p_{t-1}; targets k, q and t).
+
+    Parameters
+    ----------
+    model : Model
+        A 2-layer model.
+    triggers : array_like or torch.Tensor
+        Trigger token ids (K,), values in [0, N - 1].
+    T : int or None, default None
+        Positions used by the 'WKQ1' probe, in [2, model's T] (None: model's T).
+    kq1_queries : array_like or None, default None
+        0-based query positions of the 'WKQ1' probe, a non-empty 1-D set in [1, T - 1] (None: 1..T-1).
+
+    Returns
+    -------
+    dict
+        'WOV2', 'WKQ2', 'WKQ1': float64 tensors (S,), in [0, 1].
     """
     if model.layers != 2:
         raise ValueError("induction_probes needs a 2-layer model (layers=2)")
@@ -455,7 +703,24 @@ def induction_probes(model: Model, triggers: torch.Tensor, T: int | None = None,
 
 # ---------------------------------------------------------------- loss, evaluation, training
 def masked_loss(logits: torch.Tensor, tokens: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    """Mean cross-entropy of z_{t+1} given logits at t over the masked positions, per seed (S,)."""
+    """Mean cross-entropy of z_{t+1} given logits at t over the masked positions, per seed (S,).
+
+    loss_s = sum_{b,t} m[s,b,t] (-log softmax(logits[s,b,t])_{z[s,b,t+1]}) / max(1, sum_{b,t} m[s,b,t]).
+
+    Parameters
+    ----------
+    logits : torch.Tensor
+        (S, B, T, N).
+    tokens : torch.Tensor
+        int64 (S, B, T).
+    mask : torch.Tensor
+        (S, B, T - 1), bool or 0/1 weights of the positions t = 0 .. T - 2.
+
+    Returns
+    -------
+    torch.Tensor
+        (S,), >= 0 (0 where the mask is empty).
+    """
     if mask.shape != tokens[..., :-1].shape:
         raise ValueError(f"mask must have shape {tuple(tokens[..., :-1].shape)}, got {tuple(mask.shape)}")
     lp = torch.log_softmax(logits[..., :-1, :], dim=-1)
@@ -465,10 +730,30 @@ def masked_loss(logits: torch.Tensor, tokens: torch.Tensor, mask: torch.Tensor) 
 
 
 def evaluate(model: Model, task: BigramTask, tokens: torch.Tensor, *, chunk: int = 128) -> dict:
-    """Per-seed accuracies (S,) on ``tokens``: 'icl' (in-context outputs), 'icl_inner' (those whose trigger
-    was not the first token), 'global' (agreement with the
-    Bayes bigram argmax_j pi_b(j|z_t) at non-trigger positions), 'first' (first trigger occurrences,
-    against the sampled output) and the in-context loss 'loss_icl'."""
+    """Per-seed accuracies (S,) on ``tokens``: 'icl', 'icl_inner', 'global', 'first' and the loss 'loss_icl'.
+
+    'icl' (in-context outputs), 'icl_inner' (those whose trigger was not the first token), 'global' (agreement
+    with the Bayes bigram argmax_j pi_b(j|z_t) at non-trigger positions), 'first' (first trigger occurrences,
+    against the sampled output) and the in-context loss 'loss_icl'.
+    acc_k = #{t in mask_k : argmax_y logits_y(t) = target_t} / max(1, |mask_k|) (see :func:`position_masks`).
+
+    Parameters
+    ----------
+    model : Model
+        The model (S seeds).
+    task : BigramTask
+        The task (its triggers and pi_b).
+    tokens : torch.Tensor
+        int64 (S, B, T).
+    chunk : int, default 128
+        Sequences per forward pass, >= 1.
+
+    Returns
+    -------
+    dict
+        'icl', 'icl_inner', 'global', 'first' (accuracies in [0, 1]) and 'loss_icl' (>= 0): float64 numpy
+        arrays (S,).
+    """
     chunk = check_int("chunk", chunk, 1)
     S, B, _ = tokens.shape
     acc = {k: torch.zeros(S, dtype=torch.float64) for k in ("icl", "icl_inner", "global", "first", "loss_icl")}
@@ -498,8 +783,31 @@ def evaluate(model: Model, task: BigramTask, tokens: torch.Tensor, *, chunk: int
 
 
 def population_gradient(model: Model, tokens: torch.Tensor, mask: torch.Tensor, names, *, chunk: int = 512) -> dict:
-    """Gradient of the mean masked cross-entropy over all sequences of ``tokens`` (S, B, T) with respect to
-    model.W[name] for ``names``, accumulated in chunks of sequences (a Monte Carlo population loss)."""
+    """Gradient of the mean masked cross-entropy over all sequences of ``tokens`` with respect to model.W[name].
+
+    Gradient of the mean masked cross-entropy over all sequences of ``tokens`` (S, B, T) with respect to
+    model.W[name] for ``names``, accumulated in chunks of sequences (a Monte Carlo population loss):
+    grad[name][s] = d/dW L_s, L_s = sum_{b,t} m[s,b,t] (-log softmax(logits[s,b,t])_{z[s,b,t+1]}) /
+    max(1, sum_{b,t} m[s,b,t]) (the seeds do not mix).
+
+    Parameters
+    ----------
+    model : Model
+        The model (S seeds); its matrices are not modified.
+    tokens : torch.Tensor
+        int64 (S, B, T).
+    mask : torch.Tensor
+        (S, B, T - 1), bool or 0/1 weights of the predicting positions.
+    names : iterable of str
+        A non-empty subset of the model's matrix names.
+    chunk : int, default 512
+        Sequences per forward/backward pass, >= 1.
+
+    Returns
+    -------
+    dict
+        name -> gradient tensor (S, d, d).
+    """
     chunk = check_int("chunk", chunk, 1)
     names = tuple(names)
     if not names or any(n not in model.W for n in names):
@@ -523,10 +831,31 @@ def population_gradient(model: Model, tokens: torch.Tensor, mask: torch.Tensor, 
 
 @dataclass
 class TrainLog:
-    """Evaluations along training: ``steps`` (n_eval,) and per-seed arrays (S, n_eval) in ``metrics``
+    """Evaluations along training, probes, stages and the final model: the result of :func:`train`.
+
+    Evaluations along training: ``steps`` (n_eval,) and per-seed arrays (S, n_eval) in ``metrics``
     ('icl', 'icl_inner', 'global', 'first', 'loss_icl'); for a 2-layer model the probes after every step,
     ``probes[name]`` (S, steps + 1) at ``probe_steps`` = 0..steps, and ``stage`` (S, steps + 1) the group
-    trained at each step of a layer-by-layer run (0 for joint training); the final model."""
+    trained at each step of a layer-by-layer run (0 for joint training); the final model.
+    The metrics are those of :func:`evaluate`, the probes those of :func:`induction_probes`.
+
+    Parameters
+    ----------
+    steps : numpy.ndarray
+        int (n_eval,), the evaluated steps (0 first, the last step last).
+    metrics : dict
+        'icl', 'icl_inner', 'global', 'first', 'loss_icl' -> float arrays (S, n_eval).
+    probe_steps : numpy.ndarray
+        int (steps + 1,) = 0..steps, or empty when no probes were recorded.
+    probes : dict
+        'WOV2', 'WKQ2', 'WKQ1' -> float arrays (S, steps + 1), in [0, 1] (empty for a 1-layer model).
+    stage : numpy.ndarray
+        int (S, steps + 1), the index of the group trained at each step; shape (S, 0) when no probes were recorded.
+    model : Model
+        The trained model.
+    samples_per_step : int
+        Sequences per seed and step (the batch), >= 1.
+    """
 
     steps: np.ndarray
     metrics: dict
@@ -559,6 +888,8 @@ def train(
 
     ``optimizer``: 'sgd' (buf <- momentum buf + g, W <- W - lr buf) or 'adam' (beta1 = ``momentum``,
     beta2 = 0.999, eps = 1e-8, bias-corrected per seed; elementwise, so seeds stay independent).
+    The loss of step t is the sum over seeds of :func:`masked_loss` on a fresh batch ``task.sample(batch,
+    seeds, step=t)``; g is its gradient in W[name] for the trained names.
 
     ``loss_on``: 'all' positions or 'icl' (the in-context output tokens only).
     ``stages``: None (joint training of ``trainable``) or a sequence of groups of names trained one group
@@ -566,6 +897,49 @@ def train(
     every matrix of its current group is >= ``stage_level`` (the momentum of a frozen group is reset).
     Evaluates at step 0 and every ``eval_every`` steps (or at the steps listed in ``eval_at``) and at the
     last step, on a fixed batch of ``eval_batch`` sequences per seed.
+
+    Parameters
+    ----------
+    model : Model
+        The initial model (not modified; a clone is trained).
+    task : BigramTask
+        The task, with task.N equal to the model's N and task.T <= the model's T.
+    steps : int
+        Number of steps, >= 1.
+    batch : int
+        Sequences per seed and step, >= 1.
+    lr : float
+        Learning rate, in (0, inf).
+    optimizer : str, default 'sgd'
+        'sgd' or 'adam'.
+    momentum : float, default 0.9
+        Momentum (Adam's beta1), in [0, 1).
+    trainable : sequence of str, default ('WKQ1', 'WKQ2', 'WOV2')
+        A non-empty subset of the model's matrix names.
+    loss_on : str, default 'all'
+        'all' or 'icl'.
+    stages : sequence of sequences of str or None, default None
+        None, or non-empty groups of names in ``trainable`` (2-layer model only).
+    stage_level : float, default 0.99
+        Probe level that ends a stage, in [0, 1].
+    eval_every : int, default 10
+        Evaluation period in steps, >= 1 (ignored when ``eval_at`` is given).
+    eval_at : iterable of int or None, default None
+        Steps at which to evaluate, each in [1, steps] (step 0 and the last step are always evaluated).
+    eval_batch : int, default 256
+        Sequences per seed of the fixed evaluation batch, >= 1.
+    progress : bool or None, default None
+        Show a tqdm progress bar: True, False, or None (tqdm's default: shown on a terminal only).
+
+    Returns
+    -------
+    TrainLog
+        Evaluations, probes, stages and the trained model.
+
+    Raises
+    ------
+    FloatingPointError
+        When a trained matrix becomes non-finite (lower ``lr``).
     """
     steps = check_int("steps", steps, 1)
     batch = check_int("batch", batch, 1)
@@ -670,7 +1044,24 @@ def train(
 
 
 def first_crossing(steps, values, level: float) -> np.ndarray:
-    """Per row of ``values`` (S, n), the first step at which values >= level (nan if never)."""
+    """Per row of ``values`` (S, n), the first step at which values >= level (nan if never).
+
+    out[s] = steps[min {i : values[s, i] >= level}].
+
+    Parameters
+    ----------
+    steps : array_like
+        (n,) steps.
+    values : array_like
+        (S, n) or (n,) values.
+    level : float
+        Finite threshold.
+
+    Returns
+    -------
+    numpy.ndarray
+        float (S,), a step or nan.
+    """
     steps = np.asarray(steps, float)
     values = np.atleast_2d(np.asarray(values, float))
     level = check_float("level", level)
