@@ -19,7 +19,15 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from amemory.validate import check_choice, check_float, check_int, check_seeds, resolve_device, resolve_dtype
+from amemory.validate import (
+    check_choice,
+    check_finite_tensor,
+    check_float,
+    check_int,
+    check_seeds,
+    resolve_device,
+    resolve_dtype,
+)
 
 from .embeddings import Embedding
 from .sampling import sample_tokens, zipf_probs
@@ -102,25 +110,35 @@ class TrainResult:
         return self._W
 
 
-def schedule_factor(name: str, t: int, steps: int) -> float:
-    """Learning-rate multiplier at step t of ``steps``: constant, cosine, linear or inv_sqrt decay.
+def schedule_factor(name, t: int, steps: int) -> float:
+    """Learning-rate multiplier at step t of ``steps``: constant, cosine, linear, inv_sqrt, or your own.
 
-    constant: 1; cosine: (1 + cos(pi t / steps)) / 2; linear: 1 - t / steps; inv_sqrt: 1 / sqrt(1 + t).
+    constant: 1; cosine: (1 + cos(pi t / steps)) / 2; linear: 1 - t / steps; inv_sqrt: 1 / sqrt(1 + t);
+    a callable ``schedule(t, steps)``: its value (e.g. a step decay ``0.1 ** (t // (steps // 3))``).
 
     Parameters
     ----------
-    name : str
-        'constant', 'cosine', 'linear' or 'inv_sqrt'.
+    name : str or callable
+        'constant', 'cosine', 'linear' or 'inv_sqrt', or a callable ``(step, steps) -> factor`` returning a
+        finite real number >= 0.
     t : int
-        Step, 0 <= t < steps (not validated).
+        Step, 0 <= t < steps.
     steps : int
-        Number of steps, >= 1 (used by 'cosine' and 'linear').
+        Number of steps, >= 1.
 
     Returns
     -------
     float
-        The factor, in (0, 1] for 0 <= t < steps.
+        The factor (in (0, 1] for the named schedules).
     """
+    steps = check_int("steps", steps, 1)
+    t = check_int("t", t, 0, steps - 1)
+    if callable(name):
+        try:
+            v = name(t, steps)
+        except Exception as e:
+            raise ValueError(f"schedule({t}, {steps}) raised {type(e).__name__}: {e}") from None
+        return check_float(f"schedule({t}, {steps})", v, 0.0)
     check_choice("schedule", name, SCHEDULES)
     if name == "constant":
         return 1.0
@@ -203,8 +221,8 @@ def train(
     betas=(0.9, 0.999),
     eps: float = 1e-8,
     layer_norm: bool = False,
-    schedule: str = "constant",
-    embeddings: str = "gaussian",
+    schedule="constant",
+    embeddings="gaussian",
     model: str = "linear",
     relu_threshold: float = 0.5,
     learn_embeddings: bool = False,
@@ -250,10 +268,14 @@ def train(
         Adam's denominator offset, finite, >= 0.
     layer_norm : bool, default False
         LayerNorm (no affine, eps 1e-5) before U.
-    schedule : str, default 'constant'
-        'constant', 'cosine', 'linear' or 'inv_sqrt' decay of the rate over the T/B steps.
-    embeddings : str, default 'gaussian'
-        'gaussian' (N(0, 1/d)) or 'orthonormal' (needs N, M <= d).
+    schedule : str or callable, default 'constant'
+        'constant', 'cosine', 'linear' or 'inv_sqrt' decay of the rate over the T/B steps, or a callable
+        ``schedule(step, steps) -> factor`` (finite, >= 0) multiplying the rate at each step (see
+        :func:`schedule_factor`).
+    embeddings : str or (E, U), default 'gaussian'
+        'gaussian' (N(0, 1/d)), 'orthonormal' (needs N, M <= d), or your own embeddings: a pair of finite
+        arrays ``E`` of shape (N, d) or (S, N, d) (inputs e_x) and ``U`` of shape (M, d) or (S, M, d)
+        (outputs u_y), the same for every seed when 2-D.
     model : str, default 'linear'
         'linear' (logits U W e_x) or 'relu', the thresholded memory of 001 ("exponential storage"):
         logits_y(x) = u_y^T sum_x' (U^T A)[:, x'] ReLU(e_x'^T e_x - relu_threshold), whose coefficients A are
@@ -290,8 +312,10 @@ def train(
     if lrs.ndim != 1 or lrs.size == 0 or not np.all(np.isfinite(lrs)) or np.any(lrs <= 0):
         raise ValueError(f"lrs must be a non-empty list of finite rates in (0, inf), got {lrs}")
     check_choice("optimizer", optimizer, OPTIMIZERS)
-    check_choice("schedule", schedule, SCHEDULES)
-    check_choice("embeddings", embeddings, ("gaussian", "orthonormal"))
+    if not callable(schedule):
+        check_choice("schedule", schedule, SCHEDULES)
+    if isinstance(embeddings, str) or not isinstance(embeddings, (tuple, list)):
+        check_choice("embeddings", embeddings, ("gaussian", "orthonormal"))
     check_choice("model", model, ("linear", "relu"))
     if model == "relu" and (optimizer != "sgd" or layer_norm or learn_embeddings):
         raise ValueError(
@@ -307,8 +331,11 @@ def train(
     ck = _checkpoint_steps(checkpoints, T, batch)
     dev, dt = resolve_device(device), resolve_dtype(dtype)
     S, L, steps = len(seeds), lrs.size, T // batch
-    E = Embedding(N, d, seeds, embeddings, "e").full(device=dev, dtype=dt)
-    U = Embedding(M, d, seeds, embeddings, "u").full(device=dev, dtype=dt)
+    if isinstance(embeddings, str):
+        E = Embedding(N, d, seeds, embeddings, "e").full(device=dev, dtype=dt)
+        U = Embedding(M, d, seeds, embeddings, "u").full(device=dev, dtype=dt)
+    else:
+        E, U = _user_embeddings(embeddings, N, M, d, S, dev, dt)
     p = zipf_probs(N, alpha, dtype=dt, device=dev)
     f = torch.arange(N, device=dev) % M
     if tokens is None:
@@ -349,6 +376,23 @@ def train(
         1, tokens, torch.ones_like(tokens, dtype=torch.float64)
     )
     return TrainResult(checkpoints=ck * batch, error=errs, margins=marg, counts=counts, lrs=lrs, finite=fin, **res)
+
+
+def _user_embeddings(embeddings, N: int, M: int, d: int, S: int, dev, dt) -> tuple[torch.Tensor, torch.Tensor]:
+    """User embeddings (E, U) as (S, N, d) and (S, M, d) tensors, checked."""
+    if len(embeddings) != 2:
+        raise ValueError("embeddings must be 'gaussian', 'orthonormal' or a pair (E, U) of arrays")
+    out = []
+    for name, a, n in (("embeddings[0] (E)", embeddings[0], N), ("embeddings[1] (U)", embeddings[1], M)):
+        try:
+            t = torch.as_tensor(np.asarray(a.detach().cpu() if torch.is_tensor(a) else a, dtype=np.float64))
+        except (TypeError, ValueError):
+            raise ValueError(f"{name} must be an array of numbers") from None
+        if t.shape not in ((n, d), (S, n, d)):
+            raise ValueError(f"{name} must have shape ({n}, {d}) or ({S}, {n}, {d}), got {tuple(t.shape)}")
+        check_finite_tensor(name, t)
+        out.append(t.to(device=dev, dtype=dt).expand(S, n, d).contiguous())
+    return out[0], out[1]
 
 
 def _checkpoint_steps(checkpoints, T: int, batch: int) -> np.ndarray:

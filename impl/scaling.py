@@ -13,6 +13,9 @@ with (N, d) @ (d, Q M) products instead of broadcast batched ones.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
+import numpy as np
 import torch
 
 from amemory.validate import (
@@ -55,7 +58,7 @@ def mod_map(N: int, M: int, *, device=None) -> torch.Tensor:
     return torch.arange(N, device=resolve_device(device)) % M
 
 
-def scheme_weights(scheme: str, counts, p, d: int, c: float = 8.0, s: int = 1, *, dtype=torch.float64) -> torch.Tensor:
+def scheme_weights(scheme, counts, p, d: int, c: float = 8.0, s: int = 1, *, dtype=torch.float64) -> torch.Tensor:
     """Weights q of a memory scheme, shape ``counts.shape`` (..., N).
 
     The memory is W = sum_x q(x) u_{f*(x)} e_x^T ('threshold' and 'top' store at most min(floor(d/c), N)
@@ -72,8 +75,11 @@ def scheme_weights(scheme: str, counts, p, d: int, c: float = 8.0, s: int = 1, *
 
     Parameters
     ----------
-    scheme : str
-        One of 'p', 'threshold', 'ones', 'seen', 'seen_s', 'top', 'counts'.
+    scheme : str, array_like or callable
+        One of 'p', 'threshold', 'ones', 'seen', 'seen_s', 'top', 'counts'; or your own scheme: a finite
+        weight array q of shape (N,) or ``counts.shape``, or a callable ``scheme(p, counts, d) -> q``
+        (p a float64 tensor (N,), counts the float64 counts, d the int dimension; it returns finite weights
+        of shape (N,) or ``counts.shape``), e.g. ``lambda p, counts, d: p ** 0.5``.
     counts : array_like or torch.Tensor
         Token counts n(x), finite and non-negative, shape (..., N) with at least one axis (e.g. (S, N) or
         (S, len(T), N)); for 'p', 'threshold' and 'ones' only its shape is used.
@@ -93,7 +99,10 @@ def scheme_weights(scheme: str, counts, p, d: int, c: float = 8.0, s: int = 1, *
     torch.Tensor
         Shape ``counts.shape``, contiguous, of ``dtype``, on the device of ``counts``.
     """
-    check_choice("scheme", scheme, SCHEMES)
+    if isinstance(scheme, str):
+        check_choice("scheme", scheme, SCHEMES)
+    elif not callable(scheme):
+        scheme = _as_weights(scheme)
     counts = torch.as_tensor(counts)
     check_finite_tensor("counts", counts, nonneg=True)
     if counts.ndim < 1:
@@ -109,7 +118,22 @@ def scheme_weights(scheme: str, counts, p, d: int, c: float = 8.0, s: int = 1, *
     dt = resolve_dtype(dtype) if dtype is not None else torch.float64
     K = min(int(d // c), N)
     shape = counts.shape
-    if scheme == "p":
+    if isinstance(scheme, torch.Tensor):  # a weight array, shape (N,) or broadcastable to counts
+        try:
+            q = scheme.to(counts.device).expand(shape)
+        except RuntimeError:
+            raise ValueError(f"scheme weights must have shape (N,) = ({N},) or {tuple(shape)}") from None
+    elif callable(scheme):  # q = scheme(p, counts, d)
+        try:
+            out = scheme(p, counts.to(torch.float64), d)
+        except Exception as e:
+            raise ValueError(f"scheme(p, counts, d) raised {type(e).__name__}: {e}") from None
+        q = _as_weights(out, "scheme(p, counts, d)").to(counts.device)
+        try:
+            q = q.expand(shape)
+        except RuntimeError:
+            raise ValueError(f"scheme(p, counts, d) must return weights of shape ({N},) or {tuple(shape)}") from None
+    elif scheme == "p":
         q = p.expand(shape)
     elif scheme == "threshold":
         q = (torch.arange(N, device=counts.device) < K).expand(shape)
@@ -128,6 +152,123 @@ def scheme_weights(scheme: str, counts, p, d: int, c: float = 8.0, s: int = 1, *
             q.scatter_(-1, order, True)
         q &= counts >= 1
     return q.to(dt).contiguous()
+
+
+def _as_weights(w, name: str = "scheme") -> torch.Tensor:
+    """Finite float64 weights from an array, list or tensor."""
+    try:
+        t = torch.as_tensor(w.detach().cpu() if torch.is_tensor(w) else np.asarray(w, dtype=np.float64))
+    except (TypeError, ValueError):
+        raise ValueError(
+            f"{name} must be a scheme name {SCHEMES}, a weight array or a callable (p, counts, d)"
+        ) from None
+    if t.ndim < 1 or t.numel() == 0:
+        raise ValueError(f"{name} weights must be a non-empty array of shape (..., N)")
+    t = t.to(torch.float64)
+    check_finite_tensor(name, t)
+    return t
+
+
+def scheme_error(
+    scheme,
+    N: int,
+    alpha: float,
+    d,
+    seeds,
+    *,
+    M: int = 2,
+    T: int | None = None,
+    c: float = 8.0,
+    s: int = 1,
+    device=None,
+    dtype=None,
+) -> ScalingCurve:
+    """Exact population error of a memory scheme under Zipf(alpha) data, over dimensions d, for every seed.
+
+    Data: x ~ p(x) = x^-alpha / sum_x' x'^-alpha on [N] (token 0 the most frequent), f*(x) = x mod M,
+    random N(0, 1/d) embeddings per seed; the memory is W = sum_x q(x) u_{f*(x)} e_x^T with q from
+    :func:`scheme_weights` (counts of T samples per seed; T = None: no sample, counts are 0, for schemes that
+    use only p and d). error[s, k] = sum_x p(x) 1{x is not recalled} at d[k] for seed s.
+
+    Parameters
+    ----------
+    scheme : str, array_like or callable
+        A scheme name of :data:`SCHEMES`, a weight array q of shape (N,), or a callable
+        ``scheme(p, counts, d) -> q`` (torch float64 p (N,), counts (S, N), int d; weights (N,) or (S, N)).
+    N : int
+        Number of tokens, N >= 1.
+    alpha : float
+        Zipf exponent, alpha >= 0.
+    d : int or sequence of int
+        Dimensions, each >= 1.
+    seeds : int or sequence of int
+        Seeds (embeddings and samples per seed).
+    M : int, default 2
+        Number of outputs, M >= 2.
+    T : int or None, default None
+        Samples per seed for the counts (None: no samples).
+    c : float, default 8.0
+        Capacity constant of 'threshold' and 'top'.
+    s : int, default 1
+        Count threshold of 'seen_s'.
+    device : str, torch.device or None, default None
+        'cpu' (also for None), 'cuda', 'cuda:k' or 'auto'.
+    dtype : torch.dtype, str or None, default None
+        torch.float32 (also for None) or torch.float64.
+
+    Returns
+    -------
+    ScalingCurve
+        ``d`` (K,), ``error`` (S, K) float64 tensor, ``p`` (N,), ``f`` (N,), ``weights`` (one (S, N) tensor per d).
+    """
+    from .sampling import zipf_probs
+
+    N = check_int("N", N, 1)
+    alpha = check_float("alpha", alpha, 0.0)
+    M = check_int("M", M, 2)
+    seeds = check_seeds(seeds)
+    ds = [check_int("d", x, 1) for x in (d if isinstance(d, (list, tuple, range, np.ndarray)) else [d])]
+    if not ds:
+        raise ValueError("d must be an int >= 1 or a non-empty sequence of them")
+    p = zipf_probs(N, alpha, dtype=torch.float64)
+    f = mod_map(N, M)
+    if T is None:
+        counts = torch.zeros(len(seeds), N, dtype=torch.float64)
+    else:
+        T = check_int("T", T, 0)
+        counts = prefix_counts(p, [T], seeds)[:, 0]
+    errors, weights = [], []
+    for dk in ds:
+        q = scheme_weights(scheme, counts, p, dk, c, s)  # (S, N)
+        E, U = Embedding(N, dk, seeds, stream="e"), Embedding(M, dk, seeds, stream="u")
+        errors.append(population_error(q.unsqueeze(1), f, E, U, p, device=device, dtype=dtype)[:, 0].cpu())
+        weights.append(q)
+    return ScalingCurve(np.array(ds), torch.stack(errors, 1), p, f, weights)
+
+
+@dataclass
+class ScalingCurve:
+    """The result of :func:`scheme_error`.
+
+    Parameters
+    ----------
+    d : numpy.ndarray
+        The dimensions (K,).
+    error : torch.Tensor
+        Population error per seed and dimension, float64 (S, K).
+    p : torch.Tensor
+        The Zipf distribution (N,), float64.
+    f : torch.Tensor
+        The target map x mod M (N,), int64.
+    weights : list of torch.Tensor
+        The weights q of each dimension, (S, N) each.
+    """
+
+    d: np.ndarray
+    error: torch.Tensor
+    p: torch.Tensor
+    f: torch.Tensor
+    weights: list
 
 
 def prefix_counts(p, Ts, seeds, *, device=None) -> torch.Tensor:

@@ -251,3 +251,35 @@ def test_train_errors(kw, name):
 def test_schedule_errors():
     with pytest.raises(ValueError, match="schedule"):
         dyn.schedule_factor("step", 1, 10)
+
+
+def test_callable_schedule_and_user_embeddings():
+    """A schedule given as a callable (step, steps) and embeddings given as arrays reproduce the built-in ones
+    exactly; bad callables and arrays raise ValueError naming the parameter."""
+    import math
+
+    from impl.embeddings import Embedding
+
+    kw = dict(batch=4, checkpoints=[40, 80])
+    ref = dyn.train(20, 3, 16, 80, [0.5, 2.0], (1, 2), schedule="cosine", **kw)
+    mine = dyn.train(
+        20, 3, 16, 80, [0.5, 2.0], (1, 2), schedule=lambda t, n: 0.5 * (1 + math.cos(math.pi * t / n)), **kw
+    )
+    assert torch.equal(ref.error, mine.error)
+    E = Embedding(20, 16, (1, 2), stream="e").full(dtype=torch.float32)
+    U = Embedding(3, 16, (1, 2), stream="u").full(dtype=torch.float32)
+    own = dyn.train(20, 3, 16, 80, [0.5, 2.0], (1, 2), schedule="cosine", embeddings=(E, U), **kw)
+    assert torch.allclose(ref.error, own.error, atol=1e-12)
+    shared = dyn.train(20, 3, 16, 80, [1.0], (1, 2), embeddings=(E[0].numpy(), U[0].numpy()), **kw)
+    assert shared.error.shape == (2, 1, 2)
+    step = dyn.train(20, 3, 16, 80, [1.0], (1,), schedule=lambda t, n: 0.1 ** (t // (n // 2)), **kw)
+    assert step.error.shape == (1, 1, 2)
+    assert dyn.schedule_factor(lambda t, n: 0.5, 3, 10) == 0.5
+    for bad in (lambda t, n: float("nan"), lambda t, n: -1.0, lambda t, n: "x", lambda t: 1.0):
+        with pytest.raises(ValueError, match="schedule"):
+            dyn.train(20, 3, 16, 80, [1.0], (1,), schedule=bad, **kw)
+    for bad in ((E,), (E[:, :5], U), (E, U[..., :8]), ("a", U), (E * float("nan"), U)):
+        with pytest.raises(ValueError, match="embeddings"):
+            dyn.train(20, 3, 16, 80, [1.0], (1, 2), embeddings=bad, **kw)
+    with pytest.raises(ValueError, match="steps"):
+        dyn.schedule_factor("cosine", 0, 0)

@@ -217,8 +217,8 @@ def test_capacity_accuracy_limits_and_monotone(d, N):
 
 
 def test_recall_probability_limits():
-    assert tm.gaussian_accuracy(np.ones(3), np.arange(3), 3, 10_000) > 0.999
-    assert tm.gaussian_accuracy(np.ones(400), np.arange(400) % 2, 2, 4) < 0.7
+    assert tm.predicted_accuracy(np.ones(3), np.arange(3), 3, 10_000) > 0.999
+    assert tm.predicted_accuracy(np.ones(400), np.arange(400) % 2, 2, 4) < 0.7
     r0 = tm.recall_probability(np.ones(50), np.arange(50) % 2, 2, 64)
     r1 = tm.recall_probability(np.ones(50), np.arange(50) % 2, 2, 64, norms=8)
     assert r0.shape == r1.shape == (50,) and abs(r0.mean() - r1.mean()) < 0.05
@@ -244,7 +244,7 @@ def test_capacity_threshold_and_asymptotics():
         (lambda: tm.score_moments(np.ones(3), np.arange(4), 4, 4), "f"),
         (lambda: tm.score_variance(np.ones(3), np.arange(3), 3, 4, np.array([5]), np.array([0])), "z"),
         (lambda: tm.recall_probability(np.ones(3), np.arange(3), 3, 4, norms=-1), "norms"),
-        (lambda: tm.gaussian_accuracy(np.ones(3), np.arange(3), 3, 4, p=np.ones(3)), "p"),
+        (lambda: tm.predicted_accuracy(np.ones(3), np.arange(3), 3, 4, p=np.ones(3)), "p"),
         (lambda: tm.target_map(0, "mod"), "N"),
         (lambda: tm.target_map(5, "surjective"), "kind"),
         (lambda: tm.capacity_threshold(32, "mod", 1.5), "accuracy"),
@@ -257,3 +257,17 @@ def test_capacity_threshold_and_asymptotics():
 def test_theory_memory_errors(call, name):
     with pytest.raises(ValueError, match=name):
         call()
+
+
+def test_deprecated_prediction_names_warn_and_agree():
+    """gaussian_accuracy / gaussian_error are deprecated aliases of predicted_accuracy / predicted_error."""
+    import numpy as np
+
+    from theory.memory import gaussian_accuracy, predicted_accuracy
+    from theory.scaling import gaussian_error, predicted_error
+
+    q, f, p = np.ones(50), np.arange(50) % 2, np.full(50, 1 / 50)
+    with pytest.warns(DeprecationWarning, match="predicted_accuracy"):
+        assert gaussian_accuracy(q, f, 2, 16, p) == predicted_accuracy(q, f, 2, 16, p)
+    with pytest.warns(DeprecationWarning, match="predicted_error"):
+        assert gaussian_error(q, f, 2, 16, p) == predicted_error(q, f, 2, 16, p)

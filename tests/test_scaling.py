@@ -13,7 +13,7 @@ from impl.embeddings import Embedding
 from impl.memory import recall
 from impl.sampling import zipf_probs
 from theory import scaling as ts
-from theory.memory import gaussian_accuracy
+from theory.memory import predicted_accuracy
 from theory.zipf import zipf_pmf
 
 
@@ -56,10 +56,10 @@ def test_error_exponents():
         (lambda: ts.approximation_error([np.nan], [1.0], [4], 1.0), "q"),
         (lambda: ts.top_seen_error([1.0], [1, 2], [1]), "T and K"),
         (lambda: ts.top_seen_lower([1.0], [1], [1, 2]), "T and K"),
-        (lambda: ts.gaussian_error([1.0, 1.0], [0, 1], 2, 0, [0.5, 0.5]), "d"),
-        (lambda: ts.gaussian_error([1.0, 1.0], [0, 2], 2, 4, [0.5, 0.5]), "f"),
-        (lambda: ts.gaussian_error([1.0, 1.0], [0, 1], 2, 4, [0.5, 0.5], resolution=0), "resolution"),
-        (lambda: ts.gaussian_error([1.0, 1.0], [0, 1], 2, 4, [1.0]), "p"),
+        (lambda: ts.predicted_error([1.0, 1.0], [0, 1], 2, 0, [0.5, 0.5]), "d"),
+        (lambda: ts.predicted_error([1.0, 1.0], [0, 2], 2, 4, [0.5, 0.5]), "f"),
+        (lambda: ts.predicted_error([1.0, 1.0], [0, 1], 2, 4, [0.5, 0.5], resolution=0), "resolution"),
+        (lambda: ts.predicted_error([1.0, 1.0], [0, 1], 2, 4, [1.0]), "p"),
         (lambda: ts.loglog_slope([1, 2], [1, -1]), "x and y"),
     ],
 )
@@ -130,9 +130,9 @@ def test_gaussian_error_matches_theory_memory():
     p = zipf_pmf(60, 2.0)
     f = np.arange(60) % 5
     for q in (p, (np.arange(60) < 10).astype(float), np.ones(60)):
-        ref = 1 - gaussian_accuracy(q, f, 5, 32, p)
-        assert ts.gaussian_error(q, f, 5, 32, p, resolution=1e-6, norms=0) == pytest.approx(ref, abs=2e-3)
-    assert ts.gaussian_error(p, np.zeros(60, int), 1, 32, p) == 0.0
+        ref = 1 - predicted_accuracy(q, f, 5, 32, p)
+        assert ts.predicted_error(q, f, 5, 32, p, resolution=1e-6, norms=0) == pytest.approx(ref, abs=2e-3)
+    assert ts.predicted_error(p, np.zeros(60, int), 1, 32, p) == 0.0
 
 
 def test_loglog_slope_exact():
@@ -297,3 +297,41 @@ def test_population_error_errors(kw, name):
     args.update(kw)
     with pytest.raises(ValueError, match=name):
         isc.population_error(**args)
+
+
+def test_custom_schemes_and_scheme_error():
+    """A scheme given as weights or as a callable (p, counts, d) equals the named scheme it reproduces; scheme_error
+    matches assembling the memory by hand; bad schemes raise ValueError naming 'scheme'."""
+    import numpy as np
+    import torch
+
+    from impl.embeddings import Embedding
+    from impl.sampling import zipf_probs
+    from impl.scaling import mod_map, population_error, scheme_error, scheme_weights
+
+    p = zipf_probs(300, 1.5, dtype=torch.float64)
+    counts = torch.zeros(2, 300, dtype=torch.float64)
+    named = scheme_weights("p", counts, p, 32)
+    assert torch.equal(scheme_weights(lambda p_, n, d: p_, counts, p, 32), named)
+    assert torch.equal(scheme_weights(p.numpy(), counts, p, 32), named)
+    assert torch.equal(
+        scheme_weights(lambda p_, n, d: (torch.arange(300) < d // 8).double(), counts, p, 32),
+        scheme_weights("threshold", counts, p, 32),
+    )
+    r = scheme_error(lambda p_, n, d: p_**0.5, 300, 1.5, [16, 32], (3, 4), M=3)
+    assert r.error.shape == (2, 2) and list(r.d) == [16, 32]
+    E, U = Embedding(300, 32, (3, 4), stream="e"), Embedding(3, 32, (3, 4), stream="u")
+    by_hand = population_error(p**0.5, mod_map(300, 3), E, U, p)[:, 0]
+    assert torch.allclose(r.error[:, 1], by_hand)
+    for bad in (
+        lambda p_, n, d: p_[:10],
+        lambda p_, n, d: p_ * float("nan"),
+        lambda p_, n, d: 1 / 0,
+        np.ones(7),
+        "bogus",
+        [[float("inf")] * 300],
+    ):
+        with pytest.raises(ValueError, match="scheme"):
+            scheme_weights(bad, counts, p, 32)
+    with pytest.raises(ValueError, match="d"):
+        scheme_error("p", 300, 1.5, [], (0,))

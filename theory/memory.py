@@ -286,7 +286,7 @@ def recall_probability(q, f, M: int, d: int, norms: int = 0, resolution: float =
     return np.clip(out[inv], 0.0, 1.0)
 
 
-def gaussian_accuracy(q, f, M: int, d: int, p=None, norms: int = 0, resolution: float = 0.0) -> float:
+def predicted_accuracy(q, f, M: int, d: int, p=None, norms: int = 0, resolution: float = 0.0) -> float:
     """Predicted population accuracy of the memory under the Gaussian approximation.
 
     A = sum_z p(z) P(recall z)   (p uniform, i.e. the mean of P(recall z), when p is None);
@@ -376,7 +376,7 @@ def capacity_accuracy(N: int, d: int, kind: str, M: int | None = None) -> float:
         The predicted accuracy, in [0, 1].
     """
     f, M_ = target_map(N, kind, M)
-    return gaussian_accuracy(np.ones(N), f, M_, d, norms=CAPACITY_NORMS)
+    return predicted_accuracy(np.ones(N), f, M_, d, norms=CAPACITY_NORMS)
 
 
 def capacity_threshold(d: int, kind: str, accuracy: float = 0.9, M: int | None = None) -> float:
@@ -479,3 +479,26 @@ def capacity_exponent(d, kind: str) -> np.ndarray:
         return np.ones_like(np.atleast_1d(np.asarray(d, float)))
     n = capacity_asymptotic(d, "injective")
     return 2.0 / (1.0 + 1.0 / np.log(n))
+
+
+def gaussian_accuracy(q, f, M: int, d: int, p=None, norms: int = 0, resolution: float = 0.0) -> float:
+    """Deprecated alias of :func:`predicted_accuracy` (kept for one release).
+
+    Parameters
+    ----------
+    q, f, M, d, p, norms, resolution
+        As in :func:`predicted_accuracy`.
+
+    Returns
+    -------
+    float
+        ``predicted_accuracy(q, f, M, d, p, norms, resolution)``.
+    """
+    import warnings
+
+    warnings.warn(
+        "theory.memory.gaussian_accuracy is deprecated; use theory.memory.predicted_accuracy",
+        DeprecationWarning,
+        stacklevel=2,
+    )
+    return predicted_accuracy(q, f, M, d, p, norms, resolution)

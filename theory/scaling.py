@@ -363,7 +363,7 @@ def _unseen_beyond(p, T, K) -> float:
     return float(np.exp(T * np.log1p(-np.minimum(tail, 1 - 1e-16))) @ tail)
 
 
-def gaussian_error(q, f, M: int, d: int, p, resolution: float = 1e-3, norms: int = 8) -> float:
+def predicted_error(q, f, M: int, d: int, p, resolution: float = 1e-3, norms: int = 8) -> float:
     """Finite-N predicted error of the memory with weights q: E = sum_x p(x) (1 - P(recall x)).
 
     P(recall x) is the Gaussian approximation of theory.memory.recall_probability, conditioned on the
@@ -441,3 +441,26 @@ def _chance(M) -> float:
 def _as_prob(p) -> np.ndarray:
     p = check_prob("p", p)
     return p
+
+
+def gaussian_error(q, f, M: int, d: int, p, resolution: float = 1e-3, norms: int = 8) -> float:
+    """Deprecated alias of :func:`predicted_error` (kept for one release).
+
+    Parameters
+    ----------
+    q, f, M, d, p, resolution, norms
+        As in :func:`predicted_error`.
+
+    Returns
+    -------
+    float
+        ``predicted_error(q, f, M, d, p, resolution, norms)``.
+    """
+    import warnings
+
+    warnings.warn(
+        "theory.scaling.gaussian_error is deprecated; use theory.scaling.predicted_error",
+        DeprecationWarning,
+        stacklevel=2,
+    )
+    return predicted_error(q, f, M, d, p, resolution, norms)
