@@ -4,7 +4,7 @@ from pathlib import Path
 import matplotlib
 
 matplotlib.use("Agg")
-from hypothesis import settings  # noqa: E402
+from hypothesis import settings
 
 # tests/ (sweep_toy, the toy task of the sweep engine) and checks/ (grids, sweeps, stats) importable by name
 _HERE = Path(__file__).resolve().parent

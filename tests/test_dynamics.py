@@ -189,7 +189,7 @@ def test_population_error_nan_is_error():
     W = torch.full((1, 1, 4, 4), float("nan"))
     E, U = torch.eye(4)[None], torch.eye(4)[:2][None]
     p = torch.full((4,), 0.25)
-    err, m = dyn.population_error(W, E, U, p, torch.arange(4) % 2)
+    err, _m = dyn.population_error(W, E, U, p, torch.arange(4) % 2)
     assert float(err) == pytest.approx(1.0)
 
 
