@@ -79,16 +79,44 @@ def sweep_rows(
 # tuned error (min over learning rates of the mean over seeds) and its heat maps
 
 
-def _long(rows: Sequence[Mapping], T: int | None) -> list[dict]:
-    """One entry per (row, T) with the error at that T (all T when ``T`` is None)."""
-    out = []
-    for i, r in enumerate(rows):
-        if "T" not in r or "error" not in r or len(r["T"]) != len(r["error"]):
-            raise ValueError(f"rows[{i}] must have lists 'T' and 'error' of the same length")
-        for t, e in zip(r["T"], r["error"]):
-            if T is None or t == T:
-                out.append({**r, "T": t, "error": None if e is None else float(e)})
-    return out
+def grid_frame(rows, T: int | None = None):
+    """The long table of a grid's results: one row per (configuration, seed, rate, T), a column per parameter.
+
+    Parameters
+    ----------
+    rows : sequence of mappings or pandas.DataFrame
+        Results of :func:`sweep_rows` (each with lists ``T`` and ``error`` of the same length), or a frame with
+        scalar ``T`` and ``error`` columns already.
+    T : int or None
+        Keep only this number of samples (None: all).
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns: the configuration's parameters, ``seed``, the rate, ``T`` and ``error`` (NaN where a run diverged).
+    """
+    import pandas as pd
+
+    if isinstance(rows, pd.DataFrame):
+        df = rows.copy()
+    else:
+        for i, r in enumerate(rows):
+            if "T" not in r or "error" not in r or len(r["T"]) != len(r["error"]):
+                raise ValueError(f"rows[{i}] must have lists 'T' and 'error' of the same length")
+        df = pd.DataFrame([dict(r) for r in rows])
+        if len(df):
+            df = df.explode(["T", "error"], ignore_index=True)
+    if len(df):
+        df["T"] = df["T"].astype(int)
+        df["error"] = pd.to_numeric(df["error"], errors="coerce").astype(float)  # None (diverged) -> NaN
+        if T is not None:
+            df = df[df["T"] == T]
+    return df.reset_index(drop=True)
+
+
+def _plain(v):
+    """numpy scalars of a frame back to Python values (group keys as the rows had them)."""
+    return v.item() if hasattr(v, "item") else v
 
 
 def tuned_error(
@@ -103,7 +131,8 @@ def tuned_error(
 
     Parameters
     ----------
-    rows : results of :func:`sweep_rows` (each with ``T`` and ``error`` lists and a ``seed``)
+    rows : results of :func:`sweep_rows` (each with ``T`` and ``error`` lists and a ``seed``), or their
+        :func:`grid_frame` (a pandas DataFrame)
     keys : grouping keys (configuration keys, or ``"T"``)
     tune : the key minimised over (the learning rate)
     T : keep only this number of samples (None: all)
@@ -118,17 +147,21 @@ def tuned_error(
     """
     if not isinstance(tune, str) or not keys:
         raise ValueError("tune must be a key and keys a non-empty sequence of keys")
-    data = _long(rows, T)
+    data = grid_frame(rows, T)
     if where:
-        data = [r for r in data if all(r.get(k) == v for k, v in where.items())]
-    if not data:
+        for k, v in where.items():
+            if k not in data.columns:
+                raise ValueError(f"where: {k!r} is not a column of the rows (have {sorted(data.columns)})")
+            data = data[data[k] == v]
+    if not len(data):
         raise ValueError(f"rows has no result for T={T} and where={dict(where or {})}")
     for k in (*keys, tune):
-        if k not in data[0]:
-            raise ValueError(f"keys/tune: {k!r} is not a key of the rows (have {sorted(data[0])})")
+        if k not in data.columns:
+            raise ValueError(f"keys/tune: {k!r} is not a key of the rows (have {sorted(data.columns)})")
     acc: dict[tuple, dict] = defaultdict(lambda: defaultdict(list))
-    for r in data:
-        acc[tuple(r[k] for k in keys)][r[tune]].append(r["error"])
+    for vals in data[[*keys, tune, "error"]].itertuples(index=False, name=None):
+        e = vals[-1]
+        acc[tuple(_plain(v) for v in vals[: len(keys)])][_plain(vals[-2])].append(None if math.isnan(e) else float(e))
     out = {}
     for g, by_lr in acc.items():
         # a learning rate at which some seed diverged (error None) is not a candidate

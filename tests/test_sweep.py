@@ -801,6 +801,9 @@ def test_tuned_error_and_heatmaps(monkeypatch):
 
     rows = _synthetic_rows()
     te = sweeps.tuned_error(rows, T=1024)
+    frame = sweeps.grid_frame(rows)  # the long table the report's figures are drawn from
+    assert len(frame) == sum(len(r["T"]) for r in rows) and {"T", "error", "seed", "lr_base"} <= set(frame.columns)
+    assert sweeps.tuned_error(frame, T=1024) == te
     g = te[("adam", False, 100, 16, 1024)]
     assert g["tuned"] == 1.0 and g["n_seeds"] == 2 and g["edge"] is False
     assert math.isclose(g["error"], 0.005 + 0.0005) and math.isclose(g["se"], 0.0005)
