@@ -141,9 +141,10 @@ def tuned_error(
     Returns
     -------
     ``{group: {"error": min mean, "se": standard error over seeds at the argmin, "tuned": argmin value,
-    "n_seeds": seeds at the argmin, "edge": whether the argmin is the smallest or largest value tried}}``; a learning rate at which a seed diverged (error None) is skipped,
-    and a group where every learning rate diverged gets ``error=None``. The minimum of noisy means is biased low by at most about one
-    standard error when the best learning rates are close.
+    "n_seeds": seeds at the argmin, "edge": whether the argmin is the smallest or largest value tried}}``;
+    a learning rate at which a seed diverged (error None) is skipped, and a group where every learning rate
+    diverged gets ``error=None``. The minimum of noisy means is biased low by at most about one standard
+    error when the best learning rates are close.
     """
     if not isinstance(tune, str) or not keys:
         raise ValueError("tune must be a key and keys a non-empty sequence of keys")
