@@ -947,3 +947,104 @@ def test_results_frame_and_export(tmp_path, capsys):
     with pytest.raises(ValueError, match="path"):
         export_frame(df, tmp_path / "t.xlsx")
     assert sw.main(["export", "--store", str(p), "--out", str(tmp_path / "t.txt")]) == 2
+
+
+# ---------------------------------------------------------------- damaged, odd and read-only stores
+def _full_store(tmp_path: Path, n: int = 40) -> Path:
+    p = tmp_path / "s.sqlite"
+    run_sweep(toy_task, toy_configs(n), (0, 1), p, "inline", progress=False)
+    return p
+
+
+@pytest.mark.parametrize("cut", [1, 7, 38, 100, 1000])
+def test_truncated_store_is_refused_untouched_and_nothing_left_beside(tmp_path, cut):
+    """A store cut short by a few bytes (a partial last page, which SQLite's quick_check misses) is refused before
+    any task runs, the file is not written to, and no -wal/-shm file is created beside it."""
+    p = _full_store(tmp_path)
+    data = p.read_bytes()
+    p.write_bytes(data[:-cut])
+    before = _digest(p)
+    calls = []
+
+    def task(config, seeds):
+        calls.append(seeds)
+        return toy_task(config, seeds)
+
+    with pytest.raises(ValueError, match=r"truncated|corrupt"):
+        run_sweep(task, toy_configs(41), (0, 1), p, "inline", progress=False, task="toy")
+    assert not calls and _digest(p) == before
+    assert not Path(f"{p}-wal").exists() and not Path(f"{p}-shm").exists()
+
+
+def test_non_regular_store_path_is_refused_at_once(tmp_path):
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    t0 = time.time()
+    with pytest.raises(ValueError, match="not a regular file"):
+        run_sweep(toy_task, toy_configs(2), (0,), fifo, "inline", progress=False)
+    with pytest.raises(ValueError, match="not a regular file"):
+        Store(fifo)
+    assert time.time() - t0 < 5
+
+
+def test_store_missing_columns_is_refused_before_any_task(tmp_path):
+    p = _full_store(tmp_path, 3)
+    con = sqlite3.connect(p)
+    con.execute("ALTER TABLE results DROP COLUMN host")
+    con.commit()
+    con.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    con.close()
+    calls = []
+
+    def task(config, seeds):
+        calls.append(seeds)
+        return toy_task(config, seeds)
+
+    with pytest.raises(ValueError, match=r"lacks the columns.*host"):
+        run_sweep(task, toy_configs(5), (0, 1), p, "inline", progress=False, task="toy")
+    assert not calls
+
+
+def test_read_only_store_is_read_and_a_complete_run_needs_no_write(tmp_path, monkeypatch):
+    """A store that cannot be written (the file or its directory; simulated through os.access, since the tests may
+    run as root) opens read-only: results are read, a run with nothing to do succeeds, and a run that would need
+    writes says so in one clear ValueError (not a raw sqlite3 error), leaving the file untouched."""
+    p = _full_store(tmp_path, 4)
+    before = _digest(p)
+    real = os.access
+
+    def deny(path, mode, *a, **k):
+        if Path(path).resolve() in (p.resolve(), tmp_path.resolve()) and mode & os.W_OK:
+            return False
+        return real(path, mode, *a, **k)
+
+    monkeypatch.setattr(os, "access", deny)
+    with Store(p) as st:
+        assert st.readonly and st.count() == 8
+    assert load_results(p, toy_task, toy_configs(4), (0, 1))[3][1] == toy_task(toy_configs(4)[3], (1,))[0]
+    s = run_sweep(toy_task, toy_configs(4), (0, 1), p, "inline", progress=False)
+    assert (s.stored_before, s.done) == (8, 0)
+    with pytest.raises(ValueError, match="read-only"):
+        run_sweep(toy_task, toy_configs(5), (0, 1), p, "inline", progress=False)
+    assert _digest(p)[0] == before[0]
+    with pytest.raises(ValueError, match="not writable"):
+        Store(tmp_path / "new.sqlite")
+    assert not (tmp_path / "new.sqlite").exists()
+    assert (
+        sw.main(
+            [
+                "run",
+                "sweep_toy:toy_task",
+                "--grid",
+                str(_grid_file(tmp_path / "g.json", toy_configs(5))),
+                "--store",
+                str(p),
+                "--scheduler",
+                "inline",
+                "--seeds",
+                "2",
+                "--no-progress",
+            ]
+        )
+        == 2
+    )

@@ -206,13 +206,14 @@ def run_sweep(
     hashes = [config_hash(c, task, version) for c in configs]
     unique = dict(zip(hashes, cfg_json))  # first occurrence, in order
     with Store(store_path) as store:
-        store.add_configs((h, task, version, cj) for h, cj in unique.items())
         have = _stored_with_aliases(store, unique, aliases, version)
         jobs = []
         for h, cj in unique.items():
             missing = [s for s in seeds if s not in have[h]]
             for i in range(0, len(missing), spt):
                 jobs.append((h, json.loads(cj), tuple(missing[i : i + spt])))
+        if jobs:  # a store that already holds every run is only read (it may be read-only)
+            store.add_configs((h, task, version, cj) for h, cj in unique.items())
         total = len(unique) * len(seeds)
         summary = SweepSummary(total=total, stored_before=total - sum(len(j[2]) for j in jobs), hashes=hashes)
         bar = _progress_bar(summary, progress, desc or task.split(":")[-1])

@@ -14,6 +14,7 @@ import json
 import os
 import socket
 import sqlite3
+import stat
 import time
 from collections.abc import Iterable, Sequence
 from numbers import Integral
@@ -43,8 +44,47 @@ def _foreign(path: Path, why: str) -> ValueError:
     )
 
 
+_COLUMNS = {
+    "amemory_store": {"key", "value"},
+    "configs": {"hash", "task", "version", "config"},
+    "results": {"hash", "seed", "result", "seconds", "host", "finished"},
+}
+
+
+def _check_regular(path: Path) -> os.stat_result:
+    """A regular file, checked before anything opens it (a named pipe would block an open for ever)."""
+    try:
+        st = os.stat(path)
+    except OSError as e:
+        raise ValueError(f"store_path {str(path)!r} cannot be read: {e}") from None
+    if not stat.S_ISREG(st.st_mode):
+        kind = "a directory" if stat.S_ISDIR(st.st_mode) else "not a regular file (a pipe, socket or device)"
+        raise ValueError(f"store_path {str(path)!r} is {kind}; give the path of an SQLite file")
+    return st
+
+
 def _check_existing(path: Path) -> None:
-    """Validate an existing file as a store without writing to it (raw header, then a read-only open)."""
+    """Validate an existing file as a store without writing to it: raw header, the file's size against the
+    header's page count (a truncated store), then a read-only open (integrity, magic, schema column by column).
+
+    Nothing is left beside a refused file: a ``-wal``/``-shm`` file that the read-only open created is removed.
+    """
+    side = [Path(f"{path}-wal"), Path(f"{path}-shm")]
+    existed = [p.exists() for p in side]
+    try:
+        _check_file(path)
+    except ValueError:
+        for p, had in zip(side, existed):
+            if not had:
+                try:
+                    p.unlink()
+                except OSError:
+                    pass
+        raise
+
+
+def _check_file(path: Path) -> None:
+    size = _check_regular(path).st_size
     try:
         with open(path, "rb") as fh:
             head = fh.read(100)
@@ -58,6 +98,13 @@ def _check_existing(path: Path) -> None:
             path,
             f"an SQLite database of another application (application_id {app_id:#x}, expected {APPLICATION_ID:#x})",
         )
+    page = int.from_bytes(head[16:18], "big")
+    page = 65536 if page == 1 else page
+    pages, change, valid_for = (int.from_bytes(head[a : a + 4], "big") for a in (28, 24, 92))
+    if page < 512 or page & (page - 1):
+        raise _foreign(path, f"corrupt (page size {page} in its header)")
+    if size % page or (valid_for == change and size < pages * page):
+        raise _foreign(path, f"truncated or damaged ({size} bytes, but its header says {pages} pages of {page} bytes)")
     try:
         con = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=60)
     except sqlite3.Error as e:
@@ -68,6 +115,7 @@ def _check_existing(path: Path) -> None:
             raise _foreign(path, "corrupt (SQLite quick_check: " + "; ".join(map(str, check[:3])) + ")")
         header = dict(con.execute("SELECT key, value FROM amemory_store").fetchall())
         tables = {r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        columns = {t: {r[1] for r in con.execute(f"PRAGMA table_info({t})")} for t in _COLUMNS if t in tables}
     except sqlite3.Error as e:
         raise _foreign(path, f"corrupt or of another schema ({e})") from None
     finally:
@@ -84,6 +132,10 @@ def _check_existing(path: Path) -> None:
         )
     if not {"configs", "results"} <= tables:
         raise _foreign(path, f"tables configs/results missing (found {sorted(tables)})")
+    for t, want in _COLUMNS.items():
+        missing = want - columns.get(t, set())
+        if missing:
+            raise _foreign(path, f"table {t} lacks the columns {sorted(missing)}")
 
 
 def _create(path: Path) -> None:
@@ -165,9 +217,24 @@ class Store:
                 raise ValueError(
                     f"store_path {str(self.path)!r}: the directory {str(self.path.parent)!r} does not exist"
                 )
-            _create(self.path)
+            if not os.access(self.path.parent, os.W_OK | os.X_OK):
+                raise ValueError(
+                    f"store_path {str(self.path)!r}: the directory {str(self.path.parent)!r} is not writable, "
+                    "so no store can be created there; give a path in a writable directory"
+                )
+            try:
+                _create(self.path)
+            except (OSError, sqlite3.Error) as e:
+                raise ValueError(f"store_path {str(self.path)!r} cannot be created: {e}") from None
         _check_existing(self.path)
-        self._con: sqlite3.Connection | None = sqlite3.connect(self.path, isolation_level=None, timeout=60)
+        # read-only: the file, or its directory (SQLite's WAL needs a -shm file beside it), is not writable
+        self.readonly = not (os.access(self.path, os.W_OK) and os.access(self.path.parent, os.W_OK | os.X_OK))
+        if self.readonly:
+            uri = f"{self.path.resolve().as_uri()}?mode=ro"
+            self._con: sqlite3.Connection | None = sqlite3.connect(uri, uri=True, isolation_level=None, timeout=60)
+            self._host = socket.gethostname()
+            return
+        self._con = sqlite3.connect(self.path, isolation_level=None, timeout=60)
         self._con.execute("PRAGMA journal_mode = WAL")
         # In WAL mode, synchronous=NORMAL loses no committed transaction when the process is killed
         # (only on power loss), and avoids an fsync per finished task.
@@ -193,6 +260,15 @@ class Store:
             raise ValueError("the store is closed")
         return self._con
 
+    def _w(self) -> sqlite3.Connection:
+        """The connection, for a write: a read-only store refuses it with a clear message."""
+        if self.readonly:
+            raise ValueError(
+                f"store_path {str(self.path)!r} is read-only (the file or its directory is not writable): "
+                "it can be read, but the runs it lacks cannot be stored; copy it to a writable place"
+            )
+        return self._c()
+
     # -- writing
     def add_configs(self, items: Iterable[tuple[str, str, str, str]]) -> None:
         """Register configurations ``(hash, task, version, config_json)`` (existing ones are kept).
@@ -202,7 +278,7 @@ class Store:
         items : iterable of (str, str, str, str)
             ``(hash, task id, code version, canonical JSON of the configuration)``.
         """
-        con = self._c()
+        con = self._w()
         con.execute("BEGIN IMMEDIATE")
         try:
             con.executemany(
@@ -250,7 +326,7 @@ class Store:
             raise ValueError("results must be canonical JSON strings (see canonical_json)")
         if any(isinstance(x, bool) or not isinstance(x, Integral) or x < 0 for x in seeds):
             raise ValueError(f"seeds must be non-negative ints, got {list(seeds)}")
-        con = self._c()
+        con = self._w()
         per = None if seconds is None else float(seconds) / max(len(seeds), 1)
         stamp = time.strftime("%Y-%m-%dT%H:%M:%S")
         con.execute("BEGIN IMMEDIATE")
