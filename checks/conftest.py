@@ -107,20 +107,46 @@ def device(pytestconfig) -> str:
 
 @pytest.fixture(scope="session")
 def seed_base(pytestconfig) -> int:
-    """The run's seed base: 0, or a random one under --fresh-seeds (for module-scoped shared simulations)."""
+    """The run's seed base: 0, or a random one under --fresh-seeds."""
     return _recorder(pytestconfig).seed_base
+
+
+def _derive_seeds(base: int, tag: str, n: int, offset: int = 0) -> tuple[int, ...]:
+    """The one seed derivation of the checks: (base * 1000003 + crc32(tag) + 7919 (offset + i)) mod 2^31."""
+    t = zlib.crc32(tag.encode())
+    return tuple((base * 1_000_003 + t + 7919 * (offset + i)) % (2**31) for i in range(n))
 
 
 @pytest.fixture
 def seeds(pytestconfig, request):
-    """``seeds(n)``: n seeds for this test, fixed (derived from the test name) unless --fresh-seeds."""
-    base = _recorder(pytestconfig).seed_base
-    tag = zlib.crc32(request.node.name.encode())
+    """``seeds(n, offset=0, tag=None)``: n seeds, fixed unless --fresh-seeds (a new seed base).
 
-    def make(n: int, offset: int = 0) -> tuple[int, ...]:
-        return tuple((base * 1_000_003 + tag + 7919 * (offset + i)) % (2**31) for i in range(n))
+    They derive from ``tag``, by default the test's name; a simulation shared by several checks (see
+    ``shared``) names its own tag (e.g. ``tag="scaling-core"``) so that every check gets the same seeds.
+    """
+    base = _recorder(pytestconfig).seed_base
+
+    def make(n: int, offset: int = 0, tag: str | None = None) -> tuple[int, ...]:
+        return _derive_seeds(base, request.node.name if tag is None else tag, n, offset)
 
     return make
+
+
+@pytest.fixture(scope="module")
+def shared():
+    """``shared(simulate, *args, **kwargs)``: the one cache of the simulations that several checks of a family
+    use. The first call runs ``simulate(*args, **kwargs)``; later calls with the same function and arguments
+    (which must be hashable: pass seeds as the tuples of ``seeds``) return that same result. The cache lives
+    as long as the module, so its memory is released when the family's checks are done."""
+    cache: dict = {}
+
+    def run(simulate, *args, **kwargs):
+        key = (simulate.__module__, simulate.__qualname__, args, tuple(sorted(kwargs.items())))
+        if key not in cache:
+            cache[key] = simulate(*args, **kwargs)
+        return cache[key]
+
+    return run
 
 
 @pytest.fixture

@@ -1,12 +1,27 @@
-"""Figure helpers: log-log plots of measured points with error bars against predicted curves."""
+"""Figures of the claim checks: one style, log-log panels of measured points against predicted curves, and
+mean-over-seeds curves with their 95% bands.
+
+- :func:`figure`: a row of panels of the shared size; :func:`style`: titles, labels, log axes and legends in
+  the shared font sizes (``TITLE_SIZE``, ``LEGEND_SIZE``).
+- :func:`loglog_panel`: points with error bars and a predicted line on log-log axes; :func:`loglog_band`: the
+  same for a (seeds, points) array, with the 95% t-interval of the mean as error bars.
+- :func:`band`: a mean curve over seeds with its 95% t-band filled (:func:`checks.stats.mean_ci`);
+  :func:`band_panel`: a figure of several such curves.
+"""
 
 from __future__ import annotations
 
 import matplotlib.pyplot as plt
 import numpy as np
+from stats import mean_ci
+
+TITLE_SIZE = 9
+LEGEND_SIZE = 7
+BAND_ALPHA = 0.25
 
 
 def figure(ncols: int = 1, nrows: int = 1, w: float = 4.6, h: float = 3.6):
+    """A figure of ``nrows`` x ``ncols`` panels of w x h inches each; returns (fig, flat array of axes)."""
     fig, axes = plt.subplots(nrows, ncols, figsize=(w * ncols, h * nrows), squeeze=False)
     return fig, axes.ravel()
 
@@ -19,6 +34,27 @@ def tidy_log_axes(ax):
         ax.xaxis.set_minor_formatter(NullFormatter())
     if ax.get_yscale() == "log":
         ax.yaxis.set_minor_formatter(NullFormatter())
+
+
+def style(ax, *, title=None, xlabel=None, ylabel=None, logx=False, logy=False, legend=LEGEND_SIZE, grid=False):
+    """The shared look of a panel: log axes labelled at the decades, title in ``TITLE_SIZE``, a legend in
+    ``legend`` points (None: no legend), optional grid. Arguments left at None are not touched."""
+    if logx:
+        ax.set_xscale("log")
+    if logy:
+        ax.set_yscale("log")
+    tidy_log_axes(ax)
+    if title is not None:
+        ax.set_title(title, fontsize=TITLE_SIZE)
+    if xlabel is not None:
+        ax.set_xlabel(xlabel)
+    if ylabel is not None:
+        ax.set_ylabel(ylabel)
+    if grid:
+        ax.grid(True, which="both", alpha=0.3)
+    if legend is not None:
+        ax.legend(fontsize=legend)
+    return ax
 
 
 def loglog_panel(
@@ -38,6 +74,7 @@ def loglog_panel(
     color=None,
     marker="o",
 ):
+    """Measured points (with error bars [y_lo, y_hi] if given) and a predicted curve, on log-log axes."""
     x, y_mean = np.asarray(x, float), np.asarray(y_mean, float)
     yerr = None
     if y_lo is not None and y_hi is not None:
@@ -47,12 +84,37 @@ def loglog_panel(
     line = ax.errorbar(x, y_mean, yerr=yerr, fmt=marker, ms=4, capsize=2, label=label, color=color)
     if pred_x is not None:
         ax.plot(pred_x, pred_y, "-", lw=1.2, label=pred_label, color=line[0].get_color())
-    ax.set_xscale("log")
-    ax.set_yscale("log")
-    tidy_log_axes(ax)
-    ax.set_title(title, fontsize=9)
-    ax.set_xlabel(xlabel)
-    ax.set_ylabel(ylabel)
-    ax.grid(True, which="both", alpha=0.3)
-    ax.legend(fontsize=7)
-    return ax
+    return style(ax, title=title, xlabel=xlabel, ylabel=ylabel, logx=True, logy=True, legend=7, grid=True)
+
+
+def loglog_band(ax, x, values, label, **kw):
+    """:func:`loglog_panel` of the mean over seeds of ``values`` (seeds, points) with its 95% t-interval."""
+    m, lo, hi = mean_ci(values)
+    return loglog_panel(ax, x, m, lo, hi, label=label, **kw)
+
+
+def band(ax, x, values, label=None, *, axis=0, clip=None, color=None, alpha=BAND_ALPHA, logx=False):
+    """Mean of ``values`` over seeds (``axis``) as a line, with its 95% t-band filled in the line's colour.
+
+    ``clip`` = (lo, hi) clips the band (e.g. (0, 1) for accuracies and probes). Returns the line.
+    """
+    m, lo, hi = mean_ci(values, axis=axis)
+    if clip is not None:
+        lo, hi = np.clip(lo, *clip), np.clip(hi, *clip)
+    (line,) = ax.plot(x, m, label=label, color=color)
+    ax.fill_between(x, lo, hi, alpha=alpha, color=line.get_color())
+    if logx:
+        ax.set_xscale("log")
+    return line
+
+
+def band_panel(curves, title, *, xlabel="samples", ylabel="population error", logy=True, w=None):
+    """One panel of mean curves with 95% bands over seeds, log x: ``curves`` = [(x (R,), values (S, R), label)].
+
+    Returns the figure."""
+    fig, axes = figure(1, 1) if w is None else figure(1, 1, w=w)
+    ax = axes[0]
+    for x, values, label in curves:
+        band(ax, x, values, label, alpha=0.2)
+    style(ax, title=title, xlabel=xlabel, ylabel=ylabel, logx=True, logy=logy, legend=6)
+    return fig

@@ -20,7 +20,7 @@ import numpy as np
 import statsmodels.api as sm
 import torch
 from plotting import figure, loglog_panel
-from stats import crossing, loglog_fit
+from stats import bootstrap_interval, crossing, loglog_fit, within
 
 from impl import capacity as ic
 from impl.embeddings import Embedding
@@ -84,10 +84,10 @@ def _accuracy(construction: str, Ns, m: int, d: int, seeds, n_eval: int, device)
 def _threshold(Ns, acc, boot_seed: int):
     """N* (crossing of the seed mean) and a bootstrap 95% interval over seeds; acc has shape (len(Ns), S)."""
     n_star = crossing(Ns, acc.mean(1), LEVEL)
-    rng = np.random.default_rng(boot_seed)
-    S = acc.shape[1]
-    boot = [crossing(Ns, acc[:, rng.integers(0, S, S)].mean(1), LEVEL) for _ in range(400)]
-    return n_star, np.nanpercentile(boot, [2.5, 97.5])
+    ci = bootstrap_interval(
+        lambda m: crossing(Ns, m, LEVEL), acc, axis=1, n_boot=400, rng=np.random.default_rng(boot_seed)
+    )
+    return n_star, ci
 
 
 def _cell(construction, m, d, seeds_, n_eval, device):
@@ -107,10 +107,6 @@ def _fit_md(cells):
     return res.params, res.conf_int(0.05)
 
 
-def _inside(ci, target, margin):
-    return bool(target - margin <= ci[0] and ci[1] <= target + margin)
-
-
 def _md_check(construction, claim, scale, seeds, device, record, statement, nc_extra=None):
     g = GRID[construction][scale]
     cells = []
@@ -122,7 +118,7 @@ def _md_check(construction, claim, scale, seeds, device, record, statement, nc_e
     assert all(np.isfinite(c["n_star"]) for c in cells), "a threshold was not bracketed by the N grid"
     params, ci = _fit_md(cells)
     b_ci, c_ci = tuple(ci[1]), tuple(ci[2])
-    ok_law = _inside(b_ci, 1.0, MARGIN) and _inside(c_ci, 1.0, MARGIN)
+    ok_law = within(b_ci, 1.0, MARGIN) and within(c_ci, 1.0, MARGIN)
     lo = np.array([c["ci"][0] for c in cells])
     hi = np.array([c["ci"][1] for c in cells])
     n_star = np.array([c["n_star"] for c in cells])
@@ -134,7 +130,7 @@ def _md_check(construction, claim, scale, seeds, device, record, statement, nc_e
         "linear memory N ~ d^2 (b, c) = (0, 2)": (0.0, 2.0),
         "exponents off by 0.5 (b, c) = (1.5, 1.5)": (1.5, 1.5),
     }
-    nc = {k: not (_inside(b_ci, v[0], MARGIN) and _inside(c_ci, v[1], MARGIN)) for k, v in wrong.items()}
+    nc = {k: not (within(b_ci, v[0], MARGIN) and within(c_ci, v[1], MARGIN)) for k, v in wrong.items()}
     extra_rows = {}
     if nc_extra is not None:
         name, rejected, rows = nc_extra(cells)
@@ -171,7 +167,8 @@ def _md_check(construction, claim, scale, seeds, device, record, statement, nc_e
         pred_label="theory.capacity (finite size)",
         xlabel="m d (number of parameters / 2)",
         ylabel="N*",
-        title=f"fit: b = {params[1]:.3f} [{b_ci[0]:.3f}, {b_ci[1]:.3f}], c = {params[2]:.3f} [{c_ci[0]:.3f}, {c_ci[1]:.3f}]",
+        title=f"fit: b = {params[1]:.3f} [{b_ci[0]:.3f}, {b_ci[1]:.3f}], "
+        f"c = {params[2]:.3f} [{c_ci[0]:.3f}, {c_ci[1]:.3f}]",
     )
     law = tc.capacity_law(
         np.array([c["m"] for c in cells], float), np.array([c["d"] for c in cells], float), construction
@@ -192,12 +189,13 @@ def _md_check(construction, claim, scale, seeds, device, record, statement, nc_e
         claim,
         prediction=f"{statement}: log N* = a + b log m + c log d with b, c ~ 1 (within {MARGIN}); "
         f"finite-size theory exponents on this grid b = {theory_params[1]:.3f}, c = {theory_params[2]:.3f}",
-        measurement=f"b = {params[1]:.3f} [{b_ci[0]:.3f}, {b_ci[1]:.3f}], c = {params[2]:.3f} [{c_ci[0]:.3f}, {c_ci[1]:.3f}]; "
+        measurement=f"b = {params[1]:.3f} [{b_ci[0]:.3f}, {b_ci[1]:.3f}], "
+        f"c = {params[2]:.3f} [{c_ci[0]:.3f}, {c_ci[1]:.3f}]; "
         f"N*/N*_theory in [{(n_star / n_pred).min():.3f}, {(n_star / n_pred).max():.3f}]; "
         f"N*/(m d) in [{(n_star / md).min():.3f}, {(n_star / md).max():.3f}]",
         interval=(float(min(b_ci[0], c_ci[0])), float(max(b_ci[1], c_ci[1]))),
-        criterion=f"95% CIs of b and c inside [{1 - MARGIN}, {1 + MARGIN}] and theory N* inside the bootstrap 95% CI of "
-        f"the measured N* widened by {THEORY_TOL - 1:.0%} at every cell",
+        criterion=f"95% CIs of b and c inside [{1 - MARGIN}, {1 + MARGIN}] and theory N* inside the bootstrap 95% "
+        f"CI of the measured N* widened by {THEORY_TOL - 1:.0%} at every cell",
         verdict=verdict,
         negative_control={"prediction": "; ".join(nc), "rejected": nc_rejected, **{k: bool(v) for k, v in nc.items()}},
         figure=fig,
@@ -439,12 +437,14 @@ def test_CP4_relu_exponential(scale, seeds, device, record):
     axes[1].legend(fontsize=6)
     record(
         "CP4",
-        prediction="N*_relu >> N*_linear at equal d and accuracy; N*_relu ~ exp(d/2) (log-log slope > 2, the linear law's)",
+        prediction="N*_relu >> N*_linear at equal d and accuracy; N*_relu ~ exp(d/2) "
+        "(log-log slope > 2, the linear law's)",
         measurement="N*_relu/N*_linear = "
         + ", ".join(f"{x:.1f} (d={d})" for x, d in zip(ratio, ds))
         + f"; log-log slope relu {fit_relu}, linear {fit_lin}; semi-log slope of log N*_relu on d {semilog:.3f}",
         interval=fit_relu.slope_ci,
-        criterion="bootstrap CIs of N*_relu and N*_linear disjoint at every d, and the 95% CI of the log-log slope of N*_relu above 2",
+        criterion="bootstrap CIs of N*_relu and N*_linear disjoint at every d, "
+        "and the 95% CI of the log-log slope of N*_relu above 2",
         verdict="reproduced" if ok else "refuted",
         negative_control={
             "prediction": "the linear memory's N*(d) passes the same 'slope above 2' test",

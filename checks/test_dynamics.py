@@ -9,10 +9,10 @@ from __future__ import annotations
 import numpy as np
 from hypothesis import given
 from hypothesis import strategies as hst
-from plotting import figure, tidy_log_axes
+from plotting import band_panel, figure, tidy_log_axes
 from stats import mean_ci, paired_less
 
-from impl.dynamics import benchmark_batch1_speedup, reference_train_autograd, train
+from impl.dynamics import reference_train_autograd, train
 from theory import dynamics as th
 from theory.zipf import zipf_pmf
 
@@ -90,8 +90,10 @@ def test_OD1_recursion_and_bound(seeds, record):
     tidy_log_axes(axes[1])
     record(
         "OD1",
-        prediction="orthonormal SGD margin = exact recursion m <- m + gamma M/(e^m + M - 1); seed F within the derived sandwich",
-        measurement=f"max relative |SGD - recursion| {max(errs):.1e} over 30 runs; sandwich holds in {sum(in_band)}/{len(in_band)} runs with gamma <= 4",
+        prediction="orthonormal SGD margin = exact recursion m <- m + gamma M/(e^m + M - 1); "
+        "seed F within the derived sandwich",
+        measurement=f"max relative |SGD - recursion| {max(errs):.1e} over 30 runs; "
+        f"sandwich holds in {sum(in_band)}/{len(in_band)} runs with gamma <= 4",
         interval=(float(min(errs)), float(max(errs))),
         criterion="<= 1e-9 and every sandwich holds",
         verdict="reproduced" if ok else "refuted",
@@ -238,7 +240,8 @@ def test_OD3_OD8_flattening(scale, seeds, device, record):
         interval=(float(lo[-1]), float(hi[-1])),
         criterion="strictly decreasing mean rho; |rho - rho_F| <= 0.1 at every rate",
         verdict="reproduced" if ok3 else "refuted",
-        note=f"strictly decreasing: {bool(np.all(np.diff(mean) < 0))} (steps {', '.join(f'{x:+.3f}' for x in np.diff(mean))}); "
+        note=f"strictly decreasing: {bool(np.all(np.diff(mean) < 0))} "
+        f"(steps {', '.join(f'{x:+.3f}' for x in np.diff(mean))}); "
         f"max |rho - rho_F| = {np.abs(mean - rho_th.mean(0)).max():.3f}",
         negative_control={"prediction": "rho = 1 at every rate", "rejected": nc3},
         figure=fig,
@@ -361,12 +364,13 @@ def test_OD2_batch_surrogate_random_embeddings(scale, seeds, device, record):
     err_sgd = r.error[:, 0, -1].double().cpu().numpy()
     m, lo, hi = mean_ci(err_sgd - err_sur)
     ok = -0.01 <= lo and hi <= 0.01
-    mo, loo, hio = mean_ci(err_sgd - (err_sur + 0.02))
+    _mo, loo, hio = mean_ci(err_sgd - (err_sur + 0.02))
     nc = not (-0.01 <= loo and hio <= 0.01)
     record(
         "OD2",
         prediction="batch-B surrogate predicts SGD's population error with random embeddings (d = 10 N, B = 1000)",
-        measurement=f"SGD error {err_sgd.mean():.4f}, surrogate {err_sur.mean():.4f}; mean gap {m:+.4f} over {len(S)} seeds",
+        measurement=f"SGD error {err_sgd.mean():.4f}, surrogate {err_sur.mean():.4f}; "
+        f"mean gap {m:+.4f} over {len(S)} seeds",
         interval=(lo, hi),
         criterion="95% interval of the mean gap inside [-0.01, 0.01]",
         verdict="reproduced" if ok else "refuted",
@@ -394,13 +398,17 @@ def _paired_record(claim, label, a, b, name_a, name_b, record, fig=None, extra="
     note = None
     loser = name_b if verdict == "reproduced" else name_a if verdict == "refuted" else None
     if loser in untuned:
-        note = f"{loser}'s tuned rate is an end of its grid: its error is an upper bound, so the test's {verdict} is not decisive"
+        note = (
+            f"{loser}'s tuned rate is an end of its grid: its error is an upper bound, "
+            f"so the test's {verdict} is not decisive"
+        )
         verdict = "inconclusive"
     record(
         claim,
         note=note,
         prediction=f"{name_a} has a lower final population error than {name_b}",
-        measurement=f"{label}: mean difference {t.mean_diff:+.4f}, one-sided paired t p = {t.p_value:.2g}, {t.wins}/{t.n} {unit} better{extra}",
+        measurement=f"{label}: mean difference {t.mean_diff:+.4f}, one-sided paired t p = {t.p_value:.2g}, "
+        f"{t.wins}/{t.n} {unit} better{extra}",
         interval=t.ci,
         criterion="one-sided paired t-test over seeds, p < 0.05",
         verdict=verdict,
@@ -413,25 +421,6 @@ def _paired_record(claim, label, a, b, name_a, name_b, record, fig=None, extra="
         data={"a": a, "b": b, "p": t.p_value, "p_reverse": rev.p_value},
     )
     return t, rev, verdict
-
-
-def _bands(curves, title, *, ylabel="population error", logy=True, w=None):
-    """One panel of mean curves with 95% bands over seeds: ``curves`` = [(samples (R,), values (S, R), label)]."""
-    fig, axes = figure(1, 1) if w is None else figure(1, 1, w=w)
-    ax = axes[0]
-    for x, e, lab in curves:
-        m, lo, hi = mean_ci(e)
-        ax.plot(x, m, label=lab)
-        ax.fill_between(x, lo, hi, alpha=0.2)
-    ax.set_xscale("log")
-    if logy:
-        ax.set_yscale("log")
-    tidy_log_axes(ax)
-    ax.set_xlabel("samples")
-    ax.set_ylabel(ylabel)
-    ax.set_title(title, fontsize=9)
-    ax.legend(fontsize=6)
-    return fig
 
 
 def _err(res, j=0):
@@ -448,7 +437,7 @@ def test_OD4_larger_rates_better(scale, seeds, device, record):
     g = CMP[scale]
     res = train(N, M, g["d"], g["T"], [0.1, 1.0, 10.0], seeds(g["seeds"]), alpha=ALPHA, checkpoints=12, device=device)
     e = _final(res)
-    fig = _bands(
+    fig = band_panel(
         [(*_err(res, j), lab) for j, lab in enumerate(["lr 0.1", "lr 1", "lr 10"])], f"OD4: SGD batch 1, d={g['d']}"
     )
     t1, r1, v1 = _paired_record("OD4", "lr 10 vs lr 1", e[:, 2], e[:, 1], "lr 10", "lr 1", record, fig)
@@ -504,7 +493,8 @@ def test_OD6_OD7_adaptive_methods(scale, seeds, device, record):
     1e-5..1), then the test seeds are compared at the tuned rates. A comparison lost by a method whose tuned
     rate is an end of its grid is inconclusive (its error is only an upper bound).
     History: the first run used 7-point grids (0.1..100 and 1e-3..1); SGD (lr 100) and Adam + layer norm
-    (lr 1e-3) were tuned at an end of their grids, so the grids were widened and the end-of-grid rule added. Criterion: one-sided paired t-tests, p < 0.05, for
+    (lr 1e-3) were tuned at an end of their grids, so the grids were widened and the end-of-grid rule added.
+    Criterion: one-sided paired t-tests, p < 0.05, for
     Adam < SGD, sign < SGD, normalised < SGD, Adam+LN < Adam. Negative control: the reverse orderings are not
     significant. A comparison that is not significant is recorded as inconclusive.
     """
@@ -518,7 +508,7 @@ def test_OD6_OD7_adaptive_methods(scale, seeds, device, record):
     runs["normalised GD"] = _tuned("normalized", np.geomspace(0.1, 1e4, 11), g, S_tune, S_test, device)
     runs["Adam + layer norm"] = _tuned("adam", np.geomspace(1e-5, 1, 11), g, S_tune, S_test, device, layer_norm=True)
     untuned = tuple(k for k, v in runs.items() if v[2])
-    fig = _bands(
+    fig = band_panel(
         [(*_err(res), f"{name} (lr {lr:.3g})") for name, (lr, res, _) in runs.items()],
         f"OD6/OD7: batch 16, d={g['d']}, tuned rates",
         w=5.5,
@@ -555,7 +545,7 @@ def test_OD6_OD7_adaptive_methods(scale, seeds, device, record):
             untuned=untuned,
         )
     )
-    fig7 = _bands(
+    fig7 = band_panel(
         [(*_err(runs[k][1]), f"{k} (lr {runs[k][0]:.3g})") for k in ("Adam", "Adam + layer norm")],
         f"OD7: batch 16, d={g['d']}, tuned rates",
     )
@@ -572,7 +562,7 @@ def test_OD6_OD7_adaptive_methods(scale, seeds, device, record):
             untuned=untuned,
         )
     )
-    for t, rev, v in out:
+    for _t, rev, v in out:
         assert v in ("reproduced", "inconclusive", "refuted")
         if v == "reproduced":
             assert not rev.significant()
@@ -610,7 +600,7 @@ def test_OD9_OD10_decay_at_small_capacity(scale, seeds, device, record):
 
     osc_big = upward(const.error[:, 0].cpu().numpy())
     osc_dec = upward(decay.error[:, 0].cpu().numpy())
-    fig = _bands(
+    fig = band_panel(
         [
             (*_err(res, j), lab)
             for res, j, lab in (
@@ -641,7 +631,7 @@ def test_OD9_OD10_decay_at_small_capacity(scale, seeds, device, record):
         (x, e - np.minimum.accumulate(e, axis=-1), lab)
         for (x, e), lab in ((_err(const, 0), "lr 10"), (_err(const, 1), "lr 0.1"))
     ]
-    fig10 = _bands(
+    fig10 = band_panel(
         erased,
         f"OD10: d={d} < N={N}, batch 1, constant rates",
         ylabel="error minus best error so far (erased mass)",
@@ -672,21 +662,24 @@ def test_OD2_trainer_speed(record):
     """The trainer that OD2-OD10 rely on, against the practice it stands for (issue requirement, recorded with
     OD2): impl.dynamics.train against the plain per-step autograd loop (torch.optim.SGD), N = 100, M = 5,
     d = 100, T = 10^4, 10 seeds, batch 1, one process.
-    Criterion: the memories agree (max |W difference| < 1e-3 in float32, rounding over 10^4 steps); the speed
-    ratio is reported (target >= 20x, asserted by the performance page, benchmarks/perf_report.py).
+    Criterion: the memories agree (max |W difference| < 1e-3 in float32, rounding over 10^4 steps). The speed
+    ratio is not timed here: it is a performance target (>= 20x), measured on the performance page
+    (reports/performance.md, written by benchmarks/perf_report.py).
     Negative control: the same autograd loop at a rate 10% off must disagree by more than 1e-3 (the comparison
     can tell trainers apart)."""
-    b = benchmark_batch1_speedup()
+    d, T, lr, seeds = 100, 10_000, 1.0, tuple(range(10))
+    W = train(N, M, d, T, [lr], seeds, checkpoints=1).W  # (seeds, 1, d, d)
+    diff = max(float((W[i, 0] - reference_train_autograd(N, M, d, T, lr, s)).abs().max()) for i, s in enumerate(seeds))
+    config = f"N={N}, M={M}, d={d}, T={T}, {len(seeds)} seeds, batch 1, lr {lr}"
     off = reference_train_autograd(N, M, 100, 10_000, 1.1, 0)
     fast = train(N, M, 100, 10_000, [1.0], (0,), checkpoints=1).W[0, 0]
     nc_diff = float((off - fast).abs().max())
-    ok = b["max_abs_W_difference"] < 1e-3
+    ok = diff < 1e-3
     record(
         "OD2",
         prediction="the batched trainer writes the same memory as per-step autograd SGD",
-        measurement=f"max |W difference| {b['max_abs_W_difference']:.1e}; {b['speedup']:.1f}x faster "
-        f"({b['batched_s']:.2f} s vs {b['autograd_loop_s']:.2f} s; {b['config']})",
-        interval=(b["max_abs_W_difference"], b["max_abs_W_difference"]),
+        measurement=f"max |W difference| {diff:.1e} ({config})",
+        interval=(diff, diff),
         criterion="max |W difference| < 1e-3",
         verdict="reproduced" if ok else "refuted",
         negative_control={
@@ -694,7 +687,7 @@ def test_OD2_trainer_speed(record):
             "max_abs_W_difference": nc_diff,
             "rejected": nc_diff > 1e-3,
         },
-        data=b,
+        data={"config": config, "max_abs_W_difference": diff},
     )
     assert ok and nc_diff > 1e-3
 
@@ -703,7 +696,7 @@ def test_OD2_trainer_speed(record):
 def test_OD6_OD7_optimizer_grid(scale, device, request, record):
     """OD6 / OD7 on the optimiser grid of 001 (issue: paper-scale sweeps): SGD against Adam with betas (0, 0)
     and rate lr/d, layer norm off/on, d 10..1000, batch 16..1024, T up to 102400, N = 100, M = 5, alpha = 2,
-    10 seeds (impl.grids.OPTIMIZER_GRID), run through the resumable sweep store (checks/sweeps.py): only the
+    10 seeds (checks/grids.py OPTIMIZER_GRID), run through the resumable sweep store (checks/sweeps.py): only the
     (configuration, seed) pairs the store lacks are run.
 
     Measurement: per (d, batch) cell at the largest T, the tuned error (min over the 13 rates of the mean over

@@ -14,7 +14,7 @@ from hypothesis import given
 from hypothesis import strategies as hst
 from plotting import figure
 from scipy import stats as st
-from stats import linear_fit
+from stats import clopper_pearson_lower, linear_fit, spearman
 
 from impl import gd
 from theory import gd as tg
@@ -210,7 +210,7 @@ def test_GD2_edge_of_stability(scale, device, record):
     traj = gd.run_gd(prob, g["T"])
     L = traj.loss.cpu().numpy()
     err = traj.error.cpu().numpy()
-    n_inc, n_ep, inc = _spikes(L)
+    n_inc, n_ep, _inc = _spikes(L)
     A, P0, ETA = prob.grid["a"], prob.grid["p0"], prob.grid["eta"]
     eos = np.array([tg.two_token_eos(a, p0) for a, p0 in zip(A, P0)])
     lam_sim = (
@@ -274,7 +274,8 @@ def test_GD2_edge_of_stability(scale, device, record):
         prediction="no loss increase for eta < 2/lambda_max(H(0)) (theorem for M = 2); repeated spikes above it with "
         "correlation and imbalance (a = 0.95, p0 = 0.75: eta = 10 vs eta = 1)",
         measurement=f"spikes below the edge: {int(n_inc[below].sum())} in {int(below.sum())} runs of {T} steps; "
-        f"a=0.95, p0=0.75: eta=10 -> {int(n_inc[i10])} increases in {int(n_ep[i10])} episodes, eta=1 -> {int(n_inc[i1])}; "
+        f"a=0.95, p0=0.75: eta=10 -> {int(n_inc[i10])} increases in {int(n_ep[i10])} episodes, "
+        f"eta=1 -> {int(n_inc[i1])}; "
         f"above the edge with a >= 0.9, p0 >= 0.75: {frac_spiky:.0%} of runs with >= 2 episodes; "
         f"a = 0 above the edge: {int(n_inc[orth_above].sum())} increases",
         criterion="(i) zero increases below 2/lambda_max(H(0)); (ii) >= 2 episodes at eta = 10, none at eta = 1; "
@@ -372,13 +373,6 @@ GD3_GRID = {
 }
 
 
-def _spearman(x, y) -> float:
-    y = np.asarray(y, float)
-    if np.all(y == y[0]):
-        return 0.0
-    return float(st.spearmanr(x, y)[0])
-
-
 def test_GD3_large_steps_reach_perfect_accuracy_faster(scale, device, record):
     """GD3 (000, 'Optimization with imbalance and small capacity'): large step sizes reach perfect
     accuracy faster despite oscillations (empirically).
@@ -417,10 +411,10 @@ def test_GD3_large_steps_reach_perfect_accuracy_faster(scale, device, record):
             row["kind"] = "a=1"
         elif tg.two_token_minority_wrong_first(a, p0):
             row["kind"] = "nontrivial"
-            row["rho"] = _spearman(etas, t)
-            row["rho_tau_eta"] = _spearman(etas, t * etas)
-            row["rho_stable"] = _spearman(etas[stable], t[stable])
-            row["rho_beyond"] = _spearman(etas[~stable], t[~stable])
+            row["rho"] = spearman(etas, t)
+            row["rho_tau_eta"] = spearman(etas, t * etas)
+            row["rho_stable"] = spearman(etas[stable], t[stable])
+            row["rho_beyond"] = spearman(etas[~stable], t[~stable])
             row["tau_stable_best"] = int(t[stable].min())
             row["tau_largest_eta"] = int(t[-1])
             row["tau_inf"] = tg.two_token_large_step_time(a, p0)
@@ -479,7 +473,8 @@ def test_GD3_large_steps_reach_perfect_accuracy_faster(scale, device, record):
         f"tau(eta = {etas[-1]:g}) within max(1, 10%) of the eta -> inf limit in {len(at_limit)} of {len(nontriv)}; "
         f"a = 1 never perfect: {a1_ok}",
         interval=(float(rhos.min()), float(rhos.max())),
-        criterion="every Spearman(eta, tau) < -0.8, tau finite; tau = 1 where p0 a < 1 - p0; a = 1 never perfect within T",
+        criterion="every Spearman(eta, tau) < -0.8, tau finite; tau = 1 where p0 a < 1 - p0; "
+        "a = 1 never perfect within T",
         verdict="reproduced" if ok else "refuted",
         negative_control={
             "prediction": "the same test on tau * eta (speed-up beyond time rescaling)",
@@ -488,7 +483,8 @@ def test_GD3_large_steps_reach_perfect_accuracy_faster(scale, device, record):
         figure=fig,
         data={"eta": etas, "T": g["T"], "configs": configs},
         note="Beyond 2/lambda_max the time to perfect accuracy stops falling and tends to the batch-perceptron limit "
-        "tau_inf (dotted lines; theory.gd.two_token_large_step_time). tau at the largest eta exceeds the best stable tau in: "
+        "tau_inf (dotted lines; theory.gd.two_token_large_step_time). "
+        "tau at the largest eta exceeds the best stable tau in: "
         + (
             ", ".join(
                 f"(p0={c['p0']}, a={c['a']}): {c['tau_largest_eta']} vs {c['tau_stable_best']} (tau_inf {c['tau_inf']})"
@@ -510,10 +506,6 @@ GD4_GRID = {
     "fast": dict(N=30, M=2, d=2, d_over=32, alpha=1.0, draws=40, T=4000, T_over=2000),
     "full": dict(N=40, M=2, d=2, d_over=48, alpha=1.0, draws=200, T=5000, T_over=2000),
 }
-
-
-def _clopper_pearson_lower(k: int, n: int, level: float = 0.95) -> float:
-    return 0.0 if k == 0 else float(st.beta.ppf(1 - level, k, n - k + 1))
 
 
 def _gd4_run(p, M, d, draws, T, seed_list, device):
@@ -566,13 +558,13 @@ def test_GD4_over_optimisation_hurts(scale, seeds, device, record):
     min_traj = err[:, 1:].min(1)
     rise = err_ce - min_traj
     k_ii = int(np.sum(rise > 1e-12))
-    lb_ii = _clopper_pearson_lower(k_ii, S)
+    lb_ii = clopper_pearson_lower(k_ii, S)
     # over-parameterised control
-    probo, trajo = _gd4_run(p, M, g["d_over"], S, g["T_over"], seeds(S, offset=10_000), device)
+    _probo, trajo = _gd4_run(p, M, g["d_over"], S, g["T_over"], seeds(S, offset=10_000), device)
     erro = trajo.error.cpu().numpy()
     riseo = erro[:, -1] - erro[:, 1:].min(1)
     k_o = int(np.sum(riseo > 1e-12))
-    lb_o = _clopper_pearson_lower(k_o, S)
+    lb_o = clopper_pearson_lower(k_o, S)
     p_fisher = float(st.fisher_exact([[k_ii, S - k_ii], [k_o, S - k_o]], alternative="greater")[1])
     ok_i = p_i < 0.05
     ok_ii = monotone and lb_ii >= 0.2 and p_fisher < 0.05
@@ -609,14 +601,16 @@ def test_GD4_over_optimisation_hurts(scale, seeds, device, record):
     axes[2].legend(fontsize=7)
     record(
         "GD4",
-        prediction="(i) err(CE optimum) > best 0-1 error in most draws; (ii) the error rises along training while the loss "
+        prediction="(i) err(CE optimum) > best 0-1 error in most draws; "
+        "(ii) the error rises along training while the loss "
         "falls, in a substantial share of draws (d = 2, N = 30)",
         measurement=f"(i) {k_i}/{S} draws (binomial p = {p_i:.2g}), mean excess {np.mean(err_ce - best):.4f}; "
         f"(ii) loss monotone: {monotone}; rise in {k_ii}/{S} draws (CP lower bound {lb_ii:.3f}), mean rise "
         f"{rise.mean():.4f}, max {rise.max():.4f}; control d = {g['d_over']}: {k_o}/{S} (Fisher p = {p_fisher:.2g}); "
         f"max |grad L(W_CE)| = {float(gnorm.max()):.1e}",
         interval=(lb_ii, 1.0),
-        criterion="(i) binomial one-sided p < 0.05 against 'at most half'; (ii) monotone loss, Clopper-Pearson lower bound >= 0.2 "
+        criterion="(i) binomial one-sided p < 0.05 against 'at most half'; (ii) monotone loss, "
+        "Clopper-Pearson lower bound >= 0.2 "
         "and Fisher p < 0.05 against the over-parameterised control",
         verdict="reproduced" if ok else "refuted",
         negative_control={

@@ -241,7 +241,8 @@ def test_GM3_noisy_inputs(scale, seeds, device, record):
     record(
         "GM3",
         prediction="lemma == autograd; orthonormal one-step scores = (eta/N)(1{y=k} - 1/N); random embeddings: slope 1",
-        measurement=f"lemma max rel. diff {errs.max():.1e}; orthonormal max diff {orth_err:.1e}; random d={d_rand}: slope {m:.4f}",
+        measurement=f"lemma max rel. diff {errs.max():.1e}; orthonormal max diff {orth_err:.1e}; "
+        f"random d={d_rand}: slope {m:.4f}",
         interval=(lo, hi),
         criterion="<= 1e-10; <= 1e-12; t-interval of the slope contains 1",
         verdict="reproduced" if ok else "refuted",
@@ -279,7 +280,7 @@ def test_GM4_large_batch_step(scale, seeds, device, record):
     N, M, d, B, S, eta = g["N"], g["M"], g["d"], g["batch"], g["seeds"], 1.0
     p = zipf_pmf(N, g["alpha"])
     f = np.arange(N) % M
-    W1, E, U, counts = one_sgd_step(
+    W1, E, U, _counts = one_sgd_step(
         torch.as_tensor(f), M, d, torch.as_tensor(p), B, seeds(S), eta=eta, device=device, dtype=torch.float64
     )
     # exact coordinates of W_1 in the basis u_k e_z^T (N, M <= d): C = U^+T W_1 E^+, W_1 = U^T C E

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 from plotting import figure, loglog_panel
-from stats import crossing, loglog_fit
+from stats import bootstrap_interval, crossing, loglog_fit
 
 from impl.embeddings import Embedding, random_matrix
 
@@ -70,7 +70,8 @@ def test_AM1_near_orthonormal(scale, seeds, device, record):
     worst = min(fits.values(), key=lambda f: -abs(f.slope + 0.5))
     record(
         "AM1",
-        prediction="slope -1/2 of log sd vs log d for ||e||^2, e^T e', ||Wu||^2, u^T W u; sd within 10% of the exact Gaussian value",
+        prediction="slope -1/2 of log sd vs log d for ||e||^2, e^T e', ||Wu||^2, u^T W u; "
+        "sd within 10% of the exact Gaussian value",
         measurement="slopes "
         + ", ".join(f"{k}: {fits[k]}" for k in names)
         + "; max relative sd error "
@@ -90,7 +91,8 @@ AM2_GRID = {"fast": dict(d=32, N=256, seeds=400), "full": dict(d=64, N=1024, see
 
 
 def _per_seed_score_stats(q, f, M, d, seeds, device):
-    """Per seed: mean over tokens of (gamma_{z,f(z)} - q_z), of (gamma_{z,f(z)} - q_z)^2 and of gamma_{z,y}^2 (y != f(z))."""
+    """Per seed: mean over tokens of (gamma_{z,f(z)} - q_z), of (gamma_{z,f(z)} - q_z)^2 and of gamma_{z,y}^2
+    (y != f(z))."""
     from impl.memory import memory_matrix, scores
 
     N = len(f)
@@ -228,22 +230,10 @@ def _capacity_curves(kind, ds, S_min, tokens, points, seeds, device):
             acc[i] = 1 - recall(torch.ones(int(N)), torch.as_tensor(f), E, U, device=device).error[:, 0].cpu().numpy()
         gauss = np.array([capacity_accuracy(int(N), d, kind) for N in Ns])
         n_star = crossing(Ns, acc.mean(1), LEVEL)
-        boot = []
-        rng = np.random.default_rng(d)
-        for _ in range(200):
-            idx = rng.integers(0, S, S)
-            boot.append(crossing(Ns, acc[:, idx].mean(1), LEVEL))
-        out.append(
-            dict(
-                d=d,
-                N=Ns,
-                acc=acc,
-                gauss=gauss,
-                n_star=n_star,
-                n_star_boot=np.nanpercentile(boot, [2.5, 97.5]),
-                n_pred=n_pred,
-            )
+        n_star_boot = bootstrap_interval(
+            lambda m, Ns=Ns: crossing(Ns, m, LEVEL), acc, axis=1, n_boot=200, rng=np.random.default_rng(d)
         )
+        out.append(dict(d=d, N=Ns, acc=acc, gauss=gauss, n_star=n_star, n_star_boot=n_star_boot, n_pred=n_pred))
     return out
 
 
@@ -265,7 +255,7 @@ def _capacity_check(kind, claim, scale, seeds, device, record, law_slope, margin
     other_pred = np.array([capacity_threshold(int(d), other, LEVEL) for d in ds])
 
     def law_holds(exponent):  # equivalence: the whole 95% interval within exponent +- margin
-        return exponent - margin <= fit.slope_ci[0] and fit.slope_ci[1] <= exponent + margin
+        return fit.within(exponent, margin)
 
     def theory_holds(pred):  # theory error (15%) on top of the sampling error of N* (bootstrap over seeds)
         return bool(np.all((pred >= lo / 1.15) & (pred <= hi * 1.15)))
@@ -316,11 +306,13 @@ def _capacity_check(kind, claim, scale, seeds, device, record, law_slope, margin
     axes[2].legend(fontsize=6)
     record(
         claim,
-        prediction=f"exponent {law_slope} +- {margin} ({law}); finite-d Gaussian theory N*(d) (slope {pred_fit.slope:.3f} on this grid)",
+        prediction=f"exponent {law_slope} +- {margin} ({law}); finite-d Gaussian theory N*(d) (slope "
+        f"{pred_fit.slope:.3f} on this grid)",
         measurement=f"slope {fit}; N*/N*_theory in [{(n_star / n_pred).min():.3f}, {(n_star / n_pred).max():.3f}]; "
         f"mean |acc - Gaussian| <= {curve_dev[big].max():.3f} (d >= 32)",
         interval=fit.slope_ci,
-        criterion=f"95% CI of the slope inside [{law_slope - margin}, {law_slope + margin}]; N*_theory inside the bootstrap 95% CI "
+        criterion=f"95% CI of the slope inside [{law_slope - margin}, {law_slope + margin}]; "
+        "N*_theory inside the bootstrap 95% CI "
         "of N* widened by 15% at every d; whole accuracy curves within 0.05 of the Gaussian theory (d >= 32)",
         verdict="reproduced" if ok else "refuted",
         negative_control={

@@ -9,13 +9,10 @@ batch 32; the full tier uses the talk's sizes and is meant for a GPU (``--scale 
 
 from __future__ import annotations
 
-import zlib
-
 import numpy as np
 import torch
-from plotting import figure
-from scipy import stats as st
-from stats import mean_ci, paired_less
+from plotting import band, figure
+from stats import bootstrap_interval, chi2_rows, crossing, mean_ci, paired_less
 
 from impl.transformer import (
     BigramTask,
@@ -34,15 +31,6 @@ TRAIN = {
     "fast": dict(seeds=5, steps=600, batch=32, lr=1.0, eval_every=20, eval_batch=256, final_batch=512),
     "full": dict(seeds=8, steps=4000, batch=64, lr=1.0, eval_every=50, eval_batch=512, final_batch=2048),
 }
-_CACHE: dict = {}
-
-
-def _shared_seeds(seeds, request, n: int, tag: str) -> tuple:
-    """n seeds shared by the tests that reuse one training run: the ``seeds`` fixture's base (fixed, or fresh
-    under --fresh-seeds) with a fixed tag instead of the test name."""
-    s0 = seeds(1)[0]
-    base = (s0 - zlib.crc32(request.node.name.encode())) % 2**31
-    return tuple((base + zlib.crc32(tag.encode()) + 7919 * i) % 2**31 for i in range(n))
 
 
 def _task(scale) -> BigramTask:
@@ -50,16 +38,18 @@ def _task(scale) -> BigramTask:
     return BigramTask(N=g["N"], T=g["T"], K=g["K"], alpha=g["alpha"])
 
 
-def _icl_runs(scale, seeds, request, device):
+def _icl_runs(shared, seeds, scale, device):
+    """The training runs that TF2 and TF4 share, run once per module (``shared``) on the seeds of the fixed tag
+    'tf-icl-runs' (new ones under --fresh-seeds)."""
+    return shared(_train_icl, scale, seeds(TRAIN[scale]["seeds"], tag="tf-icl-runs"), device)
+
+
+def _train_icl(scale, sd, device):
     """The three runs with the loss on the in-context output tokens (000 'Empirically probing the dynamics'):
     2 layers trained jointly (W_KQ^1, W_KQ^2, W_OV^2; W_OV^1 frozen random), 2 layers layer by layer
     (W_OV^2, then W_KQ^2, then W_KQ^1, each until its probe reaches 0.9), 1 layer (W_KQ, W_OV)."""
-    key = ("icl", scale, device, (seeds(1)[0] - zlib.crc32(request.node.name.encode())) % 2**31)
-    if key in _CACHE:
-        return _CACHE[key]
     g, tr = TASK[scale], TRAIN[scale]
     task = _task(scale)
-    sd = _shared_seeds(seeds, request, tr["seeds"], "tf-icl-runs")
     kw = dict(
         steps=tr["steps"],
         batch=tr["batch"],
@@ -76,7 +66,7 @@ def _icl_runs(scale, seeds, request, device):
     m1 = init_model(g["N"], g["T"], g["d"], sd, layers=1, device=device)
     one = train(m1, task, trainable=("WKQ1", "WOV1"), **kw)
     final = task.sample(tr["final_batch"], sd, step=2**40 + 1, device=device).tokens
-    out = dict(
+    return dict(
         task=task,
         seeds=sd,
         joint=joint,
@@ -85,19 +75,6 @@ def _icl_runs(scale, seeds, request, device):
         final_tokens=final,
         final={"2 layers": evaluate(joint.model, task, final), "1 layer": evaluate(one.model, task, final)},
     )
-    _CACHE[key] = out
-    return out
-
-
-def _band(ax, x, vals, label, color=None, log=False):
-    """Mean over seeds with its 95% t-band, clipped to [0, 1] (accuracies and probes)."""
-    m, lo, hi = mean_ci(vals, axis=0)
-    lo, hi = np.clip(lo, 0, 1), np.clip(hi, 0, 1)
-    (line,) = ax.plot(x, m, label=label, color=color)
-    ax.fill_between(x, lo, hi, alpha=0.25, color=line.get_color())
-    if log:
-        ax.set_xscale("log")
-    return line
 
 
 # ---------------------------------------------------------------- TF1
@@ -132,26 +109,19 @@ def test_TF1_bigram_data_model(scale, seeds, device, record):
     counts = torch.zeros(N, N, dtype=torch.float64)
     counts.index_put_((prev[~trig], nxt[~trig]), torch.ones(int((~trig).sum()), dtype=torch.float64), accumulate=True)
 
-    def chi2(obs, probs):
-        exp = obs.sum(1, keepdim=True) * probs
-        keep = exp >= 5
-        stat = float((((obs - exp) ** 2 / exp.clamp_min(1e-300))[keep]).sum())
-        df = int(keep.sum()) - int((keep.sum(1) > 0).sum())
-        return stat, df, float(st.chi2.sf(stat, df))
-
     nontrig = torch.ones(N, dtype=torch.bool)
     nontrig[task.triggers] = False
-    ch_b = chi2(counts[nontrig], task.pi_b[nontrig])
+    ch_b = chi2_rows(counts[nontrig], task.pi_b[nontrig])
     oc = torch.zeros(K, N, dtype=torch.float64)
     oc.index_put_((torch.arange(K).repeat(B), o.reshape(-1)), torch.ones(B * K, dtype=torch.float64), accumulate=True)
-    ch_o = chi2(oc, task.pi_o)
+    ch_o = chi2_rows(oc, task.pi_o)
     fc = torch.bincount(z[:, 0], minlength=N).double().unsqueeze(0)
-    ch_1 = chi2(fc, task.pi_1.unsqueeze(0))
+    ch_1 = chi2_rows(fc, task.pi_1.unsqueeze(0))
     other = BigramTask(N=task.N, T=task.T, K=task.K, alpha=task.alpha, task_seed=task.task_seed + 1)
-    nc_other = chi2(counts[nontrig], other.pi_b[nontrig])
+    nc_other = chi2_rows(counts[nontrig], other.pi_b[nontrig])
     tc = torch.zeros(K, N, dtype=torch.float64)
     tc.index_put_((k_prev[trig], nxt[trig]), torch.ones(int(trig.sum()), dtype=torch.float64), accumulate=True)
-    nc_trig = chi2(tc, task.pi_b[task.triggers])
+    nc_trig = chi2_rows(tc, task.pi_b[task.triggers])
     ok = violations == 0 and min(ch_b[2], ch_o[2], ch_1[2]) > 1e-3
     nc_rejected = nc_other[2] < 1e-6 and nc_trig[2] < 1e-6
     fig, axes = figure(2, 1, w=4.8)
@@ -205,7 +175,7 @@ def test_TF1_bigram_data_model(scale, seeds, device, record):
 
 
 # ---------------------------------------------------------------- TF2
-def test_TF2_one_layer_fails_two_layers_succeed(scale, seeds, device, record, request):
+def test_TF2_one_layer_fails_two_layers_succeed(scale, seeds, shared, device, record):
     """TF2 (000, 'Transformers on the bigram task'): a 1-layer transformer fails (~55% accuracy on in-context
     output predictions), a 2-layer transformer succeeds (~99%).
 
@@ -220,7 +190,7 @@ def test_TF2_one_layer_fails_two_layers_succeed(scale, seeds, device, record, re
     Negative control: the prediction '1 layer does as well as 2 layers' (difference 0) must be rejected at
     p < 0.01, and 'the 1-layer model reaches 99%' must lie above its upper bound.
     """
-    r = _icl_runs(scale, seeds, request, device)
+    r = _icl_runs(shared, seeds, scale, device)
     a2, a1 = r["final"]["2 layers"]["icl"], r["final"]["1 layer"]["icl"]
     m2, lo2, hi2 = mean_ci(a2)
     m1, lo1, hi1 = mean_ci(a1)
@@ -229,8 +199,8 @@ def test_TF2_one_layer_fails_two_layers_succeed(scale, seeds, device, record, re
     nc_rejected = test.p_value < 0.01 and hi1 < 0.99
     fig, axes = figure(3, 1, w=4.4)
     j, o = r["joint"], r["one"]
-    _band(axes[0], j.steps, j.metrics["icl"], "2 layers")
-    _band(axes[0], o.steps, o.metrics["icl"], "1 layer")
+    band(axes[0], j.steps, j.metrics["icl"], "2 layers", clip=(0, 1))
+    band(axes[0], o.steps, o.metrics["icl"], "1 layer", clip=(0, 1))
     axes[0].axhline(0.99, ls=":", c="k", lw=0.8)
     axes[0].axhline(0.55, ls="--", c="gray", lw=0.8, label="talk: 55% / 99%")
     axes[0].set_xlabel("training step")
@@ -348,19 +318,13 @@ def test_TF3_construction_solves_task(scale, seeds, device, record):
     A = {k: np.array(v) for k, v in acc.items()}  # (n_d, S)
     ds = np.array(G["d"], float)
 
-    def dstar(a):
-        m = a.mean(1)
-        above = np.nonzero(m >= 0.99)[0]
-        if above.size == 0 or above[0] == 0:
-            return float("nan")
-        i = above[0]
-        t = (0.99 - m[i - 1]) / (m[i] - m[i - 1])
-        return float(np.exp(np.log(ds[i - 1]) + t * (np.log(ds[i]) - np.log(ds[i - 1]))))
-
-    d_star = dstar(A["inner"])
-    rng = np.random.default_rng(0)
-    boot = [dstar(A["inner"][:, rng.integers(0, A["inner"].shape[1], A["inner"].shape[1])]) for _ in range(300)]
-    d_ci = tuple(np.nanpercentile(boot, [2.5, 97.5])) if np.isfinite(boot).any() else (float("nan"),) * 2
+    # d*: where the mean inner accuracy first reaches 0.99 (log-interpolated), bootstrap over seeds
+    d_star = crossing(ds, A["inner"].mean(1), 0.99, rising=True)
+    d_ci = tuple(
+        bootstrap_interval(
+            lambda m: crossing(ds, m, 0.99, rising=True), A["inner"], axis=1, n_boot=300, rng=np.random.default_rng(0)
+        )
+    )
     m_in, lo_in, hi_in = mean_ci(A["inner"][-1])
     m_all, lo_all, hi_all = mean_ci(A["all"][-1])
     m_nc, lo_nc, hi_nc = mean_ci(A["no remap"][-1])
@@ -415,7 +379,7 @@ def test_TF3_construction_solves_task(scale, seeds, device, record):
 
 
 # ---------------------------------------------------------------- TF4
-def test_TF4_probe_order_and_joint_learning(scale, seeds, device, record, request):
+def test_TF4_probe_order_and_joint_learning(scale, seeds, shared, device, record):
     """TF4 (000, 'Empirically probing the dynamics'): training only W_KQ^1, W_KQ^2, W_OV^2 with the loss on the
     in-context output tokens, the memory-recall probes R(W_hat, W_*) rise in the order W_OV^2, then W_KQ^2,
     then W_KQ^1; joint learning is faster than learning layer by layer.
@@ -433,7 +397,7 @@ def test_TF4_probe_order_and_joint_learning(scale, seeds, device, record, reques
     Verdict: reproduced when all three tests pass; refuted when one of them is significant in the reverse
     direction (p > 0.95); inconclusive otherwise. The test asserts the parts that the data decide.
     """
-    r = _icl_runs(scale, seeds, request, device)
+    r = _icl_runs(shared, seeds, scale, device)
     tr = TRAIN[scale]
     j, s = r["joint"], r["staged"]
     lev = 0.5
@@ -449,21 +413,21 @@ def test_TF4_probe_order_and_joint_learning(scale, seeds, device, record, reques
     tj_test = paired_less(np.log(tjc), np.log(tsc))
     joint_ok = tj_test.p_value < 0.05
     rev = cc["WKQ1"] - cc["WOV2"]
-    mrev, lorev, hirev = mean_ci(rev)
+    _mrev, lorev, hirev = mean_ci(rev)
     nc_rejected = lorev > 0
     ok = order_ok and joint_ok
     fig, axes = figure(3, 1, w=4.4)
     for k in ("WOV2", "WKQ2", "WKQ1"):
-        _band(axes[0], j.probe_steps, j.probes[k], f"{k} (cross 0.5: {np.nanmean(cross[k]):.0f})")
-        _band(axes[1], s.probe_steps, s.probes[k], k)
+        band(axes[0], j.probe_steps, j.probes[k], f"{k} (cross 0.5: {np.nanmean(cross[k]):.0f})", clip=(0, 1))
+        band(axes[1], s.probe_steps, s.probes[k], k, clip=(0, 1))
     for ax, t in ((axes[0], "joint training: probes"), (axes[1], "layer by layer (OV2 -> KQ2 -> KQ1): probes")):
         ax.axhline(lev, c="k", lw=0.6, ls=":")
         ax.set_xlabel("step")
         ax.set_ylabel("R(W_hat, W_*)")
         ax.set_title(t, fontsize=9)
         ax.legend(fontsize=7)
-    _band(axes[2], j.steps, j.metrics["icl"], "joint")
-    _band(axes[2], s.steps, s.metrics["icl"], "layer by layer")
+    band(axes[2], j.steps, j.metrics["icl"], "joint", clip=(0, 1))
+    band(axes[2], s.steps, s.metrics["icl"], "layer by layer", clip=(0, 1))
     axes[2].axhline(0.9, c="k", lw=0.6, ls=":")
     axes[2].set_xlabel("step")
     axes[2].set_ylabel("in-context accuracy")
@@ -640,8 +604,8 @@ def test_TF6_global_bigrams_before_induction(scale, seeds, device, record):
     fig, axes = figure(1, 1, w=5.5)
     ax = axes[0]
     xs = np.maximum(steps, 1) * G["batch"]
-    _band(ax, xs, log.metrics["global"], "global bigrams (vs Bayes argmax)", log=True)
-    _band(ax, xs, log.metrics["icl"], "in-context outputs", log=True)
+    band(ax, xs, log.metrics["global"], "global bigrams (vs Bayes argmax)", clip=(0, 1), logx=True)
+    band(ax, xs, log.metrics["icl"], "in-context outputs", clip=(0, 1), logx=True)
     for k, c in (("global", "C0"), ("icl", "C1")):
         ax.axvline(np.exp(np.mean(np.log(t[k]))), c=c, ls=":", lw=0.8)
     ax.set_xlabel("training sequences seen (steps x batch)")
