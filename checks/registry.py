@@ -22,11 +22,13 @@ FAMILIES = {
 
 CLAIMS: dict[str, tuple[str, str]] = {
     "AM1": (
-        "Random N(0,1/d) embeddings are near-orthonormal: ||e|| ~ 1, e^T e' = O(1/sqrt d); a random N(0,1/d) matrix remaps them: ||W u|| ~ 1, u^T W u = O(1/sqrt d).",
+        "Random N(0,1/d) embeddings are near-orthonormal: ||e|| ~ 1, e^T e' = O(1/sqrt d); a random N(0,1/d) "
+        "matrix remaps them: ||W u|| ~ 1, u^T W u = O(1/sqrt d).",
         f"{S000}, 'Weights as associative memories', 'Random embeddings in high dimension'",
     ),
     "AM2": (
-        "Scores gamma_{z,y} = u_y^T W e_z have mean 1{y = f*(z)} and variance <~ |{f*(z') = y}|/d + |{f*(z') != y}|/d^2.",
+        "Scores gamma_{z,y} = u_y^T W e_z have mean 1{y = f*(z)} and variance <~ |{f*(z') = y}|/d + |{f*(z') != "
+        "y}|/d^2.",
         f"{S000}, 'Capacity: Intuition'",
     ),
     "AM3": (
@@ -39,11 +41,13 @@ CLAIMS: dict[str, tuple[str, str]] = {
         f"{S000}, 'Gradient associative memories'",
     ),
     "GM2": (
-        "One population gradient step from W = 0, z uniform: u_k^T W_1 e_z ~ (eta/N)(1{f*(z)=k} - 1/N); argmax of W_1 has near-perfect accuracy.",
+        "One population gradient step from W = 0, z uniform: u_k^T W_1 e_z ~ (eta/N)(1{f*(z)=k} - 1/N); argmax of "
+        "W_1 has near-perfect accuracy.",
         f"{S000}, 'Gradient associative memories'",
     ),
     "GM3": (
-        "Noisy-input lemma: grad L = sum_k p(y=k) u_k (mu_hat_k - mu_k)^T (exact); for x = e_y + p_t, u_k^T W_1 (e_y + p_t) ~ (eta/N) 1{y=k} + O(1/N^2).",
+        "Noisy-input lemma: grad L = sum_k p(y=k) u_k (mu_hat_k - mu_k)^T (exact); for x = e_y + p_t, u_k^T W_1 "
+        "(e_y + p_t) ~ (eta/N) 1{y=k} + O(1/N^2).",
         f"{S000}, 'Key idea: gradient associative memories with noisy inputs'",
     ),
     "GM4": (
@@ -51,7 +55,8 @@ CLAIMS: dict[str, tuple[str, str]] = {
         f"{S000}, 'Scaling laws with optimization algorithms'",
     ),
     "SL1": (
-        "Infinite memory (Hutter): error <~ T^-(alpha-1)/alpha; finite-sample term E(q_T) - E(q_inf) = sum_x p(x) e^{-T p(x)}.",
+        "Infinite memory (Hutter): error <~ T^-(alpha-1)/alpha; finite-sample term E(q_T) - E(q_inf) = sum_x p(x) "
+        "e^{-T p(x)}.",
         f"{S000}, 'Setup with heavy-tailed data'; {S001}, 'Finite-sample complexity'",
     ),
     "SL2": (
@@ -71,11 +76,13 @@ CLAIMS: dict[str, tuple[str, str]] = {
         f"{S000}, 'Scaling laws with finite capacity'",
     ),
     "SL6": (
-        "q = 1{z in S_n} with d >> N: n^-(alpha-1)/alpha + d^-k for any k; with d small, storing every seen token overflows the memory.",
+        "q = 1{z in S_n} with d >> N: n^-(alpha-1)/alpha + d^-k for any k; with d small, storing every seen token "
+        "overflows the memory.",
         f"{S000}, 'Scaling laws with finite capacity'",
     ),
     "SL7": (
-        "Approximation guarantee: E_{e,u}[error] = p({x : q(x) d < c ||q||_2^2}) (as written; the SL2 exponent follows from q(x)^2 d < c ||q||^2).",
+        "Approximation guarantee: E_{e,u}[error] = p({x : q(x) d < c ||q||_2^2}) (as written; the SL2 exponent "
+        "follows from q(x)^2 d < c ||q||^2).",
         f"{S001}, 'Approximation guarantees'",
     ),
     "SL8": (
@@ -83,7 +90,8 @@ CLAIMS: dict[str, tuple[str, str]] = {
         f"{S000}, 'Scaling laws with finite capacity'",
     ),
     "OD1": (
-        "With quasi-orthogonal updates, q_T(x) = F(#{t : x_t = x}), F(n) = f o ... o f(0), f(x) = x + gamma/(1 + M^-1 exp(x)).",
+        "With quasi-orthogonal updates, q_T(x) = F(#{t : x_t = x}), F(n) = f o ... o f(0), f(x) = x + gamma/(1 + "
+        "M^-1 exp(x)).",
         f"{S001}, 'Training dynamics'",
     ),
     "OD2": (
@@ -91,7 +99,8 @@ CLAIMS: dict[str, tuple[str, str]] = {
         f"{S001}, 'Training dynamic'",
     ),
     "OD3": (
-        "Small gamma gives q ∝ p; large gamma a flatter q; F grows linearly (n gamma) then logarithmically (log(gamma M n)).",
+        "Small gamma gives q ∝ p; large gamma a flatter q; F grows linearly (n gamma) then logarithmically "
+        "(log(gamma M n)).",
         f"{S001}, 'Training dynamic'",
     ),
     "OD4": (
@@ -179,7 +188,8 @@ CLAIMS: dict[str, tuple[str, str]] = {
     ),
     "FR3": ("Total parameters scale with the number of facts S R.", f"{S000}, 'How many parameters do we need?'"),
     "FR4": (
-        "Linear attention, one-hot embeddings, gradient flow: global convergence to zero loss, with an intermediate phase predicting p(a|r) (hallucination).",
+        "Linear attention, one-hot embeddings, gradient flow: global convergence to zero loss, with an "
+        "intermediate phase predicting p(a|r) (hallucination).",
         f"{S000}, 'Training dynamics' (factual recall)",
     ),
 }

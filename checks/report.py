@@ -253,7 +253,8 @@ def render_markdown(result: dict) -> str:
                     f"- prediction: {r['prediction']}",
                     f"- measurement: {r['measurement']}{_interval(r)}",
                     f"- criterion: {r['criterion']}",
-                    f"- negative control: {nc.get('prediction', '')} -> {'rejected' if nc['rejected'] else 'NOT rejected'}",
+                    f"- negative control: {nc.get('prediction', '')} -> "
+                    f"{'rejected' if nc['rejected'] else 'NOT rejected'}",
                     f"- verdict of this check: {r['verdict']}",
                 ]
                 if r.get("note"):

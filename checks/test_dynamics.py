@@ -747,6 +747,6 @@ def test_OD6_OD7_optimizer_grid(scale, device, request, record):
             unit="cells",
         ),
     ]
-    for t, rev, v in out:
+    for _t, rev, v in out:
         if v == "reproduced":
             assert not rev.significant()

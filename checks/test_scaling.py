@@ -272,7 +272,7 @@ def _d_slope_check(claim, scheme, scale, sim, record, d_min):
         sel = d >= d_min
         Y = r[{"p": "err_p", "threshold": "err_thr", "counts": "err_counts"}[scheme]]
         fit = cluster_fit(d[sel], Y[:, sel])
-        gauss = np.array([ts.gaussian_error(_scheme_q(scheme, r, int(dd)), f, M, int(dd), p) for dd in d])
+        gauss = np.array([ts.predicted_error(_scheme_q(scheme, r, int(dd)), f, M, int(dd), p) for dd in d])
         asym = ts.error_exponent(scheme, alpha, "d")
         finite = ts.loglog_slope(d[sel], gauss[sel])
         sv = slope_verdict(fit, asym, finite, shift=NC_SHIFT)
@@ -331,7 +331,7 @@ def test_SL2_q_equals_p_in_d(scale, sim, record):
     x < (d/c)^{1/(2 alpha)} and the error is the tail beyond: d^-(alpha-1)/(2 alpha). Only a handful of
     tokens are stored (about (d/c)^{1/4} at alpha = 2), so the curve is a smoothed staircase: the fit
     uses the whole grid d = 16..1024 (2048 full) and the finite-N prediction is the Gaussian theory
-    (theory.scaling.gaussian_error) on the same grid. q = p is the population (T = infinity) weighting;
+    (theory.scaling.predicted_error) on the same grid. q = p is the population (T = infinity) weighting;
     its T term is that of q = counts (SL5).
     Criterion: clustered 95% CI contains -(alpha-1)/(2 alpha) or the Gaussian curve's slope
     (reproduced); strictly between the two: inconclusive; else refuted (see slope_verdict).

@@ -134,3 +134,9 @@ def test_packages_import_and_layers_at_runtime():
         "print(sorted({k.split('.')[0] for k in sys.modules} & {'torch', 'impl', 'theory'}))"
     )
     assert out.strip() == "[]", f"importing the sweep engine loads {out}"
+
+
+@pytest.mark.parametrize("path", _files("benchmarks", "examples"), ids=lambda p: str(p.relative_to(ROOT)))
+def test_benchmarks_and_examples_use_the_installed_packages_only(path):
+    bad = _top(_imports(path)) & {"checks", "grids", "sweeps", "stats", "plotting", "report", "registry", "conftest"}
+    assert not bad, f"{path.relative_to(ROOT)} imports {sorted(bad)}"

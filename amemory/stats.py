@@ -1,0 +1,643 @@
+"""Statistics of the suite (installed with it, so your own analyses can use them): fits with intervals,
+paired tests, bootstrap intervals, binomial
+bounds, multiple-testing corrections, rank correlations and goodness-of-fit tests.
+
+The claim checks import this module as ``stats`` (``checks/stats.py``). A claim check reads: simulate (impl),
+fit (here), decide (here: ``contains``, ``within``, ``slope_verdict``,
+``bonferroni``), record. The helpers are built on statsmodels and scipy where they provide the method:
+
+- ``linear_fit``, ``loglog_fit``: statsmodels OLS / WLS with t-intervals (``conf_int``);
+- ``cluster_fit``: statsmodels OLS with a cluster-robust (by seed) covariance, t with S - 1 df;
+- ``mean_ci``: the t-interval of ``scipy.stats.ttest_1samp(...).confidence_interval()``;
+- ``paired_less``: ``scipy.stats.ttest_rel`` (one-sided p-value) with a two-sided interval on the mean difference;
+- ``bootstrap_interval``: the percentile bootstrap of ``scipy.stats.bootstrap`` (same resamples), skipping
+  undefined (nan) replicates;
+- ``clopper_pearson_lower``: ``statsmodels.stats.proportion.proportion_confint(method="beta")``;
+- ``bonferroni``: ``statsmodels.stats.multitest.multipletests(method="bonferroni")``;
+- ``spearman``: ``scipy.stats.spearmanr``; ``chi2_rows``: ``scipy.stats.chi2`` (Pearson chi-square pooled over
+  the rows of a table); ``crossing``: the log-interpolated point where a curve crosses a level.
+
+Every fit returns a small dataclass with the numbers the report shows and says whether a prediction is
+inside its 95% interval (``contains``), so that the same fit also serves the negative control
+(``contains(wrong) is False``).
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+
+import numpy as np
+import statsmodels.api as sm
+from scipy import stats as st
+from statsmodels.stats.multitest import multipletests
+from statsmodels.stats.proportion import proportion_confint
+
+__all__ = [
+    "Fit",
+    "Paired",
+    "SlopeVerdict",
+    "bonferroni",
+    "bootstrap_interval",
+    "chi2_rows",
+    "clopper_pearson_lower",
+    "cluster_fit",
+    "crossing",
+    "linear_fit",
+    "loglog_fit",
+    "mean_ci",
+    "paired_less",
+    "slope_verdict",
+    "spearman",
+    "within",
+]
+
+
+# ------------------------------------------------------------------ fits
+@dataclass
+class Fit:
+    """Slope and intercept of y = a + b x with 95% intervals (OLS or WLS).
+
+    Attributes
+    ----------
+    slope : float
+        The fitted slope b.
+    slope_ci : tuple of float
+        The (lo, hi) interval of the slope.
+    intercept : float
+        The fitted intercept a.
+    intercept_ci : tuple of float
+        The (lo, hi) interval of the intercept.
+    n : int
+        The number of points fitted.
+    r2 : float
+        The coefficient of determination R^2 of the fit.
+    """
+
+    slope: float
+    slope_ci: tuple[float, float]
+    intercept: float
+    intercept_ci: tuple[float, float]
+    n: int
+    r2: float
+
+    def contains(self, value: float) -> bool:
+        """Is ``value`` inside the interval of the slope (the prediction is not rejected)?
+
+        Parameters
+        ----------
+        value : float
+            The predicted slope.
+
+        Returns
+        -------
+        bool
+            ``slope_ci[0] <= value <= slope_ci[1]``.
+        """
+        return self.slope_ci[0] <= value <= self.slope_ci[1]
+
+    def within(self, target: float, margin: float) -> bool:
+        """Equivalence test: the whole interval of the slope lies in [target - margin, target + margin].
+
+        Parameters
+        ----------
+        target : float
+            The predicted slope.
+        margin : float
+            The half-width of the equivalence region around ``target``.
+
+        Returns
+        -------
+        bool
+            Whether ``slope_ci`` lies inside [target - margin, target + margin] (:func:`within`).
+        """
+        return within(self.slope_ci, target, margin)
+
+    def as_dict(self) -> dict:
+        """The fields of the fit as a dict (``dataclasses.asdict``).
+
+        Returns
+        -------
+        dict
+            Field name -> value (the intervals as tuples).
+        """
+        return asdict(self)
+
+    def __str__(self) -> str:
+        return f"{self.slope:.3f} [{self.slope_ci[0]:.3f}, {self.slope_ci[1]:.3f}]"
+
+
+def _fit_from(res, ci, n: int) -> Fit:
+    return Fit(
+        float(res.params[1]),
+        (float(ci[1, 0]), float(ci[1, 1])),
+        float(res.params[0]),
+        (float(ci[0, 0]), float(ci[0, 1])),
+        int(n),
+        float(res.rsquared),
+    )
+
+
+def linear_fit(x, y, weights=None, level: float = 0.95) -> Fit:
+    """OLS (or WLS with ``weights`` = 1/variance) of y on x with a t-interval on the slope.
+
+    Parameters
+    ----------
+    x : array_like
+        The regressor, 1-D with at least 3 points.
+    y : array_like
+        The response, same shape as ``x``.
+    weights : array_like or None
+        Inverse variances of ``y`` (WLS); None: OLS.
+    level : float
+        The confidence level of the t-intervals.
+
+    Returns
+    -------
+    Fit
+        Slope, intercept, their ``level`` intervals (statsmodels ``conf_int``), n and R^2.
+    """
+    x, y = np.asarray(x, float), np.asarray(y, float)
+    if x.shape != y.shape or x.ndim != 1 or x.size < 3:
+        raise ValueError("x and y must be 1-D arrays of the same length >= 3")
+    X = sm.add_constant(x)
+    res = sm.WLS(y, X, weights=np.asarray(weights, float)).fit() if weights is not None else sm.OLS(y, X).fit()
+    return _fit_from(res, res.conf_int(alpha=1 - level), x.size)
+
+
+def loglog_fit(x, y, weights=None, level: float = 0.95) -> Fit:
+    """Fit log y = a + b log x (natural logs); ``weights`` are inverse variances of log y.
+
+    Parameters
+    ----------
+    x : array_like
+        Positive regressor, 1-D with at least 3 points.
+    y : array_like
+        Positive response, same shape as ``x``.
+    weights : array_like or None
+        Inverse variances of log y (WLS); None: OLS.
+    level : float
+        The confidence level of the t-intervals.
+
+    Returns
+    -------
+    Fit
+        The :func:`linear_fit` of log y on log x (slope: the exponent b).
+    """
+    x, y = np.asarray(x, float), np.asarray(y, float)
+    if np.any(x <= 0) or np.any(y <= 0):
+        raise ValueError("log-log fit needs positive x and y")
+    return linear_fit(np.log(x), np.log(y), weights, level)
+
+
+def cluster_fit(x, Y, alpha: float = 0.05) -> Fit:
+    """OLS of log Y[s, i] on log x[i] over every (seed s, point i), interval clustered by seed.
+
+    The points of one seed share its sample and are correlated, so the covariance is cluster-robust by seed
+    (statsmodels ``cov_type="cluster"``) and the (1 - ``alpha``) interval uses t with S - 1 degrees of freedom.
+    A flat curve (zero residuals) has a degenerate interval: it is returned as [b, b].
+
+    Parameters
+    ----------
+    x : array_like
+        Positive grid, shape (n,) with n >= 2.
+    Y : array_like
+        Positive values (errors), shape (S, n): one row per seed, S >= 2.
+    alpha : float
+        One minus the confidence level of the intervals.
+
+    Returns
+    -------
+    Fit
+        Slope and intercept of the pooled log-log fit with cluster-robust intervals; n = S * n points.
+    """
+    x, Y = np.asarray(x, float), np.asarray(Y, float)
+    if Y.ndim != 2 or x.ndim != 1 or Y.shape[1] != x.size or Y.shape[0] < 2 or x.size < 2:
+        raise ValueError("cluster_fit needs x of shape (n,) and Y of shape (S, n) with S >= 2 and n >= 2")
+    if np.any(x <= 0) or np.any(Y <= 0):
+        raise ValueError("cluster_fit needs positive x and Y (errors)")
+    S = Y.shape[0]
+    lx = np.tile(np.log(x), S)
+    X = sm.add_constant(lx)
+    groups = np.repeat(np.arange(S), x.size)
+    with warnings.catch_warnings():  # a flat curve (zero residuals) makes statsmodels warn; its interval is then [b, b]
+        warnings.simplefilter("ignore", RuntimeWarning)
+        res = sm.OLS(np.log(Y).ravel(), X).fit(cov_type="cluster", cov_kwds={"groups": groups}, use_t=True)
+        ci = np.asarray(res.conf_int(alpha), float)
+        ci = np.where(np.isnan(ci), np.asarray(res.params, float)[:, None], ci)
+        return _fit_from(res, ci, lx.size)
+
+
+# ------------------------------------------------------------------ decisions on intervals
+def within(ci, target: float, margin: float) -> bool:
+    """Equivalence test: the interval ``ci`` = (lo, hi) lies inside [target - margin, target + margin].
+
+    Parameters
+    ----------
+    ci : sequence of float
+        The interval (lo, hi).
+    target : float
+        The predicted value.
+    margin : float
+        The half-width of the equivalence region around ``target``.
+
+    Returns
+    -------
+    bool
+        ``target - margin <= lo and hi <= target + margin``.
+    """
+    return bool(target - margin <= ci[0] and ci[1] <= target + margin)
+
+
+@dataclass(frozen=True)
+class SlopeVerdict:
+    """Verdict of a fitted slope against an asymptotic exponent and its finite-size prediction.
+
+    ``used`` is the prediction the negative control shifts, ``how`` says which prediction the interval
+    contains, ``nc_rejected`` whether both shifted predictions fall outside the interval.
+
+    Attributes
+    ----------
+    verdict : str
+        "reproduced", "inconclusive" or "refuted".
+    used : float
+        The prediction the negative control shifts.
+    how : str
+        Which prediction the interval contains (or "neither...").
+    nc_rejected : bool
+        Whether both shifted predictions fall outside the interval (the negative control is rejected).
+    """
+
+    verdict: str
+    used: float
+    how: str
+    nc_rejected: bool
+
+    @property
+    def ok(self) -> bool:
+        """Whether the verdict is "reproduced".
+
+        Returns
+        -------
+        bool
+            ``verdict == "reproduced"``.
+        """
+        return self.verdict == "reproduced"
+
+
+def slope_verdict(fit: Fit, asym: float, finite: float, shift: float) -> SlopeVerdict:
+    """Verdict of a slope against the asymptotic exponent and the finite-size prediction on the same grid.
+
+    reproduced: the 95% interval contains the asymptotic exponent, or the finite-size prediction;
+    inconclusive: the interval lies strictly between the two (finite-size bending in the predicted
+    direction, but not of the predicted size: the grid cannot decide);
+    refuted: otherwise. The negative control shifts the prediction used (the one contained, else the
+    nearer one) by +-``shift``; both shifted values must be outside the interval.
+
+    Parameters
+    ----------
+    fit : Fit
+        The fitted slope and its interval.
+    asym : float
+        The asymptotic exponent.
+    finite : float
+        The finite-size prediction of the slope on the same grid.
+    shift : float
+        The shift of the negative control (> 0).
+
+    Returns
+    -------
+    SlopeVerdict
+        The verdict, the prediction used, which one the interval contains, and the negative control.
+    """
+    if not shift > 0:
+        raise ValueError(f"shift must be > 0, got {shift}")
+    lo, hi = fit.slope_ci
+    if fit.contains(asym):
+        used, verdict, how = asym, "reproduced", "asymptotic exponent"
+    elif fit.contains(finite):
+        used, verdict, how = finite, "reproduced", "finite-size prediction"
+    else:
+        a, b = sorted((asym, finite))
+        between = a < lo and hi < b
+        used = asym if abs(fit.slope - asym) < abs(fit.slope - finite) else finite
+        verdict = "inconclusive" if between else "refuted"
+        how = "neither: between the asymptote and the finite-size prediction" if between else "neither"
+    nc = (not fit.contains(used - shift)) and (not fit.contains(used + shift))
+    return SlopeVerdict(verdict, used, how, nc)
+
+
+def bonferroni(p_values, alpha: float = 0.05) -> np.ndarray:
+    """Which of the hypotheses are rejected at family-wise level ``alpha`` (Bonferroni: p <= alpha / m).
+
+    statsmodels ``multipletests(method="bonferroni")``; returns a boolean array (empty input: empty array).
+
+    Parameters
+    ----------
+    p_values : array_like
+        The p-values of the m hypotheses, in [0, 1] (flattened).
+    alpha : float
+        The family-wise level, in (0, 1).
+
+    Returns
+    -------
+    numpy.ndarray
+        Boolean, one entry per p-value: rejected.
+    """
+    p = np.asarray(p_values, float).ravel()
+    if np.any(np.isnan(p)) or np.any((p < 0) | (p > 1)):
+        raise ValueError("p_values must lie in [0, 1]")
+    if not 0 < alpha < 1:
+        raise ValueError(f"alpha must be in (0, 1), got {alpha}")
+    if p.size == 0:
+        return np.zeros(0, bool)
+    return np.asarray(multipletests(p, alpha=alpha, method="bonferroni")[0], bool)
+
+
+# ------------------------------------------------------------------ means and paired comparisons
+def mean_ci(x, level: float = 0.95, axis: int = 0):
+    """Mean and t-interval along ``axis``: returns (mean, lo, hi) arrays.
+
+    The interval of ``scipy.stats.ttest_1samp(x, 0, axis).confidence_interval(level)`` (equal up to rounding),
+    written out so that it is vectorised without warnings on constant data and degenerate ([m, m]) for n < 2.
+
+    Parameters
+    ----------
+    x : array_like
+        The samples.
+    level : float
+        The confidence level of the two-sided t-interval.
+    axis : int
+        The axis of the samples (n = ``x.shape[axis]``).
+
+    Returns
+    -------
+    mean, lo, hi : numpy.ndarray or float
+        The mean along ``axis`` and the ends of its interval m -+ t_{(1 + level)/2, n - 1} s / sqrt(n).
+    """
+    x = np.asarray(x, float)
+    n = x.shape[axis]
+    m = x.mean(axis)
+    if n < 2:
+        return m, m, m
+    se = x.std(axis, ddof=1) / np.sqrt(n)
+    h = st.t.ppf(0.5 + level / 2, n - 1) * se
+    return m, m - h, m + h
+
+
+@dataclass
+class Paired:
+    """One-sided paired comparison: is ``a`` smaller than ``b`` (e.g. a lower error)?
+
+    Attributes
+    ----------
+    mean_diff : float
+        The mean of the differences a - b.
+    ci : tuple of float
+        The two-sided (lo, hi) t-interval of the mean difference.
+    p_value : float
+        The one-sided p-value of H1: mean(a - b) < 0.
+    n : int
+        The number of pairs.
+    wins : int
+        The number of pairs with a < b.
+    """
+
+    mean_diff: float
+    ci: tuple[float, float]
+    p_value: float
+    n: int
+    wins: int
+
+    def significant(self, level: float = 0.05) -> bool:
+        """Is the one-sided p-value below ``level``?
+
+        Parameters
+        ----------
+        level : float
+            The significance level.
+
+        Returns
+        -------
+        bool
+            ``p_value < level``.
+        """
+        return self.p_value < level
+
+
+def paired_less(a, b, level: float = 0.95) -> Paired:
+    """Paired one-sided t-test of H1: mean(a - b) < 0 (``scipy.stats.ttest_rel(a, b, alternative="less")``),
+    with a two-sided ``level`` t-interval on the mean difference (:func:`mean_ci`).
+
+    Constant differences (zero variance, where the t statistic is undefined) give p = 0 if a < b, else 1.
+
+    Parameters
+    ----------
+    a : array_like
+        The first values of the pairs (flattened), at least 2.
+    b : array_like
+        The second values of the pairs, same shape as ``a``.
+    level : float
+        The confidence level of the interval on the mean difference.
+
+    Returns
+    -------
+    Paired
+        Mean difference, its interval, the one-sided p-value, the number of pairs and of pairs with a < b.
+    """
+    a, b = np.asarray(a, float), np.asarray(b, float)
+    if a.shape != b.shape or a.size < 2:
+        raise ValueError("a and b must have the same shape with at least 2 pairs")
+    a, b = a.ravel(), b.ravel()
+    diff = a - b
+    m, lo, hi = mean_ci(diff, level)
+    if np.allclose(diff, diff[0]):
+        p = 0.0 if diff[0] < 0 else 1.0
+    else:
+        p = float(st.ttest_rel(a, b, alternative="less").pvalue)
+    return Paired(float(m), (float(lo), float(hi)), p, int(diff.size), int(np.sum(diff < 0)))
+
+
+# ------------------------------------------------------------------ thresholds and their bootstrap intervals
+def crossing(x, y, level: float, rising: bool = False) -> float:
+    """First x (log-interpolated) at which the curve y(x) crosses ``level``; nan if never or already at x[0].
+
+    Falling (default): the first point with y < level. Rising (``rising=True``): the first point with
+    y >= level (the curve reaches the level).
+
+    Parameters
+    ----------
+    x : array_like
+        Positive, increasing grid.
+    y : array_like
+        The curve on ``x``.
+    level : float
+        The level crossed.
+    rising : bool
+        Look for the first y >= level (True) instead of the first y < level (False).
+
+    Returns
+    -------
+    float
+        x[i-1] * (x[i] / x[i-1]) ** t, with t the linear interpolation of y between the points around the
+        crossing; nan if there is none or it is at x[0].
+    """
+    x, y = np.asarray(x, float), np.asarray(y, float)
+    hit = np.nonzero(y >= level if rising else y < level)[0]
+    if hit.size == 0 or hit[0] == 0:
+        return float("nan")
+    i = hit[0]
+    t = (level - y[i - 1]) / (y[i] - y[i - 1]) if rising else (y[i - 1] - level) / (y[i - 1] - y[i])
+    return float(np.exp(np.log(x[i - 1]) + t * (np.log(x[i]) - np.log(x[i - 1]))))
+
+
+def bootstrap_interval(
+    statistic: Callable[[np.ndarray], float],
+    values,
+    *,
+    axis: int,
+    n_boot: int,
+    rng: np.random.Generator,
+    level: float = 0.95,
+) -> np.ndarray:
+    """Percentile bootstrap over seeds of a statistic of the seed-mean curve: (lo, hi) as an array.
+
+    Each of ``n_boot`` replicates draws S seeds with replacement along ``axis`` of ``values`` (``rng.integers(0,
+    S, S)``), averages them and applies ``statistic`` (e.g. a :func:`crossing`); the interval is the
+    ((1 - level)/2, (1 + level)/2) percentiles of the replicates that are defined (not nan); [nan, nan] if none.
+
+    The resamples and percentiles are those of ``scipy.stats.bootstrap(..., method="percentile")`` with the
+    same generator. The replicates are kept here, not delegated to scipy, because a threshold statistic is
+    undefined (nan) on the resamples whose mean curve never crosses: scipy propagates those nans into the
+    interval, this interval skips them (``np.nanpercentile``), as the checks always did.
+
+    Parameters
+    ----------
+    statistic : callable
+        Maps a seed-mean curve (``values`` averaged along ``axis``) to a float (nan: undefined).
+    values : array_like
+        The per-seed data, seeds along ``axis`` (dtype kept).
+    axis : int
+        The axis of the seeds.
+    n_boot : int
+        The number of bootstrap replicates (>= 1).
+    rng : numpy.random.Generator
+        The generator of the resamples.
+    level : float
+        The confidence level, in (0, 1).
+
+    Returns
+    -------
+    numpy.ndarray
+        The (lo, hi) percentile interval of the defined replicates; [nan, nan] if none is defined.
+    """
+    values = np.asarray(values)  # dtype kept: the seed means are those of the data as given (float32 stays float32)
+    if n_boot < 1:
+        raise ValueError(f"n_boot must be >= 1, got {n_boot}")
+    if not 0 < level < 1:
+        raise ValueError(f"level must be in (0, 1), got {level}")
+    S = values.shape[axis]
+    if S < 1:
+        raise ValueError("values need at least one seed along axis")
+    index: list = [slice(None)] * values.ndim
+
+    def replicate() -> float:
+        # fancy indexing values[:, idx] (not np.take): its memory layout fixes the order of the float sums of the
+        # mean, which the recorded intervals of float32 accuracies depend on in the last digits
+        index[axis] = rng.integers(0, S, S)
+        return statistic(values[tuple(index)].mean(axis))
+
+    reps = [replicate() for _ in range(n_boot)]
+    if not np.isfinite(reps).any():
+        return np.array([np.nan, np.nan])
+    tail = round(50 * (1 - level), 10)  # 2.5 for level 0.95 (no float noise in the percentile)
+    return np.nanpercentile(reps, [tail, 100 - tail])
+
+
+# ------------------------------------------------------------------ counts, ranks, tables
+def clopper_pearson_lower(k: int, n: int, level: float = 0.95) -> float:
+    """One-sided ``level`` Clopper-Pearson lower bound on a binomial proportion from k successes in n trials.
+
+    The lower end of the two-sided (1 - 2 (1 - level)) exact interval of statsmodels
+    ``proportion_confint(k, n, method="beta")``: the (1 - level) quantile of Beta(k, n - k + 1); 0 when k = 0.
+
+    Parameters
+    ----------
+    k : int
+        The number of successes, 0 <= k <= n.
+    n : int
+        The number of trials, >= 1.
+    level : float
+        The one-sided confidence level, in (0, 1).
+
+    Returns
+    -------
+    float
+        The lower confidence bound on the proportion.
+    """
+    if not (0 <= k <= n and n >= 1):
+        raise ValueError(f"need 0 <= k <= n and n >= 1, got k={k}, n={n}")
+    if not 0 < level < 1:
+        raise ValueError(f"level must be in (0, 1), got {level}")
+    lo, _ = proportion_confint(k, n, alpha=2 * (1 - level), method="beta")
+    return float(lo)
+
+
+def spearman(x, y) -> float:
+    """Spearman rank correlation of (x, y) (``scipy.stats.spearmanr``); 0 when y is constant (no trend), which
+    includes a single point.
+
+    Parameters
+    ----------
+    x : array_like
+        Non-empty 1-D values.
+    y : array_like
+        Non-empty 1-D values, same length as ``x``.
+
+    Returns
+    -------
+    float
+        The rank correlation rho (nan where scipy gives nan, e.g. a constant x).
+    """
+    x, y = np.asarray(x, float), np.asarray(y, float)
+    if x.shape != y.shape or x.ndim != 1 or x.size < 1:
+        raise ValueError("x and y must be non-empty 1-D arrays of the same length")
+    if np.all(y == y[0]):
+        return 0.0
+    return float(st.spearmanr(x, y)[0])
+
+
+def chi2_rows(obs, probs, min_expected: float = 5.0) -> tuple[float, int, float]:
+    """Pearson chi-square of the rows of a count table against their predicted distributions, pooled.
+
+    Row r of ``obs`` (counts) is compared with ``obs[r].sum() * probs[r]``; only cells with expected count
+    >= ``min_expected`` enter; degrees of freedom: the cells used minus one per row that has any.
+    Returns (statistic, df, p-value of ``scipy.stats.chi2``).
+
+    Parameters
+    ----------
+    obs : array_like
+        The observed counts, 2-D (one row per distribution).
+    probs : array_like
+        The predicted probabilities of the cells, same shape as ``obs``.
+    min_expected : float
+        The smallest expected count of a cell that enters the statistic.
+
+    Returns
+    -------
+    statistic : float
+        sum over the kept cells of (obs - exp)^2 / exp.
+    df : int
+        The kept cells minus one per row with any kept cell.
+    p_value : float
+        The upper tail ``scipy.stats.chi2.sf(statistic, df)``.
+    """
+    obs, probs = np.asarray(obs, float), np.asarray(probs, float)
+    if obs.ndim != 2 or obs.shape != probs.shape:
+        raise ValueError("obs and probs must be 2-D arrays of the same shape")
+    exp = obs.sum(1, keepdims=True) * probs
+    keep = exp >= min_expected
+    stat = float((((obs - exp) ** 2 / np.maximum(exp, 1e-300))[keep]).sum())
+    df = int(keep.sum()) - int((keep.sum(1) > 0).sum())
+    return stat, df, float(st.chi2.sf(stat, df))
