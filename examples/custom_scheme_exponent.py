@@ -47,6 +47,8 @@ def main(argv=None) -> dict:
     ax.errorbar(ds, mean, yerr=sd, marker="o", capsize=3, label="measured (mean +- sd over seeds)")
     ax.plot(ds, pred, "k--", label="Gaussian theory")
     ax.set(xscale="log", yscale="log", xlabel="d", ylabel="population error", title=f"q = p^0.5, alpha = {alpha}")
+    ax.set_xticks(ds, [str(d) for d in ds])
+    ax.xaxis.set_minor_formatter(plt.NullFormatter())
     ax.legend()
     fig.savefig(a.out, dpi=120)
     print(f"figure: {Path(a.out).resolve()}")

@@ -52,6 +52,8 @@ def main(argv=None) -> dict:
     ax.errorbar(table.index, table["mean"], yerr=table["std"], marker="o", capsize=3, label="mean +- sd over seeds")
     ax.axhline(0.9, color="grey", ls=":", label="90%")
     ax.set(xscale="log", xlabel="stored associations N", ylabel="recall accuracy", title="z mod 2, d = 32")
+    ax.set_xticks(list(table.index), [str(n) for n in table.index])
+    ax.xaxis.set_minor_formatter(plt.NullFormatter())
     ax.legend()
     fig.savefig(a.out, dpi=120)
     print(f"figure: {Path(a.out).resolve()}")

@@ -52,6 +52,7 @@ def main(argv=None) -> dict:
         ax.plot(r.checkpoints, e.mean(0), label=f"{k} (lr {lrs[best[k]]})")
         ax.fill_between(r.checkpoints, e.min(0).values, e.max(0).values, alpha=0.2)
     ax.set(xscale="log", xlabel="samples T", ylabel="population error", title=f"SGD, N={N}, d={d} (band: min-max)")
+    ax.xaxis.set_minor_formatter(plt.NullFormatter())
     ax.legend()
     fig.savefig(a.out, dpi=120)
     print(f"figure: {Path(a.out).resolve()}")
