@@ -1048,3 +1048,13 @@ def test_read_only_store_is_read_and_a_complete_run_needs_no_write(tmp_path, mon
         )
         == 2
     )
+
+
+@needs_dask
+def test_cli_unreachable_scheduler_before_the_store(tmp_path, capsys):
+    """The scheduler is contacted before the store is touched: an unreachable one is one line, exit 2, no store."""
+    p, g = tmp_path / "s.sqlite", _grid_file(tmp_path / "g.json", toy_configs(2))
+    argv = ["run", "sweep_toy:toy_task", "--grid", str(g), "--store", str(p), "--scheduler", "tcp://127.0.0.1:9"]
+    assert sw.main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: --scheduler") and "\n" not in err and not p.exists()
