@@ -658,7 +658,7 @@ def test_OD9_OD10_decay_at_small_capacity(scale, seeds, device, record):
     )
 
 
-def test_OD2_trainer_speed(record):
+def test_OD2_trainer_matches_autograd(record):
     """The trainer that OD2-OD10 rely on, against the practice it stands for (issue requirement, recorded with
     OD2): impl.dynamics.train against the plain per-step autograd loop (torch.optim.SGD), N = 100, M = 5,
     d = 100, T = 10^4, 10 seeds, batch 1, one process.
