@@ -12,5 +12,8 @@ for _p in (_HERE.parent / "checks", _HERE):
     if str(_p) not in sys.path:
         sys.path.insert(0, str(_p))
 
+from determinism import no_local_constants  # noqa: E402  (checks/ is on sys.path now)
+
+no_local_constants()
 settings.register_profile("unit", derandomize=True, deadline=None, max_examples=40, print_blob=True, database=None)
 settings.load_profile("unit")
