@@ -1058,3 +1058,49 @@ def test_cli_unreachable_scheduler_before_the_store(tmp_path, capsys):
     assert sw.main(argv) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("error: --scheduler") and "\n" not in err and not p.exists()
+
+
+def test_two_drivers_split_the_work(tmp_path):
+    """Two drivers started together on one store claim tasks before computing them: they split the work (each
+    computes a part, none twice), and both end with the complete store."""
+    import re
+
+    p = tmp_path / "s.sqlite"
+    grid = _grid_file(tmp_path / "g.json", toy_configs(20, 0.1))
+    run_sweep(toy_task, toy_configs(1), (0,), tmp_path / "warm.sqlite", "inline", progress=False)  # imports warm
+    cmd = [sys.executable, "-m", "amemory.sweep", "run", "sweep_toy:toy_task", "--grid", str(grid), "--store", str(p)]
+    cmd += ["--seeds", "2", "--seeds-per-task", "1", "--scheduler", "inline", "--no-progress", "--version", "split"]
+    Store(p).close()  # created before, so that neither driver waits on the creation of the other
+    procs = [
+        subprocess.Popen(cmd, cwd=ROOT, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        for _ in range(2)
+    ]
+    outs = [pr.communicate(timeout=120) for pr in procs]
+    assert all(pr.returncode == 0 for pr in procs), [o[1][-2000:] for o in outs]
+    done = [int(re.search(r"done now (\d+)", o[0]).group(1)) for o in outs]
+    assert sum(done) == 40 and min(done) >= 5, done  # each computed a share, nothing twice
+    info = _integrity(p)
+    assert info == {"rows": 40, "duplicates": 0, "integrity": [("ok",)]}
+    with Store(p) as st:
+        assert st._c().execute("SELECT COUNT(*) FROM claims").fetchone()[0] == 0  # every claim released
+    ref = tmp_path / "ref.sqlite"
+    run_sweep(toy_task, toy_configs(20, 0.1), (0, 1), ref, "inline", progress=False, version="split")
+    with Store(ref) as r:
+        _check_same(p, r.snapshot())
+
+
+def test_claims_of_a_live_driver_are_respected_and_dead_ones_taken_over(tmp_path):
+    p = tmp_path / "s.sqlite"
+    cfgs = toy_configs(3)
+    hashes = [config_hash(c, "toy", "1") for c in cfgs]
+    with Store(p) as st:
+        st.add_configs((h, "toy", "1", canonical_json(c)) for h, c in zip(hashes, cfgs))
+        alive = f"{os.uname().nodename}:{os.getpid()}:other"  # this very process: alive
+        dead = f"{os.uname().nodename}:999999999:gone"  # no such process
+        assert st.claim([(hashes[0], 0)], alive, 600) == {(hashes[0], 0)}
+        assert st.claim([(hashes[1], 0)], dead, 600) == {(hashes[1], 0)}
+        mine = st.claim([(h, 0) for h in hashes], "me:1:x", 600)
+        assert mine == {(hashes[1], 0), (hashes[2], 0)}  # the dead driver's claim is taken over, the live one kept
+        assert st.claimed_by_others([(h, 0) for h in hashes], "me:1:x") == 1
+        st.release("me:1:x")
+        assert st.claim([(hashes[0], 0)], "third:1:y", 0.0) == set()  # still held (600 s lease)

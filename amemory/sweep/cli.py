@@ -267,7 +267,7 @@ def _run(a: argparse.Namespace) -> int:
         )
     print(
         f"total {s.total}, stored before {s.stored_before}, done now {s.done}, failed {len(s.failed)}, "
-        f"{s.seconds:.1f} s"
+        f"{s.seconds:.1f} s" + (f", done by another driver {s.by_others}" if s.by_others else "")
     )
     if s.failed:
         raise SweepError(s)

@@ -14,13 +14,16 @@ import hashlib
 import json
 import os
 import socket
+import sqlite3
 import sys
+import threading
 import time
+import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from amemory.validate import check_int, check_seeds
+from amemory.validate import check_float, check_int, check_seeds
 
 from .hashing import _check_label, canonical_json, config_hash, task_name
 from .store import Store
@@ -68,6 +71,8 @@ class SweepSummary:
         Wall time of the call.
     hashes : list of str
         One configuration hash per configuration, in order.
+    by_others : int
+        Pairs stored meanwhile by another driver on the same store (they split the work).
     """
 
     total: int
@@ -76,11 +81,12 @@ class SweepSummary:
     failed: list = field(default_factory=list)
     seconds: float = 0.0
     hashes: list = field(default_factory=list)
+    by_others: int = 0
 
     @property
     def left(self) -> int:
-        """Pairs neither stored before nor done now (failed or not run): ``total - stored_before - done``."""
-        return self.total - self.stored_before - self.done
+        """Pairs neither stored before nor done now, here or by another driver: failed or not run."""
+        return self.total - self.stored_before - self.done - self.by_others
 
 
 def _run_task(fn: Callable, config: dict, seeds: tuple[int, ...]) -> tuple[list[str], float, str]:
@@ -152,6 +158,8 @@ def run_sweep(
     raise_on_failure: bool = True,
     desc: str | None = None,
     aliases: Sequence[str] = (),
+    lease: float = 600.0,
+    poll: float = 1.0,
 ) -> SweepSummary:
     """Run ``fn(config, seeds)`` for every configuration and seed not yet in the store; store each result.
 
@@ -173,6 +181,10 @@ def run_sweep(
     desc : label of the progress bar (default: the task id).
     aliases : earlier ids of the same task (e.g. the ``"module:qualname"`` it had before it moved); runs
         stored under an alias's hashes count as stored, so an old store resumes after a rename.
+    lease : seconds a claim on a run lasts without renewal (renewed every lease/3 while this driver runs).
+        Two drivers on one store claim runs before computing them, so they split the work; a killed driver's
+        claims end at once on its own host (its process is gone) and after ``lease`` seconds elsewhere.
+    poll : seconds between looks at the store while the runs left are held by another driver.
 
     Returns
     -------
@@ -200,34 +212,94 @@ def run_sweep(
         n_workers = check_int("n_workers", n_workers, 1, os.cpu_count() or 1)
     if not isinstance(raise_on_failure, bool):
         raise ValueError(f"raise_on_failure must be a bool, got {raise_on_failure!r}")
+    lease = check_float("lease", lease, 1.0, 7 * 86400.0)
+    poll = check_float("poll", poll, 0.01, 60.0)
 
     t0 = time.perf_counter()
     cfg_json = [canonical_json(c, name=f"configs[{i}]") for i, c in enumerate(configs)]
     hashes = [config_hash(c, task, version) for c in configs]
     unique = dict(zip(hashes, cfg_json))  # first occurrence, in order
     with Store(store_path) as store:
-        have = _stored_with_aliases(store, unique, aliases, version)
-        jobs = []
-        for h, cj in unique.items():
-            missing = [s for s in seeds if s not in have[h]]
-            for i in range(0, len(missing), spt):
-                jobs.append((h, json.loads(cj), tuple(missing[i : i + spt])))
-        if jobs:  # a store that already holds every run is only read (it may be read-only)
-            store.add_configs((h, task, version, cj) for h, cj in unique.items())
+
+        def missing_pairs() -> list[tuple[str, int]]:
+            have = _stored_with_aliases(store, unique, aliases, version)
+            return [(h, s) for h in unique for s in seeds if s not in have[h]]
+
+        missing = missing_pairs()
         total = len(unique) * len(seeds)
-        summary = SweepSummary(total=total, stored_before=total - sum(len(j[2]) for j in jobs), hashes=hashes)
+        summary = SweepSummary(total=total, stored_before=total - len(missing), hashes=hashes)
+        if missing:  # a store that already holds every run is only read (it may be read-only)
+            store.add_configs((h, task, version, cj) for h, cj in unique.items())
         bar = _progress_bar(summary, progress, desc or task.split(":")[-1])
+        owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:12]}"
+        failed: set[tuple[str, int]] = set()
+        pool = _Pool(scheduler, n_workers, len(missing))
         try:
-            if jobs:
-                runner = _run_inline if scheduler == _INLINE else _run_dask
-                runner(fn, jobs, store, summary, bar, scheduler, n_workers)
+            # Each task is claimed just before it is computed (one transaction), so that drivers sharing the store
+            # split the work; runs another live driver holds are waited for, and taken over if its claim ends
+            # without a result (the driver died, or its task failed).
+            with _Heartbeat(store.path, owner, lease):
+                while missing:
+                    todo = [m for m in missing if m not in failed]
+                    claimer = _Claimer(store, owner, lease, _jobs(set(todo), unique, seeds, spt))
+                    n_failed = len(summary.failed)
+                    ran = pool.drive(fn, claimer, store, summary, bar)
+                    failed.update((f["hash"], s) for f in summary.failed[n_failed:] for s in f["seeds"])
+                    missing = missing_pairs()
+                    summary.by_others = total - summary.stored_before - summary.done - len(missing)
+                    _update_bar(bar, summary, 0)
+                    if all(m in failed for m in missing):
+                        break
+                    if not ran:
+                        time.sleep(poll)  # what is left is held by another driver
         finally:
+            pool.close()
+            store.release(owner)
             if bar is not None:
                 bar.close()
     summary.seconds = time.perf_counter() - t0
     if summary.failed and raise_on_failure:
         raise SweepError(summary)
     return summary
+
+
+def _jobs(mine, unique: Mapping[str, str], seeds: tuple[int, ...], spt: int) -> list:
+    """Tasks (hash, config, seeds) of the claimed pairs, in configuration and seed order, spt seeds at most."""
+    jobs = []
+    for h, cj in unique.items():
+        sd = [s for s in seeds if (h, s) in mine]
+        for i in range(0, len(sd), spt):
+            jobs.append((h, json.loads(cj), tuple(sd[i : i + spt])))
+    return jobs
+
+
+class _Heartbeat:
+    """Renews a driver's claims every lease/3 seconds from a thread with its own connection."""
+
+    def __init__(self, path, owner: str, lease: float):
+        self.path, self.owner, self.lease = path, owner, lease
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._beat, daemon=True)
+
+    def _beat(self) -> None:
+        while not self._stop.wait(self.lease / 3):
+            try:
+                con = sqlite3.connect(self.path, timeout=60)
+                try:
+                    con.execute("UPDATE claims SET expires = ? WHERE owner = ?", (time.time() + self.lease, self.owner))
+                    con.commit()
+                finally:
+                    con.close()
+            except sqlite3.Error:
+                pass  # the next beat tries again; at worst a claim expires and another driver also runs it
+
+    def __enter__(self) -> _Heartbeat:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join()
 
 
 def _check_aliases(aliases, task: str) -> tuple[str, ...]:
@@ -267,6 +339,7 @@ def _update_bar(bar, summary: SweepSummary, n: int) -> None:
         return
     bar.set_postfix_str(
         f"done {summary.done}, stored {summary.stored_before}, left {summary.left}"
+        + (f", by others {summary.by_others}" if summary.by_others else "")
         + (f", failed {len(summary.failed)}" if summary.failed else ""),
         refresh=not n,
     )
@@ -285,28 +358,71 @@ def _fail(summary: SweepSummary, bar, h: str, seeds: tuple, exc: BaseException) 
     _update_bar(bar, summary, 0)
 
 
-def _run_inline(fn, jobs, store, summary, bar, scheduler, n_workers) -> None:
-    for h, cfg, sd in jobs:
-        try:
-            out = _run_task(fn, cfg, sd)
-        except Exception as e:  # a failing task must not lose the others
-            _fail(summary, bar, h, sd, e)
-            continue
-        _record(store, summary, bar, h, sd, out)
+class _Claimer:
+    """Hands out tasks one at a time, each claimed in the store just before it is computed (None: no more now)."""
+
+    def __init__(self, store: Store, owner: str, lease: float, jobs: list):
+        self.store, self.owner, self.lease, self._jobs = store, owner, lease, iter(jobs)
+
+    def next(self):
+        for h, cfg, sd in self._jobs:
+            got = self.store.claim([(h, s) for s in sd], self.owner, self.lease)
+            mine = tuple(s for s in sd if (h, s) in got)
+            if mine:
+                return h, cfg, mine
+        return None
 
 
-def _run_dask(fn, jobs, store, summary, bar, scheduler, n_workers) -> None:
-    from distributed import as_completed
+class _Pool:
+    """Where tasks run: inline, or one Dask client (a LocalCluster or a scheduler) kept for the whole sweep."""
 
-    client, cluster = _dask_client(scheduler, n_workers, len(jobs))
-    try:
-        pending = {}
-        for h, cfg, sd in jobs:
+    def __init__(self, scheduler, n_workers: int | None, n_tasks: int):
+        self.scheduler, self.n_workers, self.n_tasks = scheduler, n_workers, n_tasks
+        self.client: Any = None
+        self.cluster: Any = None
+
+    def drive(self, fn, claimer: _Claimer, store: Store, summary: SweepSummary, bar) -> int:
+        """Run claimed tasks until the claimer has none; returns how many tasks ran."""
+        if self.scheduler == _INLINE:
+            n = 0
+            while (job := claimer.next()) is not None:
+                h, cfg, sd = job
+                n += 1
+                try:
+                    out = _run_task(fn, cfg, sd)
+                except Exception as e:  # a failing task must not lose the others
+                    _fail(summary, bar, h, sd, e)
+                    continue
+                _record(store, summary, bar, h, sd, out)
+            return n
+        return self._drive_dask(fn, claimer, store, summary, bar)
+
+    def _drive_dask(self, fn, claimer: _Claimer, store: Store, summary: SweepSummary, bar) -> int:
+        from distributed import as_completed
+
+        job = claimer.next()
+        if job is None:
+            return 0
+        if self.client is None:
+            self.client, self.cluster = _dask_client(self.scheduler, self.n_workers, self.n_tasks)
+        cap = max(2, 2 * sum(self.client.nthreads().values()))
+        pending: dict = {}
+        ac = as_completed()
+        n = 0
+
+        def submit(job) -> None:
+            h, cfg, sd = job
             key = f"amemory-sweep-{h[:24]}-{hashlib.sha1(repr(sd).encode()).hexdigest()[:12]}"
-            fut = client.submit(_run_task, fn, cfg, sd, key=key, pure=False)
-            pending[fut.key] = (h, sd, fut)
-        for fut in as_completed([v[2] for v in pending.values()]):
-            h, sd, _ = pending.pop(fut.key)
+            fut = self.client.submit(_run_task, fn, cfg, sd, key=key, pure=False)
+            pending[fut.key] = (h, sd)
+            ac.add(fut)
+
+        while job is not None and len(pending) < cap:
+            submit(job)
+            n += 1
+            job = claimer.next() if len(pending) < cap else None
+        for fut in ac:
+            h, sd = pending.pop(fut.key)
             try:
                 out = fut.result()
             except Exception as e:
@@ -314,12 +430,20 @@ def _run_dask(fn, jobs, store, summary, bar, scheduler, n_workers) -> None:
             else:
                 _record(store, summary, bar, h, sd, out)
             fut.release()
-    finally:
-        if cluster is not None:
-            client.close()
-            cluster.close()
-        elif not _is_client(scheduler):
-            client.close()
+            nxt = claimer.next()
+            if nxt is not None:
+                submit(nxt)
+                n += 1
+        return n
+
+    def close(self) -> None:
+        if self.client is None:
+            return
+        if self.cluster is not None:
+            self.client.close()
+            self.cluster.close()
+        elif not _is_client(self.scheduler):
+            self.client.close()
 
 
 def _is_client(x) -> bool:

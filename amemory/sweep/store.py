@@ -37,6 +37,29 @@ _SCHEMA = [
 ]
 
 
+# Claims: a driver that is about to compute (hash, seed) holds a lease on it, so that two drivers on one store
+# split the work. A claim ends when its result is stored, when its driver releases it, when it expires, or when
+# its driver is a dead process of this host.
+_CLAIMS = (
+    "CREATE TABLE IF NOT EXISTS claims(hash TEXT NOT NULL, seed INTEGER NOT NULL, owner TEXT NOT NULL,"
+    " expires REAL NOT NULL, PRIMARY KEY(hash, seed)) WITHOUT ROWID"
+)
+
+
+def _owner_alive(owner: str, host: str) -> bool:
+    """Whether the driver ``host:pid:tag`` may still be running (a process of another host: assume so)."""
+    parts = owner.split(":")
+    if len(parts) < 3 or parts[0] != host:
+        return True
+    try:
+        os.kill(int(parts[1]), 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, ValueError, OverflowError):
+        return True
+    return True
+
+
 def _foreign(path: Path, why: str) -> ValueError:
     return ValueError(
         f"store_path {str(path)!r} is not a usable amemory sweep store: {why}. The file was left "
@@ -239,6 +262,7 @@ class Store:
         # In WAL mode, synchronous=NORMAL loses no committed transaction when the process is killed
         # (only on power loss), and avoids an fsync per finished task.
         self._con.execute("PRAGMA synchronous = NORMAL")
+        self._con.execute(_CLAIMS)  # stores written before claims existed get the table on their first write open
         self._host = socket.gethostname()
 
     # -- context manager
@@ -333,6 +357,7 @@ class Store:
         try:
             if con.execute("SELECT 1 FROM configs WHERE hash = ?", (h,)).fetchone() is None:
                 raise ValueError(f"configuration {h[:12]} is not registered in the store (add_configs first)")
+            con.executemany("DELETE FROM claims WHERE hash = ? AND seed = ?", [(h, int(s)) for s in seeds])
             before = con.total_changes
             con.executemany(
                 "INSERT OR IGNORE INTO results(hash, seed, result, seconds, host, finished) VALUES (?, ?, ?, ?, ?, ?)",
@@ -344,6 +369,90 @@ class Store:
             con.execute("ROLLBACK")
             raise
         return n
+
+    # -- claims of concurrent drivers
+    def claim(self, pairs: Iterable[tuple[str, int]], owner: str, lease: float) -> set[tuple[str, int]]:
+        """Claim the (hash, seed) pairs that no live driver holds and that are not stored; one transaction.
+
+        Expired claims, and claims of drivers that are dead processes of this host, are dropped first.
+
+        Parameters
+        ----------
+        pairs : iterable of (str, int)
+            The runs this driver would compute.
+        owner : str
+            This driver's id, ``"host:pid:tag"``.
+        lease : float
+            Seconds until the claims expire unless renewed.
+
+        Returns
+        -------
+        set of (str, int)
+            The pairs this driver now holds.
+        """
+        pairs = list(dict.fromkeys((h, int(s)) for h, s in pairs))
+        con = self._w()
+        now = time.time()
+        con.execute("BEGIN IMMEDIATE")
+        try:
+            owners = [r[0] for r in con.execute("SELECT DISTINCT owner FROM claims WHERE owner != ?", (owner,))]
+            dead = [o for o in owners if not _owner_alive(o, self._host)]
+            con.execute("DELETE FROM claims WHERE expires < ?", (now,))
+            con.executemany("DELETE FROM claims WHERE owner = ?", [(o,) for o in dead])
+            con.executemany(
+                "INSERT OR IGNORE INTO claims(hash, seed, owner, expires) SELECT ?, ?, ?, ? "
+                "WHERE NOT EXISTS (SELECT 1 FROM results WHERE hash = ? AND seed = ?)",
+                [(h, s, owner, now + lease, h, s) for h, s in pairs],
+            )
+            mine = {(h, int(s)) for h, s in con.execute("SELECT hash, seed FROM claims WHERE owner = ?", (owner,))}
+            con.execute("COMMIT")
+        except BaseException:
+            con.execute("ROLLBACK")
+            raise
+        return mine & set(pairs)
+
+    def renew(self, owner: str, lease: float) -> None:
+        """Extend the claims of ``owner`` by ``lease`` seconds from now.
+
+        Parameters
+        ----------
+        owner : str
+            The driver's id.
+        lease : float
+            Seconds.
+        """
+        self._w().execute("UPDATE claims SET expires = ? WHERE owner = ?", (time.time() + lease, owner))
+
+    def release(self, owner: str) -> None:
+        """Drop every claim of ``owner`` (at the end of its run, finished or not).
+
+        Parameters
+        ----------
+        owner : str
+            The driver's id.
+        """
+        if not self.readonly:
+            self._c().execute("DELETE FROM claims WHERE owner = ?", (owner,))
+
+    def claimed_by_others(self, pairs: Iterable[tuple[str, int]], owner: str) -> int:
+        """How many of ``pairs`` a live claim of another driver holds.
+
+        Parameters
+        ----------
+        pairs : iterable of (str, int)
+            (hash, seed) pairs.
+        owner : str
+            This driver's id.
+
+        Returns
+        -------
+        int
+        """
+        want = {(h, int(s)) for h, s in pairs}
+        rows = self._c().execute(
+            "SELECT hash, seed FROM claims WHERE owner != ? AND expires >= ?", (owner, time.time())
+        )
+        return sum((h, int(s)) in want for h, s in rows)
 
     # -- reading
     def stored_seeds(self, hashes: Iterable[str]) -> dict[str, set[int]]:
