@@ -4,6 +4,16 @@ Model: logits(x) = U z(x), z(x) = W e_x (or LayerNorm(W e_x) with ``layer_norm=T
 random (or orthonormal) embeddings e_x (N of them), u_y (M of them) in R^d and W learned from 0.
 Data: x ~ Zipf(alpha) on [N], y = f*(x) = x mod M; one pass over T samples in batches of B.
 
+The defaults are the suite's model: W starts at 0 (``init='zero'``), no normalisation or the centred
+LayerNorm with unit RMS (``layer_norm=True``, i.e. ``norm='layernorm'``), and a tie for the largest logit
+counts as an error (``ties='error'``). The authors' optimiser grid (facebookresearch/pal,
+projects/scaling_law/grid_experiments) differs in three ways, each a keyword option of :func:`train` and
+:func:`reference_train_autograd`: W starts at random N(0, 1/d) entries drawn per seed (``init='gaussian'``),
+their "layer norm" is the plain L2 normalisation z = h / sqrt(sum_i h_i^2 + 1e-6) of h = W e_x, no centring
+and no affine parameters (``norm='l2'``), and their prediction is argmax with the first index on ties
+(``ties='first'``, an option of :func:`train` and :func:`population_error`). ``init='gaussian', norm='l2',
+ties='first'`` reproduces the authors' model (their ``--layernorm`` runs; without it, ``norm=None``).
+
 :func:`train` runs every seed and every learning rate at once: W has shape (S, L, d, d), the gradient
 of the batch cross-entropy is written out by hand (no autograd), and the only Python loop is over the
 T/B steps. :func:`reference_train_autograd` is the plain per-step autograd loop (one seed, one rate at a
@@ -29,12 +39,16 @@ from amemory.validate import (
     resolve_dtype,
 )
 
-from .embeddings import Embedding
+from .embeddings import Embedding, random_matrix
 from .sampling import sample_tokens, zipf_probs
 
 OPTIMIZERS = ("sgd", "adam", "sign", "normalized")
 SCHEDULES = ("constant", "cosine", "linear", "inv_sqrt")
 LN_EPS = 1e-5
+L2_EPS = 1e-6  # eps_norm of norm='l2': z = h / sqrt(sum_i h_i^2 + L2_EPS), as in the authors' grid
+INITS = ("zero", "gaussian")
+NORMS = (None, "none", "layernorm", "l2")
+TIES = ("error", "first")
 
 
 @dataclass
@@ -46,13 +60,14 @@ class TrainResult:
     visits of every token; lrs (L,); finite (S, L, R): whether the memory was finite at each checkpoint
     (False: the run diverged, and its error there counts every token wrong).
 
-    error[s, l, r] = sum_x p(x) 1{margin_x <= 0 or not finite} after checkpoints[r] samples,
+    error[s, l, r] = sum_x p(x) 1{margin_x <= 0 or not finite} after checkpoints[r] samples (``ties='error'``;
+    with ``ties='first'`` a tie won by the right output's lower index is right, see :func:`population_error`),
     margins[s, l, x] = logit_{f*(x)}(x) - max_{y != f*(x)} logit_y(x), counts[s, x] = sum_t 1{x_t = x}.
 
     ``W`` (S, L, d, d), the final memory, is formed on first access when the trainer kept it in factored
-    form W = U^T A E (SGD without layer norm): at d = 10^4 it is 400 MB per seed and rate.
-    ``coefficients`` (S, L, M, N) is A where the trainer works with it (SGD without layer norm, and the
-    ReLU model, whose memory is only defined through A), else None.
+    form W = U^T A E (SGD from W = 0 without normalisation): at d = 10^4 it is 400 MB per seed and rate.
+    ``coefficients`` (S, L, M, N) is A where the trainer works with it (SGD from W = 0 without normalisation,
+    and the ReLU model, whose memory is only defined through A), else None.
 
     Parameters
     ----------
@@ -90,7 +105,8 @@ class TrainResult:
     def W(self) -> torch.Tensor:
         """The final memory W (S, L, d, d), formed on first access from W = U^T A E when kept in factored form.
 
-        W[s, l] = U_s^T A[s, l] E_s (SGD without layer norm), or the matrix the explicit loop trained; cached.
+        W[s, l] = U_s^T A[s, l] E_s (SGD from W = 0 without normalisation), or the matrix the explicit loop
+        trained; cached.
 
         Returns
         -------
@@ -149,13 +165,31 @@ def schedule_factor(name, t: int, steps: int) -> float:
     return 1.0 / math.sqrt(1.0 + t)
 
 
-def _forward(W, X, U, layer_norm):
-    """X (S, B, d) or (S, L, B, d) -> (z (S, L, B, d), inv_std or None, logits (S, L, B, M))."""
+def _norm_mode(layer_norm, norm) -> str:
+    """The normalisation of z as 'none', 'layernorm' or 'l2', from ``layer_norm`` and ``norm`` (checked)."""
+    check_choice("norm", norm, NORMS)
+    if norm in (None, "none"):
+        return "layernorm" if layer_norm else "none"
+    if layer_norm and norm != "layernorm":
+        raise ValueError(
+            f"norm={norm!r} conflicts with layer_norm=True (which is norm='layernorm'): pass only one of them"
+        )
+    return norm
+
+
+def _forward(W, X, U, norm):
+    """X (S, B, d) or (S, L, B, d) -> (z (S, L, B, d), inv_std or None, logits (S, L, B, M)).
+
+    ``norm``: a bool (``layer_norm``) or a mode of :func:`_norm_mode` ('none', 'layernorm', 'l2').
+    """
     h = (X if X.dim() == 4 else X.unsqueeze(1)) @ W.transpose(-1, -2)  # (S, L, B, d)
     inv = None
-    if layer_norm:
+    if norm is True or norm == "layernorm":
         h = h - h.mean(-1, keepdim=True)
         inv = torch.rsqrt(h.pow(2).mean(-1, keepdim=True) + LN_EPS)
+        h = h * inv
+    elif norm == "l2":
+        inv = torch.rsqrt(h.pow(2).sum(-1, keepdim=True) + L2_EPS)
         h = h * inv
     return h, inv, h @ U.transpose(-1, -2).unsqueeze(1)
 
@@ -173,12 +207,39 @@ def _error(margins, p):
     return (~(margins > 0)).to(p.dtype).mul(p).sum(-1)
 
 
-def population_error(W, E, U, p, f, layer_norm=False):
+def _score(margins, logits, y, p, ties):
+    """Population error under the tie rule: 'error' (:func:`_error`) or 'first' (argmax takes the first index).
+
+    'first': x is right iff margin(x) > 0, or margin(x) == 0 and logit_{f*(x)}(x) > logit_y(x) for every
+    y < f*(x) (the right output is the first of the tied maxima); a non-finite margin is still an error.
+    """
+    if ties == "error":
+        return _error(margins, p)
+    M = logits.shape[-1]
+    oh = torch.nn.functional.one_hot(y, M).bool()
+    true = logits.masked_fill(~oh, 0.0).sum(-1)
+    before = torch.arange(M, device=logits.device) < y.unsqueeze(-1)  # (n, M): outputs of lower index
+    first = true > logits.masked_fill(~before, float("-inf")).amax(-1)
+    ok = (margins > 0) | ((margins == 0) & first)
+    return (~ok).to(p.dtype).mul(p).sum(-1)
+
+
+def _population_error(W, E, U, p, f, mode, ties):
+    """:func:`population_error` without the argument checks; ``mode`` as returned by :func:`_norm_mode`."""
+    _, _, logits = _forward(W, E, U, mode)
+    m = _margins(logits, f)
+    return _score(m, logits, f, p, ties), m
+
+
+def population_error(W, E, U, p, f, layer_norm=False, *, norm=None, ties="error"):
     """Exact population error sum_x p(x) 1{argmax_y logits(x) != f*(x)}, (S, L), and the margins (S, L, N).
 
-    Ties and non-finite margins (a diverged run) count as errors.
-    logits(x) = U z(x) with z(x) = W e_x, or z(x) = (h - mean(h)) / sqrt(var(h) + 1e-5) with h = W e_x when
-    ``layer_norm``; margin(x) = logit_{f*(x)}(x) - max_{y != f*(x)} logit_y(x).
+    Ties count as errors (``ties='error'``) or argmax takes the first index (``ties='first'``: x is right iff
+    margin(x) > 0, or margin(x) = 0 and logit_y(x) < logit_{f*(x)}(x) for every y < f*(x)); non-finite
+    margins (a diverged run) count as errors.
+    logits(x) = U z(x) with z(x) = h = W e_x, or z(x) = (h - mean(h)) / sqrt(var(h) + 1e-5) when
+    ``layer_norm`` (``norm='layernorm'``), or z(x) = h / sqrt(sum_i h_i^2 + 1e-6) with ``norm='l2'``;
+    margin(x) = logit_{f*(x)}(x) - max_{y != f*(x)} logit_y(x).
 
     Parameters
     ----------
@@ -194,6 +255,12 @@ def population_error(W, E, U, p, f, layer_norm=False):
         The target map f*, int64 of shape (N,), values in [0, M - 1].
     layer_norm : bool, default False
         Apply LayerNorm (no affine, eps 1e-5) to W e_x before U.
+    norm : str or None, default None
+        None or 'none' (``layer_norm`` decides), 'layernorm' (as ``layer_norm=True``) or 'l2' (z = h /
+        sqrt(sum_i h_i^2 + 1e-6)); 'l2' with ``layer_norm=True`` raises ValueError.
+    ties : str, default 'error'
+        'error' (a tie for the largest logit is an error) or 'first' (argmax takes the first index, as
+        torch.argmax and numpy.argmax).
 
     Returns
     -------
@@ -202,9 +269,9 @@ def population_error(W, E, U, p, f, layer_norm=False):
     margins : torch.Tensor
         Shape (S, L, N).
     """
-    _, _, logits = _forward(W, E, U, layer_norm)
-    m = _margins(logits, f)
-    return _error(m, p), m
+    mode = _norm_mode(layer_norm, norm)
+    check_choice("ties", ties, TIES)
+    return _population_error(W, E, U, p, f, mode, ties)
 
 
 def train(
@@ -221,6 +288,9 @@ def train(
     betas=(0.9, 0.999),
     eps: float = 1e-8,
     layer_norm: bool = False,
+    init: str = "zero",
+    norm: str | None = None,
+    ties: str = "error",
     schedule="constant",
     embeddings="gaussian",
     model: str = "linear",
@@ -235,11 +305,16 @@ def train(
     """One pass of minibatch training over T Zipf samples, for every seed and learning rate at once.
 
     Batch t (t = 0 .. T/B - 1) holds samples x_{tB+1}, ..., x_{(t+1)B}; the loss is
-    (1/B) sum_i CE(U z(x_i), f*(x_i)), with gradient g = (1/B) sum_i dz_i e_{x_i}^T in W, dz_i = U^T
-    (softmax(U z(x_i)) - onehot(f*(x_i))) (through the LayerNorm when ``layer_norm``). With
+    (1/B) sum_i CE(U z(x_i), f*(x_i)), with gradient g = (1/B) sum_i dh_i e_{x_i}^T in W, dz_i = U^T
+    (softmax(U z(x_i)) - onehot(f*(x_i))) and dh_i = dz_i, or dz_i through the normalisation: LayerNorm
+    (``layer_norm`` or ``norm='layernorm'``) dh = r (dz - mean(dz) - z mean(dz z)), r = 1 / sqrt(var(h) + 1e-5);
+    L2 (``norm='l2'``, z = r h, r = 1 / sqrt(sum_i h_i^2 + 1e-6)) dh = r (dz - z sum_i(dz_i z_i)). With
     lr_t = lr schedule_factor(schedule, t, T/B), the step is: sgd W -= lr_t g; sign W -= lr_t sign(g);
     normalized W -= lr_t g / ||g||_F; adam m1 = b1 m1 + (1 - b1) g, m2 = b2 m2 + (1 - b2) g^2,
-    W -= lr_t (m1 / (1 - b1^(t+1))) / (sqrt(m2 / (1 - b2^(t+1))) + eps). W starts at 0.
+    W -= lr_t (m1 / (1 - b1^(t+1))) / (sqrt(m2 / (1 - b2^(t+1))) + eps). W starts at 0 (``init='zero'``) or
+    at W0 with i.i.d. N(0, 1/d) entries per seed (``init='gaussian'``, stream 'w' of the seed, independent
+    of E and U; the same W0 for every rate). The defaults are the suite's model; ``init='gaussian',
+    norm='l2', ties='first'`` is the authors' (see the module docstring).
 
     Parameters
     ----------
@@ -268,6 +343,18 @@ def train(
         Adam's denominator offset, finite, >= 0.
     layer_norm : bool, default False
         LayerNorm (no affine, eps 1e-5) before U.
+    init : str, default 'zero'
+        'zero' (W starts at 0) or 'gaussian' (W0 with i.i.d. N(0, 1/d) entries drawn per seed, as the
+        authors' grid). With 'gaussian', SGD runs the explicit d x d loop instead of the coefficient path
+        (W is no longer in the span of U^T A E), and ``model='relu'`` is not available.
+    norm : str or None, default None
+        Normalisation of h = W e_x before U: None or 'none' (``layer_norm`` decides, today's behaviour),
+        'layernorm' (the same as ``layer_norm=True``) or 'l2' (z = h / sqrt(sum_i h_i^2 + 1e-6): no centring,
+        no affine parameters, the authors' "layer norm"). 'l2' with ``layer_norm=True`` raises ValueError.
+    ties : str, default 'error'
+        Rule of the population error for a tie for the largest logit: 'error' (the tie is an error) or
+        'first' (argmax takes the first index, as torch.argmax and numpy.argmax); see
+        :func:`population_error`. The margins do not depend on it.
     schedule : str or callable, default 'constant'
         'constant', 'cosine', 'linear' or 'inv_sqrt' decay of the rate over the T/B steps, or a callable
         ``schedule(step, steps) -> factor`` (finite, >= 0) multiplying the rate at each step (see
@@ -281,7 +368,8 @@ def train(
         logits_y(x) = u_y^T sum_x' (U^T A)[:, x'] ReLU(e_x'^T e_x - relu_threshold), whose coefficients A are
         written by the rule SGD follows in the linear model (GM1): a sample (x, y) adds
         -lr (softmax - onehot(y)) / B to A[:, x]. With the kernel e_x'^T e_x instead of the ReLU this is
-        exactly batch SGD on W = U^T A E. Only with optimizer 'sgd', no layer norm and no learned embeddings.
+        exactly batch SGD on W = U^T A E. Only with optimizer 'sgd', no normalisation, ``init='zero'`` and no
+        learned embeddings.
     relu_threshold : float, default 0.5
         eta in [0, 1) of the ReLU model.
     learn_embeddings : bool, default False
@@ -317,10 +405,13 @@ def train(
     if isinstance(embeddings, str) or not isinstance(embeddings, (tuple, list)):
         check_choice("embeddings", embeddings, ("gaussian", "orthonormal"))
     check_choice("model", model, ("linear", "relu"))
-    if model == "relu" and (optimizer != "sgd" or layer_norm or learn_embeddings):
+    check_choice("init", init, INITS)
+    mode = _norm_mode(layer_norm, norm)
+    check_choice("ties", ties, TIES)
+    if model == "relu" and (optimizer != "sgd" or mode != "none" or learn_embeddings or init != "zero"):
         raise ValueError(
             "model='relu' is trained by the SGD memory-writing rule only: it needs optimizer='sgd', "
-            "layer_norm=False, learn_embeddings=False"
+            "layer_norm=False, norm=None, init='zero', learn_embeddings=False"
         )
     relu_threshold = check_float("relu_threshold", relu_threshold, 0.0, 1.0, hi_open=True)
     if learn_embeddings and optimizer != "sgd":
@@ -353,13 +444,13 @@ def train(
 
         it = tqdm(it, desc=f"{optimizer} B={batch}", unit="step", mininterval=1.0)
     fac = torch.tensor([schedule_factor(schedule, t, steps) for t in range(steps)], device=dev, dtype=dt)
-    run = _Run(tokens, batch, E, U, f, p, M, S, L, dev, dt, lr_t, fac, steps, ck, errs, fin)
+    run = _Run(tokens, batch, E, U, f, p, M, S, L, dev, dt, lr_t, fac, steps, ck, errs, fin, ties)
     # per-step tensors this small are slower with several threads (synchronisation dominates)
     n_threads = torch.get_num_threads()
     if dev.type == "cpu" and S * L * d * d * batch < (1 << 26):
         torch.set_num_threads(1)
     try:
-        if optimizer == "sgd" and not layer_norm and not learn_embeddings:
+        if optimizer == "sgd" and mode == "none" and not learn_embeddings and init == "zero":
             K = E @ E.transpose(-1, -2)  # (S, N, N)
             if model == "relu":
                 K = torch.relu(K - relu_threshold)
@@ -367,8 +458,9 @@ def train(
             factors = (U, E) if model == "linear" else None
             res = dict(coefficients=A, _factors=factors)
         else:
-            W = _loop(run, it, layer_norm, optimizer, b1, b2, eps, learn_embeddings)
-            marg = population_error(W, run.E, U, p, f, layer_norm)[1]
+            W0 = random_matrix(d, seeds, stream="w", device=dev, dtype=dt) if init == "gaussian" else None
+            W = _loop(run, it, mode, optimizer, b1, b2, eps, learn_embeddings, W0)
+            marg = _population_error(W, run.E, U, p, f, mode, ties)[1]
             res = dict(_W=W)
     finally:
         torch.set_num_threads(n_threads)
@@ -439,6 +531,7 @@ class _Run:
     ck: np.ndarray
     errs: torch.Tensor
     fin: torch.Tensor
+    ties: str = "error"
 
     def lr(self, t: int) -> torch.Tensor:
         return self.lr_t * self.fac[t]
@@ -483,24 +576,30 @@ def _coefficient_sgd(run: _Run, it, K):
         At.scatter_add_(1, Ib[i], D)
         Ct.scatter_add_(1, Ib[i], torch.bmm(D.view(S, B * L, M), GU).view(S, B, L, M))
         if ci < run.ck.size and t + 1 == run.ck[ci]:
-            run.errs[..., ci] = _error(_coef_margins(Ct, K, run.f), run.p)
+            logits = _coef_logits(Ct, K)
+            run.errs[..., ci] = _score(_margins(logits, run.f), logits, run.f, run.p, run.ties)
             run.fin[..., ci] = torch.isfinite(At).all(-1).all(1)  # (S, L)
             ci += 1
-    return At.permute(0, 2, 3, 1).contiguous(), _coef_margins(Ct, K, run.f)
+    return At.permute(0, 2, 3, 1).contiguous(), _margins(_coef_logits(Ct, K), run.f)
 
 
-def _coef_margins(Ct, K, f):
-    """Margins (S, L, N) of every token from C^T = (G_U A)^T (S, N, L, M): logits of x = C K[:, x]."""
+def _coef_logits(Ct, K):
+    """Logits (S, L, N, M) of every token from C^T = (G_U A)^T (S, N, L, M): logits of x = C K[:, x]."""
     S, N, L, M = Ct.shape
-    logits = torch.bmm(K, Ct.view(S, N, L * M)).view(S, N, L, M).transpose(1, 2)  # (S, L, N, M)
-    return _margins(logits, f)
+    return torch.bmm(K, Ct.view(S, N, L * M)).view(S, N, L, M).transpose(1, 2)  # (S, L, N, M)
 
 
-def _loop(run: _Run, it, layer_norm, optimizer, b1, b2, eps, learn_embeddings):
-    """The explicit update of W (S, L, d, d) (and of E when learned): any optimizer, layer norm."""
+def _loop(run: _Run, it, mode, optimizer, b1, b2, eps, learn_embeddings, W0=None):
+    """The explicit update of W (S, L, d, d) (and of E when learned): any optimizer, normalisation, start W0.
+
+    ``mode``: 'none', 'layernorm' or 'l2' (:func:`_norm_mode`); W0 (S, d, d) or None (W starts at 0).
+    """
     S, L, B, M, dt = run.S, run.L, run.batch, run.M, run.dt
     d = run.E.shape[-1]
-    W = torch.zeros(S, L, d, d, device=run.dev, dtype=dt)
+    if W0 is None:
+        W = torch.zeros(S, L, d, d, device=run.dev, dtype=dt)
+    else:
+        W = W0.unsqueeze(1).repeat(1, L, 1, 1)
     m1 = torch.zeros_like(W) if optimizer == "adam" else None
     m2 = torch.zeros_like(W) if optimizer == "adam" else None
     ar = torch.arange(S, device=run.dev).view(S, 1)
@@ -511,12 +610,14 @@ def _loop(run: _Run, it, layer_norm, optimizer, b1, b2, eps, learn_embeddings):
     for t in it:
         xb = run.xb(t)  # (S, B)
         X = run.E[arS, arL, xb.unsqueeze(1)] if learn_embeddings else run.E[ar, xb]  # (S, L, B, d) or (S, B, d)
-        z, inv, logits = _forward(W, X, run.U, layer_norm)
+        z, inv, logits = _forward(W, X, run.U, mode)
         D = torch.softmax(logits, -1)
         D = D - torch.nn.functional.one_hot(run.f[xb], M).to(dt).unsqueeze(1)  # (S, L, B, M)
         dz = D @ run.U.unsqueeze(1)  # (S, L, B, d)
-        if layer_norm:
+        if mode == "layernorm":
             dz = inv * (dz - dz.mean(-1, keepdim=True) - z * (dz * z).mean(-1, keepdim=True))
+        elif mode == "l2":  # z = r h, r = (sum h^2 + eps)^(-1/2): dh = r (dz - z (dz . z))
+            dz = inv * (dz - z * (dz * z).sum(-1, keepdim=True))
         Xb = X if X.dim() == 4 else X.unsqueeze(1)
         g = dz.transpose(-1, -2) @ Xb / B  # (S, L, d, d)
         lr = run.lr(t)
@@ -538,7 +639,7 @@ def _loop(run: _Run, it, layer_norm, optimizer, b1, b2, eps, learn_embeddings):
             vh = m2 / (1 - b2 ** (t + 1))
             W -= lr * mh / (vh.sqrt() + eps)
         if ci < run.ck.size and t + 1 == run.ck[ci]:
-            run.errs[..., ci] = population_error(W, run.E, run.U, run.p, run.f, layer_norm)[0]
+            run.errs[..., ci] = _population_error(W, run.E, run.U, run.p, run.f, mode, run.ties)[0]
             run.fin[..., ci] = torch.isfinite(W).flatten(-2).all(-1)
             ci += 1
     return W
@@ -558,6 +659,8 @@ def reference_train_autograd(
     betas=(0.9, 0.999),
     eps: float = 1e-8,
     layer_norm: bool = False,
+    init: str = "zero",
+    norm: str | None = None,
     embeddings: str = "gaussian",
     learn_embeddings: bool = False,
     device=None,
@@ -567,8 +670,11 @@ def reference_train_autograd(
 
     ``learn_embeddings``: the input embeddings are a parameter too (same optimizer).
     Step t = 0 .. T // B - 1 minimises (1/B) sum_i CE(U z(x_i), f*(x_i)), z(x) = W e_x (or
-    LayerNorm(W e_x), eps 1e-5), f*(x) = x mod M, with torch.optim.SGD (W -= lr g) or torch.optim.Adam; W
-    starts at 0, and the samples are those :func:`train` draws for the seed.
+    LayerNorm(W e_x), eps 1e-5, or with ``norm='l2'`` h / sqrt(sum_i h_i^2 + 1e-6), h = W e_x), f*(x) = x
+    mod M, with torch.optim.SGD (W -= lr g) or torch.optim.Adam; W starts at 0 (or at the N(0, 1/d) matrix
+    W0 of :func:`train` with ``init='gaussian'``), and the samples are those :func:`train` draws for the seed.
+    The gradients are autograd's (torch.nn.functional.layer_norm; the L2 normalisation written as
+    h / torch.sqrt(...)). :func:`train`'s ``ties`` has no counterpart: this function returns W only.
 
     Parameters
     ----------
@@ -596,6 +702,11 @@ def reference_train_autograd(
         Adam's denominator offset, >= 0.
     layer_norm : bool, default False
         LayerNorm (no affine) before U.
+    init : str, default 'zero'
+        'zero' or 'gaussian' (W0 with N(0, 1/d) entries from stream 'w' of the seed, as :func:`train`).
+    norm : str or None, default None
+        None or 'none' (``layer_norm`` decides), 'layernorm' (as ``layer_norm=True``) or 'l2' (z = h /
+        sqrt(sum_i h_i^2 + 1e-6)); 'l2' with ``layer_norm=True`` raises ValueError.
     embeddings : str, default 'gaussian'
         'gaussian' or 'orthonormal' (an Embedding kind; 'sphere' is accepted too).
     learn_embeddings : bool, default False
@@ -611,13 +722,18 @@ def reference_train_autograd(
         The final W, shape (d, d), detached.
     """
     check_choice("optimizer", optimizer, ("sgd", "adam"))
+    check_choice("init", init, INITS)
+    mode = _norm_mode(layer_norm, norm)
     dev, dt = resolve_device(device), resolve_dtype(dtype)
     E = Embedding(N, d, (seed,), embeddings, "e").full(device=dev, dtype=dt)[0]
     U = Embedding(M, d, (seed,), embeddings, "u").full(device=dev, dtype=dt)[0]
     p = zipf_probs(N, alpha, dtype=dt, device=dev)
     tokens = sample_tokens(p, T, (seed,), device=dev)[0]
     f = torch.arange(N, device=dev) % M
-    W = torch.zeros(d, d, device=dev, dtype=dt, requires_grad=True)
+    if init == "gaussian":
+        W = random_matrix(d, (seed,), stream="w", device=dev, dtype=dt)[0].clone().requires_grad_(True)
+    else:
+        W = torch.zeros(d, d, device=dev, dtype=dt, requires_grad=True)
     params = [W]
     if learn_embeddings:
         E = E.clone().requires_grad_(True)
@@ -628,8 +744,10 @@ def reference_train_autograd(
     for t in range(T // batch):
         xb = tokens[t * batch : (t + 1) * batch]
         h = E[xb] @ W.T
-        if layer_norm:
+        if mode == "layernorm":
             h = torch.nn.functional.layer_norm(h, (d,), eps=LN_EPS)
+        elif mode == "l2":
+            h = h / torch.sqrt((h**2).sum(-1, keepdim=True) + L2_EPS)
         loss = torch.nn.functional.cross_entropy(h @ U.T, f[xb])
         opt.zero_grad()
         loss.backward()
@@ -658,7 +776,8 @@ def optimizer_grid_task(config: Mapping, seeds: Sequence[int], *, device: str = 
         One configuration of the grid, with keys 'N', 'M', 'd', 'alpha', 'lr' (the rates, > 0),
         'lr_base' (their labels), 'T_eval' (increasing sample counts, multiples of 'batch_size'),
         'batch_size', 'optimizer', 'betas' (used when 'optimizer' is 'adam'), 'layer_norm', 'embeddings'
-        and 'schedule', with the ranges of :func:`train`.
+        and 'schedule', and optionally 'init', 'norm' and 'ties' (absent: 'zero', None, 'error', the
+        suite's model), with the ranges of :func:`train`.
     seeds : int or sequence of int
         One seed or a non-empty sequence of seeds, each in [0, 2**62].
     device : str, default 'cpu'
@@ -689,6 +808,9 @@ def optimizer_grid_task(config: Mapping, seeds: Sequence[int], *, device: str = 
         layer_norm=config["layer_norm"],
         embeddings=config["embeddings"],
         schedule=config["schedule"],
+        init=config.get("init", "zero"),
+        norm=config.get("norm"),
+        ties=config.get("ties", "error"),
         checkpoints=T_eval,
         tokens=tokens,
         device=device,

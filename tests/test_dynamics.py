@@ -135,6 +135,8 @@ def test_train_shapes_dtypes_determinism():
         dict(layer_norm=True, optimizer="adam"),
         dict(schedule="cosine"),
         dict(learn_embeddings=True),
+        dict(init="gaussian"),
+        dict(init="gaussian", norm="l2", optimizer="adam", ties="first"),
     ],
 )
 def test_batched_equals_looped(kw):
@@ -167,6 +169,120 @@ def test_train_equals_autograd_reference(kw):
     r = dyn.train(12, 3, 16, 40, [lr], (7,), dtype="float64", checkpoints=1, **kw)
     ref = dyn.reference_train_autograd(12, 3, 16, 40, lr, 7, dtype="float64", **kw)
     assert torch.allclose(r.W[0, 0], ref, atol=1e-10)
+
+
+AUTHORS_KW = [
+    dict(init="gaussian"),
+    dict(init="gaussian", batch=4),
+    dict(init="gaussian", optimizer="adam", betas=(0.0, 0.0)),
+    dict(norm="l2"),
+    dict(norm="l2", batch=4),
+    dict(norm="l2", optimizer="adam", betas=(0.0, 0.0)),
+    dict(init="gaussian", norm="l2"),
+    dict(init="gaussian", norm="l2", optimizer="adam", betas=(0.0, 0.0), batch=2),
+    dict(init="gaussian", norm="l2", optimizer="adam"),
+    dict(init="gaussian", layer_norm=True, optimizer="adam", betas=(0.0, 0.0)),
+    dict(init="gaussian", norm="layernorm", batch=2),
+    dict(init="gaussian", norm="l2", learn_embeddings=True, batch=2),
+    dict(init="gaussian", embeddings="orthonormal"),
+]
+
+
+@pytest.mark.parametrize("kw", AUTHORS_KW)
+def test_authors_options_equal_autograd_reference(kw):
+    """The new paths (random N(0, 1/d) start, L2 normalisation z = h / sqrt(sum h^2 + 1e-6)) == torch.optim with
+    autograd at the same seed, float64; the largest |W difference| is ~1e-15 (bound 1e-10, the bound of the
+    default paths' test above)."""
+    lr = 0.3 if kw.get("optimizer") != "adam" else 0.01
+    r = dyn.train(12, 3, 16, 40, [lr], (7,), dtype="float64", checkpoints=1, **kw)
+    ref = dyn.reference_train_autograd(12, 3, 16, 40, lr, 7, dtype="float64", **kw)
+    assert float((r.W[0, 0] - ref).abs().max()) < 1e-10
+
+
+def test_gaussian_init_is_the_seeded_n01d_matrix():
+    """init='gaussian': W0 = random_matrix(d, seed, stream 'w') (variance 1/d), the same for every rate, one per
+    seed; a vanishing rate leaves W at W0."""
+    from impl.embeddings import Embedding, random_matrix
+
+    d = 64
+    W0 = random_matrix(d, (0, 1), stream="w", dtype=F64)
+    assert abs(float(W0.var()) * d - 1.0) < 0.05 and abs(float(W0.mean())) < 0.01
+    assert not torch.equal(W0[0], W0[1])
+    assert not torch.equal(W0[0], Embedding(d, d, (0,), stream="e").full(dtype=F64)[0])
+    r = dyn.train(20, 3, d, 8, [1e-30, 1e-29], (0, 1), init="gaussian", dtype="float64", checkpoints=1)
+    assert torch.allclose(r.W, W0.unsqueeze(1).expand(2, 2, d, d), rtol=0, atol=1e-25)
+    assert r.coefficients is None  # the explicit loop, not the coefficient path
+
+
+def test_norm_layernorm_is_layer_norm_and_defaults_unchanged():
+    """norm='layernorm' is layer_norm=True, norm='none' and init='zero', ties='error' are the defaults, bit for
+    bit (both trainer paths)."""
+    kw = dict(batch=2, checkpoints=3)
+    for extra in (dict(), dict(optimizer="adam")):
+        a = dyn.train(16, 3, 8, 32, [0.1, 1.0], (0, 1), layer_norm=True, **kw, **extra)
+        b = dyn.train(16, 3, 8, 32, [0.1, 1.0], (0, 1), norm="layernorm", **kw, **extra)
+        assert torch.equal(a.W, b.W) and torch.equal(a.error, b.error)
+        c = dyn.train(16, 3, 8, 32, [0.1, 1.0], (0, 1), **kw, **extra)
+        e = dyn.train(16, 3, 8, 32, [0.1, 1.0], (0, 1), norm="none", init="zero", ties="error", **kw, **extra)
+        assert torch.equal(c.W, e.W) and torch.equal(c.error, e.error) and torch.equal(c.margins, e.margins)
+    ref = dyn.reference_train_autograd(12, 3, 16, 40, 0.3, 7, layer_norm=True, dtype="float64")
+    assert torch.equal(ref, dyn.reference_train_autograd(12, 3, 16, 40, 0.3, 7, norm="layernorm", dtype="float64"))
+
+
+def test_l2_norm_has_unit_norm_and_is_scale_invariant():
+    """norm='l2': z = h / sqrt(||h||^2 + 1e-6) has norm ~1, so the error of W and of 10 W agree."""
+    E = torch.randn(1, 30, 8, dtype=F64, generator=torch.Generator().manual_seed(0))
+    U = torch.randn(1, 4, 8, dtype=F64, generator=torch.Generator().manual_seed(1))
+    W = torch.randn(1, 1, 8, 8, dtype=F64, generator=torch.Generator().manual_seed(2))
+    p, f = torch.full((30,), 1 / 30, dtype=F64), torch.arange(30) % 4
+    e1, m1 = dyn.population_error(W, E, U, p, f, norm="l2")
+    e2, m2 = dyn.population_error(10 * W, E, U, p, f, norm="l2")
+    assert torch.equal(e1, e2) and torch.allclose(m1, m2, atol=1e-9)
+    _e0, m0 = dyn.population_error(W, E, U, p, f)
+    h = E[0] @ W[0, 0].T
+    z = h / torch.sqrt((h**2).sum(-1, keepdim=True) + 1e-6)
+    assert torch.allclose(m1[0, 0] / m0[0, 0], (z / h)[:, 0], atol=1e-12)  # margins scale by 1 / ||h||
+
+
+def test_ties_first_is_argmax():
+    """ties='first' counts x right iff argmax (first index on ties, torch.argmax) is f*(x); 'error' counts a tie
+    as an error. One-hot embeddings make the logits of unseen tokens exactly 0 (an M-way tie)."""
+    N, M, d = 12, 3, 12
+    E, U = torch.eye(N, d, dtype=F64), torch.eye(M, d, dtype=F64)
+    p, f = zipf_probs(N, 1.0, dtype=F64), torch.arange(N) % M
+    tokens = torch.tensor([[0, 1, 2, 4, 5, 7, 0, 1]])  # 3, 6, 8, 9, 10, 11 unseen; 3, 6, 9 have f* = 0
+    kw = dict(alpha=1.0, embeddings=(E, U), tokens=tokens, dtype="float64", checkpoints=[4, 8])
+    for extra in (dict(), dict(optimizer="adam", init="zero"), dict(norm="l2")):
+        a = dyn.train(N, M, d, 8, [0.5], (0,), ties="error", **kw, **extra)
+        b = dyn.train(N, M, d, 8, [0.5], (0,), ties="first", **kw, **extra)
+        assert torch.equal(a.margins, b.margins)
+        logits = (E @ a.W[0, 0].T) @ U.T
+        if extra.get("norm") == "l2":
+            h = E @ a.W[0, 0].T
+            logits = (h / torch.sqrt((h**2).sum(-1, keepdim=True) + 1e-6)) @ U.T
+        wrong = logits.argmax(-1) != f
+        assert float(b.error[0, 0, -1]) == pytest.approx(float(p[wrong].sum()), abs=1e-15)
+        tie = a.margins[0, 0] == 0
+        assert int(tie.sum()) == 6
+        assert float(a.error[0, 0, -1]) == pytest.approx(float(p[wrong | tie].sum()), abs=1e-15)
+        assert float(a.error[0, 0, -1] - b.error[0, 0, -1]) == pytest.approx(float(p[[3, 6, 9]].sum()), abs=1e-15)
+    W = torch.zeros(1, 1, d, d, dtype=F64)  # every logit 0: first index wins
+    assert float(dyn.population_error(W, E[None], U[None], p, f)[0]) == pytest.approx(1.0)
+    e = dyn.population_error(W, E[None], U[None], p, f, ties="first")[0]
+    assert float(e) == pytest.approx(1.0 - float(p[f == 0].sum()))
+    nan = torch.full_like(W, float("nan"))
+    assert float(dyn.population_error(nan, E[None], U[None], p, f, ties="first")[0]) == pytest.approx(1.0)
+
+
+def test_optimizer_grid_task_reads_the_authors_options():
+    cfg = dict(N=20, M=3, d=8, alpha=1.5, lr=[0.1, 1.0], lr_base=[0.1, 1.0], T_eval=[8, 32], batch_size=4)
+    cfg.update(optimizer="adam", betas=[0.0, 0.0], layer_norm=False, embeddings="gaussian", schedule="constant")
+    base = dyn.optimizer_grid_task(cfg, (1,))
+    assert base == dyn.optimizer_grid_task({**cfg, "init": "zero", "norm": None, "ties": "error"}, (1,))
+    rows = dyn.optimizer_grid_task({**cfg, "init": "gaussian", "norm": "l2", "ties": "first"}, (1,))
+    kw = dict(alpha=1.5, batch=4, optimizer="adam", betas=(0.0, 0.0), checkpoints=[8, 32])
+    r = dyn.train(20, 3, 8, 32, [0.1, 1.0], (1,), init="gaussian", norm="l2", ties="first", **kw)
+    assert rows[0]["error"] == [[float(v) for v in r.error[0, j]] for j in range(2)]
 
 
 def test_explicit_checkpoints_equal_separate_runs():
@@ -238,6 +354,15 @@ def test_schedule_factor():
         (dict(model="relu", relu_threshold=1.5), "relu_threshold"),
         (dict(learn_embeddings=True, optimizer="sign"), "learn_embeddings"),
         (dict(embeddings="orthonormal", d=4), "orthonormal"),
+        (dict(init="random"), "init"),
+        (dict(init=None), "init"),
+        (dict(norm="rms"), "norm"),
+        (dict(norm=True), "norm"),
+        (dict(layer_norm=True, norm="l2"), "norm"),
+        (dict(ties="last"), "ties"),
+        (dict(ties=None), "ties"),
+        (dict(model="relu", init="gaussian"), "model"),
+        (dict(model="relu", norm="l2"), "model"),
     ],
 )
 def test_train_errors(kw, name):
@@ -246,6 +371,21 @@ def test_train_errors(kw, name):
     pos = [args.pop(k) for k in ("N", "M", "d", "T", "lrs", "seeds")]
     with pytest.raises(ValueError, match=name):
         dyn.train(*pos, **args)
+
+
+@pytest.mark.parametrize(
+    "kw, name",
+    [(dict(init="ones"), "init"), (dict(norm="batchnorm"), "norm"), (dict(layer_norm=True, norm="l2"), "norm")],
+)
+def test_reference_and_population_error_errors(kw, name):
+    with pytest.raises(ValueError, match=name):
+        dyn.reference_train_autograd(8, 3, 8, 8, 0.1, 0, **kw)
+    W, E, U = torch.zeros(1, 1, 4, 4), torch.eye(4)[None], torch.eye(4)[:2][None]
+    if "init" not in kw:
+        with pytest.raises(ValueError, match=name):
+            dyn.population_error(W, E, U, torch.full((4,), 0.25), torch.arange(4) % 2, **kw)
+    with pytest.raises(ValueError, match="ties"):
+        dyn.population_error(W, E, U, torch.full((4,), 0.25), torch.arange(4) % 2, ties="last")
 
 
 def test_schedule_errors():
