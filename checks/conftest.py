@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import re
 import sys
+import time
 import zlib
 from pathlib import Path
 
@@ -178,7 +179,33 @@ def pytest_runtest_logreport(report):
 _PLUGIN_STATE: dict = {}
 
 
+def _progress(config, line: str) -> None:
+    tr = config.pluginmanager.get_plugin("terminalreporter")
+    if tr is not None:
+        tr.ensure_newline()
+        tr.write_line(line)
+
+
+def pytest_runtest_logstart(nodeid, location):
+    """One line when a claim check starts (long checks otherwise print nothing for minutes)."""
+    cfg = _PLUGIN_STATE.get("config")
+    if cfg is None or not _CLAIM_RE.search(nodeid):
+        return
+    _PLUGIN_STATE.setdefault("t0", {})[nodeid] = time.perf_counter()
+    _progress(cfg, f"[claims] start {nodeid.split('::')[-1]}")
+
+
+def pytest_runtest_logfinish(nodeid, location):
+    """One line when a claim check ends, with its elapsed time."""
+    cfg = _PLUGIN_STATE.get("config")
+    t0 = _PLUGIN_STATE.get("t0", {}).pop(nodeid, None)
+    if cfg is None or t0 is None:
+        return
+    _progress(cfg, f"[claims] done  {nodeid.split('::')[-1]} in {time.perf_counter() - t0:.1f} s")
+
+
 def pytest_sessionstart(session):
+    _PLUGIN_STATE["config"] = session.config
     _PLUGIN_STATE["rec"] = _recorder(session.config)
 
 
