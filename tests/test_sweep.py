@@ -1104,3 +1104,42 @@ def test_claims_of_a_live_driver_are_respected_and_dead_ones_taken_over(tmp_path
         assert st.claimed_by_others([(h, 0) for h in hashes], "me:1:x") == 1
         st.release("me:1:x")
         assert st.claim([(hashes[0], 0)], "third:1:y", 0.0) == set()  # still held (600 s lease)
+
+
+def test_authors_grid_configs_and_task():
+    """The authors' grid (model 'matrix'): their values; the fast grid is a sub-grid; a tiny config runs the
+    authors' model (random W start, L2 normalisation, first-index ties) through the task function."""
+    import grids
+
+    from impl.dynamics import optimizer_grid_task, train
+
+    sweep = grids.get_sweep("authors_grid")
+    full = sweep.configs("full")
+    assert len(full) == 2 * 2 * 7 * 4 and len(sweep.seeds("full")) == 10
+    assert sum(len(c["lr"]) * len(c["T_eval"]) for c in full) * 10 == 40320 // 3  # a third of their grid
+    assert all(
+        c["init"] == "gaussian" and c["ties"] == "first" and c["lr_base"] == [0.1, 1.0, 10.0, 100.0] for c in full
+    )
+    assert {c["norm"] for c in full} == {"none", "l2"} and all(c["layer_norm"] is False for c in full)
+    assert all(c["lr"] == [x / c["d"] for x in c["lr_base"]] for c in full if c["optimizer"] == "adam")
+    fast = {config_hash(c, sweep.task, sweep.version) for c in sweep.configs("fast")}
+    assert fast < {config_hash(c, sweep.task, sweep.version) for c in full}
+    cfg = {**full[0], "d": 8, "T_eval": [64, 128], "norm": "l2", "optimizer": "adam", "betas": [0.0, 0.0]}
+    cfg["lr"] = [x / 8 for x in cfg["lr_base"]]
+    out = optimizer_grid_task(cfg, (1,))
+    r = train(
+        100,
+        5,
+        8,
+        128,
+        cfg["lr"],
+        (1,),
+        batch=cfg["batch_size"],
+        optimizer="adam",
+        betas=(0.0, 0.0),
+        init="gaussian",
+        norm="l2",
+        ties="first",
+        checkpoints=[64, 128],
+    )
+    assert [row[1] for row in out[0]["error"]] == pytest.approx(r.error[0, :, 1].tolist(), abs=1e-12)
