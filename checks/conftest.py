@@ -86,6 +86,36 @@ def pytest_configure(config):
 
         dev = "cuda" if torch.cuda.is_available() else "cpu"
     config._claims_recorder = Recorder(Path(out), scale, seed_base, fresh, dev)
+    config._claims_explicit_dir = config.getoption("--report-dir") is not None
+
+
+_CHECK_DEF = re.compile(r"^def (test_[A-Z]{2}\d+\w*)\(", re.M)
+
+
+def _all_claim_checks() -> set[str]:
+    """Names of every claim check function in checks/test_*.py."""
+    return {m for p in Path(__file__).parent.glob("test_*.py") for m in _CHECK_DEF.findall(p.read_text())}
+
+
+def pytest_collection_finish(session):
+    """A run of only some claim checks (a file, -k, a node id) must not silently rewrite the committed report:
+    unless --report-dir is given, it writes to ``<report dir>/partial/`` (only the claims it ran, nothing merged),
+    and says so. Every claim check together (``pytest checks/``) writes the report itself."""
+    config = session.config
+    rec = _recorder(config)
+    ran = {getattr(it, "originalname", None) or it.name.split("[")[0] for it in session.items}
+    ran = {n for n in ran if _CLAIM_RE.search(n)}
+    every = _all_claim_checks()
+    if not ran or ran >= every:
+        return
+    rec.partial = True
+    if not config._claims_explicit_dir:
+        rec.out_dir = rec.out_dir / "partial"
+    _progress(
+        config,
+        f"[claims] partial run: {len(ran)} of {len(every)} claim checks; report in {rec.out_dir} "
+        f"({'the claims run only' if not config._claims_explicit_dir else 'merged with what is there'})",
+    )
 
 
 def _recorder(config) -> Recorder:

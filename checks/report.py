@@ -55,6 +55,7 @@ class Recorder:
     records: dict = field(default_factory=dict)  # claim -> list of dicts
     errors: dict = field(default_factory=dict)  # claim -> list of test ids that failed
     durations: dict = field(default_factory=dict)  # claim -> seconds
+    partial: bool = False  # only some claim checks ran (see checks/conftest.py)
     started: float = field(default_factory=time.time)
 
     def record(
@@ -121,7 +122,8 @@ def write_report(rec: Recorder, terminal=None) -> dict:
     out.mkdir(parents=True, exist_ok=True)
     path = out / "results.json"
     old_claims, old_timings = {}, {}
-    if path.exists():
+    fresh_partial = rec.partial and out.name == "partial"  # a partial run's own directory: nothing merged
+    if path.exists() and not fresh_partial:
         try:
             old = json.loads(path.read_text())
             if old.get("scale") == rec.scale:
@@ -148,6 +150,8 @@ def write_report(rec: Recorder, terminal=None) -> dict:
             entry = old_claims[cid]
             if cid in old_timings:
                 timings[cid] = old_timings[cid]
+        elif fresh_partial:
+            continue  # a partial run reports the claims it ran, and only those
         else:
             entry = {
                 "statement": statement,
@@ -158,6 +162,7 @@ def write_report(rec: Recorder, terminal=None) -> dict:
             }
         claims[cid] = entry
     result = {
+        "partial": rec.partial,
         "scale": rec.scale,
         "seed_base": rec.seed_base,
         "fresh_seeds": rec.fresh,
@@ -172,7 +177,8 @@ def write_report(rec: Recorder, terminal=None) -> dict:
     path.write_text(json.dumps(result, indent=1, sort_keys=True) + "\n")
     (out / "index.md").write_text(render_markdown(result))
     if terminal is not None:
-        terminal.write_sep("=", f"claim verdicts ({rec.scale} scale, report in {out})")
+        what = "partial run, the claims it ran" if fresh_partial else "report"
+        terminal.write_sep("=", f"claim verdicts ({rec.scale} scale, {what} in {out})")
         for line in summary_lines(result):
             terminal.write_line(line)
     return result
@@ -204,7 +210,13 @@ def render_markdown(result: dict) -> str:
         f"# Claim verdicts ({result['scale']} scale)",
         "",
         f"Written by `pytest checks/ --scale {result['scale']}`; seed base {result['seed_base']}"
-        f"{' (fresh seeds)' if result['fresh_seeds'] else ''}; device {result['device']}.",
+        f"{' (fresh seeds)' if result['fresh_seeds'] else ''}; device {result['device']}."
+        + (
+            " **A partial run** (only some claim checks): this file holds the claims it ran; the full report is "
+            "written by a run of every check."
+            if result.get("partial")
+            else ""
+        ),
         "",
         "Counts: " + ", ".join(f"**{n}** {v}" for v, n in counts.items()) + ".",
         "",
