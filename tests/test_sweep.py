@@ -504,25 +504,15 @@ def test_unreachable_scheduler_clear_error(tmp_path, monkeypatch):
         run_sweep(toy_task, toy_configs(2), (0,), tmp_path / "s.sqlite", "tcp://127.0.0.1:9", progress=False)
 
 
+def _toy_cmd(store: Path, grid: Path, *extra: str, version: str = "toy-1") -> list[str]:
+    """The command line of a driver of the toy sweep over ``grid`` into ``store``."""
+    cmd = [sys.executable, "-m", "amemory.sweep", "run", "sweep_toy:toy_task", "--grid", str(grid)]
+    return [*cmd, "--version", version, "--store", str(store), "--no-progress", *extra]
+
+
 def _driver(store: Path, *extra: str, env=None) -> subprocess.Popen:
     grid = _grid_file(store.with_suffix(".grid.json"), toy_configs(CFG_N, SLEEP))
-    cmd = [
-        sys.executable,
-        "-m",
-        "amemory.sweep",
-        "run",
-        "sweep_toy:toy_task",
-        "--grid",
-        str(grid),
-        "--version",
-        "toy-1",
-        "--store",
-        str(store),
-        "--seeds",
-        str(len(SEEDS)),
-        "--no-progress",
-        *extra,
-    ]
+    cmd = _toy_cmd(store, grid, "--seeds", str(len(SEEDS)), *extra)
     return subprocess.Popen(
         cmd, cwd=ROOT, env={**ENV, **(env or {})}, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
     )
@@ -609,26 +599,7 @@ def test_sigkill_driver_during_writes(tmp_path):
     """Kill an inline driver that commits hundreds of rows a second: no torn or duplicated row."""
     p = tmp_path / "s.sqlite"
     grid = _grid_file(tmp_path / "g.json", toy_configs(3000))
-    cmd = [
-        sys.executable,
-        "-m",
-        "amemory.sweep",
-        "run",
-        "sweep_toy:toy_task",
-        "--grid",
-        str(grid),
-        "--version",
-        "toy-1",
-        "--store",
-        str(p),
-        "--seeds",
-        "2",
-        "--scheduler",
-        "inline",
-        "--seeds-per-task",
-        "1",
-        "--no-progress",
-    ]
+    cmd = _toy_cmd(p, grid, "--seeds", "2", "--scheduler", "inline", "--seeds-per-task", "1")
     proc = subprocess.Popen(cmd, cwd=ROOT, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
         _wait_rows(p, proc, 500)
@@ -1068,8 +1039,7 @@ def test_two_drivers_split_the_work(tmp_path):
     p = tmp_path / "s.sqlite"
     grid = _grid_file(tmp_path / "g.json", toy_configs(20, 0.1))
     run_sweep(toy_task, toy_configs(1), (0,), tmp_path / "warm.sqlite", "inline", progress=False)  # imports warm
-    cmd = [sys.executable, "-m", "amemory.sweep", "run", "sweep_toy:toy_task", "--grid", str(grid), "--store", str(p)]
-    cmd += ["--seeds", "2", "--seeds-per-task", "1", "--scheduler", "inline", "--no-progress", "--version", "split"]
+    cmd = _toy_cmd(p, grid, "--seeds", "2", "--seeds-per-task", "1", "--scheduler", "inline", version="split")
     Store(p).close()  # created before, so that neither driver waits on the creation of the other
     procs = [
         subprocess.Popen(cmd, cwd=ROOT, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)

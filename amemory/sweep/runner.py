@@ -26,7 +26,7 @@ from typing import Any
 from amemory.validate import check_float, check_int, check_seeds
 
 from .hashing import _check_label, canonical_json, config_hash, task_name
-from .store import Store
+from .store import Store, renew_claims
 
 __all__ = ["SweepError", "SweepSummary", "load_results", "run_sweep"]
 
@@ -286,8 +286,7 @@ class _Heartbeat:
             try:
                 con = sqlite3.connect(self.path, timeout=60)
                 try:
-                    con.execute("UPDATE claims SET expires = ? WHERE owner = ?", (time.time() + self.lease, self.owner))
-                    con.commit()
+                    renew_claims(con, self.owner, self.lease)
                 finally:
                     con.close()
             except sqlite3.Error:

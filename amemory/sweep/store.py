@@ -46,6 +46,23 @@ _CLAIMS = (
 )
 
 
+def renew_claims(con: sqlite3.Connection, owner: str, lease: float) -> None:
+    """Extend the claims of ``owner`` by ``lease`` seconds from now, on connection ``con`` (autocommit or not).
+
+    Parameters
+    ----------
+    con : sqlite3.Connection
+        A connection to the store (the heartbeat thread has its own).
+    owner : str
+        The driver's id.
+    lease : float
+        Seconds.
+    """
+    con.execute("UPDATE claims SET expires = ? WHERE owner = ?", (time.time() + lease, owner))
+    if con.in_transaction:
+        con.commit()
+
+
 def _owner_alive(owner: str, host: str) -> bool:
     """Whether the driver ``host:pid:tag`` may still be running (a process of another host: assume so)."""
     parts = owner.split(":")
@@ -421,7 +438,7 @@ class Store:
         lease : float
             Seconds.
         """
-        self._w().execute("UPDATE claims SET expires = ? WHERE owner = ?", (time.time() + lease, owner))
+        renew_claims(self._w(), owner, lease)
 
     def release(self, owner: str) -> None:
         """Drop every claim of ``owner`` (at the end of its run, finished or not).
