@@ -193,6 +193,20 @@ def record(pytestconfig, request):
     return _record
 
 
+@pytest.fixture
+def report_file(pytestconfig):
+    """Write a text file (e.g. the tables behind a check's figures) beside the report; returns its path relative
+    to the report directory."""
+    rec = _recorder(pytestconfig)
+
+    def _write(name: str, text: str) -> str:
+        rec.out_dir.mkdir(parents=True, exist_ok=True)
+        (rec.out_dir / name).write_text(text)
+        return name
+
+    return _write
+
+
 def pytest_runtest_logreport(report):
     m = _CLAIM_RE.search(report.nodeid)
     if not m:

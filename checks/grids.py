@@ -34,6 +34,8 @@ __all__ = [
     "OPTIMIZER_GRID",
     "SWEEPS",
     "authors_grid_configs",
+    "authors_grid_rows",
+    "authors_variant_configs",
     "get_sweep",
     "optimizer_grid_configs",
     "optimizer_grid_rows",
@@ -119,20 +121,21 @@ def optimizer_grid_rows(config: Mapping, seed: int, result: Mapping) -> list[dic
 
 AUTHORS_LR = (0.1, 1.0, 10.0, 100.0)
 AUTHORS_T = (1024, 10240, 102400)
+AUTHORS_SEED_BASE = 42  # their seeds are 42..51: with the same draws (impl.authors_grid.draw_run) a seed is theirs
 AUTHORS_GRID = {
-    # their grid 'finer_dim' has three models; only 'matrix' (the d x d memory W) is implemented so far, so this
-    # sweep is a third of their 40,320 runs: the 'exponential' and 'learnable' models are still to come
+    # their grid 'finer_dim': 3 models x 2 optimizers x 2 norms x 7 d x 4 batch sizes x 4 rates x 3 T x 10 seeds
+    # = 40,320 runs (here: 336 configurations, each holding its 4 rates and 3 T, x 10 seeds)
     "full": dict(
-        model=("matrix",),
+        model=("matrix", "exponential", "learnable"),
         optimizer=("sgd", "adam"),
         norm=("none", "l2"),
         d=(10, 20, 50, 100, 200, 500, 1000),
         batch_size=(16, 64, 256, 1024),
         seeds=10,
     ),
-    # a sub-grid of the full one whose runs the full sweep reuses (same hashes, seeds a prefix)
+    # a sub-grid of the full one for the fast tier, whose runs the full sweep reuses (same hashes, seeds a prefix)
     "fast": dict(
-        model=("matrix",),
+        model=("matrix", "exponential", "learnable"),
         optimizer=("sgd", "adam"),
         norm=("none", "l2"),
         d=(10, 20, 50, 100),
@@ -145,10 +148,12 @@ AUTHORS_GRID = {
 def authors_grid_configs(scale: str) -> list[dict]:
     """Configurations of the authors' grid: one per (model, optimizer, norm, d, batch_size), all rates and T.
 
-    Their model: W, E and U with N(0, 1/d) entries (W learned from its random start, ``init='gaussian'``), the
-    normalisation before U a plain L2 normalisation z / sqrt(|z|^2 + 1e-6) (``norm='l2'``) or none, argmax
-    ties to the first index (``ties='first'``), N = 100, M = 5, alpha = 2; SGD at rate lr, Adam with betas (0, 0),
-    eps 1e-8 at rate lr / d; lr in {0.1, 1, 10, 100}; error after T in {1024, 10240, 102400} samples.
+    Their three models (``impl.authors_grid``): ``matrix`` (W learned from N(0, 1/d) entries, E and U fixed with
+    N(0, 1/d) entries), ``exponential`` (the ReLU memory: E and U learned, no W), ``learnable`` (W, E and U
+    learned); the normalisation before U a plain L2 normalisation z / sqrt(|z|^2 + 1e-6) (``norm='l2'``, their
+    ``--layernorm``) or none; argmax ties to the first index; N = 100, M = 5, alpha = 2; SGD at rate lr, Adam with
+    betas (0, 0), eps 1e-8 at rate lr / d for W and lr / sqrt(d) for E and U; lr in {0.1, 1, 10, 100}; error after
+    T in {1024, 10240, 102400} samples; seeds 42, 43, ... (theirs: 42..51).
 
     Parameters
     ----------
@@ -162,31 +167,56 @@ def authors_grid_configs(scale: str) -> list[dict]:
     if scale not in AUTHORS_GRID:
         raise ValueError(f"scale must be one of {tuple(AUTHORS_GRID)}, got {scale!r}")
     g = AUTHORS_GRID[scale]
-    out = []
-    for model, opt, norm, d, b in itertools.product(g["model"], g["optimizer"], g["norm"], g["d"], g["batch_size"]):
-        out.append(
-            {
-                "model": model,
-                "optimizer": opt,
-                "norm": norm,
-                "layer_norm": False,
-                "init": "gaussian",
-                "ties": "first",
-                "d": d,
-                "batch_size": b,
-                "lr_base": list(AUTHORS_LR),
-                "lr": [lr / d if opt == "adam" else lr for lr in AUTHORS_LR],
-                "betas": [0.0, 0.0] if opt == "adam" else None,
-                "N": 100,
-                "M": 5,
-                "alpha": 2.0,
-                "T_eval": list(AUTHORS_T),
-                "f": "x mod M",
-                "embeddings": "gaussian",
-                "schedule": "constant",
-            }
-        )
-    return out
+    return [
+        _authors_config(model=model, optimizer=opt, norm=norm, d=d, batch_size=b)
+        for model, opt, norm, d, b in itertools.product(g["model"], g["optimizer"], g["norm"], g["d"], g["batch_size"])
+    ]
+
+
+def _authors_config(**kw) -> dict:
+    """One configuration of the authors' grid: ``kw`` (model, optimizer, norm, d, batch_size, ...) and their fixed
+    values (the four rates, the three T, N = 100, M = 5, alpha = 2)."""
+    return {**kw, "lr_base": list(AUTHORS_LR), "N": 100, "M": 5, "alpha": 2.0, "T_eval": list(AUTHORS_T)}
+
+
+def authors_grid_rows(config: Mapping, seed: int, result: Mapping) -> list[dict]:
+    """One flat row per rate: ``{**config, "lr_base": v, "seed", "T", "error"}`` (``error`` a list over T)."""
+    base = {k: v for k, v in config.items() if k != "lr_base"}
+    return [
+        {**base, "lr_base": lb, "seed": seed, "T": result["T"], "error": err}
+        for lb, err in zip(config["lr_base"], result["error"])
+    ]
+
+
+# the suite's variants of the authors' 'matrix' model, on the authors' draws (paired with their runs by seed): does a
+# verdict depend on the start of W (zero instead of N(0, 1/d)) or on the kind of normalisation (the suite's centred
+# LayerNorm instead of their L2 normalisation)?
+VARIANTS = (("zero", "none"), ("zero", "l2"), ("zero", "layernorm"), ("gaussian", "layernorm"))
+VARIANT_GRID = {
+    "full": dict(optimizer=("sgd", "adam"), d=AUTHORS_GRID["full"]["d"], batch_size=(16, 64, 256, 1024), seeds=10),
+    "fast": dict(optimizer=("sgd", "adam"), d=AUTHORS_GRID["fast"]["d"], batch_size=(16, 256), seeds=3),
+}
+
+
+def authors_variant_configs(scale: str) -> list[dict]:
+    """Configurations of the variants of the authors' 'matrix' model: (init, norm) in ``VARIANTS``, their grid.
+
+    Parameters
+    ----------
+    scale : str
+        'fast' or 'full'.
+
+    Returns
+    -------
+    list of dict
+    """
+    if scale not in VARIANT_GRID:
+        raise ValueError(f"scale must be one of {tuple(VARIANT_GRID)}, got {scale!r}")
+    g = VARIANT_GRID[scale]
+    return [
+        _authors_config(model="matrix", init=init, optimizer=opt, norm=norm, d=d, batch_size=b)
+        for (init, norm), opt, d, b in itertools.product(VARIANTS, g["optimizer"], g["d"], g["batch_size"])
+    ]
 
 
 SWEEPS: dict[str, NamedSweep] = {
@@ -206,14 +236,28 @@ SWEEPS: dict[str, NamedSweep] = {
     "authors_grid": NamedSweep(
         name="authors_grid",
         task="authors_grid",
-        fn="impl.dynamics:optimizer_grid_task",
-        version="authors-grid-1",
+        fn="impl.authors_grid:authors_grid_task",
+        version="authors-grid-2 (impl.authors_grid: three models, the authors' draws)",
         build=authors_grid_configs,
         n_seeds={k: v["seeds"] for k, v in AUTHORS_GRID.items()},
-        explode=optimizer_grid_rows,
-        description="the authors' grid, model 'matrix' (W from N(0,1/d), L2 normalisation off/on, argmax ties to "
-        "the first index): SGD vs Adam (betas (0,0), lr/d), d 10..1000, batch 16..1024, lr 0.1..100, "
-        "T 1024/10240/102400, N=100, M=5, alpha=2, 10 seeds (their 'exponential' and 'learnable' models: not yet)",
+        seed_base=AUTHORS_SEED_BASE,
+        explode=authors_grid_rows,
+        description="the authors' grid 'finer_dim' (facebookresearch/pal): models matrix/exponential/learnable, SGD vs "
+        "Adam (betas (0,0), lr/d for W, lr/sqrt(d) for E and U), L2 normalisation off/on, d 10..1000, batch 16..1024, "
+        "lr 0.1..100, T 1024/10240/102400, N=100, M=5, alpha=2, seeds 42..51 (40,320 runs)",
+    ),
+    "authors_grid_variants": NamedSweep(
+        name="authors_grid_variants",
+        task="authors_grid_variants",
+        fn="impl.authors_grid:authors_grid_task",
+        version="authors-grid-2 (impl.authors_grid: three models, the authors' draws)",
+        build=authors_variant_configs,
+        n_seeds={k: v["seeds"] for k, v in VARIANT_GRID.items()},
+        seed_base=AUTHORS_SEED_BASE,
+        explode=authors_grid_rows,
+        description="the suite's variants of the authors' 'matrix' model on their draws and grid: W from 0 (norm none, "
+        "L2 or centred LayerNorm) and W from N(0,1/d) with the centred LayerNorm; SGD vs Adam, d 10..1000, batch "
+        "16..1024, lr 0.1..100, T 1024/10240/102400, seeds 42..51",
     ),
 }
 

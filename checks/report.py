@@ -72,11 +72,15 @@ class Recorder:
         figure=None,
         data: dict | None = None,
         note: str | None = None,
+        role: str = "decides",
+        model: str | None = None,
     ) -> None:
         if claim not in CLAIMS:
             raise ValueError(f"claim must be one of the registered ids, got {claim!r}")
         if verdict not in VERDICTS:
             raise ValueError(f"verdict must be one of {VERDICTS}, got {verdict!r}")
+        if role not in ROLES:
+            raise ValueError(f"role must be one of {ROLES}, got {role!r}")
         if negative_control is None or "rejected" not in negative_control:
             raise ValueError("every record needs negative_control={'prediction': ..., 'rejected': bool}")
         recs = self.records.setdefault(claim, [])
@@ -102,12 +106,29 @@ class Recorder:
                     "figure": fig_name,
                     "data": data or {},
                     "note": note,
+                    "role": role,
+                    "model": model,
                 }
             )
         )
 
 
+ROLES = ("decides", "sensitivity")
+
+
+def deciding(records: list[dict]) -> list[dict]:
+    """The records that decide a claim's verdict: every record except those marked ``role='sensitivity'``.
+
+    A sensitivity record measures the same claim on a variant (another model, another data set) beside the
+    deciding one; the report shows it, labelled, and it never changes the verdict (the closing note and the
+    report say when a variant's verdict differs).
+    """
+    return [r for r in records if r.get("role", "decides") == "decides"]
+
+
 def combine(verdicts: list[str]) -> str:
+    """A claim's verdict from its deciding records: refuted if any is refuted, reproduced if all are, else
+    inconclusive."""
     if not verdicts:
         return NOT_CHECKED
     if "refuted" in verdicts:
@@ -135,7 +156,7 @@ def write_report(rec: Recorder, terminal=None) -> dict:
     for cid, (statement, source) in CLAIMS.items():
         if cid in rec.records or cid in rec.errors:
             recs = rec.records.get(cid, [])
-            verdicts = [r["verdict"] for r in recs]
+            verdicts = [r["verdict"] for r in deciding(recs)]
             if cid in rec.errors:
                 verdicts.append("inconclusive")
             entry = {
@@ -236,7 +257,10 @@ def render_markdown(result: dict) -> str:
             fig = f"[fig]({r['figure']})" if r.get("figure") else ""
             head = f"[{cid}](#{cid.lower()})" if i == 0 else ""
             verdict = c["verdict"] if i == 0 else f"({r['verdict']})"
-            L.append(f"| {head} | {verdict} | {_md(r['prediction'])} | {_md(r['measurement'])}{_interval(r)} | {fig} |")
+            if r.get("role") == "sensitivity":
+                verdict = f"(sensitivity: {r['verdict']})"
+            meas = (f"[{r['model']}] " if r.get("model") else "") + _md(r["measurement"])
+            L.append(f"| {head} | {verdict} | {_md(r['prediction'])} | {meas}{_interval(r)} | {fig} |")
     for fam, title in FAMILIES.items():
         L += ["", f"## {fam}: {title}"]
         for cid, c in cl.items():
@@ -261,7 +285,13 @@ def render_markdown(result: dict) -> str:
                 nc = r["negative_control"]
                 L += [
                     "",
-                    f"- check: `{r['test']}`",
+                    f"- check: `{r['test']}`"
+                    + (
+                        " (sensitivity row: shown, does not decide the verdict)"
+                        if r.get("role") == "sensitivity"
+                        else ""
+                    ),
+                    *([f"- model: {r['model']}"] if r.get("model") else []),
                     f"- prediction: {r['prediction']}",
                     f"- measurement: {r['measurement']}{_interval(r)}",
                     f"- criterion: {r['criterion']}",

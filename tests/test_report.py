@@ -1,0 +1,58 @@
+"""The report's rule for combining a claim's records (checks/report.py)."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+CHECKS = Path(__file__).resolve().parent.parent / "checks"
+if str(CHECKS) not in sys.path:
+    sys.path.insert(0, str(CHECKS))
+
+import report  # noqa: E402
+
+
+def _rec(tmp_path):
+    return report.Recorder(tmp_path, "fast", 0, False, "cpu")
+
+
+def _add(rec, verdict, role="decides", model=None):
+    rec.record(
+        "OD6",
+        test="t",
+        prediction="p",
+        measurement="m",
+        criterion="c",
+        verdict=verdict,
+        negative_control={"prediction": "n", "rejected": True},
+        role=role,
+        model=model,
+    )
+
+
+def test_sensitivity_rows_do_not_decide(tmp_path):
+    rec = _rec(tmp_path)
+    _add(rec, "reproduced", model="the authors' model")
+    _add(rec, "refuted", role="sensitivity", model="a variant")
+    out = report.write_report(rec)
+    c = out["claims"]["OD6"]
+    assert c["verdict"] == "reproduced"
+    assert [r["role"] for r in c["records"]] == ["decides", "sensitivity"]
+    md = (tmp_path / "index.md").read_text()
+    assert "(sensitivity: refuted)" in md and "[the authors' model]" in md
+    assert json.loads((tmp_path / "results.json").read_text())["claims"]["OD6"]["verdict"] == "reproduced"
+
+
+def test_deciding_records_combine(tmp_path):
+    rec = _rec(tmp_path)
+    _add(rec, "reproduced")
+    _add(rec, "refuted")  # negative control of the rule: a deciding refutation decides
+    assert report.write_report(rec)["claims"]["OD6"]["verdict"] == "refuted"
+
+
+def test_bad_role(tmp_path):
+    with pytest.raises(ValueError, match="role"):
+        _add(_rec(tmp_path), "reproduced", role="optional")
