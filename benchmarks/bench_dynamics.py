@@ -60,3 +60,34 @@ class TrainAdamLayerNorm:
             checkpoints=1,
             device=device,
         )
+
+
+class AuthorsGridCell:
+    """One cell of the authors' grid (impl.authors_grid): 10 seeds x 4 rates at once, batch 16, T = 1600 (100 steps
+    of the 6,400 of a full run), each model with Adam (0, 0) and the L2 normalisation."""
+
+    params = (["matrix", "exponential", "learnable"], [100, 500])
+    param_names = ["model", "d"]
+    timeout = 300
+
+    def setup(self, model, d):
+        from impl.authors_grid import draw_run
+
+        self.draws = [draw_run(model, 100, 5, d, 1600, s) for s in range(42, 52)]
+
+    def time_cell(self, model, d):
+        from impl.authors_grid import train_grid_model
+
+        train_grid_model(
+            model,
+            100,
+            5,
+            d,
+            1600,
+            [0.1, 1.0, 10.0, 100.0],
+            list(range(42, 52)),
+            batch=16,
+            optimizer="adam",
+            norm="l2",
+            draws=self.draws,
+        )

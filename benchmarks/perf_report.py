@@ -102,6 +102,22 @@ def peak_memory() -> dict:
     )
 
 
+def kept_sections(path: Path) -> str:
+    """The sections other scripts wrote into the page (between ``<!-- section:NAME -->`` and
+    ``<!-- /section:NAME -->``, e.g. benchmarks/authors_grid_perf.py), kept when this script rewrites it."""
+    import re
+
+    if not path.exists():
+        return ""
+    blocks = re.findall(r"<!-- section:([\w-]+) -->.*?<!-- /section:\1 -->\n?", path.read_text(), flags=re.S)
+    text = path.read_text()
+    out = []
+    for name in dict.fromkeys(blocks):
+        a, b = f"<!-- section:{name} -->", f"<!-- /section:{name} -->"
+        out.append(text[text.index(a) : text.index(b) + len(b)])
+    return "".join("\n" + o + "\n" for o in out)
+
+
 def render(res: dict) -> str:
     L = [
         "# Performance",
@@ -171,7 +187,7 @@ def main(argv=None):
     )
     out = Path(a.out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(render(res))
+    out.write_text(render(res) + kept_sections(out))
     out.with_suffix(".json").write_text(json.dumps(res, indent=1, default=str) + "\n")
     print(render(res))
 

@@ -126,6 +126,15 @@ def deciding(records: list[dict]) -> list[dict]:
     return [r for r in records if r.get("role", "decides") == "decides"]
 
 
+def headline_order(records: list[dict], verdict: str) -> list[dict]:
+    """Records in the report's order: first the headline (the first deciding record whose own verdict is the
+    claim's, i.e. one that decided it), then the other deciding records, then the sensitivity rows."""
+    dec = deciding(records)
+    head = next((r for r in dec if r["verdict"] == verdict), dec[0] if dec else None)
+    rest = [r for r in dec if r is not head]
+    return ([head] if head is not None else []) + rest + [r for r in records if r not in dec]
+
+
 def combine(verdicts: list[str]) -> str:
     """A claim's verdict from its deciding records: refuted if any is refuted, reproduced if all are, else
     inconclusive."""
@@ -253,7 +262,7 @@ def render_markdown(result: dict) -> str:
         if not c["records"]:
             L.append(f"| [{cid}](#{cid.lower()}) | {c['verdict']} | | | |")
             continue
-        for i, r in enumerate(c["records"]):
+        for i, r in enumerate(headline_order(c["records"], c["verdict"])):
             fig = f"[fig]({r['figure']})" if r.get("figure") else ""
             head = f"[{cid}](#{cid.lower()})" if i == 0 else ""
             verdict = c["verdict"] if i == 0 else f"({r['verdict']})"

@@ -56,3 +56,18 @@ def test_deciding_records_combine(tmp_path):
 def test_bad_role(tmp_path):
     with pytest.raises(ValueError, match="role"):
         _add(_rec(tmp_path), "reproduced", role="optional")
+
+
+def test_headline_is_a_deciding_record(tmp_path):
+    """The table's first row of a claim is a deciding record whose own verdict is the claim's (not a sub-check
+    that disagrees with it)."""
+    rec = _rec(tmp_path)
+    _add(rec, "inconclusive", model="first")
+    _add(rec, "refuted", model="second")
+    _add(rec, "refuted", role="sensitivity", model="third")
+    out = report.write_report(rec)
+    order = report.headline_order(out["claims"]["OD6"]["records"], out["claims"]["OD6"]["verdict"])
+    assert [r["model"] for r in order] == ["second", "first", "third"]
+    md = (tmp_path / "index.md").read_text()
+    row = next(line for line in md.splitlines() if line.startswith("| [OD6]"))
+    assert "[second]" in row and "| refuted |" in row
