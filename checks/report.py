@@ -74,6 +74,7 @@ class Recorder:
         note: str | None = None,
         role: str = "decides",
         model: str | None = None,
+        qualifier: str | None = None,
     ) -> None:
         if claim not in CLAIMS:
             raise ValueError(f"claim must be one of the registered ids, got {claim!r}")
@@ -108,6 +109,7 @@ class Recorder:
                     "note": note,
                     "role": role,
                     "model": model,
+                    "qualifier": qualifier,
                 }
             )
         )
@@ -266,6 +268,8 @@ def render_markdown(result: dict) -> str:
             fig = f"[fig]({r['figure']})" if r.get("figure") else ""
             head = f"[{cid}](#{cid.lower()})" if i == 0 else ""
             verdict = c["verdict"] if i == 0 else f"({r['verdict']})"
+            if r.get("qualifier") and r["verdict"] == "reproduced":
+                verdict += f" ({r['qualifier'].split(':')[0]})"
             if r.get("role") == "sensitivity":
                 verdict = f"(sensitivity: {r['verdict']})"
             meas = (f"[{r['model']}] " if r.get("model") else "") + _md(r["measurement"])
@@ -306,7 +310,7 @@ def render_markdown(result: dict) -> str:
                     f"- criterion: {r['criterion']}",
                     f"- negative control: {nc.get('prediction', '')} -> "
                     f"{'rejected' if nc['rejected'] else 'NOT rejected'}",
-                    f"- verdict of this check: {r['verdict']}",
+                    f"- verdict of this check: {r['verdict']}" + (f" ({r['qualifier']})" if r.get("qualifier") else ""),
                 ]
                 if r.get("note"):
                     L.append(f"- note: {r['note']}")

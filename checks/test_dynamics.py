@@ -737,6 +737,8 @@ def test_OD6_OD7_optimizer_grid(scale, device, request, record):
     seeds); heat maps of it. Criterion (fixed in advance): a one-sided paired t-test over cells, p < 0.05, for
     Adam (0, 0) < SGD (OD6) and Adam + layer norm < Adam (OD7). Negative control: the reverse orderings are not
     significant. Full tier only (the grid is 25,480 runs); ``--sweep-grid fast`` runs its 3-seed sub-grid.
+    The suite's variant of the model (W from 0, centred LayerNorm): sensitivity rows beside the authors' grid
+    (``test_OD6_OD7_authors_grid``), which decides.
     """
     import sweeps
 
@@ -768,6 +770,8 @@ def test_OD6_OD7_optimizer_grid(scale, device, request, record):
             record,
             figs["d_batch"],
             unit="cells",
+            role="sensitivity",
+            model=MODELS["suite"] + ", the suite's finer grid (13 rates, 7 T, 7 batch sizes)",
         ),
         _paired_record(
             "OD7",
@@ -779,6 +783,8 @@ def test_OD6_OD7_optimizer_grid(scale, device, request, record):
             record,
             figs["d_T"],
             unit="cells",
+            role="sensitivity",
+            model=MODELS["suite"] + ", the suite's finer grid (13 rates, 7 T, 7 batch sizes)",
         ),
     ]
     for _t, rev, v in out:

@@ -19,7 +19,7 @@ def _rec(tmp_path):
     return report.Recorder(tmp_path, "fast", 0, False, "cpu")
 
 
-def _add(rec, verdict, role="decides", model=None):
+def _add(rec, verdict, role="decides", model=None, qualifier=None):
     rec.record(
         "OD6",
         test="t",
@@ -30,6 +30,7 @@ def _add(rec, verdict, role="decides", model=None):
         negative_control={"prediction": "n", "rejected": True},
         role=role,
         model=model,
+        qualifier=qualifier,
     )
 
 
@@ -71,3 +72,11 @@ def test_headline_is_a_deciding_record(tmp_path):
     md = (tmp_path / "index.md").read_text()
     row = next(line for line in md.splitlines() if line.startswith("| [OD6]"))
     assert "[second]" in row and "| refuted |" in row
+
+
+def test_finite_size_qualifier_in_headline(tmp_path):
+    rec = _rec(tmp_path)
+    _add(rec, "reproduced", qualifier="finite-size prediction only: the asymptotic exponent is outside the interval")
+    report.write_report(rec)
+    row = next(line for line in (tmp_path / "index.md").read_text().splitlines() if line.startswith("| [OD6]"))
+    assert "reproduced (finite-size prediction only)" in row
