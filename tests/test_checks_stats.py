@@ -291,3 +291,11 @@ def test_derive_seeds_reproduces_the_three_former_derivations():
         assert derive(base, "tf-icl-runs", 5) == old
     # negative: another tag gives other seeds
     assert derive(0, "scaling-core", 3) != derive(0, "tf-icl-runs", 3)
+
+
+def test_holm_matches_statsmodels():
+    p = [0.01, 0.04, 0.03, 0.2]
+    assert cs.holm(p).tolist() == multipletests(p, alpha=0.05, method="holm")[0].tolist()
+    assert cs.holm(p).sum() >= cs.bonferroni(p).sum()  # Holm is never less powerful
+    with pytest.raises(ValueError, match="p_values"):
+        cs.holm([1.5])
