@@ -188,7 +188,9 @@ def record(pytestconfig, request):
     rec = _recorder(pytestconfig)
 
     def _record(claim: str, **kw):
-        rec.record(claim, test=request.node.name, **kw)
+        from report import code_refs
+
+        rec.record(claim, test=request.node.name, code=code_refs(request.node.function), **kw)
 
     return _record
 

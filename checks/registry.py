@@ -199,3 +199,35 @@ VERDICTS = ("reproduced", "refuted", "inconclusive")
 
 def family(claim: str) -> str:
     return claim.rstrip("0123456789")
+
+
+# the talks (the specification) and the papers behind each family, for the report's source lines
+TALKS = {
+    "000": 'A. Bietti, "Associative Memories as a Building Block in Transformers", talk, Inria Sierra, January 2025',
+    "001": (
+        'A. Bietti, V. Cabannes, E. Dohmatob, L. Bottou, H. Jégou, "Associative Memory with Heavy-Tailed Data", talk'
+    ),
+}
+_BIRTH = (
+    'A. Bietti, V. Cabannes, D. Bouchacourt, H. Jégou, L. Bottou, "Birth of a Transformer: A Memory Viewpoint", '
+    "NeurIPS 2023, arXiv:2306.00802"
+)
+_SCALING = 'V. Cabannes, E. Dohmatob, A. Bietti, "Scaling Laws for Associative Memories", ICLR 2024, arXiv:2310.02984'
+_GD = (
+    'V. Cabannes, B. Simsek, A. Bietti, "Learning Associative Memories with Gradient Descent", ICML 2024, '
+    "arXiv:2402.18724"
+)
+_FACTUAL = (
+    'E. Nichani, J. D. Lee, A. Bietti, "Understanding Factual Recall in Transformers via Associative Memories", '
+    "2024, arXiv:2412.06538"
+)
+PAPERS = {
+    "AM": (_BIRTH, _SCALING),
+    "GM": (_BIRTH,),
+    "SL": (_SCALING,),
+    "OD": (_SCALING, _GD),
+    "GD": (_GD,),
+    "CP": (_FACTUAL,),
+    "TF": (_BIRTH,),
+    "FR": (_FACTUAL,),
+}

@@ -18,7 +18,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from registry import CLAIMS, FAMILIES, VERDICTS, family
+from registry import CLAIMS, FAMILIES, PAPERS, S000, S001, TALKS, VERDICTS, family
 
 NOT_CHECKED = "not yet checked"
 
@@ -75,6 +75,7 @@ class Recorder:
         role: str = "decides",
         model: str | None = None,
         qualifier: str | None = None,
+        code: dict | None = None,
     ) -> None:
         if claim not in CLAIMS:
             raise ValueError(f"claim must be one of the registered ids, got {claim!r}")
@@ -110,6 +111,7 @@ class Recorder:
                     "role": role,
                     "model": model,
                     "qualifier": qualifier,
+                    "code": code,
                 }
             )
         )
@@ -207,7 +209,11 @@ def write_report(rec: Recorder, terminal=None) -> dict:
         },
     }
     path.write_text(json.dumps(result, indent=1, sort_keys=True) + "\n")
-    (out / "index.md").write_text(render_markdown(result))
+    import os
+
+    root = Path(__file__).resolve().parent.parent
+    prefix = os.path.relpath(root, out.resolve()).replace(os.sep, "/") + "/"
+    (out / "index.md").write_text(render_markdown(result, prefix))
     if terminal is not None:
         what = "partial run, the claims it ran" if fresh_partial else "report"
         terminal.write_sep("=", f"claim verdicts ({rec.scale} scale, {what} in {out})")
@@ -235,7 +241,33 @@ def _md(s) -> str:
     return str(s).replace("|", "\\|").replace("\n", " ")
 
 
-def render_markdown(result: dict) -> str:
+def _source_line(source: str, fam: str) -> str:
+    """The claim's source with the talks named in full, and the papers behind its family."""
+    for sid, short in (("000", S000), ("001", S001)):
+        source = source.replace(short, TALKS[sid])
+    papers = "; ".join(PAPERS.get(fam, ()))
+    return f"Source: {source}." + (f" Papers: {papers}." if papers else "")
+
+
+def _code_lines(code: dict | None, prefix: str) -> list[str]:
+    """Links to the check, the theory/ functions that made the prediction and the impl/ ones that measured."""
+    if not code:
+        return []
+
+    def link(entry: str) -> str:
+        name, _, where = entry.partition(" ")
+        return f"[`{name}`]({prefix}{where})"
+
+    out = []
+    if code.get("theory"):
+        out.append("- prediction code: " + ", ".join(link(e) for e in code["theory"]))
+    if code.get("impl"):
+        out.append("- measurement code: " + ", ".join(link(e) for e in code["impl"]))
+    return out
+
+
+def render_markdown(result: dict, prefix: str = "../") -> str:
+    """The report page; ``prefix`` is the path from the report's directory to the repository root (for links)."""
     cl = result["claims"]
     counts = {v: sum(c["verdict"] == v for c in cl.values()) for v in (*VERDICTS, NOT_CHECKED)}
     L = [
@@ -257,6 +289,12 @@ def render_markdown(result: dict) -> str:
         "**refuted** means the data contradict the claim as stated (the numbers say how); **inconclusive** means "
         "neither (too noisy, or a check failed to run). Intervals are 95%.",
         "",
+        "Contents: "
+        + " · ".join(f"[{fam}: {title}](#family-{fam.lower()})" for fam, title in FAMILIES.items())
+        + " · [timings](#timings)",
+        "",
+        '<a id="table"></a>',
+        "",
         "| id | verdict | prediction | measurement [95% CI] | figure |",
         "|---|---|---|---|---|",
     ]
@@ -275,7 +313,7 @@ def render_markdown(result: dict) -> str:
             meas = (f"[{r['model']}] " if r.get("model") else "") + _md(r["measurement"])
             L.append(f"| {head} | {verdict} | {_md(r['prediction'])} | {meas}{_interval(r)} | {fig} |")
     for fam, title in FAMILIES.items():
-        L += ["", f"## {fam}: {title}"]
+        L += ["", f'<a id="family-{fam.lower()}"></a>', "", f"## {fam}: {title}", "", "[back to the table](#table)"]
         for cid, c in cl.items():
             if family(cid) != fam:
                 continue
@@ -285,7 +323,7 @@ def render_markdown(result: dict) -> str:
                 "",
                 f"> {c['statement']}",
                 "",
-                f"Source: {c['source']}.",
+                _source_line(c["source"], fam),
                 "",
                 f"**Verdict: {c['verdict']}**",
             ]
@@ -294,17 +332,19 @@ def render_markdown(result: dict) -> str:
                     "",
                     "Checks that failed to run to their verdict: " + ", ".join(f"`{t}`" for t in c["failed_tests"]),
                 ]
-            for r in c["records"]:
+            for r in headline_order(c["records"], c["verdict"]):
                 nc = r["negative_control"]
+                chk = (r.get("code") or {}).get("check")
                 L += [
                     "",
-                    f"- check: `{r['test']}`"
+                    (f"- check: [`{r['test']}`]({prefix}{chk})" if chk else f"- check: `{r['test']}`")
                     + (
                         " (sensitivity row: shown, does not decide the verdict)"
                         if r.get("role") == "sensitivity"
                         else ""
                     ),
                     *([f"- model: {r['model']}"] if r.get("model") else []),
+                    *_code_lines(r.get("code"), prefix),
                     f"- prediction: {r['prediction']}",
                     f"- measurement: {r['measurement']}{_interval(r)}",
                     f"- criterion: {r['criterion']}",
@@ -318,7 +358,7 @@ def render_markdown(result: dict) -> str:
                     L += ["", f"![{cid}]({r['figure']})"]
     t = result["timings"]["claims"]
     if t:
-        L += ["", "## Timings (seconds, this machine)", "", "| id | s |", "|---|---|"]
+        L += ["", '<a id="timings"></a>', "", "## Timings (seconds, this machine)", "", "| id | s |", "|---|---|"]
         L += [f"| {k} | {v} |" for k, v in t.items()]
     return "\n".join(L) + "\n"
 
@@ -350,3 +390,90 @@ if __name__ == "__main__":
     root = Path(__file__).resolve().parent.parent
     if args.readme:
         update_readme(root / "README.md", root / "reports" / "results.json")
+
+
+# ----------------------------------------------------------------------------------------------------
+# traceability: where a record's check, prediction and measurement live in the code
+
+
+def _module_imports(tree) -> tuple[dict, dict]:
+    """Names a check module binds from theory/impl: {name: 'module:qualname'} and {alias: 'module'}."""
+    import ast
+
+    names, mods = {}, {}
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and node.module and node.module.split(".")[0] in ("theory", "impl"):
+            for a in node.names:
+                full = f"{node.module}.{a.name}"
+                if full.count(".") == 1 and a.name[0].islower() and _is_module(full):  # from theory import dynamics
+                    mods[a.asname or a.name] = full
+                else:
+                    names[a.asname or a.name] = f"{node.module}:{a.name}"
+        elif isinstance(node, ast.Import):
+            for a in node.names:
+                if a.name.split(".")[0] in ("theory", "impl"):
+                    mods[a.asname or a.name] = a.name
+    return names, mods
+
+
+def _is_module(name: str) -> bool:
+    import importlib.util
+
+    try:
+        return importlib.util.find_spec(name) is not None
+    except (ImportError, ValueError):
+        return False
+
+
+def code_refs(func) -> dict:
+    """The check function's location and the theory/ and impl/ callables it (or a helper of its module) uses.
+
+    Static: the names the check module imports from ``theory``/``impl`` (``from impl.x import f``, ``import
+    theory.y as ty`` + ``ty.g``) that occur in the function or in the module's helpers it calls, recursively;
+    each resolved with :mod:`inspect` to ``path#Lline`` relative to the repository root.
+
+    Parameters
+    ----------
+    func : function
+        A claim check.
+
+    Returns
+    -------
+    dict
+        {"check": "checks/test_x.py#Lnn", "theory": [...], "impl": [...]} (each entry "qualname path#Lnn").
+    """
+    import ast
+    import importlib
+    import inspect
+
+    root = Path(__file__).resolve().parent.parent
+    src_file = Path(inspect.getsourcefile(func)).resolve()
+    _, line = inspect.getsourcelines(func)
+    out = {"check": f"{src_file.relative_to(root).as_posix()}#L{line}", "theory": [], "impl": []}
+    tree = ast.parse(src_file.read_text())
+    names, mods = _module_imports(tree)
+    defs = {n.name: n for n in tree.body if isinstance(n, ast.FunctionDef)}
+    seen, todo, used = set(), [func.__name__], set()
+    while todo:
+        fn = todo.pop()
+        if fn in seen or fn not in defs:
+            continue
+        seen.add(fn)
+        for node in ast.walk(defs[fn]):
+            if isinstance(node, ast.Name):
+                if node.id in names:
+                    used.add(names[node.id])
+                elif node.id in defs:
+                    todo.append(node.id)
+            elif isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id in mods:
+                used.add(f"{mods[node.value.id]}:{node.attr}")
+    for ref in sorted(used):
+        mod, qual = ref.split(":")
+        try:
+            obj = getattr(importlib.import_module(mod), qual)
+            path = Path(inspect.getsourcefile(obj)).resolve().relative_to(root).as_posix()
+            _, ln = inspect.getsourcelines(obj)
+        except (AttributeError, TypeError, OSError, ValueError, ImportError):
+            continue  # a constant, or not defined in this repository
+        out[mod.split(".")[0]].append(f"{mod}.{qual} {path}#L{ln}")
+    return out

@@ -80,3 +80,18 @@ def test_finite_size_qualifier_in_headline(tmp_path):
     report.write_report(rec)
     row = next(line for line in (tmp_path / "index.md").read_text().splitlines() if line.startswith("| [OD6]"))
     assert "reproduced (finite-size prediction only)" in row
+
+
+def test_code_refs_resolve_to_files_and_lines():
+    """Traceability: a check's record links to the check and to the theory/impl callables it uses."""
+    import test_gradients  # checks/test_gradients.py
+
+    refs = report.code_refs(test_gradients.test_GM1_lemma_identity)
+    root = CHECKS.parent
+    assert refs["check"].startswith("checks/test_gradients.py#L")
+    assert refs["theory"] and refs["impl"]
+    for entry in refs["theory"] + refs["impl"]:
+        name, where = entry.split(" ")
+        path, line = where.split("#L")
+        assert (root / path).is_file() and name.split(".")[0] in ("theory", "impl")
+        assert name.rsplit(".", 1)[1] in (root / path).read_text().splitlines()[int(line) - 1]
