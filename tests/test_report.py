@@ -84,9 +84,12 @@ def test_finite_size_qualifier_in_headline(tmp_path):
 
 def test_code_refs_resolve_to_files_and_lines():
     """Traceability: a check's record links to the check and to the theory/impl callables it uses."""
-    import test_gradients  # checks/test_gradients.py
+    import importlib.util
 
-    refs = report.code_refs(test_gradients.test_GM1_lemma_identity)
+    spec = importlib.util.spec_from_file_location("checks_test_gradients", CHECKS / "test_gradients.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    refs = report.code_refs(mod.test_GM1_lemma_identity)
     root = CHECKS.parent
     assert refs["check"].startswith("checks/test_gradients.py#L")
     assert refs["theory"] and refs["impl"]
