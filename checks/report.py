@@ -76,11 +76,16 @@ class Recorder:
         model: str | None = None,
         qualifier: str | None = None,
         code: dict | None = None,
+        interval_of: str | None = None,
+        estimate: float | None = None,
     ) -> None:
         if claim not in CLAIMS:
             raise ValueError(f"claim must be one of the registered ids, got {claim!r}")
         if verdict not in VERDICTS:
             raise ValueError(f"verdict must be one of {VERDICTS}, got {verdict!r}")
+        # an interval must be a 95% interval of a named quantity (interval_of) with its point estimate; a range
+        # that is not such an interval goes in the measurement text with interval=None (tests/test_report.py
+        # checks the committed results.json)
         if role not in ROLES:
             raise ValueError(f"role must be one of {ROLES}, got {role!r}")
         if negative_control is None or "rejected" not in negative_control:
@@ -102,6 +107,8 @@ class Recorder:
                     "prediction": prediction,
                     "measurement": measurement,
                     "interval": list(interval) if interval is not None else None,
+                    "interval_of": interval_of,
+                    "estimate": estimate,
                     "criterion": criterion,
                     "verdict": verdict,
                     "negative_control": negative_control,
@@ -222,9 +229,26 @@ def write_report(rec: Recorder, terminal=None) -> dict:
     return result
 
 
+def _num(v):
+    """A number of results.json (non-finite floats are stored as strings)."""
+    if isinstance(v, (int, float)) and not isinstance(v, bool):
+        return float(v)
+    if isinstance(v, str) and v in ("inf", "-inf"):
+        return float(v)
+    return None
+
+
 def _interval(r) -> str:
+    """' (quantity estimate, 95% CI [lo, hi])' for a record whose interval is a 95% interval of a named quantity."""
     iv = r.get("interval")
-    return f" [{iv[0]:.4g}, {iv[1]:.4g}]" if iv and all(isinstance(v, (int, float)) for v in iv) else ""
+    if not iv or len(iv) != 2 or any(_num(v) is None for v in iv):
+        return ""
+    lo, hi = (_num(v) for v in iv)
+    fmt = lambda v: f"{v:.4g}"  # noqa: E731
+    est = _num(r.get("estimate"))
+    name = r.get("interval_of")
+    head = f"{name} {fmt(est)}, " if name and est is not None else ""
+    return f" ({head}95% CI [{fmt(lo)}, {fmt(hi)}])"
 
 
 def summary_lines(result: dict) -> list[str]:
@@ -295,7 +319,7 @@ def render_markdown(result: dict, prefix: str = "../") -> str:
         "",
         '<a id="table"></a>',
         "",
-        "| id | verdict | prediction | measurement [95% CI] | figure |",
+        "| id | verdict | prediction | measurement (the deciding quantity, its 95% interval) | figure |",
         "|---|---|---|---|---|",
     ]
     for cid, c in cl.items():

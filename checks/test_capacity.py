@@ -193,7 +193,9 @@ def _md_check(construction, claim, scale, seeds, device, record, statement, nc_e
         f"c = {params[2]:.3f} [{c_ci[0]:.3f}, {c_ci[1]:.3f}]; "
         f"N*/N*_theory in [{(n_star / n_pred).min():.3f}, {(n_star / n_pred).max():.3f}]; "
         f"N*/(m d) in [{(n_star / md).min():.3f}, {(n_star / md).max():.3f}]",
-        interval=(float(min(b_ci[0], c_ci[0])), float(max(b_ci[1], c_ci[1]))),
+        interval=(float(b_ci[0]), float(b_ci[1])),
+        interval_of="b, the exponent of m in log N* = a + b log m + c log d (c's interval in the text)",
+        estimate=float(params[1]),
         criterion=f"95% CIs of b and c inside [{1 - MARGIN}, {1 + MARGIN}] and theory N* inside the bootstrap 95% "
         f"CI of the measured N* widened by {THEORY_TOL - 1:.0%} at every cell",
         verdict=verdict,
@@ -443,6 +445,8 @@ def test_CP4_relu_exponential(scale, seeds, device, record):
         + ", ".join(f"{x:.1f} (d={d})" for x, d in zip(ratio, ds))
         + f"; log-log slope relu {fit_relu}, linear {fit_lin}; semi-log slope of log N*_relu on d {semilog:.3f}",
         interval=fit_relu.slope_ci,
+        interval_of="log-log slope of N*_relu on d",
+        estimate=fit_relu.slope,
         criterion="bootstrap CIs of N*_relu and N*_linear disjoint at every d, "
         "and the 95% CI of the log-log slope of N*_relu above 2",
         verdict="reproduced" if ok else "refuted",

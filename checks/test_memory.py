@@ -77,6 +77,8 @@ def test_AM1_near_orthonormal(scale, seeds, device, record):
         + "; max relative sd error "
         + f"{max(ratios.values()):.3f}",
         interval=worst.slope_ci,
+        interval_of="log-log slope of the sd on d, the quantity farthest from -1/2",
+        estimate=worst.slope,
         criterion="every 95% slope interval contains -0.5 and every sd within 10% of exact",
         verdict="reproduced" if ok else "refuted",
         negative_control={"prediction": "slope -0.6", "rejected": nc_rejected},
@@ -173,7 +175,7 @@ def test_AM2_score_statistics(scale, seeds, device, record):
         prediction="mean 1{y=f*(z)}; exact variances "
         + ", ".join(f"{r['map']} {r['quantity']}={r['predicted']:.4g}" for r in rows if "Var" in r["quantity"]),
         measurement="t-statistics " + ", ".join(f"{t:+.2f}" for t in tvals),
-        interval=(min(tvals), max(tvals)),
+        interval=None,  # every t-statistic decides (listed in the measurement)
         criterion="all |t| < 4 against the exact moments",
         verdict="reproduced" if ok else "refuted",
         negative_control={
@@ -311,6 +313,8 @@ def _capacity_check(kind, claim, scale, seeds, device, record, law_slope, margin
         measurement=f"slope {fit}; N*/N*_theory in [{(n_star / n_pred).min():.3f}, {(n_star / n_pred).max():.3f}]; "
         f"mean |acc - Gaussian| <= {curve_dev[big].max():.3f} (d >= 32)",
         interval=fit.slope_ci,
+        interval_of="log-log slope of N* on d",
+        estimate=fit.slope,
         criterion=f"95% CI of the slope inside [{law_slope - margin}, {law_slope + margin}]; "
         "N*_theory inside the bootstrap 95% CI "
         "of N* widened by 15% at every d; whole accuracy curves within 0.05 of the Gaussian theory (d >= 32)",
