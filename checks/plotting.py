@@ -27,13 +27,19 @@ def figure(ncols: int = 1, nrows: int = 1, w: float = 4.6, h: float = 3.6):
 
 
 def tidy_log_axes(ax):
-    """Label only the decades of log axes (minor labels overlap on short ranges)."""
-    from matplotlib.ticker import NullFormatter
+    """Readable ticks on log axes: only the decades are labelled when the axis spans more than about one decade
+    (minor labels overlap there); a shorter axis gets labels at 1, 2 and 5 times the powers of ten (one decade label
+    alone would leave a one-tick axis)."""
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
-    if ax.get_xscale() == "log":
-        ax.xaxis.set_minor_formatter(NullFormatter())
-    if ax.get_yscale() == "log":
-        ax.yaxis.set_minor_formatter(NullFormatter())
+    for axis, scale, lim in ((ax.xaxis, ax.get_xscale(), ax.get_xlim()), (ax.yaxis, ax.get_yscale(), ax.get_ylim())):
+        if scale != "log":
+            continue
+        lo, hi = sorted(lim)
+        axis.set_minor_formatter(NullFormatter())
+        if lo > 0 and np.log10(hi / lo) < 1.3:
+            axis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+            axis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
 
 
 def style(ax, *, title=None, xlabel=None, ylabel=None, logx=False, logy=False, legend=LEGEND_SIZE, grid=False):
@@ -68,13 +74,14 @@ def loglog_panel(
     pred_x=None,
     pred_y=None,
     pred_label="predicted",
-    title="",
-    xlabel="",
-    ylabel="",
+    title=None,
+    xlabel=None,
+    ylabel=None,
     color=None,
     marker="o",
 ):
-    """Measured points (with error bars [y_lo, y_hi] if given) and a predicted curve, on log-log axes."""
+    """Measured points (with error bars [y_lo, y_hi] if given) and a predicted curve, on log-log axes (a title or
+    label left at None keeps what the panel has, so a second call on the same panel does not erase them)."""
     x, y_mean = np.asarray(x, float), np.asarray(y_mean, float)
     yerr = None
     if y_lo is not None and y_hi is not None:
@@ -118,3 +125,51 @@ def band_panel(curves, title, *, xlabel="samples", ylabel="population error", lo
         band(ax, x, values, label, alpha=0.2)
     style(ax, title=title, xlabel=xlabel, ylabel=ylabel, logx=True, logy=logy, legend=6)
     return fig
+
+
+def finalize(fig) -> list[str]:
+    """The shared style applied to every figure of the report before it is saved (``checks/report.py``).
+
+    Constrained layout (no overlapping labels between panels); decade-only tick labels on log axes; a colorbar for
+    every heat map (an axes with an image) that lacks one; a legend entry defining the shaded bands ("95% band over
+    seeds", the t-interval of :func:`band`) where a panel with a legend has filled bands and does not say what they
+    are. Returns the problems left to the check's author: panels with data but without an axis label.
+
+    Parameters
+    ----------
+    fig : matplotlib.figure.Figure
+        The figure.
+
+    Returns
+    -------
+    list of str
+        One line per panel that lacks an x or y label.
+    """
+    from matplotlib.collections import PolyCollection
+    from matplotlib.patches import Patch
+
+    if fig.get_layout_engine() is None:
+        fig.set_layout_engine("constrained")
+    cbar_axes = {getattr(im.colorbar, "ax", None) for ax in fig.axes for im in ax.images if im.colorbar}
+    problems = []
+    for i, ax in enumerate(list(fig.axes)):
+        if ax in cbar_axes or ax.get_label() == "<colorbar>":
+            continue
+        tidy_log_axes(ax)
+        for im in ax.images:
+            if im.colorbar is None:
+                fig.colorbar(im, ax=ax, shrink=0.85)
+        bands = [c for c in ax.collections if isinstance(c, PolyCollection)]
+        leg = ax.get_legend()
+        if bands and leg is not None:
+            texts = " ".join(t.get_text().lower() for t in leg.get_texts())
+            if not any(w in texts for w in ("band", "ci", "interval")):
+                handles, labels = ax.get_legend_handles_labels()
+                handles.append(Patch(facecolor="gray", alpha=BAND_ALPHA))
+                labels.append("shaded: 95% band over seeds")
+                ax.legend(handles, labels, fontsize=LEGEND_SIZE)
+        has_data = bool(ax.lines or ax.collections or ax.images or ax.patches)
+        if has_data and (not ax.get_xlabel() or not ax.get_ylabel()) and ax.axison:
+            title = ax.get_title() or fig.get_suptitle() if hasattr(fig, "get_suptitle") else ax.get_title()
+            problems.append(f"panel {i} ({title!r}): x label {ax.get_xlabel()!r}, y label {ax.get_ylabel()!r}")
+    return problems

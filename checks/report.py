@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import math
 import time
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -96,6 +97,13 @@ class Recorder:
             fig_dir = self.out_dir / "figures"
             fig_dir.mkdir(parents=True, exist_ok=True)
             fig_name = f"figures/{claim}{'' if not recs else '_' + str(len(recs) + 1)}.png"
+            from plotting import finalize
+
+            problems = finalize(figure)
+            if problems:
+                warnings.warn(
+                    f"{claim} ({test}): figure panels without axis labels: {'; '.join(problems)}", stacklevel=2
+                )
             figure.savefig(self.out_dir / fig_name, dpi=110, bbox_inches="tight", metadata={"Software": None})
             import matplotlib.pyplot as plt
 

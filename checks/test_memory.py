@@ -283,6 +283,7 @@ def _capacity_check(kind, claim, scale, seeds, device, record, law_slope, margin
     if kind == "injective":
         axes[1].set_xscale("log")
         axes[1].set_xlabel("N log N / d^2 (log-corrected collapse)")
+        axes[1].set_ylabel("accuracy")
         axes[1].axhline(LEVEL, color="gray", lw=0.5)
     else:
         axes[1].plot(ds, curve_dev, "o-")
