@@ -167,9 +167,13 @@ def authors_grid_configs(scale: str) -> list[dict]:
     if scale not in AUTHORS_GRID:
         raise ValueError(f"scale must be one of {tuple(AUTHORS_GRID)}, got {scale!r}")
     g = AUTHORS_GRID[scale]
+    # cheapest first (by d, then larger batches: fewer steps), so that a run stopped early holds whole small-d grids
+    # of every model; the order does not change the configurations' hashes
     return [
         _authors_config(model=model, optimizer=opt, norm=norm, d=d, batch_size=b)
-        for model, opt, norm, d, b in itertools.product(g["model"], g["optimizer"], g["norm"], g["d"], g["batch_size"])
+        for d, b, model, opt, norm in itertools.product(
+            g["d"], sorted(g["batch_size"], reverse=True), g["model"], g["optimizer"], g["norm"]
+        )
     ]
 
 
@@ -215,7 +219,9 @@ def authors_variant_configs(scale: str) -> list[dict]:
     g = VARIANT_GRID[scale]
     return [
         _authors_config(model="matrix", init=init, optimizer=opt, norm=norm, d=d, batch_size=b)
-        for (init, norm), opt, d, b in itertools.product(VARIANTS, g["optimizer"], g["d"], g["batch_size"])
+        for d, b, (init, norm), opt in itertools.product(
+            g["d"], sorted(g["batch_size"], reverse=True), VARIANTS, g["optimizer"]
+        )
     ]
 
 
