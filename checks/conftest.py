@@ -72,6 +72,12 @@ def pytest_addoption(parser):
         default=None,
         help="grid of the named sweeps (default: --scale); 'fast' runs their sub-grid, whose runs the full grid reuses",
     )
+    g.addoption(
+        "--sweep-stored-only",
+        action="store_true",
+        default=False,
+        help="named sweeps: read what the store holds and run nothing (a check then reports the fraction it used)",
+    )
 
 
 def pytest_configure(config):

@@ -64,16 +64,40 @@ def n_workers(config=None) -> int | None:
 
 
 def sweep_rows(
-    name: str, scale: str, *, config=None, device: str = "cpu", progress: bool = True, run_missing: bool = True
+    name: str, scale: str, *, config=None, device: str = "cpu", progress: bool = True, run_missing: bool | None = None
 ) -> list[dict]:
-    """Rows ``{**config, "seed", **result}`` of the named sweep at ``scale``, after running what the store lacks."""
+    """Rows ``{**config, "seed", **result}`` of the named sweep at ``scale``, after running what the store lacks
+    (``run_missing`` None: unless ``--sweep-stored-only`` was given)."""
     from grids import get_sweep
 
     sw = get_sweep(name)
     path = store_path(config)
+    if run_missing is None:
+        run_missing = not _option(config, "--sweep-stored-only")
     if run_missing:
         sw.run(scale, path, scheduler=scheduler(config), progress=progress, device=device, n_workers=n_workers(config))
     return sw.rows(scale, path)
+
+
+def stored_fraction(name: str, scale: str, rows: Sequence[Mapping]) -> tuple[int, int]:
+    """(configuration-seed pairs present in ``rows``, pairs of the whole grid) of the named sweep at ``scale``."""
+    from grids import get_sweep
+
+    sw = get_sweep(name)
+    have = {
+        (
+            tuple(
+                sorted(
+                    (k, str(v))
+                    for k, v in r.items()
+                    if k in sw.configs(scale)[0] and k not in ("lr_base", "error", "T")
+                )
+            ),
+            r["seed"],
+        )
+        for r in rows
+    }
+    return len(have), len(sw.configs(scale)) * len(sw.seeds(scale))
 
 
 # ----------------------------------------------------------------------------------------------------

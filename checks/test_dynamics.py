@@ -878,15 +878,41 @@ def test_OD6_OD7_authors_grid(scale, device, request, record, report_file):
     for r in vrows:
         r.setdefault("init", "zero")
     vkeys = ("init", "optimizer", "norm", "d", "batch_size")
-    vte = sweeps.tuned_error(vrows, keys=vkeys, T=T, rule="per_seed")
+    vte = sweeps.tuned_error(vrows, keys=vkeys, T=T, rule="per_seed") if vrows else {}
     # the authors' 'matrix' runs are the (gaussian, none/l2) cells of the variants' table (the same draws)
     for (mod, o, n, d, b), v in te["per_seed"].items():
         if mod == "matrix":
             vte[("gaussian", o, n, d, b)] = v
-    cells = sorted({k[3:] for k in te["per_seed"]})
 
-    def vec(table, *head):
-        out = np.array([np.nan if table[(*head, *c)]["error"] is None else table[(*head, *c)]["error"] for c in cells])
+    # cells (d, batch) complete for every (model, optimizer, norm) (all seeds, all rates), and those also complete for
+    # every variant: with --sweep-stored-only a partly run grid is decided on these, and the record says so
+    def complete(rs, head_keys):
+        n = {}
+        for r in rs:
+            k = (*(r[h] for h in head_keys), r["d"], r["batch_size"])
+            n[k] = n.get(k, 0) + 1
+        full = n_seeds * len({r["lr_base"] for r in rows})
+        heads = {k[:-2] for k in n}
+        return {c for c in {k[-2:] for k in n} if all(n.get((*h, *c), 0) == full for h in heads)}
+
+    cells = sorted(complete(rows, ("model", "optimizer", "norm")))
+    vcells = sorted(set(cells) & complete(vrows, ("init", "optimizer", "norm")))
+    have, total = sweeps.stored_fraction("authors_grid", grid, rows)
+    vhave, vtotal = sweeps.stored_fraction("authors_grid_variants", grid, vrows)
+    partial = (
+        ""
+        if have == total and vhave == vtotal
+        else (
+            f" PARTIAL: {have} of {total} (configuration, seed) pairs of the grid stored ({have / total:.0%}), "
+            f"variants "
+            f"{vhave} of {vtotal}; decided on the {len(cells)} complete (d, batch) cells, d in "
+            f"{sorted({c[0] for c in cells})}"
+        )
+    )
+
+    def vec(table, *head, on=None):
+        on = cells if on is None else on
+        out = np.array([np.nan if table[(*head, *c)]["error"] is None else table[(*head, *c)]["error"] for c in on])
         if np.isnan(out).any():  # a cell where every rate diverged for some seed: counts as error 1 (worst)
             out = np.nan_to_num(out, nan=1.0)
         return out
@@ -899,7 +925,9 @@ def test_OD6_OD7_authors_grid(scale, device, request, record, report_file):
         for name, t in tab.items():
             txt += [f"## {m}: {name}", "", t, ""]
     tab_file = report_file(f"authors_grid_{grid}.md", "\n".join(txt))
-    scale_txt = f"authors' grid '{grid}': {len(cells)} (d, batch) cells, {n_seeds} seeds, T={T}; tables: {tab_file}"
+    scale_txt = (
+        f"authors' grid '{grid}': {len(cells)} (d, batch) cells, {n_seeds} seeds, T={T}; tables: {tab_file}{partial}"
+    )
     ps, mn = te["per_seed"], te["mean"]
     out = [
         _paired_record(
@@ -983,12 +1011,13 @@ def test_OD6_OD7_authors_grid(scale, device, request, record, report_file):
                 MODEL_LABEL[m],
             ),
         ]
-    rows_s.append(
+    variant_rows = []
+    variant_rows.append(
         (
             "OD6",
             "W from 0, no norm: tuned Adam vs SGD",
-            vec(vte, "zero", "adam", "none"),
-            vec(vte, "zero", "sgd", "none"),
+            vec(vte, "zero", "adam", "none", on=vcells),
+            vec(vte, "zero", "sgd", "none", on=vcells),
             "Adam (0,0)",
             "SGD",
             None,
@@ -996,18 +1025,20 @@ def test_OD6_OD7_authors_grid(scale, device, request, record, report_file):
         )
     )
     for init, norm in (("zero", "l2"), ("zero", "layernorm"), ("gaussian", "layernorm")):
-        rows_s.append(
+        variant_rows.append(
             (
                 "OD7",
                 f"{VARIANT_LABEL[(init, norm)]}: tuned Adam + norm vs Adam",
-                vec(vte, init, "adam", norm),
-                vec(vte, init, "adam", "none"),
+                vec(vte, init, "adam", norm, on=vcells),
+                vec(vte, init, "adam", "none", on=vcells),
                 "Adam + norm",
                 "Adam",
                 None,
                 VARIANT_LABEL[(init, norm)],
             )
         )
+    if len(vcells) >= 2:  # the variants' grid may be stored only in part (--sweep-stored-only)
+        rows_s += [(c, f"{lab} ({len(vcells)} cells)", *rest) for c, lab, *rest in variant_rows]
     for claim, label, a, b, na, nb, fig, model in rows_s:
         _paired_record(claim, label, a, b, na, nb, record, fig, unit="cells", role="sensitivity", model=model)
     for _t, rev, v in out:
