@@ -22,7 +22,6 @@ import argparse
 import gzip
 import json
 import sqlite3
-import sys
 import time
 from collections import defaultdict
 from pathlib import Path
@@ -31,7 +30,6 @@ import numpy as np
 import torch
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "checks"))
 
 SECTION = "authors-grid"
 
@@ -95,11 +93,16 @@ def heavy_cell(model: str, optimizer: str, norm: str, threads: int, steps: int =
     }
 
 
+def _sweep(name: str):
+    """The named sweep, from the grids file the command line uses (``checks/grids.py``, loaded by path)."""
+    from amemory.sweep.cli import load_grids
+
+    return load_grids(str(ROOT / "checks" / "grids.py")).get_sweep(name)
+
+
 def store_costs(store: str) -> dict:
     """Per-cell seconds and the wall time of the full authors' grid from the store's rows."""
-    import grids
-
-    sw = grids.get_sweep("authors_grid")
+    sw = _sweep("authors_grid")
     con = sqlite3.connect(f"file:{store}?mode=ro", uri=True)
     rows = con.execute(
         "SELECT c.config, r.seed, r.seconds, r.finished FROM results r JOIN configs c ON c.hash = r.hash "
@@ -129,8 +132,6 @@ def store_costs(store: str) -> dict:
 
 def compare_published(theirs: str) -> dict:
     """Run-for-run agreement of the stored full grid with the authors' published errors (same seeds, same draws)."""
-    import grids
-
     pub = {}
     with gzip.open(theirs, "rt") as f:
         for line in f:
@@ -146,7 +147,7 @@ def compare_published(theirs: str) -> dict:
                 r["seed"],
             )
             pub[key] = r["error"]
-    rows = grids.get_sweep("authors_grid").rows("full", str(ARGS.store))
+    rows = _sweep("authors_grid").rows("full", str(ARGS.store))
     by = defaultdict(lambda: [0, 0, 0, []])  # compared, equal, ours diverged, signed differences
     for r in rows:
         for T, e in zip(r["T"], r["error"]):

@@ -1077,39 +1077,72 @@ def test_claims_of_a_live_driver_are_respected_and_dead_ones_taken_over(tmp_path
 
 
 def test_authors_grid_configs_and_task():
-    """The authors' grid (model 'matrix'): their values; the fast grid is a sub-grid; a tiny config runs the
-    authors' model (random W start, L2 normalisation, first-index ties) through the task function."""
+    """The authors' grid: their three models and values, 40,320 runs, seeds 42..51; the fast grid is a sub-grid
+    (same hashes); the variants' grid holds the suite's variants of 'matrix'; a tiny config runs through the task
+    function and equals a direct call of the trainer."""
     import grids
 
-    from impl.dynamics import optimizer_grid_task, train
+    from impl.authors_grid import authors_grid_task, train_grid_model
 
     sweep = grids.get_sweep("authors_grid")
     full = sweep.configs("full")
-    assert len(full) == 2 * 2 * 7 * 4 and len(sweep.seeds("full")) == 10
-    assert sum(len(c["lr"]) * len(c["T_eval"]) for c in full) * 10 == 40320 // 3  # a third of their grid
-    assert all(
-        c["init"] == "gaussian" and c["ties"] == "first" and c["lr_base"] == [0.1, 1.0, 10.0, 100.0] for c in full
-    )
-    assert {c["norm"] for c in full} == {"none", "l2"} and all(c["layer_norm"] is False for c in full)
-    assert all(c["lr"] == [x / c["d"] for x in c["lr_base"]] for c in full if c["optimizer"] == "adam")
+    assert len(full) == 3 * 2 * 2 * 7 * 4 and sweep.seeds("full") == tuple(range(42, 52))
+    assert sum(len(c["lr_base"]) * len(c["T_eval"]) for c in full) * 10 == 40320
+    assert all(c["lr_base"] == [0.1, 1.0, 10.0, 100.0] and c["T_eval"] == [1024, 10240, 102400] for c in full)
+    assert {c["model"] for c in full} == {"matrix", "exponential", "learnable"}
+    assert {c["norm"] for c in full} == {"none", "l2"} and {c["optimizer"] for c in full} == {"sgd", "adam"}
     fast = {config_hash(c, sweep.task, sweep.version) for c in sweep.configs("fast")}
     assert fast < {config_hash(c, sweep.task, sweep.version) for c in full}
-    cfg = {**full[0], "d": 8, "T_eval": [64, 128], "norm": "l2", "optimizer": "adam", "betas": [0.0, 0.0]}
-    cfg["lr"] = [x / 8 for x in cfg["lr_base"]]
-    out = optimizer_grid_task(cfg, (1,))
-    r = train(
+    variants = grids.get_sweep("authors_grid_variants").configs("full")
+    assert {(c["init"], c["norm"]) for c in variants} == set(grids.VARIANTS)
+    cfg = {
+        **full[0],
+        "model": "learnable",
+        "d": 8,
+        "batch_size": 16,
+        "T_eval": [64, 128],
+        "norm": "l2",
+        "optimizer": "adam",
+    }
+    out = authors_grid_task(cfg, (42,))
+    r = train_grid_model(
+        "learnable",
         100,
         5,
         8,
         128,
-        cfg["lr"],
-        (1,),
+        cfg["lr_base"],
+        (42,),
         batch=cfg["batch_size"],
         optimizer="adam",
-        betas=(0.0, 0.0),
-        init="gaussian",
         norm="l2",
-        ties="first",
         checkpoints=[64, 128],
     )
     assert [row[1] for row in out[0]["error"]] == pytest.approx(r.error[0, :, 1].tolist(), abs=1e-12)
+
+
+def test_cli_foreign_database_and_cuda_one_line(tmp_path, capsys):
+    """Issue #18's command-line cases not covered above: a foreign SQLite database given as the store (one-line
+    error, file untouched) and --device cuda on a machine without CUDA (refused up front, no store made)."""
+    import torch
+
+    g = _grid_file(tmp_path / "g.json", toy_configs(2))
+    foreign = tmp_path / "other.sqlite"
+    con = sqlite3.connect(foreign)
+    con.execute("CREATE TABLE t (a INTEGER)")
+    con.commit()
+    con.close()
+    before = foreign.read_bytes()
+    for sub in (
+        ["run", "sweep_toy:toy_task", "--grid", str(g), "--store", str(foreign)],
+        ["status", "--store", str(foreign)],
+    ):
+        assert sw.main(sub) == 2
+        err = capsys.readouterr().err.strip()
+        assert err.startswith("error:") and "\n" not in err and "Traceback" not in err
+    assert foreign.read_bytes() == before
+    if not torch.cuda.is_available():
+        p = tmp_path / "s.sqlite"
+        assert sw.main(["run", "sweep_toy:toy_task", "--grid", str(g), "--store", str(p), "--device", "cuda"]) == 2
+        err = capsys.readouterr().err.strip()
+        assert "--device" in err and "\n" not in err and not p.exists()
