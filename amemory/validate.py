@@ -7,7 +7,10 @@ value raises ``ValueError`` naming the parameter and the allowed range. Conventi
 - integers are not booleans: ``check_int`` refuses ``True``/``False``; it refuses floats, even
   integer-valued ones (``2.0``), everywhere alike;
 - real numbers are finite unless a range says otherwise: NaN and +-inf are refused;
-- sizes have documented upper bounds where the caller gives one (``hi=``).
+- sizes have upper bounds: a step count at most ``MAX_STEPS``, and the arrays a call allocates at most
+  the machine's memory (:func:`check_alloc`, which names every size parameter involved);
+- arrays and tensors have a real (or, where asked, integer) dtype, the required dimensions and shape,
+  finite entries, and are not empty (:func:`check_array`, :func:`check_tensor`).
 
 The module imports numpy only. The torch helpers (:func:`resolve_device`, :func:`resolve_dtype`,
 :func:`check_finite_tensor`) import torch when they are called, so :mod:`theory` (which never imports
@@ -24,8 +27,11 @@ from typing import Any
 import numpy as np
 
 __all__ = [
+    "MAX_STEPS",
+    "check_alloc",
     "check_array",
     "check_bool",
+    "check_broadcast",
     "check_choice",
     "check_finite_tensor",
     "check_float",
@@ -33,11 +39,51 @@ __all__ = [
     "check_map",
     "check_prob",
     "check_seeds",
+    "check_tensor",
     "resolve_device",
     "resolve_dtype",
 ]
 
 SEED_MAX = 2**62
+MAX_STEPS = 10**8  # the documented maximum of every step count (training steps, samples, iterations)
+
+
+def memory_bytes() -> int:
+    """Physical memory of this machine in bytes (``os.sysconf``; 2**34 where it cannot be read).
+
+    Returns
+    -------
+    int
+    """
+    import os
+
+    try:
+        return int(os.sysconf("SC_PAGE_SIZE")) * int(os.sysconf("SC_PHYS_PAGES"))
+    except (ValueError, OSError, AttributeError):  # pragma: no cover - non-POSIX
+        return 2**34
+
+
+def check_alloc(names: str, nbytes: float) -> None:
+    """Refuse a call whose arrays would need more than the machine's memory, before allocating them.
+
+    Parameters
+    ----------
+    names : str
+        The size parameters that set the allocation, as the caller wrote them (``"N, d"``).
+    nbytes : float
+        Bytes the call would allocate (an estimate of its largest arrays).
+
+    Raises
+    ------
+    ValueError
+        Naming ``names``, the memory asked for and the memory available.
+    """
+    mem = memory_bytes()
+    if not nbytes <= mem:
+        raise ValueError(
+            f"{names}: too large, the arrays would need {float(nbytes) / 2**30:.3g} GiB, more than this machine's "
+            f"{mem / 2**30:.3g} GiB of memory; reduce {names}"
+        )
 
 
 def _range(lo: Any = None, hi: Any = None, lo_open: bool = False, hi_open: bool = False) -> str:
@@ -193,7 +239,14 @@ def check_seeds(seeds: Any, name: str = "seeds") -> tuple[int, ...]:
 
 
 def check_array(
-    name: str, value: Any, *, ndim: int | None = None, nonneg: bool = False, dtype: Any = float
+    name: str,
+    value: Any,
+    *,
+    ndim: int | None = None,
+    nonneg: bool = False,
+    dtype: Any = float,
+    shape: tuple[int, ...] | None = None,
+    allow_empty: bool = False,
 ) -> np.ndarray:
     """A finite, non-empty numpy array (of ``ndim`` dimensions; non-negative if asked).
 
@@ -208,19 +261,42 @@ def check_array(
     nonneg : bool
         Whether negative entries are refused.
     dtype : numpy dtype
-        dtype of the returned array (``float`` by default).
+        dtype of the returned array (``float`` by default); an integer dtype requires integer input
+        (an integer array, or integer Python numbers: floats, even integer-valued, are refused, as
+        :func:`check_int` does).
+    shape : tuple of int or None
+        Required shape (-1: any length on that axis).
+    allow_empty : bool
+        Whether an array with no entries is accepted.
 
     Returns
     -------
     numpy.ndarray
     """
+    if value is None or isinstance(value, (str, bytes)):
+        raise ValueError(f"{name} must be an array of numbers, got {value!r}")
+    if hasattr(value, "detach") and hasattr(value, "cpu"):
+        value = value.detach().cpu().numpy()
     try:
-        a = np.asarray(value, dtype=dtype)
+        raw = np.asarray(value)
     except (TypeError, ValueError, RuntimeError):
+        raise ValueError(f"{name} must be an array of numbers (not a ragged sequence)") from None
+    want_int = np.issubdtype(np.dtype(dtype), np.integer)
+    if raw.dtype.kind not in ("iu" if want_int else "iuf") or raw.dtype == np.bool_:
+        kind = "integers" if want_int else "real numbers"
+        raise ValueError(f"{name} must be an array of {kind}, got dtype {raw.dtype}")
+    try:
+        a = raw.astype(dtype, copy=False)
+    except (TypeError, ValueError, OverflowError):
         raise ValueError(f"{name} must be an array of numbers") from None
+    if want_int and raw.dtype.kind == "u" and np.any(raw > np.iinfo(np.int64).max):
+        raise ValueError(f"{name} has entries too large for int64")
     if ndim is not None and a.ndim != ndim:
         raise ValueError(f"{name} must have {ndim} dimension(s), got shape {a.shape}")
-    if a.size == 0:
+    if shape is not None and (a.ndim != len(shape) or any(s != -1 and s != n for s, n in zip(shape, a.shape))):
+        want = "(" + ", ".join("n" if s == -1 else str(s) for s in shape) + ("," if len(shape) == 1 else "") + ")"
+        raise ValueError(f"{name} must have shape {want}, got {a.shape}")
+    if a.size == 0 and not allow_empty:
         raise ValueError(f"{name} must not be empty")
     if not np.all(np.isfinite(a)):
         raise ValueError(f"{name} must be finite (no NaN or inf)")
@@ -292,9 +368,18 @@ def check_map(name: str, f: Any, n: int, m: int) -> np.ndarray:
     numpy.ndarray
         ``f`` as an integer array.
     """
-    a = np.asarray(f)
+    if f is None or isinstance(f, (str, bytes)):
+        raise ValueError(f"{name} must be an integer array of shape ({n},), got {f!r}")
+    if hasattr(f, "detach") and hasattr(f, "cpu"):
+        f = f.detach().cpu().numpy()
+    try:
+        a = np.asarray(f)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be an integer array of shape ({n},)") from None
     if a.shape != (n,) or not np.issubdtype(a.dtype, np.integer):
         raise ValueError(f"{name} must be an integer array of shape ({n},), got {a.dtype} {a.shape}")
+    if a.size == 0:
+        raise ValueError(f"{name} must not be empty")
     if a.min() < 0 or a.max() >= m:
         raise ValueError(f"{name} values must lie in [0, {m - 1}]")
     return a
@@ -394,3 +479,86 @@ def check_finite_tensor(name: str, t: Any, *, nonneg: bool = False) -> Any:
     if nonneg and bool((t < 0).any()):
         raise ValueError(f"{name} must be non-negative")
     return t
+
+
+def check_tensor(
+    name: str,
+    t: Any,
+    *,
+    ndim: int | None = None,
+    shape: tuple[int, ...] | None = None,
+    kind: str = "float",
+    nonneg: bool = False,
+    allow_empty: bool = False,
+) -> Any:
+    """Return ``t`` if it is a tensor of the right kind of dtype, dimensions and shape, finite, not empty.
+
+    Parameters
+    ----------
+    name : str
+        The parameter's name.
+    t : torch.Tensor
+        The tensor to check.
+    ndim : int or None
+        Required number of dimensions.
+    shape : tuple of int or None
+        Required shape (-1: any length on that axis).
+    kind : {'float', 'int', 'bool', 'any'}
+        Required dtype: float32 or float64; an integer dtype (not bool); bool; anything real.
+    nonneg : bool
+        Whether negative entries are refused.
+    allow_empty : bool
+        Whether a tensor with no entries is accepted.
+
+    Returns
+    -------
+    torch.Tensor
+        ``t`` itself.
+    """
+    import torch
+
+    if not torch.is_tensor(t):
+        raise ValueError(f"{name} must be a torch tensor, got {type(t).__name__}")
+    ok = {
+        "float": t.dtype in (torch.float32, torch.float64),
+        "int": not t.is_floating_point() and not t.is_complex() and t.dtype != torch.bool,
+        "bool": t.dtype == torch.bool,
+        "any": not t.is_complex(),
+    }[kind]
+    if not ok:
+        want = {"float": "float32 or float64", "int": "an integer dtype", "bool": "bool", "any": "a real dtype"}[kind]
+        raise ValueError(f"{name} must be a tensor of {want}, got {t.dtype}")
+    if ndim is not None and t.ndim != ndim:
+        raise ValueError(f"{name} must have {ndim} dimension(s), got shape {tuple(t.shape)}")
+    if shape is not None and (t.ndim != len(shape) or any(s != -1 and s != n for s, n in zip(shape, t.shape))):
+        want = "(" + ", ".join("n" if s == -1 else str(s) for s in shape) + ("," if len(shape) == 1 else "") + ")"
+        raise ValueError(f"{name} must have shape {want}, got {tuple(t.shape)}")
+    if t.numel() == 0 and not allow_empty:
+        raise ValueError(f"{name} must not be empty")
+    if t.is_floating_point() and not bool(torch.isfinite(t).all()):
+        raise ValueError(f"{name} must be finite (no NaN or inf)")
+    if nonneg and t.dtype != torch.bool and bool((t < 0).any()):
+        raise ValueError(f"{name} must be non-negative")
+    return t
+
+
+def check_broadcast(names: str, *arrays: Any) -> tuple[int, ...]:
+    """The broadcast shape of ``arrays``, or a ``ValueError`` naming ``names`` when they do not broadcast.
+
+    Parameters
+    ----------
+    names : str
+        The parameters, as the caller wrote them (``"m and d"``).
+    *arrays : numpy.ndarray
+        The arrays.
+
+    Returns
+    -------
+    tuple of int
+        The broadcast shape.
+    """
+    try:
+        return tuple(np.broadcast_shapes(*(np.shape(a) for a in arrays)))
+    except ValueError:
+        shapes = ", ".join(str(np.shape(a)) for a in arrays)
+        raise ValueError(f"{names} must broadcast against each other, got shapes {shapes}") from None

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import torch
 
-from amemory.validate import check_choice, check_int, check_seeds, resolve_device, resolve_dtype
+from amemory.validate import check_alloc, check_choice, check_int, check_seeds, resolve_device, resolve_dtype
 
 BLOCK = 4096
 KINDS = ("gaussian", "sphere", "orthonormal")
@@ -62,11 +62,11 @@ def gaussian_block(seed: int, stream: int, block: int, d: int, dtype: torch.dtyp
     Parameters
     ----------
     seed : int
-        Seed, an integer in [0, 2**62] (not validated here).
+        Seed, an integer in [0, 2**62].
     stream : int
-        Stream id, a non-negative integer (the values of ``STREAMS`` name the standard tables).
+        Stream id, an integer in [0, 2**62] (the values of ``STREAMS`` name the standard tables).
     block : int
-        Block index, >= 0.
+        Block index, in [0, 2**62 / BLOCK].
     d : int
         Dimension, d >= 1.
     dtype : torch.dtype
@@ -77,6 +77,14 @@ def gaussian_block(seed: int, stream: int, block: int, d: int, dtype: torch.dtyp
     torch.Tensor
         Shape (BLOCK, d) = (4096, d), on the CPU.
     """
+    seed = check_int("seed", seed, 0, 2**62)
+    stream = check_int("stream", stream, 0, 2**62)
+    block = check_int("block", block, 0, 2**62 // BLOCK)
+    d = check_int("d", d, 1)
+    check_alloc("d", 8.0 * BLOCK * d)
+    if dtype is None:
+        raise ValueError("dtype must be torch.float32 or torch.float64, got None")
+    dtype = resolve_dtype(dtype)
     return _fill_block(torch.empty(BLOCK, d, dtype=dtype), seed, stream, block, d)
 
 

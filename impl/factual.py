@@ -404,6 +404,7 @@ def parameter_count(d: int, H: int, d_head: int, m: int) -> int:
     int
         4 H d_head d + 2 m d.
     """
+    d, H, d_head, m = check_int("d", d, 1), check_int("H", H, 1), check_int("d_head", d_head, 1), check_int("m", m, 0)
     return 4 * H * d_head * d + 2 * m * d
 
 

@@ -16,7 +16,14 @@ from dataclasses import dataclass
 
 import torch
 
-from amemory.validate import check_finite_tensor, check_int, resolve_device, resolve_dtype
+from amemory.validate import (
+    check_broadcast,
+    check_finite_tensor,
+    check_int,
+    check_tensor,
+    resolve_device,
+    resolve_dtype,
+)
 
 from .embeddings import Embedding
 
@@ -80,7 +87,15 @@ def as_map(f, n: int, m: int, device) -> torch.Tensor:
     torch.Tensor
         int64 tensor of shape (n,) on ``device``.
     """
-    f = torch.as_tensor(f, device=device)
+    n = check_int("n", n, 0)
+    m = check_int("m", m, 1)
+    dev = resolve_device(device)
+    if f is None or isinstance(f, (str, bytes)):
+        raise ValueError(f"f must be an integer tensor of shape ({n},), got {f!r}")
+    try:
+        f = torch.as_tensor(f, device=dev)
+    except (TypeError, ValueError, RuntimeError):
+        raise ValueError(f"f must be an integer tensor of shape ({n},)") from None
     if f.shape != (n,) or f.dtype not in (torch.int64, torch.int32, torch.int16, torch.uint8):
         raise ValueError(f"f must be an integer tensor of shape ({n},), got {f.dtype} {tuple(f.shape)}")
     if n and (int(f.min()) < 0 or int(f.max()) >= m):
@@ -111,7 +126,17 @@ def as_weights(q, num_seeds: int, n: int, device, dtype) -> torch.Tensor:
     torch.Tensor
         Shape (S, Q, N).
     """
-    q = torch.as_tensor(q, device=device, dtype=dtype)
+    num_seeds = check_int("num_seeds", num_seeds, 1)
+    n = check_int("n", n, 1)
+    dev, dt = resolve_device(device), resolve_dtype(dtype)
+    if q is None or isinstance(q, (str, bytes)):
+        raise ValueError(f"q must be an array of finite weights, got {q!r}")
+    if torch.is_tensor(q) and (q.is_complex() or q.dtype == torch.bool):
+        raise ValueError(f"q must be real weights, got dtype {q.dtype}")
+    try:
+        q = torch.as_tensor(q, device=dev, dtype=dt)
+    except (TypeError, ValueError, RuntimeError):
+        raise ValueError("q must be an array of finite weights") from None
     check_finite_tensor("q", q)
     if q.ndim == 1:
         q = q[None, None]
@@ -383,6 +408,20 @@ def scores(W: torch.Tensor, E: torch.Tensor, U: torch.Tensor) -> torch.Tensor:
     torch.Tensor
         Shape (..., N, M).
     """
+    W = check_tensor("W", W)
+    E = check_tensor("E", E)
+    U = check_tensor("U", U)
+    if W.ndim < 2 or E.ndim < 2 or U.ndim < 2:
+        raise ValueError("W, E and U must have at least 2 dimensions: (..., d, d), (..., N, d), (..., M, d)")
+    d = W.shape[-1]
+    if W.shape[-2] != d or E.shape[-1] != d or U.shape[-1] != d:
+        raise ValueError(
+            f"W, E and U must have shapes (..., d, d), (..., N, d), (..., M, d); got {tuple(W.shape)}, "
+            f"{tuple(E.shape)}, {tuple(U.shape)}"
+        )
+    if not (W.dtype == E.dtype == U.dtype):
+        raise ValueError(f"W, E and U must share one dtype, got {W.dtype}, {E.dtype}, {U.dtype}")
+    check_broadcast("W, E and U (leading axes)", W[..., 0, 0], E[..., 0, 0], U[..., 0, 0])
     return E @ W.transpose(-1, -2) @ U.transpose(-1, -2)
 
 

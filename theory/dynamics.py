@@ -28,7 +28,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.special import expit
 
-from amemory.validate import check_array, check_float, check_int
+from amemory.validate import check_array, check_bool, check_float, check_int
 
 #: exact iterations before the ODE continuation (the step is then < gamma M e^-x ~ 1/n)
 EXACT_STEPS = 20_000
@@ -60,7 +60,8 @@ def f_step(x, gamma: float, M: int, exact: bool = False):
     """
     gamma = check_float("gamma", gamma, 0.0)
     M = check_int("M", M, 2)
-    x = np.asarray(x, dtype=float)
+    exact = check_bool("exact", exact)
+    x = check_array("x", x, allow_empty=True)
     m_eff = M - 1.0 if exact else float(M)
     # gamma M / (m_eff + e^x) = (gamma M / m_eff) * expit(log m_eff - x), stable for large x
     return x + gamma * M / m_eff * expit(np.log(m_eff) - x)
@@ -110,6 +111,7 @@ def F(n, gamma: float, M: int, exact: bool = False) -> np.ndarray:
     """
     gamma = check_float("gamma", gamma, 0.0)
     M = check_int("M", M, 2)
+    exact = check_bool("exact", exact)
     n = check_array("n", n, nonneg=True)
     if np.any(n != np.round(n)):
         raise ValueError("n must contain non-negative integers")
@@ -195,7 +197,10 @@ def F_linear(n, gamma: float, M: int) -> np.ndarray:
     numpy.ndarray
         n gamma M / (M + 1), float64, with the shape of ``n``.
     """
-    return check_array("n", n, nonneg=True) * check_float("gamma", gamma, 0.0) * M / (M + 1.0)
+    n = check_array("n", n, nonneg=True)
+    gamma = check_float("gamma", gamma, 0.0)
+    M = check_int("M", M, 2)
+    return n * gamma * M / (M + 1.0)
 
 
 def F_log(n, gamma: float, M: int) -> np.ndarray:
@@ -304,9 +309,18 @@ def fitted_rho(q, p, mask=None) -> float:
     """
     q = check_array("q", q, ndim=1)
     p = check_array("p", p, ndim=1, nonneg=True)
-    keep = (q > 0) & (p > 0) if mask is None else (q > 0) & (p > 0) & np.asarray(mask, bool)
+    if q.shape != p.shape:
+        raise ValueError(f"q and p must have the same length, got {q.shape} and {p.shape}")
+    keep = (q > 0) & (p > 0)
+    if mask is not None:
+        m = np.asarray(mask) if not isinstance(mask, (str, bytes)) else None
+        if m is None or m.dtype != np.bool_ or m.shape != q.shape:
+            raise ValueError(f"mask must be a bool array of shape {q.shape} or None, got {mask!r}")
+        keep &= m
     if keep.sum() < 2:
-        raise ValueError("need at least two tokens with q > 0 and p > 0")
+        raise ValueError("q, p, mask: need at least two tokens with q > 0 and p > 0 (and mask)")
     lx, ly = np.log(p[keep]), np.log(q[keep])
     lx = lx - lx.mean()
+    if not np.any(lx != 0):
+        raise ValueError("p must not be equal on all kept tokens (the slope of log q on log p is undefined)")
     return float(lx @ (ly - ly.mean()) / (lx @ lx))

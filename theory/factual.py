@@ -14,9 +14,11 @@ KL(p(.|r) || p(.|r)) = 0; the uniform initial prediction over the R D attributes
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
-from amemory.validate import check_array, check_float, check_int
+from amemory.validate import check_alloc, check_array, check_float, check_int
 
 
 def fact_count(S: int, R: int) -> int:
@@ -135,6 +137,7 @@ def relation_predictor(facts, D: int) -> np.ndarray:
     """
     D = check_int("D", D, 2)
     f = check_array("facts", facts, ndim=2, dtype=np.int64)
+    check_alloc("D", 8.0 * f.shape[1] * D)
     S, R = f.shape
     if f.min() < 0 or f.max() >= R * D:
         raise ValueError(f"facts values must lie in [0, {R * D - 1}]")
@@ -181,7 +184,7 @@ def initial_loss(R: int, D: int) -> float:
     float
         log(R D) in nats.
     """
-    return float(np.log(check_int("R", R, 1) * check_int("D", D, 2)))
+    return math.log(check_int("R", R, 1)) + math.log(check_int("D", D, 2))
 
 
 def kl_divergence(p, q) -> np.ndarray:

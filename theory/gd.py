@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from amemory.validate import check_array, check_float, check_int, check_map
+from amemory.validate import MAX_STEPS, check_alloc, check_array, check_broadcast, check_float, check_int, check_map
 
 __all__ = [
     "best_zero_one_binary_2d",
@@ -76,7 +76,7 @@ def orthogonal_margin_trajectory(p, M: int, eta, T: int) -> np.ndarray:
     eta : array_like
         Step size(s), > 0, broadcasting against ``p``.
     T : int
-        Number of GD steps, T >= 0.
+        Number of GD steps, 0 <= T <= MAX_STEPS (10**8; the trajectory must also fit in memory).
 
     Returns
     -------
@@ -88,8 +88,10 @@ def orthogonal_margin_trajectory(p, M: int, eta, T: int) -> np.ndarray:
         raise ValueError("p must lie in (0, 1]")
     M = check_int("M", M, 2)
     eta = _pos_array("eta", eta)
-    T = check_int("T", T, 0)
+    T = check_int("T", T, 0, MAX_STEPS)
+    check_broadcast("p and eta", p, eta)
     p, eta = np.broadcast_arrays(p, eta)
+    check_alloc("T", 8.0 * (T + 1) * p.size)
     m = np.zeros(p.shape)
     out = np.empty((T + 1,) + p.shape)
     out[0] = m
@@ -164,6 +166,7 @@ def orthogonal_margin_asymptotic(t, p, M: int, eta) -> np.ndarray:
     p = _pos_array("p", p)
     M = check_int("M", M, 2)
     eta = _pos_array("eta", eta)
+    check_broadcast("t, p and eta", t, p, eta)
     return np.log(eta * p * M * t)
 
 
@@ -190,7 +193,7 @@ def orthogonal_loss(m, p, M: int) -> np.ndarray:
     p = check_array("p", p, ndim=1, nonneg=True)
     M = check_int("M", M, 2)
     if m.shape[-1] != p.size:
-        raise ValueError(f"m must have last axis of length N={p.size}, got shape {m.shape}")
+        raise ValueError(f"m and p: m must have last axis of length N = len(p) = {p.size}, got shape {m.shape}")
     return (p * np.log1p((M - 1) * np.exp(-m))).sum(-1)
 
 
@@ -226,11 +229,11 @@ def _check_problem(W, E, U, f, p):
     N, d = E.shape
     M = U.shape[0]
     if U.shape[1] != d:
-        raise ValueError(f"U must have shape (M, d) with d={d}, got {U.shape}")
+        raise ValueError(f"U must have shape (M, d) with d={d} (the columns of E), got {U.shape}")
     W = np.zeros((d, d)) if W is None else check_array("W", W, ndim=2)
     if W.shape != (d, d):
         raise ValueError(f"W must have shape ({d}, {d}), got {W.shape}")
-    f = check_map("f", f, N, M)
+    f = check_map("f (a map from the N rows of E to the M rows of U)", f, N, M)
     p = check_array("p", p, ndim=1, nonneg=True)
     if p.size != N:
         raise ValueError(f"p must have shape ({N},), got {p.shape}")
@@ -523,13 +526,15 @@ def best_zero_one_binary_2d(E, U, f, p) -> np.ndarray:
             f"E must have shape (..., N, 2) and U (..., 2, 2) with the same leading axes; got {E.shape}, {U.shape}"
         )
     N = E.shape[-2]
-    f = np.asarray(f)
-    if not np.issubdtype(f.dtype, np.integer) or f.shape[-1:] != (N,) or f.min() < 0 or f.max() > 1:
-        raise ValueError(f"f must be an integer array (..., {N}) with values in [0, 1]")
+    f = check_array("f", f, dtype=np.int64)
+    if f.shape[-1:] != (N,) or f.min() < 0 or f.max() > 1:
+        raise ValueError(f"f must be an integer array (..., {N}) with values in [0, 1] (N = the rows of E)")
     p = check_array("p", p, nonneg=True)
     if p.shape[-1:] != (N,):
-        raise ValueError(f"p must have last axis of length {N}, got {p.shape}")
+        raise ValueError(f"p must have last axis of length {N} (the rows of E), got {p.shape}")
     lead = E.shape[:-2]
+    if check_broadcast("E, f and p", E[..., 0], f, p) != lead + (N,):
+        raise ValueError(f"f and p must broadcast to the leading axes of E, {lead + (N,)}; got {f.shape}, {p.shape}")
     f = np.broadcast_to(f, lead + (N,))
     p = np.broadcast_to(p, lead + (N,))
     y = np.where(f == 0, 1.0, -1.0)
@@ -560,7 +565,7 @@ def two_token_large_step_time(a: float, p0: float, T: int = 10_000) -> int:
     p0 : float
         Probability p_0 of token 0, 0 < p0 < 1.
     T : int, default 10_000
-        Largest number of steps simulated, T >= 1.
+        Largest number of steps simulated, 1 <= T <= MAX_STEPS (10**8).
 
     Returns
     -------
@@ -569,7 +574,7 @@ def two_token_large_step_time(a: float, p0: float, T: int = 10_000) -> int:
     """
     p0 = check_float("p0", p0, 0.0, 1.0, lo_open=True, hi_open=True)
     E = two_token_embeddings(a)
-    T = check_int("T", T, 1)
+    T = check_int("T", T, 1, MAX_STEPS)
     p1 = 1.0 - p0
     v = np.zeros(2)
 

@@ -20,20 +20,22 @@ from __future__ import annotations
 import numpy as np
 from scipy.special import logsumexp
 
-from amemory.validate import check_array, check_float, check_int, check_map
+from amemory.validate import check_alloc, check_array, check_float, check_int, check_map
 
 
-def _check(W, X, U, P):
-    X = check_array("X", X, ndim=2)
+def _check(W, X, U, P, xname="X"):
+    X = check_array(xname, X, ndim=2)
     U = check_array("U", U, ndim=2)
     W = check_array("W", W, ndim=2)
     P = check_array("p_joint", P, ndim=2, nonneg=True)
     n, d = X.shape
     M = U.shape[0]
     if U.shape[1] != d or W.shape != (d, d):
-        raise ValueError(f"shapes must be X (n, d), U (M, d), W (d, d); got {X.shape}, {U.shape}, {W.shape}")
+        raise ValueError(f"shapes must be {xname} (n, d), U (M, d), W (d, d); got {X.shape}, {U.shape}, {W.shape}")
     if P.shape != (n, M):
-        raise ValueError(f"p_joint must have shape (n, M) = ({n}, {M}), got {P.shape}")
+        raise ValueError(
+            f"p_joint must have shape (n, M) = ({n}, {M}) (n = rows of {xname}, M = rows of U), got {P.shape}"
+        )
     if not np.isclose(P.sum(), 1.0, atol=1e-9):
         raise ValueError(f"p_joint must sum to 1, got {P.sum()}")
     return W, X, U, P
@@ -58,7 +60,13 @@ def model_probs(W, X, U) -> np.ndarray:
     numpy.ndarray
         Shape (n, M): p_W(k|x) for input row x and output k; rows sum to one.
     """
-    logits = np.asarray(X) @ np.asarray(W).T @ np.asarray(U).T
+    X = check_array("X", X, ndim=2)
+    U = check_array("U", U, ndim=2)
+    W = check_array("W", W, ndim=2)
+    d = X.shape[1]
+    if W.shape != (d, d) or U.shape[1] != d:
+        raise ValueError(f"shapes must be X (n, d), U (M, d), W (d, d); got {X.shape}, {U.shape}, {W.shape}")
+    logits = X @ W.T @ U.T
     return np.exp(logits - logsumexp(logits, axis=1, keepdims=True))
 
 
@@ -112,7 +120,7 @@ def gradient_lemma(W, E, U, p_joint) -> np.ndarray:
     numpy.ndarray
         Shape (d, d): grad L(W).
     """
-    W, E, U, P = _check(W, E, U, p_joint)
+    W, E, U, P = _check(W, E, U, p_joint, "E")
     pz = P.sum(1)
     D = pz[:, None] * model_probs(W, E, U) - P  # p(z)(p_W(k|z) - p(k|z)); rows with p(z) = 0 vanish
     return U.T @ D.T @ E
@@ -182,6 +190,7 @@ def one_step_scores(f, M: int, eta: float, p=None) -> np.ndarray:
     f = np.asarray(f)
     N = f.size
     M = check_int("M", M, 1)
+    check_alloc("M", 8.0 * N * M)
     f = check_map("f", f, N, M)
     eta = check_float("eta", eta, 0.0, lo_open=True)
     pz = np.full(N, 1.0 / N) if p is None else check_array("p", p, ndim=1, nonneg=True)
@@ -236,5 +245,6 @@ def noisy_one_step_scores(N: int, eta: float) -> np.ndarray:
         Shape (N, N): entry [y, k] is the score of an input of class y on output k (independent of t).
     """
     N = check_int("N", N, 1)
+    check_alloc("N", 8.0 * N * N)
     eta = check_float("eta", eta, 0.0, lo_open=True)
     return (eta / N) * (np.eye(N) - 1.0 / N)

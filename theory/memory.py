@@ -24,7 +24,16 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.special import log_ndtr, ndtri
 
-from amemory.validate import check_array, check_choice, check_float, check_int, check_map, check_prob
+from amemory.validate import (
+    check_alloc,
+    check_array,
+    check_broadcast,
+    check_choice,
+    check_float,
+    check_int,
+    check_map,
+    check_prob,
+)
 
 _T = np.linspace(-9.0, 9.0, 721)
 _PHI_T = np.exp(-0.5 * _T**2) / np.sqrt(2 * np.pi) * (_T[1] - _T[0])
@@ -54,6 +63,17 @@ class ScoreMoments:
     wrong_base: np.ndarray
     wrong_self: np.ndarray
 
+    def __post_init__(self):
+        for name in ("mean_correct", "var_correct", "wrong_base", "wrong_self"):
+            object.__setattr__(self, name, check_array(name, getattr(self, name), ndim=1))
+        N = self.mean_correct.size
+        for name in ("var_correct", "wrong_self"):
+            if getattr(self, name).size != N:
+                raise ValueError(f"{name} must have the shape of mean_correct, ({N},), got {getattr(self, name).shape}")
+        for name in ("var_correct", "wrong_base", "wrong_self"):
+            if np.any(getattr(self, name) < 0):
+                raise ValueError(f"{name} must be non-negative (a variance)")
+
     def var_wrong(self, z, y) -> np.ndarray:
         """Variance of the wrong scores: Var gamma_{z,y} = B_y + a_z for y != f*(z).
 
@@ -69,14 +89,22 @@ class ScoreMoments:
         numpy.ndarray
             wrong_base[y] + wrong_self[z], with the broadcast shape of ``z`` and ``y``.
         """
-        return self.wrong_base[np.asarray(y)] + self.wrong_self[np.asarray(z)]
+        z = check_array("z", z, dtype=np.int64)
+        y = check_array("y", y, dtype=np.int64)
+        check_broadcast("z and y", z, y)
+        if z.min() < 0 or z.max() >= self.wrong_self.size:
+            raise ValueError(f"z must index tokens in [0, {self.wrong_self.size - 1}]")
+        if y.min() < 0 or y.max() >= self.wrong_base.size:
+            raise ValueError(f"y must index outputs in [0, {self.wrong_base.size - 1}]")
+        return self.wrong_base[y] + self.wrong_self[z]
 
 
 def _check_memory(q, f, M, d):
     d = check_int("d", d, 1)
     M = check_int("M", M, 1)
     q = check_array("q", q, ndim=1)
-    f = check_map("f", f, q.size, M)
+    check_alloc("M", 8.0 * (M + q.size))
+    f = check_map("f (of the length of q)", f, q.size, M)
     return q, f, M, d
 
 
@@ -142,11 +170,16 @@ def score_variance(q, f, M: int, d: int, z, y) -> np.ndarray:
         Var gamma_{z,y}, with the shape of ``z``.
     """
     mom = score_moments(q, f, M, d)
-    z, y = np.asarray(z), np.asarray(y)
+    z = check_array("z", z, dtype=np.int64)
+    y = check_array("y", y, dtype=np.int64)
     q_arr = np.asarray(q, dtype=float)
     f_arr = np.asarray(f)
-    if z.shape != y.shape or z.min() < 0 or z.max() >= q_arr.size or y.min() < 0 or y.max() >= M:
-        raise ValueError(f"z must index tokens in [0, {q_arr.size - 1}] and y outputs in [0, {M - 1}], same shapes")
+    if z.shape != y.shape:
+        raise ValueError(f"z and y must have the same shape, got {z.shape} and {y.shape}")
+    if z.min() < 0 or z.max() >= q_arr.size:
+        raise ValueError(f"z must index tokens in [0, {q_arr.size - 1}]")
+    if y.min() < 0 or y.max() >= M:
+        raise ValueError(f"y must index outputs in [0, {M - 1}]")
     return np.where(f_arr[z] == y, mom.var_correct[z], mom.var_wrong(z, y))
 
 
@@ -170,7 +203,10 @@ def score_variance_bound(n_same: np.ndarray, n_other: np.ndarray, d: int) -> np.
         n_same/d + n_other/d^2, float64, with the broadcast shape.
     """
     d = check_int("d", d, 1)
-    return np.asarray(n_same, float) / d + np.asarray(n_other, float) / d**2
+    n_same = check_array("n_same", n_same, nonneg=True)
+    n_other = check_array("n_other", n_other, nonneg=True)
+    check_broadcast("n_same and n_other", n_same, n_other)
+    return n_same / d + n_other / d**2
 
 
 def _norm_nodes(d: int, k: int):
@@ -342,6 +378,9 @@ def target_map(N: int, kind: str, M: int | None = None) -> tuple[np.ndarray, int
     """
     N = check_int("N", N, 1)
     check_choice("kind", kind, ("injective", "mod"))
+    check_alloc("N", 8.0 * N)
+    if M is not None:
+        M = check_int("M", M, 1, 2**62)
     if kind == "injective":
         return np.arange(N), N
     M = 2 if M is None else check_int("M", M, 1)
@@ -390,7 +429,7 @@ def capacity_threshold(d: int, kind: str, accuracy: float = 0.9, M: int | None =
     Parameters
     ----------
     d : int
-        Embedding dimension, d >= 1.
+        Embedding dimension, 1 <= d <= 20000 (N* then stays below the search's 1e8).
     kind : {'injective', 'mod'}
         The kind of map (see :func:`target_map`).
     accuracy : float, default 0.9
@@ -403,8 +442,11 @@ def capacity_threshold(d: int, kind: str, accuracy: float = 0.9, M: int | None =
     float
         N*(d) (searched below N = 1e8; ValueError beyond).
     """
-    d = check_int("d", d, 1)
+    d = check_int("d", d, 1, 20_000)
     accuracy = check_float("accuracy", accuracy, 0.0, 1.0, lo_open=True, hi_open=True)
+    check_choice("kind", kind, ("injective", "mod"))
+    if M is not None:
+        M = check_int("M", M, 1)
     lo, hi = 2, 4
     while capacity_accuracy(hi, d, kind, M) > accuracy:
         lo, hi = hi, hi * 2
@@ -468,15 +510,19 @@ def capacity_exponent(d, kind: str) -> np.ndarray:
     d : array_like
         Embedding dimension(s), d >= 1 (a scalar or a 1-D array).
     kind : {'injective', 'mod'}
-        The kind of map; any value other than 'mod' is treated as 'injective'.
+        The kind of map.
 
     Returns
     -------
     numpy.ndarray
         Shape (n_d,): the local exponent at each d.
     """
+    check_choice("kind", kind, ("injective", "mod"))
     if kind == "mod":
-        return np.ones_like(np.atleast_1d(np.asarray(d, float)))
+        d = check_array("d", np.atleast_1d(d) if np.ndim(d) == 0 else d, ndim=1)
+        if np.any(d < 1):
+            raise ValueError("d must be >= 1")
+        return np.ones_like(d)
     n = capacity_asymptotic(d, "injective")
     return 2.0 / (1.0 + 1.0 / np.log(n))
 

@@ -37,7 +37,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from amemory.validate import check_array, check_choice, check_float, check_int, check_prob
+from amemory.validate import check_alloc, check_array, check_choice, check_float, check_int, check_prob
 
 from .memory import recall_probability
 from .zipf import zipf_pmf
@@ -146,7 +146,10 @@ def hutter_asymptote(T, alpha: float, N: int | None = None) -> np.ndarray:
 
     alpha = check_float("alpha", alpha, 1.0, lo_open=True)
     T = _as_T(T)
-    H = zeta(alpha) if N is None else float(np.sum(np.arange(1, check_int("N", N, 1) + 1, dtype=float) ** -alpha))
+    if N is not None:
+        N = check_int("N", N, 1)
+        check_alloc("N", 8.0 * N)
+    H = zeta(alpha) if N is None else float(np.sum(np.arange(1, N + 1, dtype=float) ** -alpha))
     return gamma(1 - 1 / alpha) / (alpha * H ** (1 / alpha)) * T ** (-(alpha - 1) / alpha)
 
 
@@ -200,6 +203,7 @@ def threshold_error(N: int, alpha: float, d, c: float = 8.0, M: int | None = Non
         Shape (n_d,): E(d) for each d.
     """
     N = check_int("N", N, 1)
+    check_alloc("N", 8.0 * N)
     c = check_float("c", c, 0.0, lo_open=True)
     d = check_array("d", np.atleast_1d(d), ndim=1)
     if np.any(d < 1):
@@ -315,8 +319,8 @@ def top_seen_error(p, T, K, M: int | None = None) -> np.ndarray:
         E(T, K), with the shape of ``T``.
     """
     p = _as_prob(p)
-    T = np.asarray(T, float)
-    K = np.asarray(K, float)
+    T = check_array("T", T, nonneg=True)
+    K = check_array("K", K, nonneg=True)
     if T.shape != K.shape:
         raise ValueError(f"T and K must have the same shape, got {T.shape} and {K.shape}")
     Tf, Kf = _as_T(T.ravel()), check_array("K", K.ravel(), nonneg=True)
@@ -347,7 +351,7 @@ def top_seen_lower(p, T, K, M: int | None = None) -> np.ndarray:
         E_low(T, K), with the shape of ``T``.
     """
     p = _as_prob(p)
-    T, K = np.asarray(T, float), np.asarray(K, float)
+    T, K = check_array("T", T, nonneg=True), check_array("K", K, nonneg=True)
     if T.shape != K.shape:
         raise ValueError(f"T and K must have the same shape, got {T.shape} and {K.shape}")
     u = unseen_mass(p, _as_T(T.ravel()))

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from amemory.validate import check_array, check_float, check_int
+from amemory.validate import check_array, check_bool, check_float, check_int
 
 __all__ = ["construction", "construction_scales", "probe", "probe_chance", "target_wkq1", "target_wkq2", "target_wov2"]
 
@@ -244,6 +244,9 @@ def construction(E, P, U, WOV1, triggers, scales: dict | None = None, *, remap: 
     """
     E = _table("E", E)
     P = _table("P", P, E.shape[-1])
+    remap = check_bool("remap", remap)
+    if scales is not None and not isinstance(scales, dict):
+        raise ValueError(f"scales must be a dict with the keys WKQ1, WKQ2, WOV2 or None, got {scales!r}")
     s = construction_scales(P.shape[-2]) if scales is None else scales
     if set(s) != {"WKQ1", "WKQ2", "WOV2"}:
         raise ValueError(f"scales must have the keys WKQ1, WKQ2, WOV2, got {sorted(s)}")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.special import logsumexp
 
-from amemory.validate import check_float, check_int
+from amemory.validate import check_alloc, check_float, check_int
 
 
 def zipf_pmf(N: int, alpha: float) -> np.ndarray:
@@ -28,6 +28,7 @@ def zipf_pmf(N: int, alpha: float) -> np.ndarray:
         Shape (N,), float64, summing to one; entry i is p(i + 1) (index 0 is the most frequent token).
     """
     N = check_int("N", N, 1)
+    check_alloc("N", 8.0 * N)
     alpha = check_float("alpha", alpha, 0.0)
     logw = -alpha * np.log(np.arange(1, N + 1, dtype=float))
     return np.exp(logw - logsumexp(logw))
