@@ -12,6 +12,7 @@ import hashlib
 import json
 import math
 import os
+import re
 import signal
 import sqlite3
 import subprocess
@@ -32,6 +33,8 @@ from amemory.sweep import (
     SweepError,
     canonical_json,
     config_hash,
+    dump_store,
+    load_dump,
     load_results,
     run_sweep,
     task_name,
@@ -1146,3 +1149,245 @@ def test_cli_foreign_database_and_cuda_one_line(tmp_path, capsys):
         assert sw.main(["run", "sweep_toy:toy_task", "--grid", str(g), "--store", str(p), "--device", "cuda"]) == 2
         err = capsys.readouterr().err.strip()
         assert "--device" in err and "\n" not in err and not p.exists()
+
+
+# ---------------------------------------------------------------- portable dumps: dump, load, resume
+def _toy_run_args(store: Path, grid: Path) -> list[str]:
+    return ["run", "sweep_toy:toy_task", "--grid", str(grid), "--store", str(store), "--scheduler", "inline"]
+
+
+def _dump_objects(path: Path) -> list[dict]:
+    import gzip
+
+    with gzip.open(path, "rt") as fh:
+        return [json.loads(line) for line in fh]
+
+
+def _write_objects(path: Path, objs: list) -> Path:
+    import gzip
+
+    with gzip.open(path, "wt") as fh:
+        fh.writelines(json.dumps(o) + "\n" for o in objs)
+    return path
+
+
+def _results_table(path: Path) -> list[tuple]:
+    """Every column of every stored row, read without the Store class."""
+    con = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
+    try:
+        return con.execute(
+            "SELECT r.hash, r.seed, r.result, r.seconds, r.host, r.finished, c.task, c.version, c.config "
+            "FROM results r JOIN configs c ON c.hash = r.hash ORDER BY r.hash, r.seed"
+        ).fetchall()
+    finally:
+        con.close()
+
+
+def _one_line_error(capsys, *needles: str) -> str:
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error:") and "\n" not in err and "Traceback" not in err, err
+    for s in needles:
+        assert s in err, err
+    return err
+
+
+def test_dump_load_round_trip_then_run_computes_nothing(tmp_path, capsys):
+    """run -> dump -> load into a fresh store: the same rows (results, seconds, host, time) and the same status,
+    and the same run command on the loaded store computes nothing (the resume of a fresh clone)."""
+    a, b, g = tmp_path / "a.sqlite", tmp_path / "b.sqlite", _grid_file(tmp_path / "g.json", toy_configs(3))
+    assert sw.main([*_toy_run_args(a, g), "--seeds", "2", "--no-progress"]) == 0
+    capsys.readouterr()
+    out = tmp_path / "reports" / "store" / "toy.jsonl.gz"  # its directory is created
+    assert sw.main(["dump", "--store", str(a), "--out", str(out)]) == 0
+    assert capsys.readouterr().out.strip() == f"6 rows -> {out}"
+    objs = _dump_objects(out)
+    assert objs[0] == {"format": "amemory-sweep-dump", "version": 1, "rows": 6} and len(objs) == 7
+    assert set(objs[1]) == {"hash", "task", "version", "config", "seed", "result", "seconds", "host", "finished"}
+    assert sw.main(["load", "--from", str(out), "--store", str(b)]) == 0  # b is created
+    assert capsys.readouterr().out.strip() == f"added 6 rows, already present 0 -> {b}"
+    assert _results_table(b) == _results_table(a) and len(_results_table(a)) == 6
+    for p in (a, b):
+        assert sw.main(["status", "--store", str(p)]) == 0
+    status_a, status_b = capsys.readouterr().out.strip().split("\n")
+    assert status_a == status_b == "toy (version 1): 3 configurations, 6 rows"
+    assert sw.main([*_toy_run_args(b, g), "--seeds", "2", "--no-progress"]) == 0
+    assert "total 6, stored before 6, done now 0" in capsys.readouterr().out
+    assert _results_table(b) == _results_table(a)
+    # loading again adds nothing; a store holding part of the rows gets the rest
+    assert sw.main(["load", "--from", str(out), "--store", str(b)]) == 0
+    assert "added 0 rows, already present 6" in capsys.readouterr().out
+    c = tmp_path / "c.sqlite"
+    assert sw.main([*_toy_run_args(c, g), "--seeds", "1", "--no-progress"]) == 0
+    assert load_dump(out, c) == (3, 3)
+    with Store(c) as st, Store(a) as sa:
+        assert st.snapshot() == sa.snapshot()
+
+
+def test_dump_is_byte_identical_for_the_same_contents(tmp_path):
+    a, b = tmp_path / "a.sqlite", tmp_path / "b.sqlite"
+    run_sweep(toy_task, toy_configs(4), (0, 1, 2), a, "inline", progress=False)
+    d1, d2, d3 = tmp_path / "1.jsonl.gz", tmp_path / "2.jsonl.gz", tmp_path / "3.jsonl.gz"
+    assert dump_store(a, d1) == 12
+    time.sleep(1.1)  # a gzip time stamp would differ now
+    assert dump_store(a, d2) == 12
+    assert d1.read_bytes() == d2.read_bytes()
+    assert d1.read_bytes()[4:8] == b"\x00" * 4  # gzip mtime 0
+    load_dump(d1, b)  # the same contents written in another order: the same file
+    assert dump_store(b, d3) == 12 and d3.read_bytes() == d1.read_bytes()
+    keys = [(o["task"], o["hash"], o["seed"]) for o in _dump_objects(d1)[1:]]
+    assert keys == sorted(keys) and len(set(keys)) == 12
+    run_sweep(toy_task, toy_configs(4), (3,), a, "inline", progress=False)  # new contents: another file
+    assert dump_store(a, d2) == 16 and d2.read_bytes() != d1.read_bytes()
+
+
+def test_load_refuses_a_tampered_hash_and_leaves_the_store_untouched(tmp_path, capsys):
+    a, c = tmp_path / "a.sqlite", tmp_path / "c.sqlite"
+    run_sweep(toy_task, toy_configs(3), (0, 1), a, "inline", progress=False)
+    run_sweep(toy_task, toy_configs(1), (0,), c, "inline", progress=False)
+    good = tmp_path / "good.jsonl.gz"
+    dump_store(a, good)
+    objs = _dump_objects(good)
+    objs[3]["config"]["x"] += 1.0  # line 4: its configuration altered, its hash kept
+    bad = _write_objects(tmp_path / "bad.jsonl.gz", objs)
+    before, rows = _digest(c), _results_table(c)
+    assert sw.main(["load", "--from", str(bad), "--store", str(c)]) == 2
+    _one_line_error(capsys, "line 4", "does not recompute")
+    with pytest.raises(ValueError, match="line 4"):
+        load_dump(bad, c)
+    assert _digest(c) == before and _results_table(c) == rows  # the file's bytes and mtime, and what it holds
+    fresh = tmp_path / "fresh.sqlite"
+    assert sw.main(["load", "--from", str(bad), "--store", str(fresh)]) == 2
+    assert not fresh.exists()  # nothing is created for a refused file
+    capsys.readouterr()
+    objs = _dump_objects(good)
+    assert objs[0]["rows"] == 6
+    cut = _write_objects(tmp_path / "cut.jsonl.gz", objs[:1] + objs[2:])  # a row cut out of the file
+    assert sw.main(["load", "--from", str(cut), "--store", str(c)]) == 2
+    _one_line_error(capsys, "header says 6 rows but it holds 5")
+    assert _digest(c) == before
+    assert load_dump(good, c) == (5, 1)  # the untampered file loads
+
+
+def test_load_refuses_a_conflicting_result_and_writes_nothing(tmp_path, capsys):
+    a = tmp_path / "a.sqlite"
+    run_sweep(toy_task, toy_configs(3), (0, 1), a, "inline", progress=False)
+    good = tmp_path / "good.jsonl.gz"
+    dump_store(a, good)
+    objs = _dump_objects(good)
+    objs[5]["result"]["value"] += 1e-9  # another result for a stored (configuration, seed)
+    objs.insert(1, {**objs[1], "seed": 7})  # line 2: a new row, before the conflict: it must not be written
+    objs[0]["rows"] = 7
+    other = _write_objects(tmp_path / "other.jsonl.gz", objs)
+    before, rows = _digest(a), _results_table(a)
+    assert sw.main(["load", "--from", str(other), "--store", str(a)]) == 2
+    _one_line_error(capsys, "line 7", "different result")
+    with pytest.raises(ValueError, match="conflict"):
+        load_dump(other, a)
+    assert _digest(a) == before and _results_table(a) == rows
+    assert load_dump(other, tmp_path / "b.sqlite") == (7, 0)  # no conflict in an empty store
+
+
+@pytest.mark.parametrize(
+    "case, message",
+    [
+        ("text", "not a readable gzip file"),
+        ("empty", "no header"),
+        ("gzip of text", "line 1 is not JSON"),
+        ("no header", "line 1 is not a header"),
+        ("newer version", "dump version 2"),
+        ("truncated", "truncated"),
+        ("bad line", "line 3: not a JSON line"),
+        ("NaN result", "line 2"),
+        ("missing key", "line 2: the row lacks the keys ['seed']"),
+        ("directory", "not a regular file"),
+    ],
+)
+def test_load_refuses_a_file_that_is_not_a_dump(tmp_path, capsys, case, message):
+    import gzip
+
+    a = tmp_path / "a.sqlite"
+    run_sweep(toy_task, toy_configs(2), (0, 1), a, "inline", progress=False)
+    good = tmp_path / "good.jsonl.gz"
+    dump_store(a, good)
+    lines = gzip.decompress(good.read_bytes()).split(b"\n")
+    f = tmp_path / "f.jsonl.gz"
+    if case == "text":
+        f.write_text("hash,seed\nab,1\n")
+    elif case == "empty":
+        f.write_bytes(gzip.compress(b""))
+    elif case == "gzip of text":
+        f.write_bytes(gzip.compress(b"hash,seed\n"))
+    elif case == "no header":
+        f.write_bytes(gzip.compress(b"\n".join(lines[1:])))
+    elif case == "newer version":
+        f.write_bytes(gzip.compress(b"\n".join([lines[0].replace(b'"version":1', b'"version":2'), *lines[1:]])))
+    elif case == "truncated":
+        f.write_bytes(good.read_bytes()[:-12])
+    elif case == "bad line":
+        f.write_bytes(gzip.compress(b"\n".join([*lines[:2], b"{not json", *lines[3:]])))
+    elif case == "NaN result":
+        f.write_bytes(gzip.compress(b"\n".join([lines[0], lines[1].replace(b'"sd":', b'"sd":NaN,"z":'), *lines[2:]])))
+    elif case == "missing key":
+        f.write_bytes(gzip.compress(b"\n".join([lines[0], re.sub(rb'"seed":\d+,', b"", lines[1]), *lines[2:]])))
+    else:
+        f.mkdir()
+    s = tmp_path / "s.sqlite"
+    assert sw.main(["load", "--from", str(f), "--store", str(s)]) == 2
+    _one_line_error(capsys, message)
+    assert not s.exists()
+    with pytest.raises(ValueError, match="path"):
+        load_dump(f, s)
+
+
+def test_dump_task_filter(tmp_path, capsys):
+    a = tmp_path / "a.sqlite"
+    run_sweep(toy_task, toy_configs(3), (0, 1), a, "inline", progress=False)  # task "toy"
+    run_sweep(toy_task, toy_configs(2), (0,), a, "inline", progress=False, task="other")
+    only, both = tmp_path / "toy.jsonl.gz", tmp_path / "both.jsonl.gz"
+    assert sw.main(["dump", "--store", str(a), "--out", str(only), "--task", "toy"]) == 0
+    assert "6 rows" in capsys.readouterr().out
+    assert {o["task"] for o in _dump_objects(only)[1:]} == {"toy"} and _dump_objects(only)[0]["rows"] == 6
+    assert sw.main(["dump", "--store", str(a), "--out", str(both), "--task", "toy", "--task", "other"]) == 0
+    assert "8 rows" in capsys.readouterr().out
+    assert dump_store(a, tmp_path / "all.jsonl.gz") == 8
+    assert (tmp_path / "all.jsonl.gz").read_bytes() == both.read_bytes()
+    assert dump_store(a, tmp_path / "two.jsonl.gz", ["other", "toy"]) == 8  # the filter's order does not matter
+    assert (tmp_path / "two.jsonl.gz").read_bytes() == both.read_bytes()
+    b = tmp_path / "b.sqlite"
+    assert load_dump(only, b) == (6, 0)
+    with Store(b) as st:
+        assert st.summary() == [{"task": "toy", "version": "1", "configs": 3, "rows": 6}]
+    assert sw.main(["dump", "--store", str(a), "--out", str(tmp_path / "x.jsonl.gz"), "--task", "toyy"]) == 2
+    _one_line_error(capsys, "no task 'toyy'", "'other'")
+    assert not (tmp_path / "x.jsonl.gz").exists()
+
+
+def test_dump_and_load_argument_errors(tmp_path, capsys):
+    a = tmp_path / "a.sqlite"
+    run_sweep(toy_task, toy_configs(1), (0,), a, "inline", progress=False)
+    d = tmp_path / "d.jsonl.gz"
+    for kw, name in [
+        ({"store": 3, "out": d}, "store"),
+        ({"store": tmp_path / "absent.sqlite", "out": d}, "does not exist"),
+        ({"store": a, "out": tmp_path / "d.jsonl"}, "out"),
+        ({"store": a, "out": ""}, "out"),
+        ({"store": a, "out": tmp_path}, "out"),
+        ({"store": a, "out": d, "tasks": "toy"}, "tasks"),
+        ({"store": a, "out": d, "tasks": []}, "tasks"),
+        ({"store": a, "out": d, "tasks": [""]}, "tasks"),
+    ]:
+        with pytest.raises(ValueError, match=name):
+            dump_store(**kw)
+    assert not d.exists() and list(tmp_path.glob(".*tmp")) == []
+    dump_store(a, d)
+    for kw, name in [
+        ({"path": 3, "store": a}, "path"),
+        ({"path": tmp_path / "absent.jsonl.gz", "store": a}, "path"),
+        ({"path": d, "store": 3}, "store"),
+        ({"path": d, "store": ""}, "store"),
+    ]:
+        with pytest.raises(ValueError, match=name):
+            load_dump(**kw)
+    assert sw.main(["dump", "--store", str(tmp_path / "absent.sqlite"), "--out", str(d)]) == 2
+    _one_line_error(capsys, "does not exist")
+    assert not (tmp_path / "absent.sqlite").exists()

@@ -7,7 +7,8 @@ the driver, a lost worker) and rerun with the same command: what is stored is sk
 (configuration, seed) pairs run.
 
 Modules: :mod:`~amemory.sweep.hashing` (canonical JSON, configuration hashes, stable task ids),
-:mod:`~amemory.sweep.store` (the SQLite store), :mod:`~amemory.sweep.runner` (:func:`run_sweep`,
+:mod:`~amemory.sweep.store` (the SQLite store; portable dumps of its rows,
+:func:`dump_store` and :func:`load_dump`), :mod:`~amemory.sweep.runner` (:func:`run_sweep`,
 :func:`load_results`, the inline and Dask executors), :mod:`~amemory.sweep.named` (:class:`NamedSweep`),
 :mod:`~amemory.sweep.frames` (results as pandas DataFrames, CSV/Parquet export),
 :mod:`~amemory.sweep.cli` (``python -m amemory.sweep``). The engine imports nothing from
@@ -38,7 +39,7 @@ from .frames import export_frame, results_frame, rows_frame, store_frame
 from .hashing import canonical_json, config_hash, task_id, task_name
 from .named import SCALES, NamedSweep, import_function
 from .runner import SweepError, SweepSummary, load_results, run_sweep
-from .store import APPLICATION_ID, MAGIC, SCHEMA_VERSION, Store
+from .store import APPLICATION_ID, MAGIC, SCHEMA_VERSION, Store, dump_store, load_dump
 
 __all__ = [
     "APPLICATION_ID",
@@ -51,8 +52,10 @@ __all__ = [
     "SweepSummary",
     "canonical_json",
     "config_hash",
+    "dump_store",
     "export_frame",
     "import_function",
+    "load_dump",
     "load_results",
     "results_frame",
     "rows_frame",

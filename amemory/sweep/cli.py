@@ -1,4 +1,4 @@
-"""Command line of the sweep engine: ``python -m amemory.sweep {run, list, status}``.
+"""Command line of the sweep engine: ``python -m amemory.sweep {run, list, status, export, dump, load}``.
 
 ``run NAME``          a named sweep (from the grids module, default ``checks/grids.py`` of the current
                       directory or ``$AMEMORY_GRIDS``), only what the store lacks;
@@ -6,7 +6,11 @@
                       TOML) and the seeds of ``--seeds N`` (0..N-1) or ``--seed-list 3,5,8``;
 ``list``              the named sweeps;
 ``status``            what a store holds;
-``export``            a store's rows as a table (``--out runs.csv`` or ``runs.parquet``).
+``export``            a store's rows as a table (``--out runs.csv`` or ``runs.parquet``);
+``dump``              a store's finished rows as a portable, deterministic file (``--out runs.jsonl.gz``,
+                      ``--task ID ...`` to keep only some tasks), fit to commit;
+``load``              merge such a dump into a store (``--from runs.jsonl.gz --store S``, created if absent):
+                      all or nothing, every hash recomputed, a conflicting result refused.
 
 A grid file is either ``{"configs": [{...}, ...]}`` (a list of configurations) or a table whose list
 values are axes and whose other values are fixed: ``{"x": [1, 2, 3], "y": [0.1, 1.0], "n": 100}`` gives
@@ -28,7 +32,7 @@ from types import ModuleType
 
 from .named import SCALES, NamedSweep, import_function
 from .runner import SweepError, run_sweep
-from .store import Store
+from .store import Store, dump_store, load_dump
 
 __all__ = ["grid_configs", "load_grids", "main"]
 
@@ -197,6 +201,32 @@ def _parser(names: Sequence[str]) -> argparse.ArgumentParser:
     p.add_argument("--task", default=None, help="only this task id")
     p.add_argument("--version", default=None, help="only this code version")
     p.add_argument("--debug", action="store_true", help="show the traceback of an error")
+    p = sub.add_parser(
+        "dump",
+        help="write a store's finished rows to a portable, deterministic .jsonl.gz",
+        description="One gzipped JSON line per stored (configuration, seed), sorted, byte-identical for the same "
+        "store contents: commit it, and 'load' it in another session or clone to resume.",
+    )
+    p.add_argument("--store", required=True, help="the SQLite results store (must exist; only read)")
+    p.add_argument("--out", required=True, help="the dump to write, e.g. reports/full/store/NAME.jsonl.gz")
+    p.add_argument(
+        "--task",
+        nargs="+",
+        action="extend",
+        default=None,
+        metavar="ID",
+        help="only these task ids (a named sweep's id is its name); repeatable",
+    )
+    p.add_argument("--debug", action="store_true", help="show the traceback of an error")
+    p = sub.add_parser(
+        "load",
+        help="merge a dump into a store (created if absent), all or nothing",
+        description="Every row's hash is recomputed; rows already stored with an equal result are skipped, a "
+        "different result is a conflict that refuses the whole file.",
+    )
+    p.add_argument("--from", dest="source", required=True, help="the dump, a .jsonl.gz written by 'dump'")
+    p.add_argument("--store", required=True, help="the SQLite results store (created if absent)")
+    p.add_argument("--debug", action="store_true", help="show the traceback of an error")
     p = sub.add_parser("status", help="what a store holds")
     p.add_argument("--store", required=True)
     p.add_argument("--debug", action="store_true", help="show the traceback of an error")
@@ -214,6 +244,17 @@ def _run(a: argparse.Namespace) -> int:
         df = store_frame(a.store, a.task, a.version)
         out = export_frame(df, a.out)
         print(f"{len(df)} rows, {len(df.columns)} columns -> {out}")
+        return 0
+    if a.cmd == "dump":
+        n = dump_store(a.store, a.out, a.task)
+        print(f"{n} rows -> {a.out}")
+        return 0
+    if a.cmd == "load":
+        store = Path(a.store)
+        if store.exists() and not store.is_file():
+            raise ValueError(f"--store {a.store!r} is not a regular file")
+        added, present = load_dump(a.source, a.store)
+        print(f"added {added} rows, already present {present} -> {a.store}")
         return 0
     if a.cmd == "status":
         with Store(a.store, create=False) as st:

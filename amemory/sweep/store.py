@@ -6,22 +6,41 @@ such a store (another program's SQLite database, any other file, a corrupt or tr
 ``ValueError`` naming the file and the reason, and the file is never written to. Tables: ``configs``
 (hash, task, version, canonical JSON of the configuration) and ``results`` (hash, seed, canonical JSON
 of the result, seconds, host, time), primary key (hash, seed), so a pair can never be stored twice.
+
+A store is a local file (the full tier keeps it in the git-ignored ``.sweeps/``). :func:`dump_store` writes its
+finished rows to a portable, byte-deterministic ``.jsonl.gz`` dump (fit to commit), and :func:`load_dump` merges
+such a dump into a store, all or nothing (every hash recomputed, a conflicting result refused), so that a long
+sweep resumes in another session or on a fresh clone.
 """
 
 from __future__ import annotations
 
+import gzip
 import json
+import math
 import os
 import socket
 import sqlite3
 import stat
 import time
+import zlib
 from collections.abc import Iterable, Sequence
 from numbers import Integral
 from pathlib import Path
 from typing import Any
 
-__all__ = ["APPLICATION_ID", "MAGIC", "SCHEMA_VERSION", "Store"]
+from .hashing import canonical_json, config_hash
+
+__all__ = [
+    "APPLICATION_ID",
+    "DUMP_FORMAT",
+    "DUMP_VERSION",
+    "MAGIC",
+    "SCHEMA_VERSION",
+    "Store",
+    "dump_store",
+    "load_dump",
+]
 
 SCHEMA_VERSION = 1
 MAGIC = "amemory-sweep-store"
@@ -582,3 +601,306 @@ class Store:
             "LEFT JOIN results r ON r.hash = c.hash GROUP BY c.task, c.version ORDER BY c.task, c.version"
         )
         return [{"task": t, "version": v, "configs": int(n), "rows": int(m)} for t, v, n, m in self._c().execute(q)]
+
+
+# ---------------------------------------------------------------- portable dumps
+DUMP_FORMAT = "amemory-sweep-dump"
+DUMP_VERSION = 1
+_DUMP_REQUIRED = ("hash", "task", "version", "config", "seed", "result")
+_DUMP_KEYS = frozenset(_DUMP_REQUIRED + ("seconds", "host", "finished"))
+
+
+def _dump_line(obj: Any) -> bytes:
+    """One line of a dump: compact JSON with sorted keys (the canonical form of its values), and a newline."""
+    return (json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=True, allow_nan=False) + "\n").encode()
+
+
+def _open_store(store: Any, name: str, *, create: bool) -> tuple[Store, bool]:
+    """``(Store, whether this call opened it)`` from a :class:`Store` or a path."""
+    if isinstance(store, Store):
+        return store, False
+    if not isinstance(store, (str, os.PathLike)) or str(store) == "":
+        raise ValueError(f"{name} must be a Store or a non-empty path (str or os.PathLike), got {store!r}")
+    return Store(store, create=create), True
+
+
+def _dump_tasks(tasks: Any) -> list[str] | None:
+    if tasks is None:
+        return None
+    if isinstance(tasks, str) or not isinstance(tasks, Iterable):
+        raise ValueError(f"tasks must be None or a list of task ids (str), got {tasks!r}")
+    out = list(dict.fromkeys(tasks))
+    if not out or not all(isinstance(t, str) and t for t in out):
+        raise ValueError(f"tasks must be None or a non-empty list of non-empty task ids (str), got {tasks!r}")
+    return out
+
+
+def dump_store(store: Store | str | os.PathLike, out: str | os.PathLike, tasks: Iterable[str] | None = None) -> int:
+    """Write the finished rows of a store to a portable, deterministic dump (gzipped JSON lines).
+
+    The first line is the header ``{"format": "amemory-sweep-dump", "rows": n, "version": 1}``; then one line
+    per stored (configuration, seed): ``hash, task, version, config, seed, result, seconds, host, finished``
+    (``config`` and ``result`` as the JSON values the store holds), sorted by (task, hash, seed), every object
+    with sorted keys and no whitespace, gzipped with mtime 0 and no file name. The same store contents thus
+    give a byte-identical file (with the same zlib), fit to be committed. The rows are read in one read
+    transaction (a consistent snapshot, even while a sweep writes to the store); the file is written under a
+    temporary name and renamed into place (its directory is created if needed), so ``out`` is either the
+    previous file or the complete dump. :func:`load_dump` merges it into a store.
+
+    Parameters
+    ----------
+    store : Store, str or os.PathLike
+        The store (an existing file; it is only read).
+    out : str or os.PathLike
+        The dump to write, a name ending in ``.gz`` (e.g. ``reports/full/store/optimizer_grid.jsonl.gz``).
+    tasks : iterable of str or None
+        Only the rows of these task ids (a named sweep's id is its name); None: every row. An id that the
+        store does not know is refused.
+
+    Returns
+    -------
+    int
+        The number of rows written.
+    """
+    if not isinstance(out, (str, os.PathLike)) or str(out) == "":
+        raise ValueError(f"out must be a non-empty path (str or os.PathLike), got {out!r}")
+    out_path = Path(out)
+    if not out_path.name.endswith(".gz"):
+        raise ValueError(f"out must be a file name ending in .gz (e.g. runs.jsonl.gz), got {str(out_path)!r}")
+    if out_path.is_dir():
+        raise ValueError(f"out {str(out_path)!r} is a directory; give a file name ending in .jsonl.gz")
+    wanted = _dump_tasks(tasks)
+    st, opened = _open_store(store, "store", create=False)
+    tmp: Path | None = None
+    try:
+        con = st._c()
+        con.execute("BEGIN")  # one read transaction: the header's count and the rows are one snapshot
+        try:
+            cond, args = "", []
+            if wanted is not None:
+                known = {r[0] for r in con.execute("SELECT DISTINCT task FROM configs")}
+                unknown = [t for t in wanted if t not in known]
+                if unknown:
+                    raise ValueError(
+                        f"tasks: the store {str(st.path)!r} has no task {unknown[0]!r} (its tasks: {sorted(known)})"
+                    )
+                cond, args = f" WHERE c.task IN ({','.join('?' * len(wanted))})", wanted
+            join = "FROM results r JOIN configs c ON c.hash = r.hash" + cond
+            n = int(con.execute(f"SELECT COUNT(*) {join}", args).fetchone()[0])
+            rows = con.execute(
+                "SELECT c.task, c.hash, c.version, c.config, r.seed, r.result, r.seconds, r.host, r.finished "
+                f"{join} ORDER BY c.task, c.hash, r.seed",
+                args,
+            )
+            out_path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = out_path.with_name(f".{out_path.name}.{os.getpid()}.{time.time_ns()}.tmp")
+            written = 0
+            with open(tmp, "wb") as raw:
+                with gzip.GzipFile(filename="", mode="wb", fileobj=raw, compresslevel=9, mtime=0) as gz:
+                    gz.write(_dump_line({"format": DUMP_FORMAT, "version": DUMP_VERSION, "rows": n}))
+                    for task, h, version, config, seed, result, seconds, host, finished in rows:
+                        if seconds is not None and not math.isfinite(seconds):
+                            seconds = None
+                        row = {
+                            "hash": h,
+                            "task": task,
+                            "version": version,
+                            "config": json.loads(config),
+                            "seed": int(seed),
+                            "result": json.loads(result),
+                            "seconds": seconds,
+                            "host": host,
+                            "finished": finished,
+                        }
+                        gz.write(_dump_line(row))
+                        written += 1
+                raw.flush()
+                os.fsync(raw.fileno())
+        finally:
+            con.execute("COMMIT")
+        if written != n:  # cannot happen within one read transaction
+            raise ValueError(f"store {str(st.path)!r} changed while it was dumped ({n} rows counted, {written} read)")
+        os.replace(tmp, out_path)
+        tmp = None
+    finally:
+        if tmp is not None:
+            tmp.unlink(missing_ok=True)
+        if opened:
+            st.close()
+    return n
+
+
+def _not_a_dump(path: Path, why: str) -> ValueError:
+    return ValueError(f"path {str(path)!r} is not an amemory sweep dump: {why}; nothing was loaded")
+
+
+def _read_dump(path: Path) -> list[tuple[int, str, str, str, str, int, str, float | None, str | None, str | None]]:
+    """Parse and check a whole dump: ``(line, hash, task, version, config_json, seed, result_json, seconds, host,
+    finished)`` per row; ``ValueError`` (naming the line) for anything wrong, before any store is opened."""
+    try:
+        fh = gzip.open(path, "rb")
+    except OSError as e:
+        raise ValueError(f"path {str(path)!r} cannot be read: {e}") from None
+    rows: list[tuple[int, str, str, str, str, int, str, float | None, str | None, str | None]] = []
+    seen: dict[tuple[str, int], int] = {}
+    header: dict | None = None
+    lineno = 0
+
+    def bad(why: str) -> ValueError:
+        return ValueError(f"path {str(path)!r} line {lineno}: {why}; the file was refused, nothing was loaded")
+
+    try:
+        with fh:
+            for lineno, raw in enumerate(fh, start=1):
+                try:
+                    obj = json.loads(raw.decode("utf-8"), parse_constant=_no_constant)
+                except (UnicodeDecodeError, ValueError) as e:
+                    if header is None:
+                        raise _not_a_dump(path, f"line 1 is not JSON ({e})") from None
+                    raise bad(f"not a JSON line ({e})") from None
+                if header is None:
+                    if not isinstance(obj, dict) or obj.get("format") != DUMP_FORMAT:
+                        raise _not_a_dump(path, f'line 1 is not a header {{"format": "{DUMP_FORMAT}", ...}}')
+                    ver = obj.get("version")
+                    if ver != DUMP_VERSION or isinstance(ver, bool):
+                        raise _not_a_dump(path, f"dump version {ver!r}, this code reads version {DUMP_VERSION}")
+                    n = obj.get("rows")
+                    if isinstance(n, bool) or not isinstance(n, int) or n < 0:
+                        raise _not_a_dump(path, f"its header has an invalid row count {n!r}")
+                    header = obj
+                    continue
+                if not isinstance(obj, dict):
+                    raise bad(f"a row must be a JSON object, got {type(obj).__name__}")
+                missing = [k for k in _DUMP_REQUIRED if k not in obj]
+                if missing:
+                    raise bad(f"the row lacks the keys {missing}")
+                extra = sorted(set(obj) - _DUMP_KEYS)
+                if extra:
+                    raise bad(f"the row has unknown keys {extra}")
+                h, task, version, config, seed = (obj[k] for k in ("hash", "task", "version", "config", "seed"))
+                seconds, host, finished = obj.get("seconds"), obj.get("host"), obj.get("finished")
+                if not isinstance(h, str):
+                    raise bad(f"hash must be a str, got {h!r}")
+                if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+                    raise bad(f"seed must be a non-negative int, got {seed!r}")
+                if seconds is not None and (
+                    isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or not math.isfinite(seconds)
+                ):
+                    raise bad(f"seconds must be a finite number or null, got {seconds!r}")
+                for key, v in (("host", host), ("finished", finished)):
+                    if v is not None and not isinstance(v, str):
+                        raise bad(f"{key} must be a str or null, got {v!r}")
+                try:
+                    expect = config_hash(config, task, version)
+                    cfg_json = canonical_json(config, name="config")
+                    res_json = canonical_json(obj["result"], name="result")
+                except ValueError as e:
+                    raise bad(str(e)) from None
+                if h != expect:
+                    raise bad(
+                        f"hash {h[:16]!r}... does not recompute from its (config, task, version) "
+                        f"(expected {expect[:16]!r}...): the row was altered"
+                    )
+                if (h, seed) in seen:
+                    raise bad(f"configuration {h[:12]} seed {seed} appears twice (first on line {seen[h, seed]})")
+                seen[h, seed] = lineno
+                rows.append(
+                    (lineno, h, task, version, cfg_json, seed, res_json, None if seconds is None else float(seconds),
+                     host, finished)
+                )  # fmt: skip
+    except (OSError, EOFError, zlib.error) as e:  # not gzip (BadGzipFile is an OSError), truncated, unreadable
+        if lineno <= 1 and header is None:
+            raise _not_a_dump(path, f"not a readable gzip file ({e})") from None
+        raise ValueError(
+            f"path {str(path)!r}: unreadable after line {lineno} ({e}: a truncated or damaged file); "
+            "the file was refused, nothing was loaded"
+        ) from None
+    if header is None:
+        raise _not_a_dump(path, "the file is empty (no header line)")
+    if len(rows) != header["rows"]:
+        raise ValueError(
+            f"path {str(path)!r}: its header says {header['rows']} rows but it holds {len(rows)} (a truncated or "
+            "edited file); the file was refused, nothing was loaded"
+        )
+    return rows
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not valid JSON")
+
+
+def load_dump(path: str | os.PathLike, store: Store | str | os.PathLike) -> tuple[int, int]:
+    """Merge a dump written by :func:`dump_store` into a store (created if absent), all or nothing.
+
+    The whole file is read and checked first: a header of this format, every row's hash recomputed from
+    its (config, task, version) with :func:`~amemory.sweep.hashing.config_hash`, no (hash, seed) twice.
+    Any error refuses the whole file (``ValueError`` naming the line) before the store is opened or
+    created. The rows are then merged in one transaction: a row the store already holds with an equal
+    result is skipped; one it holds with a different result is a conflict, which refuses the file and
+    writes nothing. Loaded rows keep their seconds, host and finishing time.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The dump (``.jsonl.gz``).
+    store : Store, str or os.PathLike
+        The store to merge into; a path that does not exist is created as a new store.
+
+    Returns
+    -------
+    tuple of (int, int)
+        ``(added, already_present)`` row counts.
+    """
+    if not isinstance(path, (str, os.PathLike)) or str(path) == "":
+        raise ValueError(f"path must be a non-empty path (str or os.PathLike), got {path!r}")
+    src = Path(path)
+    if not src.exists():
+        raise ValueError(f"path {str(src)!r} does not exist")
+    if not src.is_file():
+        raise ValueError(f"path {str(src)!r} is not a regular file")
+    if not isinstance(store, Store) and (not isinstance(store, (str, os.PathLike)) or str(store) == ""):
+        raise ValueError(f"store must be a Store or a non-empty path (str or os.PathLike), got {store!r}")
+    rows = _read_dump(src)
+    st, opened = _open_store(store, "store", create=True)
+    try:
+        con = st._w()
+        con.execute("BEGIN IMMEDIATE")
+        try:
+            hashes = list(dict.fromkeys(r[1] for r in rows))
+            stored: dict[tuple[str, int], str] = {}
+            for i in range(0, len(hashes), 500):
+                part = hashes[i : i + 500]
+                q = f"SELECT hash, seed, result FROM results WHERE hash IN ({','.join('?' * len(part))})"
+                for h, s, r in con.execute(q, part):
+                    stored[(h, int(s))] = r
+            new = []
+            for line, h, _task, _version, _cfg, seed, res, seconds, host, finished in rows:
+                old = stored.get((h, seed))
+                if old is None:
+                    new.append((h, seed, res, seconds, host, finished))
+                    continue
+                try:
+                    same = canonical_json(json.loads(old)) == res
+                except ValueError:
+                    same = False
+                if not same:
+                    raise ValueError(
+                        f"path {str(src)!r} line {line}: configuration {h[:12]} seed {seed} is stored in "
+                        f"{str(st.path)!r} with a different result (a conflict); the file was refused, "
+                        "nothing was written"
+                    )
+            con.executemany(
+                "INSERT OR IGNORE INTO configs(hash, task, version, config) VALUES (?, ?, ?, ?)",
+                list(dict.fromkeys((h, t, v, c) for _, h, t, v, c, *_ in rows)),
+            )
+            con.executemany(
+                "INSERT INTO results(hash, seed, result, seconds, host, finished) VALUES (?, ?, ?, ?, ?, ?)", new
+            )
+            con.execute("COMMIT")
+        except BaseException:
+            con.execute("ROLLBACK")
+            raise
+    finally:
+        if opened:
+            st.close()
+    return len(new), len(rows) - len(new)
