@@ -1,10 +1,12 @@
 """TF1-TF6: transformers with frozen random embeddings on the bigram task (000, 'The bigram data model for
 in-context reasoning' to 'Global vs in-context associations').
 
-The global bigrams pi_b are synthetic (impl.transformer.bigram_table: Zipf(alpha) rows over random
-permutations), not Karpathy's Shakespeare: no download is possible here. The fast tier shrinks the talk's
-sizes (N = 65 characters, T = 256, d = 128) to N = 32, T = 64, d = 64 and trains a few hundred steps of
-batch 32; the full tier uses the talk's sizes and is meant for a GPU (``--scale full --device cuda``).
+The global bigrams pi_b are the talk's: character-level Shakespeare, N = 65
+(impl.transformer.bigram_table(source='shakespeare')); the synthetic Zipf law is a sensitivity row of TF2.
+TF2 runs the paper's model and training (impl.birth, from the authors' public code); TF1, TF3, TF4 and TF6 the
+suite's model (impl.transformer: N(0, 1/d) tables, W_KQ = 0 start, K = 3 triggers), a labelled variant; TF5 the
+talk's uniform setting. The fast tier shrinks the sizes (T = 64, d = 64, small batches, a few hundred steps); the
+full tier uses the paper's sizes and is meant for a GPU (``--scale full --device cuda``).
 """
 
 from __future__ import annotations
@@ -18,7 +20,6 @@ from impl.transformer import (
     BigramTask,
     evaluate,
     first_crossing,
-    forward,
     induction_probes,
     induction_queries,
     init_model,
@@ -26,7 +27,10 @@ from impl.transformer import (
     train,
 )
 
-TASK = {"fast": dict(N=32, T=64, K=3, alpha=1.5, d=64), "full": dict(N=65, T=256, K=3, alpha=1.5, d=128)}
+TASK = {
+    "fast": dict(N=65, T=64, K=3, alpha=1.5, d=64, source="shakespeare"),
+    "full": dict(N=65, T=256, K=3, alpha=1.5, d=128, source="shakespeare"),
+}
 TRAIN = {
     "fast": dict(seeds=5, steps=600, batch=32, lr=1.0, eval_every=20, eval_batch=256, final_batch=512),
     "full": dict(seeds=8, steps=4000, batch=64, lr=1.0, eval_every=50, eval_batch=512, final_batch=2048),
@@ -35,7 +39,7 @@ TRAIN = {
 
 def _task(scale) -> BigramTask:
     g = TASK[scale]
-    return BigramTask(N=g["N"], T=g["T"], K=g["K"], alpha=g["alpha"])
+    return BigramTask(N=g["N"], T=g["T"], K=g["K"], alpha=g["alpha"], source=g["source"])
 
 
 def _icl_runs(shared, seeds, scale, device):
@@ -45,9 +49,9 @@ def _icl_runs(shared, seeds, scale, device):
 
 
 def _train_icl(scale, sd, device):
-    """The three runs with the loss on the in-context output tokens (000 'Empirically probing the dynamics'):
-    2 layers trained jointly (W_KQ^1, W_KQ^2, W_OV^2; W_OV^1 frozen random), 2 layers layer by layer
-    (W_OV^2, then W_KQ^2, then W_KQ^1, each until its probe reaches 0.9), 1 layer (W_KQ, W_OV)."""
+    """The suite's model (TF4): runs with the loss on the in-context output tokens (000 'Empirically probing the
+    dynamics'): 2 layers trained jointly (W_KQ^1, W_KQ^2, W_OV^2; W_OV^1 frozen random) and layer by layer
+    (W_OV^2, then W_KQ^2, then W_KQ^1, each until its probe reaches 0.9)."""
     g, tr = TASK[scale], TRAIN[scale]
     task = _task(scale)
     kw = dict(
@@ -63,18 +67,7 @@ def _train_icl(scale, sd, device):
     staged = train(
         m2, task, trainable=("WKQ1", "WKQ2", "WOV2"), stages=[("WOV2",), ("WKQ2",), ("WKQ1",)], stage_level=0.9, **kw
     )
-    m1 = init_model(g["N"], g["T"], g["d"], sd, layers=1, device=device)
-    one = train(m1, task, trainable=("WKQ1", "WOV1"), **kw)
-    final = task.sample(tr["final_batch"], sd, step=2**40 + 1, device=device).tokens
-    return dict(
-        task=task,
-        seeds=sd,
-        joint=joint,
-        staged=staged,
-        one=one,
-        final_tokens=final,
-        final={"2 layers": evaluate(joint.model, task, final), "1 layer": evaluate(one.model, task, final)},
-    )
+    return dict(task=task, seeds=sd, joint=joint, staged=staged)
 
 
 # ---------------------------------------------------------------- TF1
@@ -117,7 +110,7 @@ def test_TF1_bigram_data_model(scale, seeds, device, record):
     ch_o = chi2_rows(oc, task.pi_o)
     fc = torch.bincount(z[:, 0], minlength=N).double().unsqueeze(0)
     ch_1 = chi2_rows(fc, task.pi_1.unsqueeze(0))
-    other = BigramTask(N=task.N, T=task.T, K=task.K, alpha=task.alpha, task_seed=task.task_seed + 1)
+    other = BigramTask(N=task.N, T=task.T, K=task.K, alpha=task.alpha, source="synthetic")
     nc_other = chi2_rows(counts[nontrig], other.pi_b[nontrig])
     tc = torch.zeros(K, N, dtype=torch.float64)
     tc.index_put_((k_prev[trig], nxt[trig]), torch.ones(int(trig.sum()), dtype=torch.float64), accumulate=True)
@@ -150,11 +143,10 @@ def test_TF1_bigram_data_model(scale, seeds, device, record):
         prediction="next token = o_k after q_k (always); pi_b elsewhere; o_k ~ pi_o; z_1 ~ pi_1",
         measurement=f"{violations} violations over {int(trig.sum())} trigger transitions; chi2 p-values: "
         f"pi_b {ch_b[2]:.3g} (df {ch_b[1]}), pi_o {ch_o[2]:.3g}, pi_1 {ch_1[2]:.3g}",
-        interval=(min(ch_b[2], ch_o[2], ch_1[2]), max(ch_b[2], ch_o[2], ch_1[2])),
         criterion="0 violations and every chi-square p > 0.001",
         verdict="reproduced" if ok else "refuted",
         negative_control={
-            "prediction": "bigrams of another corpus (task_seed+1); trigger rows following pi_b",
+            "prediction": "bigrams of another corpus (the synthetic Zipf law, N = 65); trigger rows following pi_b",
             "p_values": [nc_other[2], nc_trig[2]],
             "rejected": nc_rejected,
         },
@@ -167,105 +159,224 @@ def test_TF1_bigram_data_model(scale, seeds, device, record):
             "triggers": task.triggers.tolist(),
             "chi2": {"pi_b": ch_b, "pi_o": ch_o, "pi_1": ch_1},
         },
-        note="pi_b is synthetic: row i is Zipf(alpha=1.5) over a random permutation of the N tokens "
-        "(impl.transformer.bigram_table), standing in for character-level Shakespeare.",
+        note="pi_b: the Shakespeare character bigrams (impl.transformer.bigram_table(source='shakespeare'), 65 "
+        "characters) with the suite's sampler (K = 3 triggers, the most frequent under the stationary law).",
     )
     assert nc_rejected, (nc_other, nc_trig)
     assert ok, (violations, ch_b, ch_o, ch_1)
 
 
 # ---------------------------------------------------------------- TF2
-def test_TF2_one_layer_fails_two_layers_succeed(scale, seeds, shared, device, record):
-    """TF2 (000, 'Transformers on the bigram task'): a 1-layer transformer fails (~55% accuracy on in-context
-    output predictions), a 2-layer transformer succeeds (~99%).
+# The paper's model and training (impl.birth: the authors' simplified transformer, their data and SGD; every choice
+# and its source file in their repository is in impl.birth's docstring). Full tier: their sizes (README command of
+# github.com/albietz/transformer-birth: d = 256, T = 256, K = 5 fixed triggers, batch 512, lr 0.03, 1000 steps).
+# Fast tier: the same model and data, shrunk for 2 CPU cores (d = T = 64, batch 32, 600 steps, lr 0.2 = their
+# OptimArgs default, to make up for the 27x fewer steps x batch); its verdict is about those sizes. The step count
+# was raised from 200 after a first run: at 200 steps the 2-layer accuracy was still rising (0.480 [0.293, 0.667]);
+# a 1000-step run (seeds 11-15, outside the check) levels off at 0.86 by step 600 (0.856 at 700, 0.865 at 1000),
+# and a d = 128 run (600 steps) reached 0.959: at these sizes the 2-layer plateau grows with d, so the fast tier
+# cannot speak for the paper's d = 256 (the full tier, about 5 h per seed and model on this CPU: not run here).
+BIRTH = {
+    "fast": dict(T=64, d=64, K=5, seeds=5, steps=600, batch=32, lr=0.2, eval_every=30, eval_batch=128, final_batch=256),
+    "full": dict(
+        T=256, d=256, K=5, seeds=5, steps=1000, batch=512, lr=0.03, eval_every=20, eval_batch=512, final_batch=512
+    ),
+}
+TALK = {"1 layer": (0.55, 0.05), "2 layers": (0.99, 0.01)}  # the talk's numbers and their closeness, fixed in advance
 
-    Both models: frozen random e, p, u; trained with the same SGD (momentum 0.9), steps, batch and loss (the
-    in-context output tokens, as in 000 'Empirically probing the dynamics'); 1 layer trains W_KQ, W_OV, 2 layers
-    W_KQ^1, W_KQ^2, W_OV^2 (W_OV^1 frozen random). Accuracy: argmax prediction at the positions z_t = q_k whose
-    trigger occurred earlier, on fresh sequences, one value per seed.
-    Criterion (fixed in advance): 2 layers succeed = mean >= 0.95 with the lower 95% t-bound >= 0.90;
-    1 layer fails = upper 95% bound <= 0.80; and the paired one-sided t-test 1 layer < 2 layers has p < 0.01.
-    The talk's 55% and 99% come from Shakespeare bigrams; whether they fall in our intervals is reported, not
-    required (the 1-layer plateau depends on the data).
-    Negative control: the prediction '1 layer does as well as 2 layers' (difference 0) must be rejected at
-    p < 0.01, and 'the 1-layer model reaches 99%' must lie above its upper bound.
+
+def _birth_runs(shared, seeds, scale, device):
+    """The runs of TF2 (and the probes of TF4's paper-model record), once per module, seeds of tag 'tf-birth'."""
+    return shared(_train_birth, scale, seeds(BIRTH[scale]["seeds"], tag="tf-birth"), device)
+
+
+def _train_birth(scale, sd, device):
+    """1 and 2 layers of the paper's model on Shakespeare (the talk's data) and on the synthetic Zipf law (N = 65,
+    alpha = 1.5: the sensitivity row), same seeds, steps, batch and rate; final accuracies on fresh sequences."""
+    from impl.birth import BirthTask, birth_evaluate, init_birth, train_birth
+
+    G = BIRTH[scale]
+    out = {"seeds": sd}
+    for src in ("shakespeare", "synthetic"):
+        task = BirthTask(source=src, T=G["T"], K=G["K"])
+        final = task.sample(G["final_batch"], sd, step=2**40 + 1, device=device)
+        for L in (2, 1):
+            m = init_birth(task.N, G["T"], G["d"], sd, layers=L, device=device)
+            log = train_birth(
+                m,
+                task,
+                steps=G["steps"],
+                batch=G["batch"],
+                lr=G["lr"],
+                eval_every=G["eval_every"],
+                eval_batch=G["eval_batch"],
+            )
+            out[(src, L)] = dict(task=task, log=log, final=birth_evaluate(log.model, final), tokens=final)
+    return out
+
+
+def _closeness(lo, hi, talk):
+    """'consistent' when the measured interval meets the talk's band [v - delta, v + delta], else 'inconsistent'."""
+    v, delta = talk
+    return "consistent" if (hi >= v - delta and lo <= v + delta) else "inconsistent"
+
+
+def _attention_panel(fig, ax, beta, chars, title):
+    im = ax.imshow(beta, cmap="viridis", vmin=0, vmax=1)
+    ticks = range(len(chars))
+    ax.set_xticks(ticks, chars, fontsize=6)
+    ax.set_yticks(ticks, chars, fontsize=6)
+    ax.set_xlabel("key position s (character)", fontsize=8)
+    ax.set_ylabel("query position t (character)", fontsize=8)
+    ax.set_title(title, fontsize=8)
+    if fig.get_layout_engine() is None:  # the report's layout, set before the colorbar is placed
+        fig.set_layout_engine("constrained")
+    fig.colorbar(im, ax=ax, shrink=0.85, label="attention beta(t, s)")
+
+
+def test_TF2_one_layer_fails_two_layers_succeed(scale, seeds, shared, device, record):
+    """TF2 (000, 'Transformers on the bigram task'): on the bigram task with Karpathy's character-level Shakespeare
+    bigrams, a 1-layer transformer fails (~55% accuracy on in-context output predictions), a 2-layer transformer
+    succeeds (~99%).
+
+    Model and training: the paper's (impl.birth, from the authors' public code): frozen N(0, 1) embeddings,
+    trained W_K^1, W_K^2, W_O^2, SGD momentum 0.9, weight decay 1e-4, loss on the in-context outputs; the 1-layer
+    model is their second block alone (W_K, W_O trained). Accuracy: argmax prediction at the positions whose trigger
+    occurred before (their ``outs >= 2``), on fresh sequences, one value per seed; mean and 95% t-interval over
+    seeds.
+    Criterion (fixed in advance, before any run of this model): the talk's number v is *consistent* with a
+    measurement when the 95% interval [lo, hi] meets [v - delta, v + delta], *inconsistent* when it lies outside.
+    delta: the talk writes '~55%' and '~99%', i.e. numbers given to 5 points (55) and to 1 point (99); we take
+    delta = 0.05 for 1 layer and 0.01 for 2 layers. Seed-to-seed variance: on this task family the per-seed
+    accuracies had standard deviations of about 0.011 (1 layer) and 0.009 (2 layers) (the synthetic-law report),
+    so 5 seeds give intervals of half-width about 0.014 and 0.011, narrow enough for the test to decide at either
+    delta (an interval can lie inside or outside the band). Qualitative part: 1 layer < 2 layers by the paired
+    one-sided t-test at p < 0.01.
+    Verdict: reproduced when both numbers are consistent and the qualitative part holds; refuted when either number
+    is inconsistent or the qualitative part fails. The fast tier runs smaller sizes than the paper's (BIRTH); its
+    verdict is about those sizes. Sensitivity (recorded, not part of the verdict): the same runs on the synthetic
+    Zipf bigrams (N = 65), to see whether the 1-layer plateau depends on the data.
+    Negative control: the same closeness test fed the wrong prediction 'the 1-layer model reaches the 2-layer
+    number (0.99 +- 0.01)' must call it inconsistent.
     """
-    r = _icl_runs(shared, seeds, scale, device)
-    a2, a1 = r["final"]["2 layers"]["icl"], r["final"]["1 layer"]["icl"]
-    m2, lo2, hi2 = mean_ci(a2)
-    m1, lo1, hi1 = mean_ci(a1)
-    test = paired_less(a1, a2)
-    ok = m2 >= 0.95 and lo2 >= 0.90 and hi1 <= 0.80 and test.p_value < 0.01
-    nc_rejected = test.p_value < 0.01 and hi1 < 0.99
-    fig, axes = figure(3, 1, w=4.4)
-    j, o = r["joint"], r["one"]
-    band(axes[0], j.steps, j.metrics["icl"], "2 layers", clip=(0, 1))
-    band(axes[0], o.steps, o.metrics["icl"], "1 layer", clip=(0, 1))
-    axes[0].axhline(0.99, ls=":", c="k", lw=0.8)
-    axes[0].axhline(0.55, ls="--", c="gray", lw=0.8, label="talk: 55% / 99%")
-    axes[0].set_xlabel("training step")
-    axes[0].set_ylabel("in-context accuracy (eval batch)")
-    axes[0].set_title(f"in-context outputs, {len(r['seeds'])} seeds (95% band)", fontsize=9)
-    axes[0].legend(fontsize=7)
-    z = r["final_tokens"][:1, :1]
-    _, maps = forward(j.model, r["final_tokens"][:, :1], return_attention=True)
-    _, maps1 = forward(o.model, r["final_tokens"][:, :1], return_attention=True)
-    T = min(40, z.shape[-1])
-    toks = r["final_tokens"][0, 0, :T].cpu().numpy()
-    labels = [("*" if t in r["task"].triggers.tolist() else "") + str(t) for t in toks]
-    for ax, mp, title in [
-        (axes[1], maps[0], "2 layers: layer 1 (previous-token head)"),
-        (axes[2], maps[1], "2 layers: layer 2 (induction head)"),
-    ]:
-        ax.imshow(mp[0, 0, :T, :T].detach().cpu().numpy(), cmap="viridis", vmin=0, vmax=1)
-        ax.set_xticks(range(T), labels, fontsize=4, rotation=90)
-        ax.set_yticks(range(T), labels, fontsize=4)
-        ax.set_title(title + " (*: trigger)", fontsize=8)
-        ax.set_xlabel("key s")
-        ax.set_ylabel("query t")
-    fig2, ax2 = figure(1, 1, w=4.4)
-    ax2[0].imshow(maps1[0][0, 0, :T, :T].detach().cpu().numpy(), cmap="viridis", vmin=0, vmax=1)
-    ax2[0].set_xticks(range(T), labels, fontsize=4, rotation=90)
-    ax2[0].set_yticks(range(T), labels, fontsize=4)
-    ax2[0].set_title("1 layer: its attention head (*: trigger)", fontsize=8)
+    r = _birth_runs(shared, seeds, scale, device)
+    G = BIRTH[scale]
+    acc = {("2 layers", s): r[(s, 2)]["final"]["icl"] for s in ("shakespeare", "synthetic")}
+    acc.update({("1 layer", s): r[(s, 1)]["final"]["icl"] for s in ("shakespeare", "synthetic")})
+    ci = {k: mean_ci(v) for k, v in acc.items()}
+    test = paired_less(acc[("1 layer", "shakespeare")], acc[("2 layers", "shakespeare")])
+    close = {k: _closeness(ci[(k, "shakespeare")][1], ci[(k, "shakespeare")][2], TALK[k]) for k in TALK}
+    qual = test.p_value < 0.01
+    ok = qual and all(v == "consistent" for v in close.values())
+    verdict = "reproduced" if ok else "refuted"
+    m1, lo1, hi1 = ci[("1 layer", "shakespeare")]
+    m2, lo2, hi2 = ci[("2 layers", "shakespeare")]
+    nc_rejected = _closeness(lo1, hi1, TALK["2 layers"]) == "inconsistent"
+    sens = paired_less(acc[("1 layer", "synthetic")], acc[("1 layer", "shakespeare")])
+
+    fig, axes = figure(2, 1, w=5.0)
+    for src, L in (("shakespeare", 2), ("shakespeare", 1), ("synthetic", 2), ("synthetic", 1)):
+        log = r[(src, L)]["log"]
+        ax = axes[0] if src == "shakespeare" else axes[1]
+        band(ax, log.steps, log.metrics["icl"], f"{L} layer{'s' if L == 2 else ''}", clip=(0, 1))
+    for ax, src in zip(axes, ("Shakespeare bigrams (talk's data)", "synthetic Zipf bigrams (sensitivity)")):
+        ax.axhspan(0.50, 0.60, color="gray", alpha=0.15, label="talk: ~55% (+-0.05)")
+        ax.axhspan(0.98, 1.00, color="green", alpha=0.15, label="talk: ~99% (+-0.01)")
+        ax.set_xlabel("training step")
+        ax.set_ylabel("in-context accuracy (eval batch)")
+        ax.set_ylim(0, 1.02)
+        ax.set_title(f"{src}: {len(r['seeds'])} seeds, 95% band", fontsize=9)
+        ax.legend(fontsize=7)
+    # attention maps of seed 0 on one evaluation sequence: the first 32 characters
+    run2, run1 = r[("shakespeare", 2)], r[("shakespeare", 1)]
+    from impl.birth import birth_forward
+    from impl.data.shakespeare import ALPHABET
+
+    z = run2["tokens"].tokens[:, :1, :-1]
+    _, maps2 = birth_forward(run2["log"].model, z, return_attention=True)
+    _, maps1 = birth_forward(run1["log"].model, z, return_attention=True)
+    n = min(32, z.shape[-1])
+    trig = set(run2["task"].fixed.tolist())
+    chars = [
+        (repr(ALPHABET[t])[1:-1] if ALPHABET[t] != " " else "_") + ("*" if t in trig else "")
+        for t in z[0, 0, :n].tolist()
+    ]
+    fig2, axes2 = figure(3, 1, w=5.2)
+    for ax, mp, title in (
+        (axes2[0], maps2[0], "2 layers, layer 1 (previous-token head?)"),
+        (axes2[1], maps2[1], "2 layers, layer 2 (induction head?)"),
+        (axes2[2], maps1[0], "1 layer"),
+    ):
+        _attention_panel(fig2, ax, mp[0, 0, :n, :n].detach().cpu().numpy(), chars, title + " (*: trigger, _: space)")
+    sizes = f"d={G['d']}, T={G['T']}, K={G['K']}, batch {G['batch']}, {G['steps']} steps, lr {G['lr']}"
     record(
         "TF2",
-        prediction="1 layer fails (~55%), 2 layers succeed (~99%) on in-context outputs",
-        measurement=f"2 layers {m2:.3f} [{lo2:.3f}, {hi2:.3f}], 1 layer {m1:.3f} [{lo1:.3f}, {hi1:.3f}]; "
-        f"paired 1L-2L {test.mean_diff:+.3f}, p={test.p_value:.2g}; talk's 99% in 2L interval: "
-        f"{lo2 <= 0.99 <= hi2}; talk's 55% in 1L interval: {lo1 <= 0.55 <= hi1}",
-        interval=(lo1, hi2),
-        criterion="2L mean >= 0.95 and lower bound >= 0.90; 1L upper bound <= 0.80; paired p < 0.01",
-        verdict="reproduced" if ok else "refuted",
+        prediction="Shakespeare bigrams, the paper's model: 2 layers ~99% on in-context outputs (1 layer: next record)",
+        measurement=f"({scale} tier: {sizes}) 2 layers {m2:.3f} [{lo2:.3f}, {hi2:.3f}] vs talk 0.99 +- 0.01: "
+        f"{close['2 layers']}; 1 layer {m1:.3f} [{lo1:.3f}, {hi1:.3f}] vs talk 0.55 +- 0.05: {close['1 layer']}; "
+        f"paired 1L-2L {test.mean_diff:+.3f}, p={test.p_value:.2g}",
+        interval=(lo2, hi2),
+        interval_of="2-layer in-context accuracy, mean over seeds",
+        estimate=m2,
+        criterion="each talk number's band [v - delta, v + delta] (delta 0.05 / 0.01) meets the 95% interval; "
+        "paired 1L < 2L p < 0.01",
+        verdict=verdict,
         negative_control={
-            "prediction": "1 layer = 2 layers; 1 layer reaches 99%",
-            "p": test.p_value,
+            "prediction": "1 layer reaches the 2-layer number (0.99 +- 0.01)",
+            "interval_1layer": [lo1, hi1],
             "rejected": nc_rejected,
         },
         figure=fig,
         data={
-            "acc_2layers": a2,
-            "acc_1layer": a1,
+            "acc": {f"{k[0]}, {k[1]}": v for k, v in acc.items()},
+            "ci": {f"{k[0]}, {k[1]}": list(v) for k, v in ci.items()},
+            "closeness": close,
             "seeds": r["seeds"],
-            "task": TASK[scale],
-            "train": TRAIN[scale],
-            "first_occurrence_acc": {k: v["first"] for k, v in r["final"].items()},
-            "icl_inner": {k: v["icl_inner"] for k, v in r["final"].items()},
+            "sizes": G,
+            "first_occurrence_acc": {f"{L}L": r[("shakespeare", L)]["final"]["first"] for L in (1, 2)},
         },
-        note="Both models see the same data, optimizer, steps and loss; the 1-layer plateau is data-dependent.",
+        note="Model, data and training of the authors' public code (impl.birth); the talk's numbers are compared "
+        "at the sizes run. The suite's own model (impl.transformer, N(0, 1/d) tables, W_KQ = 0 start) is the "
+        "variant of TF4/TF6.",
     )
     record(
         "TF2",
-        prediction="attention maps: 1 layer has no previous-token head",
-        measurement=f"1-layer in-context accuracy {m1:.3f}",
+        prediction="Shakespeare bigrams, the paper's model: 1 layer ~55% on in-context outputs, below 2 layers",
+        measurement=f"({scale} tier: {sizes}) 1 layer {m1:.3f} [{lo1:.3f}, {hi1:.3f}] vs talk 0.55 +- 0.05: "
+        f"{close['1 layer']}; paired 1L-2L {test.mean_diff:+.3f}, p={test.p_value:.2g}",
         interval=(lo1, hi1),
-        criterion="figure only (see the first TF2 record for the verdict)",
-        verdict="reproduced" if ok else "refuted",
-        negative_control={"prediction": "as above", "rejected": nc_rejected},
+        interval_of="1-layer in-context accuracy, mean over seeds",
+        estimate=m1,
+        criterion="as the first TF2 record (one verdict for both talk numbers)",
+        verdict=verdict,
+        negative_control={
+            "prediction": "1 layer reaches the 2-layer number (0.99 +- 0.01)",
+            "interval_1layer": [lo1, hi1],
+            "rejected": nc_rejected,
+        },
+    )
+    ms, los, his = ci[("1 layer", "synthetic")]
+    m2s, lo2s, hi2s = ci[("2 layers", "synthetic")]
+    record(
+        "TF2",
+        prediction="sensitivity: does the 1-layer plateau depend on the data (synthetic Zipf vs Shakespeare)?",
+        measurement=f"synthetic Zipf(1.5), N=65: 1 layer {ms:.3f} [{los:.3f}, {his:.3f}], 2 layers {m2s:.3f} "
+        f"[{lo2s:.3f}, {hi2s:.3f}]; 1L synthetic - Shakespeare {sens.mean_diff:+.3f} "
+        f"[{sens.ci[0]:+.3f}, {sens.ci[1]:+.3f}]",
+        interval=(float(sens.ci[0]), float(sens.ci[1])),
+        interval_of="1-layer accuracy, synthetic minus Shakespeare (paired t-interval)",
+        estimate=float(sens.mean_diff),
+        role="sensitivity",
+        criterion="sensitivity row (the verdict is the first TF2 record's)",
+        verdict=verdict,
+        negative_control={"prediction": "as the first TF2 record", "rejected": nc_rejected},
         figure=fig2,
     )
-    assert nc_rejected, test
-    assert ok, (m2, lo2, m1, hi1, test)
+    assert nc_rejected, (lo1, hi1)
+    for v in acc.values():
+        assert np.all((v >= 0) & (v <= 1))
+    # what was measured decides the verdict; assert it (a refutation names the number outside its band)
+    assert (verdict == "reproduced") == (qual and close["1 layer"] == close["2 layers"] == "consistent"), close
 
 
 # ---------------------------------------------------------------- TF3
@@ -362,6 +473,8 @@ def test_TF3_construction_solves_task(scale, seeds, device, record):
         f"{m_all:.4f} [{lo_all:.4f}, {hi_all:.4f}]; d* (inner, 0.99) = {d_star:.1f} "
         f"[{d_ci[0]:.1f}, {d_ci[1]:.1f}]",
         interval=(lo_in, hi_in),
+        interval_of=f"inner in-context accuracy at d = {int(ds[-1])}, mean over seeds",
+        estimate=m_in,
         criterion="largest d: inner mean >= 0.99 and lower bound >= 0.98",
         verdict="reproduced" if ok else "refuted",
         negative_control={
@@ -383,6 +496,10 @@ def test_TF4_probe_order_and_joint_learning(scale, seeds, shared, device, record
     """TF4 (000, 'Empirically probing the dynamics'): training only W_KQ^1, W_KQ^2, W_OV^2 with the loss on the
     in-context output tokens, the memory-recall probes R(W_hat, W_*) rise in the order W_OV^2, then W_KQ^2,
     then W_KQ^1; joint learning is faster than learning layer by layer.
+
+    Two records, both on Shakespeare bigrams: the suite's model (below) and the paper's model (the TF2 runs,
+    probes of the authors' code evaluated every ``eval_every`` steps; the same order test and negative control;
+    the layer-by-layer comparison is not run on it).
 
     Probes are computed after every step (impl.transformer.induction_probes). Per seed, the first step at which
     each probe reaches 0.5 (half of the memory recalled; the coarse W_KQ^2 probe has K = 3 triggers).
@@ -441,7 +558,6 @@ def test_TF4_probe_order_and_joint_learning(scale, seeds, shared, device, record
         f"steps to accuracy 0.9: joint {np.nanmean(tj) if np.isfinite(tj).any() else float('nan'):.0f} "
         f"(reached by {int(np.isfinite(tj).sum())}/{tj.size}), layer by layer reached by "
         f"{int(np.isfinite(ts).sum())}/{ts.size} within {tr['steps']} steps; p(joint faster)={tj_test.p_value:.2g}",
-        interval=(t1.ci[0], t2.ci[1]),
         criterion="both order tests p < 0.05 and joint faster p < 0.05 (paired, one-sided)",
         verdict="reproduced"
         if ok
@@ -454,11 +570,59 @@ def test_TF4_probe_order_and_joint_learning(scale, seeds, shared, device, record
         figure=fig,
         data={"cross_steps": cc, "t_joint": tj, "t_staged": ts, "order_tests": [t1.p_value, t2.p_value]},
     )
+
+    # the paper's model (impl.birth, the TF2 runs): the authors' probes along their training, same order test
+    b = _birth_runs(shared, seeds, scale, device)[("shakespeare", 2)]["log"]
+    bud_b = int(b.steps[-1]) + BIRTH[scale]["eval_every"]
+    cb = {k: first_crossing(b.steps, b.probes[k], lev) for k in ("WOV2", "WKQ2", "WKQ1")}
+    cbc = {k: np.where(np.isnan(v), bud_b, v) for k, v in cb.items()}
+    u1 = paired_less(cbc["WOV2"], cbc["WKQ2"])
+    u2 = paired_less(cbc["WKQ2"], cbc["WKQ1"])
+    ok_b = u1.p_value < 0.05 and u2.p_value < 0.05
+    rev_b = mean_ci(cbc["WKQ1"] - cbc["WOV2"])
+    # a probe that some seed never brings to 0.5 within the run leaves the order undecided: inconclusive
+    all_reached = all(np.isfinite(v).all() for v in cb.values())
+    if ok_b:
+        verdict_b = "reproduced"
+    elif all_reached and (u1.p_value > 0.95 or u2.p_value > 0.95):
+        verdict_b = "refuted"
+    else:
+        verdict_b = "inconclusive"
+    nc_b = rev_b[1] > 0
+    fig_b, ax_b = figure(1, 1, w=5.0)
+    for k in ("WOV2", "WKQ2", "WKQ1"):
+        band(ax_b[0], b.steps, b.probes[k], f"{k} (reached 0.5 by {int(np.isfinite(cb[k]).sum())}/{cb[k].size})")
+    ax_b[0].axhline(lev, c="k", lw=0.6, ls=":")
+    ax_b[0].set_xlabel("step")
+    ax_b[0].set_ylabel("probe R (authors' definitions)")
+    ax_b[0].set_ylim(-0.02, 1.02)
+    ax_b[0].set_title("paper's model, Shakespeare, 95% band over seeds", fontsize=9)
+    ax_b[0].legend(fontsize=7)
+    record(
+        "TF4",
+        prediction="paper's model on Shakespeare: probe order W_OV^2 < W_KQ^2 < W_KQ^1",
+        measurement=f"({scale} tier, sizes of TF2) steps to probe 0.5, mean over seeds (never reached = "
+        f"{bud_b}): OV2 {cbc['WOV2'].mean():.0f}, KQ2 {cbc['WKQ2'].mean():.0f}, KQ1 {cbc['WKQ1'].mean():.0f}; "
+        f"reached by {int(np.isfinite(cb['WOV2']).sum())}, {int(np.isfinite(cb['WKQ2']).sum())}, "
+        f"{int(np.isfinite(cb['WKQ1']).sum())} of {cb['WOV2'].size}; p(OV2<KQ2)={u1.p_value:.2g}, "
+        f"p(KQ2<KQ1)={u2.p_value:.2g}",
+        criterion="both paired one-sided order tests p < 0.05 (evaluation grid of TF2); refuted when every probe "
+        "reaches 0.5 in every seed and a test is significant the other way (p > 0.95); else inconclusive; joint vs "
+        "layer by layer is tested on the suite's model only",
+        verdict=verdict_b,
+        negative_control={
+            "prediction": "reverse order: W_KQ^1 before W_OV^2",
+            "diff_ci": list(rev_b[1:]),
+            "rejected": nc_b,
+        },
+        figure=fig_b,
+        data={"cross_steps": cbc, "order_tests": [u1.p_value, u2.p_value]},
+    )
+    # both records are written before anything is asserted
     assert nc_rejected, (lorev, hirev)
-    # what was measured at the fast scale: W_KQ^2 before W_KQ^1 and joint faster are decided; W_OV^2 vs W_KQ^2
-    # (both within the first tens of steps, the K = 3 trigger probe being coarse) may not be.
-    # the verdict (reproduced / inconclusive / refuted) for that pair is recorded, not asserted.
-    assert t2.p_value < 0.05 and joint_ok, (t2, tj_test)
+    assert nc_b, rev_b
+    # the verdict follows from the three tests (recorded above); assert that, not the outcome (Shakespeare data)
+    assert ok == (t1.p_value < 0.05 and t2.p_value < 0.05 and joint_ok)
 
 
 # ---------------------------------------------------------------- TF5
@@ -534,7 +698,6 @@ def test_TF5_three_gradient_steps(scale, seeds, device, record):
         measurement="simplified architecture: "
         + "; ".join(f"d={d}: {fmt(res[d])}" for d in G["d"])
         + f"; full residual d={G['d_full_arch']}: {fmt(full_arch)}",
-        interval=(min(final[k].min() for k in order), max(final[k].max() for k in order)),
         criterion="largest d, simplified architecture: every probe mean >= 0.9 after its step",
         verdict="reproduced" if ok else "refuted",
         negative_control={
@@ -553,9 +716,11 @@ def test_TF5_three_gradient_steps(scale, seeds, device, record):
 
 
 # ---------------------------------------------------------------- TF6
+# lr: 6.0 was set on the synthetic law (N = 32); on the Shakespeare task it diverges (FloatingPointError, non-finite
+# W_KQ^1, first fast run), so TF6 uses lr 1.0, the rate of the suite model's other Shakespeare runs (TRAIN).
 TF6_GRID = {
-    "fast": dict(seeds=4, steps=2400, batch=32, lr=6.0, eval_batch=192),
-    "full": dict(seeds=8, steps=8000, batch=64, lr=6.0, eval_batch=512),
+    "fast": dict(seeds=4, steps=2400, batch=32, lr=1.0, eval_batch=192),
+    "full": dict(seeds=8, steps=8000, batch=64, lr=1.0, eval_batch=512),
 }
 
 
@@ -569,7 +734,7 @@ def test_TF6_global_bigrams_before_induction(scale, seeds, device, record):
     accuracy as in TF2. For each, the samples (steps x batch) needed to first reach 90% of its final value (mean
     of the last three evaluations, on a geometric grid of steps), per seed.
     Criterion (fixed in advance): the geometric mean of the ratio samples(in-context) / samples(global) has a
-    lower 95% bound >= 5 ('far fewer': the theory's O(N) vs O(1) with N = 32 at the fast scale).
+    lower 95% bound >= 5 ('far fewer': the theory's O(N) vs O(1), N = 65 characters).
     Negative control: equal speeds (ratio 1) must lie below the interval.
     """
     g, G = TASK[scale], TF6_GRID[scale]
@@ -619,6 +784,8 @@ def test_TF6_global_bigrams_before_induction(scale, seeds, device, record):
         f"{np.exp(np.log(t['icl']).mean()):.0f} (geometric means); ratio {ratio:.1f} [{rlo:.1f}, {rhi:.1f}]; "
         f"final accuracies global {fin['global'].mean():.3f}, in-context {fin['icl'].mean():.3f}",
         interval=(rlo, rhi),
+        interval_of="ratio of samples to 90% of final, in-context over global (geometric mean)",
+        estimate=ratio,
         criterion="lower 95% bound of the geometric-mean ratio >= 5",
         verdict="reproduced" if ok else ("refuted" if rhi < 5 else "inconclusive"),
         negative_control={"prediction": "equal speed (ratio 1)", "rejected": nc_rejected},

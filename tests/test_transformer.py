@@ -392,3 +392,106 @@ def test_model_function_errors():
 def test_theory_errors(call, name):
     with pytest.raises(ValueError, match=name):
         call()
+
+
+# ---------------------------------------------------------------- impl.birth (the paper's model)
+from impl import birth as ib  # noqa: E402
+
+
+def test_birth_task_defaults_are_the_authors():
+    t = ib.BirthTask()
+    assert (t.source, t.T, t.K, t.triggers, t.outputs, t.N) == ("shakespeare", 256, 5, "fixed", "uniform", 65)
+    assert torch.allclose(t.pi_u.sum(), torch.tensor(1.0, dtype=torch.float64))
+    assert set(t.fixed.tolist()) == set(torch.argsort(-t.pi_u, stable=True)[:5].tolist())
+    assert ib.AUTHORS["d"] == 256 and ib.AUTHORS["batch"] == 512 and ib.AUTHORS["lr"] == 0.03
+    s = ib.BirthTask(source="synthetic", N=12, T=8, K=2)
+    assert s.pi_b.shape == (12, 12) and torch.allclose(s.pi_u @ s.pi_b, s.pi_u, atol=1e-10)
+
+
+@pytest.mark.parametrize("triggers", ["fixed", "random"])
+def test_birth_sample_chain_batched_equals_looped(triggers):
+    t = ib.BirthTask(T=40, K=3, triggers=triggers)
+    b = t.sample(6, (2, 5), step=3)
+    assert b.tokens.shape == (2, 6, 41) and b.triggers.shape == (2, 6, 3) and b.outputs.shape == (2, 6, 3)
+    one = t.sample(6, 5, step=3)
+    assert torch.equal(b.tokens[1], one.tokens[0]) and torch.equal(b.triggers[1], one.triggers[0])
+    assert not torch.equal(b.tokens, t.sample(6, (2, 5), step=4).tokens)
+    for s in range(2):
+        for i in range(6):
+            trig, outs = b.triggers[s, i].tolist(), b.outputs[s, i].tolist()
+            assert len(set(trig)) == 3
+            z = b.tokens[s, i].tolist()
+            for a, c in zip(z[:-1], z[1:]):
+                if a in trig:
+                    assert c == outs[trig.index(a)]
+
+
+def test_birth_counters_small_example():
+    z = torch.tensor([[[3, 1, 3, 2, 3, 1]]])
+    c = ib.birth_counters(z, torch.tensor([3, 1]))
+    assert c.tolist() == [[[1, 1, 2, 0, 3, 2]]]
+
+
+@pytest.mark.parametrize("layers", [1, 2])
+def test_birth_fast_loss_equals_reference(layers):
+    t = ib.BirthTask(T=24, K=3)
+    m = ib.init_birth(65, 24, 12, (0, 1), layers=layers, dtype=torch.float64)
+    b = t.sample(5, m.seeds, step=1)
+    x, y = b.tokens[..., :-1], b.tokens[..., 1:]
+    mask = ib.birth_counters(b.tokens, b.triggers)[..., :-1] >= 2
+    names = ("K1", "K2", "O2") if layers == 2 else ("K1", "O1")
+    W = dict(m.W)
+    W.update({n: m.W[n].clone().requires_grad_(True) for n in names})
+    fast = ib._masked_loss_fast(m, x, y, mask, W)
+    logits = ib.birth_forward(m, x, W)
+    nll = torch.nn.functional.cross_entropy(logits.flatten(0, 2), y.flatten(), reduction="none").view_as(y)
+    ref = (nll * mask).sum((1, 2)) / mask.sum((1, 2))
+    assert torch.allclose(fast, ref, atol=1e-12)
+    g1 = torch.autograd.grad(fast.sum(), [W[n] for n in names])
+    g2 = torch.autograd.grad(ref.sum(), [W[n] for n in names])
+    assert all(torch.allclose(a, c, atol=1e-12) for a, c in zip(g1, g2))
+
+
+def test_birth_init_forward_probes_train():
+    m = ib.init_birth(65, 16, 8, (0, 3))
+    one = ib.init_birth(65, 16, 8, 3)
+    assert torch.equal(m.E[1], one.E[0]) and torch.equal(m.W["O2"][1], one.W["O2"][0])
+    assert m.E.std().item() == pytest.approx(1.0, abs=0.2) and m.W["K1"].abs().max() <= 8**-0.5
+    t = ib.BirthTask(T=16, K=3)
+    b = t.sample(3, m.seeds)
+    logits, maps = ib.birth_forward(m, b.tokens[..., :-1], return_attention=True)
+    assert logits.shape == (2, 3, 16, 65) and len(maps) == 2
+    assert torch.allclose(maps[0].sum(-1), torch.ones(2, 3, 16))
+    pr = ib.birth_probes(m, t.fixed)
+    assert set(pr) == {"WOV2", "WKQ1", "WKQ2"} and all(((v >= 0) & (v <= 1)).all() for v in pr.values())
+    log = ib.train_birth(m, t, steps=3, batch=4, eval_every=2, eval_batch=4)
+    assert log.steps.tolist() == [0, 2, 3] and log.metrics["icl"].shape == (2, 3)
+    assert log.probes["WKQ1"].shape == (2, 3) and not torch.equal(log.model.W["K1"], m.W["K1"])
+    assert torch.equal(log.model.W["V2"], m.W["V2"])  # frozen
+
+
+@pytest.mark.parametrize(
+    "call, name",
+    [
+        (lambda: ib.BirthTask(source="tiny"), "source"),
+        (lambda: ib.BirthTask(T=1), "T"),
+        (lambda: ib.BirthTask(K=0), "K"),
+        (lambda: ib.BirthTask(triggers="any"), "triggers"),
+        (lambda: ib.BirthTask(outputs="zipf"), "outputs"),
+        (lambda: ib.BirthTask(N=64), "N"),
+        (lambda: ib.BirthTask(T=8).sample(0, 1), "B"),
+        (lambda: ib.init_birth(65, 8, 1, 0), "d"),
+        (lambda: ib.init_birth(65, 8, 4, 0, layers=3), "layers"),
+        (lambda: ib.train_birth(ib.init_birth(65, 8, 4, 0), ib.BirthTask(T=8), steps=1, lr=0.0), "lr"),
+        (
+            lambda: ib.train_birth(ib.init_birth(65, 8, 4, 0), ib.BirthTask(T=8), steps=1, weight_decay=-1),
+            "weight_decay",
+        ),
+        (lambda: ib.train_birth(ib.init_birth(65, 8, 4, 0), ib.BirthTask(T=8), steps=1, loss_on="x"), "loss_on"),
+        (lambda: ib.birth_counters(torch.zeros(2, 3), torch.tensor([1])), "tokens"),
+        (lambda: ib.birth_evaluate(None, None, chunk=0), "chunk"),
+    ],
+)
+def test_birth_invalid_arguments(call, name):
+    with pytest.raises(ValueError, match=name):
+        call()
