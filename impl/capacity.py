@@ -28,7 +28,16 @@ import math
 import numpy as np
 import torch
 
-from amemory.validate import check_choice, check_float, check_int, check_seeds, resolve_device, resolve_dtype
+from amemory.validate import (
+    check_alloc,
+    check_choice,
+    check_float,
+    check_int,
+    check_seeds,
+    check_tensor,
+    resolve_device,
+    resolve_dtype,
+)
 
 from .embeddings import Embedding
 
@@ -58,6 +67,11 @@ def activation(name: str, t: torch.Tensor) -> torch.Tensor:
     check_choice("name", name, ACTIVATIONS)
     if not torch.is_tensor(t):
         raise ValueError("t must be a tensor")
+    check_tensor("t", t, kind="any", allow_empty=True)
+    return _activation(name, t)
+
+
+def _activation(name: str, t: torch.Tensor) -> torch.Tensor:
     if name == "odd3":
         return (torch.sign(t) - math.sqrt(2 / math.pi) * t) / math.sqrt(1 - 2 / math.pi)
     if name == "hermite3":
@@ -108,6 +122,8 @@ def recall_correct(H: torch.Tensor, V: torch.Tensor, *, offset: int = 0, chunk: 
         or H.shape[2] != V.shape[2]
     ):
         raise ValueError("H must be (S, n, k) and V (S, M, k) tensors with the same S and k")
+    check_tensor("H", H, kind="any")
+    check_tensor("V", V, kind="any")
     offset = check_int("offset", offset, 0)
     S, n, _ = H.shape
     M = V.shape[1]
@@ -137,17 +153,25 @@ def _common(N, d, seeds, device, dtype):
     N = check_int("N", N, 2)
     d = check_int("d", d, 2)
     seeds = check_seeds(seeds)
-    return N, d, seeds, resolve_device(device), resolve_dtype(dtype)
+    dev, dt = resolve_device(device), resolve_dtype(dtype)
+    check_alloc("N, d", 2.0 * (torch.finfo(dt).bits // 8) * len(seeds) * N * d)  # the tables e, u (S, N, d)
+    return N, d, seeds, dev, dt
 
 
-def _sizes(N) -> tuple[list[int], bool]:
+def _check_m(m, N: int, d: int, seeds, dt) -> int:
+    m = check_int("m", m, 1)
+    check_alloc("m", (torch.finfo(dt).bits // 8) * len(seeds) * m * (2.0 * d + N))  # W1, W2 (S, m, d), (S, N, m)
+    return m
+
+
+def _sizes(N, name: str = "N") -> tuple[list[int], bool]:
     """N as an int (single) or a non-empty 1-D sequence of ints >= 2: (list, was_scalar)."""
     if isinstance(N, (list, tuple, np.ndarray)) or (torch.is_tensor(N) and N.ndim == 1):
-        Ns = [check_int("N", x.item() if hasattr(x, "item") else x, 2) for x in N]
+        Ns = [check_int(name, x.item() if hasattr(x, "item") else x, 2) for x in N]
         if not Ns:
-            raise ValueError("N must be an integer >= 2 or a non-empty sequence of them")
+            raise ValueError(f"{name} must be an integer >= 2 or a non-empty sequence of them")
         return Ns, False
-    return [check_int("N", N, 2)], True
+    return [check_int(name, N, 2)], True
 
 
 def _shape(out: torch.Tensor, scalar: bool) -> torch.Tensor:
@@ -188,7 +212,7 @@ def lowrank_weights(N: int, m: int, d: int, seeds, *, eta: float = 1.0, device=N
         Shape (S, m, d).
     """
     N, d, seeds, dev, dt = _common(N, d, seeds, device, dtype)
-    m = check_int("m", m, 1)
+    m = _check_m(m, N, d, seeds, dt)
     eta = check_float("eta", eta, 0.0, lo_open=True)
     W1 = Embedding(m, d, seeds, "gaussian", "w").full(device=dev, dtype=dt) * math.sqrt(d / m)
     E = Embedding(N, d, seeds, "gaussian", "e")
@@ -262,7 +286,7 @@ def lowrank_accuracy(
     """
     Ns, scalar = _sizes(N)
     _, d, seeds, dev, dt = _common(max(Ns), d, seeds, device, dtype)
-    m = check_int("m", m, 1)
+    m = _check_m(m, max(Ns), d, seeds, dt)
     eta = check_float("eta", eta, 0.0, lo_open=True)
     n_max = max(Ns)
     W1 = Embedding(m, d, seeds, "gaussian", "w").full(device=dev, dtype=dt) * math.sqrt(d / m)
@@ -293,7 +317,7 @@ def _inputs(N: int, d: int, seeds, pairs: int, dev, dt) -> torch.Tensor:
 
 def _mlp_check(N, m, d, seeds, act, pairs, eta, device, dtype):
     N, d, seeds, dev, dt = _common(N, d, seeds, device, dtype)
-    m = check_int("m", m, 1)
+    m = _check_m(m, N, d, seeds, dt)
     eta = check_float("eta", eta, 0.0, lo_open=True)
     check_choice("activation", act, ACTIVATIONS)
     pairs = check_int("pairs", pairs, 0)
@@ -355,7 +379,7 @@ def mlp_weights(
     """
     N, m, d, seeds, eta, pairs, dev, dt = _mlp_check(N, m, d, seeds, activation, pairs, eta, device, dtype)
     W2 = _hidden_weights(m, d, seeds, dev, dt)
-    phi = mlp_features(_inputs(N, d, seeds, pairs, dev, dt), W2, activation)
+    phi = _mlp_features(_inputs(N, d, seeds, pairs, dev, dt), W2, activation)
     U = Embedding(N, d, seeds, "gaussian", "u").full(device=dev, dtype=dt)
     return _one_step(U, phi, eta), W2
 
@@ -377,9 +401,16 @@ def mlp_features(x: torch.Tensor, W2: torch.Tensor, activation_name: str = "odd3
     torch.Tensor
         Shape (S, n, m).
     """
+    check_choice("activation_name", activation_name, ACTIVATIONS)
     if not (torch.is_tensor(x) and torch.is_tensor(W2)) or x.ndim != 3 or W2.ndim != 3 or x.shape[2] != W2.shape[2]:
         raise ValueError("x must be (S, n, d) and W2 (S, m, d) tensors with the same d")
-    return activation(activation_name, x @ W2.transpose(1, 2)) / math.sqrt(W2.shape[1])
+    check_tensor("x", x, kind="any")
+    check_tensor("W2", W2, kind="any")
+    return _mlp_features(x, W2, activation_name)
+
+
+def _mlp_features(x: torch.Tensor, W2: torch.Tensor, activation_name: str) -> torch.Tensor:
+    return _activation(activation_name, x @ W2.transpose(1, 2)) / math.sqrt(W2.shape[1])
 
 
 def mlp_accuracy(
@@ -440,7 +471,7 @@ def mlp_accuracy(
             raise ValueError("pairs needs a single N = pairs^2; use multi_accuracy for a sweep")
     n_max, m, d, seeds, eta, pairs, dev, dt = _mlp_check(max(Ns), m, d, seeds, activation, pairs, eta, device, dtype)
     W2 = _hidden_weights(m, d, seeds, dev, dt)
-    phi = mlp_features(_inputs(n_max, d, seeds, pairs, dev, dt), W2, activation)  # (S, N, m)
+    phi = _mlp_features(_inputs(n_max, d, seeds, pairs, dev, dt), W2, activation)  # (S, N, m)
     U = Embedding(n_max, d, seeds, "gaussian", "u").full(device=dev, dtype=dt)
     out = torch.empty(len(Ns), len(seeds), dtype=torch.float64, device=dev)
     for i, n_tok in enumerate(Ns):
@@ -498,8 +529,10 @@ def multi_accuracy(
     torch.Tensor
         float64 accuracies in [0, 1]: shape (S,) for one n, (len(n), S) for a sequence.
     """
-    ns, scalar = _sizes(n)
+    ns, scalar = _sizes(n, "n")
     seeds = check_seeds(seeds)
+    d_ = check_int("d", d, 2)
+    check_alloc("n, d", 4.0 * len(seeds) * max(ns) ** 2 * d_)  # the n^2 pair inputs (S, n^2, d)
     out = torch.stack(
         [
             mlp_accuracy(
@@ -554,6 +587,12 @@ def relu_scores(Eq: torch.Tensor, E: torch.Tensor, U: torch.Tensor, eta: float) 
         or Eq.shape[0] != E.shape[0]
     ):
         raise ValueError("Eq must be (S, c, d) and E, U (S, N, d) tensors")
+    for name, t in (("Eq", Eq), ("E", E), ("U", U)):
+        check_tensor(name, t, kind="any")
+    return _relu_scores(Eq, E, U, eta)
+
+
+def _relu_scores(Eq: torch.Tensor, E: torch.Tensor, U: torch.Tensor, eta: float) -> torch.Tensor:
     R = torch.relu(Eq @ E.transpose(1, 2) - eta)  # (S, c, N)
     return (R @ U) @ U.transpose(1, 2)
 
@@ -618,6 +657,6 @@ def relu_accuracy(
         c = _rows(3 * S * n_tok, chunk)
         for a in range(0, n, c):
             b = min(a + c, n)
-            ok[:, a:b] = _correct_rows(relu_scores(E[:, a:b], E[:, :n_tok], U[:, :n_tok], eta), a)
+            ok[:, a:b] = _correct_rows(_relu_scores(E[:, a:b], E[:, :n_tok], U[:, :n_tok], eta), a)
         out[i] = ok.to(torch.float64).mean(1)
     return _shape(out, scalar)

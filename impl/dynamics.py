@@ -30,11 +30,15 @@ import numpy as np
 import torch
 
 from amemory.validate import (
+    MAX_STEPS,
+    check_alloc,
+    check_bool,
     check_choice,
     check_finite_tensor,
     check_float,
     check_int,
     check_seeds,
+    check_tensor,
     resolve_device,
     resolve_dtype,
 )
@@ -155,7 +159,8 @@ def schedule_factor(name, t: int, steps: int) -> float:
         except Exception as e:
             raise ValueError(f"schedule({t}, {steps}) raised {type(e).__name__}: {e}") from None
         return check_float(f"schedule({t}, {steps})", v, 0.0)
-    check_choice("schedule", name, SCHEDULES)
+    if not isinstance(name, str) or name not in SCHEDULES:
+        raise ValueError(f"name (the schedule) must be one of {SCHEDULES} or a callable, got {name!r}")
     if name == "constant":
         return 1.0
     if name == "cosine":
@@ -269,8 +274,25 @@ def population_error(W, E, U, p, f, layer_norm=False, *, norm=None, ties="error"
     margins : torch.Tensor
         Shape (S, L, N).
     """
+    check_bool("layer_norm", layer_norm)
     mode = _norm_mode(layer_norm, norm)
     check_choice("ties", ties, TIES)
+    # a non-finite W is a diverged run (its margins count as errors), so W is not checked for NaN/inf
+    if not torch.is_tensor(W) or W.dtype not in (torch.float32, torch.float64):
+        raise ValueError(f"W must be a float32 or float64 tensor (S, L, d, d), got {getattr(W, 'dtype', type(W))}")
+    if W.ndim != 4 or W.shape[2] != W.shape[3] or W.numel() == 0:
+        raise ValueError(f"W must have shape (S, L, d, d), not empty, got {tuple(W.shape)}")
+    S, L, d = W.shape[0], W.shape[1], W.shape[2]
+    check_tensor("E", E)
+    if E.ndim not in (3, 4) or E.shape[0] != S or E.shape[-1] != d or (E.ndim == 4 and E.shape[1] != L):
+        raise ValueError(f"E must have shape (S={S}, N, d={d}) or (S={S}, L={L}, N, d={d}), got {tuple(E.shape)}")
+    N = E.shape[-2]
+    check_tensor("U", U, shape=(S, -1, d))
+    M = U.shape[1]
+    check_tensor("p", p, shape=(N,), nonneg=True)
+    check_tensor("f", f, shape=(N,), kind="int")
+    if int(f.min()) < 0 or int(f.max()) >= M:
+        raise ValueError(f"f values must lie in [0, {M - 1}]")
     return _population_error(W, E, U, p, f, mode, ties)
 
 
@@ -392,10 +414,18 @@ def train(
         Errors at the checkpoints, final margins, counts, and the memory (``W``, ``coefficients``).
     """
     N, M, d = check_int("N", N, 1), check_int("M", M, 2), check_int("d", d, 1)
-    T, batch = check_int("T", T, 1), check_int("batch", batch, 1)
+    T, batch = check_int("T", T, 1, MAX_STEPS), check_int("batch", batch, 1)
     if T % batch:
         raise ValueError(f"T must be a multiple of batch (batch={batch}), got T={T}")
     seeds = check_seeds(seeds)
+    if lrs is None or isinstance(lrs, (str, bytes, bool, np.bool_)):
+        raise ValueError(f"lrs must be a non-empty list of finite rates in (0, inf), got {lrs!r}")
+    try:
+        _raw = np.asarray(lrs.detach().cpu() if torch.is_tensor(lrs) else lrs)
+    except (TypeError, ValueError, RuntimeError):
+        raise ValueError("lrs must be a non-empty list of finite rates in (0, inf)") from None
+    if _raw.dtype.kind not in "iuf":
+        raise ValueError(f"lrs must be a non-empty list of finite rates in (0, inf), got dtype {_raw.dtype}")
     lrs = np.atleast_1d(np.asarray(lrs, dtype=float))
     if lrs.ndim != 1 or lrs.size == 0 or not np.all(np.isfinite(lrs)) or np.any(lrs <= 0):
         raise ValueError(f"lrs must be a non-empty list of finite rates in (0, inf), got {lrs}")
@@ -422,6 +452,9 @@ def train(
     ck = _checkpoint_steps(checkpoints, T, batch)
     dev, dt = resolve_device(device), resolve_dtype(dtype)
     S, L, steps = len(seeds), lrs.size, T // batch
+    kernel = optimizer == "sgd" and mode == "none" and not learn_embeddings and init == "zero"
+    check_alloc("N, M, d", 8.0 * S * ((N + M) * d + (N * N if kernel else L * d * d)))
+    check_alloc("T", 8.0 * S * (T + steps))
     if isinstance(embeddings, str):
         E = Embedding(N, d, seeds, embeddings, "e").full(device=dev, dtype=dt)
         U = Embedding(M, d, seeds, embeddings, "u").full(device=dev, dtype=dt)
@@ -491,7 +524,7 @@ def _checkpoint_steps(checkpoints, T: int, batch: int) -> np.ndarray:
     """Steps (1-based) after which the population error is evaluated."""
     steps = T // batch
     if np.ndim(checkpoints) == 0:
-        n = check_int("checkpoints", checkpoints, 1)
+        n = check_int("checkpoints", checkpoints, 1, MAX_STEPS)
         return np.unique(np.round(np.geomspace(1, steps, n)).astype(int)) if n > 1 else np.array([steps])
     c = np.asarray(checkpoints)
     if (
@@ -721,10 +754,21 @@ def reference_train_autograd(
     torch.Tensor
         The final W, shape (d, d), detached.
     """
+    check_int("N", N, 1)
+    check_int("M", M, 1)
+    check_int("d", d, 1)
+    check_int("T", T, 0, MAX_STEPS)
+    check_float("lr", lr, 0.0)
+    check_int("seed", seed, 0, 2**62)
+    check_int("batch", batch, 1)
+    check_float("alpha", alpha, 0.0)
+    check_bool("learn_embeddings", learn_embeddings)
     check_choice("optimizer", optimizer, ("sgd", "adam"))
     check_choice("init", init, INITS)
     mode = _norm_mode(layer_norm, norm)
     dev, dt = resolve_device(device), resolve_dtype(dtype)
+    check_alloc("N, M, d", 8.0 * ((N + M) * d + 2 * d * d))
+    check_alloc("T", 8.0 * T)
     E = Embedding(N, d, (seed,), embeddings, "e").full(device=dev, dtype=dt)[0]
     U = Embedding(M, d, (seed,), embeddings, "u").full(device=dev, dtype=dt)[0]
     p = zipf_probs(N, alpha, dtype=dt, device=dev)
@@ -789,6 +833,12 @@ def optimizer_grid_task(config: Mapping, seeds: Sequence[int], *, device: str = 
         One JSON-serialisable dict per seed: {"T": list of int, "lr_base": list, "error": list of lists of
         float or None (None: diverged)}.
     """
+    if not isinstance(config, Mapping):
+        raise ValueError(f"config must be a mapping of the grid's keys, got {type(config).__name__}")
+    need = ("N", "M", "d", "alpha", "lr", "lr_base", "T_eval", "batch_size", "optimizer", "layer_norm")
+    missing = [k for k in (*need, "embeddings", "schedule") if k not in config]
+    if missing or (config["optimizer"] == "adam" and "betas" not in config):
+        raise ValueError(f"config lacks the keys {missing or ['betas']}")
     seeds = check_seeds(seeds)
     T_eval = [int(t) for t in config["T_eval"]]
     p = zipf_probs(config["N"], config["alpha"])

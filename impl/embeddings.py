@@ -262,4 +262,6 @@ def random_matrix(d: int, seeds, *, stream="w", device=None, dtype=None) -> torc
     torch.Tensor
         Shape (num_seeds, d, d).
     """
+    check_int("d", d, 1)
+    check_alloc("d", 4.0 * len(check_seeds(seeds)) * d * d)
     return Embedding(d, d, seeds, "gaussian", stream).full(device=device, dtype=dtype)

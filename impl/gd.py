@@ -21,11 +21,16 @@ import numpy as np
 import torch
 
 from amemory.validate import (
+    MAX_STEPS,
+    check_alloc,
+    check_array,
+    check_bool,
     check_finite_tensor,
     check_float,
     check_int,
     check_prob,
     check_seeds,
+    check_tensor,
     resolve_device,
     resolve_dtype,
 )
@@ -91,7 +96,7 @@ class Problem:
 
     def __post_init__(self):
         for name in ("E", "U", "p", "eta"):
-            check_finite_tensor(name, getattr(self, name), nonneg=name in ("p", "eta"))
+            check_tensor(name, getattr(self, name), nonneg=name in ("p", "eta"))
         E, U, f, p, eta = self.E, self.U, self.f, self.p, self.eta
         if E.ndim != 3 or U.ndim != 3 or E.shape[0] != U.shape[0] or E.shape[2] != U.shape[2]:
             raise ValueError(f"E must have shape (B, N, d) and U (B, M, d); got {tuple(E.shape)}, {tuple(U.shape)}")
@@ -139,11 +144,23 @@ class Problem:
         Problem
             A new problem with the new ``eta`` (``grid`` unchanged).
         """
+        B = self.shape[0]
+        a = check_array("eta", eta)
+        if a.ndim > 1 or (a.ndim == 1 and a.shape[0] not in (1, B)) or bool(np.any(a <= 0)):
+            raise ValueError(f"eta must be a scalar or a ({B},) array of step sizes in (0, inf), got shape {a.shape}")
         e = torch.as_tensor(eta, dtype=self.E.dtype, device=self.E.device).expand(self.shape[0]).clone()
         return replace(self, eta=e)
 
 
 def _as_1d(name: str, v, lo=None, hi=None, lo_open=False, hi_open=False) -> np.ndarray:
+    if v is None or isinstance(v, (str, bytes)):
+        raise ValueError(f"{name} must be a number or a non-empty 1-D sequence, got {v!r}")
+    try:
+        raw = np.asarray(v.detach().cpu() if torch.is_tensor(v) else v)
+    except (TypeError, ValueError, RuntimeError):
+        raise ValueError(f"{name} must be a number or a non-empty 1-D sequence of numbers") from None
+    if raw.dtype == np.bool_ or raw.dtype.kind not in "iuf":
+        raise ValueError(f"{name} must be a number or a non-empty 1-D sequence of real numbers, got dtype {raw.dtype}")
     a = np.atleast_1d(np.asarray(v, dtype=float))
     if a.ndim != 1 or a.size == 0:
         raise ValueError(f"{name} must be a number or a non-empty 1-D sequence")
@@ -223,10 +240,13 @@ def orthogonal_problem(p, M: int, d: int, eta, seeds, *, device=None, dtype=None
     p_t = torch.as_tensor(check_prob("p", p, normalized=False))
     N = p_t.numel()
     M = check_int("M", M, 2)
+    if isinstance(d, int) and not isinstance(d, bool) and d >= N:
+        check_int("M", M, 2, d)  # d >= max(N, M): a too large M is named as M
     d = check_int("d", d, max(N, M))
     eta = _as_1d("eta", eta, 0.0, lo_open=True)
     seeds = check_seeds(seeds)
     dev, dt = resolve_device(device), _dtype(dtype)
+    check_alloc("d", 8.0 * len(seeds) * (eta.size * (N + M) * d + 2 * d * d))
     E = Embedding(N, d, seeds, "orthonormal", "e").full(device=dev, dtype=dt)
     U = Embedding(M, d, seeds, "orthonormal", "u").full(device=dev, dtype=dt)
     S, K = len(seeds), eta.size
@@ -279,6 +299,7 @@ def random_problem(p, M: int, d: int, eta: float, seeds, *, kind: str = "gaussia
     eta = check_float("eta", eta, 0.0, lo_open=True)
     seeds = check_seeds(seeds)
     dev, dt = resolve_device(device), _dtype(dtype)
+    check_alloc("M, d", 8.0 * len(seeds) * (N + M) * d)
     E = Embedding(N, d, seeds, kind, "e").full(device=dev, dtype=dt)
     U = Embedding(M, d, seeds, kind, "u").full(device=dev, dtype=dt)
     f = torch.stack([torch.randint(0, M, (N,), generator=generator(s, _F_STREAM)) for s in seeds]).to(dev)
@@ -300,7 +321,7 @@ def _check_W(W: torch.Tensor, prob: Problem) -> torch.Tensor:
     B, _, _, d = prob.shape
     if not torch.is_tensor(W) or W.shape != (B, d, d):
         raise ValueError(f"W must be a tensor of shape ({B}, {d}, {d})")
-    return check_finite_tensor("W", W)
+    return check_tensor("W", W)
 
 
 def logits(W: torch.Tensor, prob: Problem) -> torch.Tensor:
@@ -533,8 +554,12 @@ def run_gd(
     """
     if not isinstance(prob, Problem):
         raise ValueError("prob must be an impl.gd.Problem")
-    steps = check_int("steps", steps, 0)
+    steps = check_int("steps", steps, 0, MAX_STEPS)
+    check_bool("record_margins", record_margins)
+    check_bool("record_sharpness", record_sharpness)
     B, N, _M, d = prob.shape
+    if record is None:
+        check_alloc("steps", 8.0 * B * (steps + 1) * (3 + (N if record_margins else 0)))
     if W0 is None:
         W = torch.zeros(B, d, d, dtype=prob.E.dtype, device=prob.E.device)
     else:
@@ -542,7 +567,7 @@ def run_gd(
     if record is None:
         rec = np.arange(steps + 1)
     else:
-        rec = np.asarray(record)
+        rec = np.asarray(record) if not isinstance(record, (str, bytes)) else np.asarray([])
         if (
             rec.ndim != 1
             or rec.size == 0
@@ -598,7 +623,17 @@ def first_hit_step(values: torch.Tensor, steps: torch.Tensor, level: float = 0.0
     """
     if not torch.is_tensor(values) or values.ndim != 2:
         raise ValueError("values must be a (B, R) tensor")
-    steps = torch.as_tensor(steps)
+    check_tensor("values", values, ndim=2, kind="any")
+    if steps is None or isinstance(steps, (str, bytes)):
+        raise ValueError(f"steps must be an array of integer steps, got {steps!r}")
+    try:
+        steps = torch.as_tensor(steps)
+    except (TypeError, ValueError, RuntimeError):
+        raise ValueError("steps must be an array of integer steps") from None
+    if steps.is_complex() or steps.dtype == torch.bool:
+        raise ValueError(f"steps must be an array of integer steps, got dtype {steps.dtype}")
+    if steps.is_floating_point() and not bool((torch.isfinite(steps) & (steps == steps.round())).all()):
+        raise ValueError("steps must be integer-valued (finite, no fractions)")
     if steps.shape != (values.shape[1],):
         raise ValueError(f"steps must have shape ({values.shape[1]},), got {tuple(steps.shape)}")
     level = check_float("level", level)

@@ -7,9 +7,20 @@ seed axis: W (S, d, d), X (S, n, d), U (S, M, d).
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 
-from amemory.validate import check_finite_tensor, check_float, check_int, check_seeds, resolve_device, resolve_dtype
+from amemory.validate import (
+    MAX_STEPS,
+    check_alloc,
+    check_array,
+    check_float,
+    check_int,
+    check_seeds,
+    check_tensor,
+    resolve_device,
+    resolve_dtype,
+)
 
 from .embeddings import Embedding
 from .sampling import sample_counts
@@ -37,10 +48,10 @@ def cross_entropy(W: torch.Tensor, X: torch.Tensor, U: torch.Tensor, p_joint: to
     torch.Tensor
         Shape (S,) (the leading axes), differentiable in W.
     """
-    check_finite_tensor("W", W)
-    check_finite_tensor("X", X)
-    check_finite_tensor("U", U)
-    check_finite_tensor("p_joint", p_joint, nonneg=True)
+    check_tensor("W", W)
+    check_tensor("X", X)
+    check_tensor("U", U)
+    check_tensor("p_joint", p_joint, nonneg=True)
     if W.shape[-1] != X.shape[-1] or W.shape[-2] != U.shape[-1] or p_joint.shape[-2:] != (X.shape[-2], U.shape[-2]):
         raise ValueError(
             f"shapes must be W (.., d, d), X (.., n, d), U (.., M, d), p_joint (.., n, M); got "
@@ -72,10 +83,20 @@ def autograd_gradient(W: torch.Tensor, X: torch.Tensor, U: torch.Tensor, p_joint
     torch.Tensor
         Shape (S, d, d).
     """
+    for name, t in (("W", W), ("X", X), ("U", U), ("p_joint", p_joint)):
+        check_tensor(name, t, nonneg=name == "p_joint")
     W = W.detach().clone().requires_grad_(True)
     loss = cross_entropy(W, X, U, p_joint).sum()
     (g,) = torch.autograd.grad(loss, W)
     return g
+
+
+def _check_map(f, M: int | None = None) -> np.ndarray:
+    """The target map f* as a 1-D integer array (values in [0, M - 1] when M is given)."""
+    a = check_array("f", f, ndim=1, dtype=np.int64)
+    if M is not None and (int(a.min()) < 0 or int(a.max()) >= M):
+        raise ValueError(f"f must be a non-empty integer map with values in [0, {M - 1}]")
+    return a
 
 
 def _uniform_joint(f: torch.Tensor, M: int, p=None, dtype=torch.float64, device=None) -> torch.Tensor:
@@ -133,10 +154,14 @@ def one_step_memory(
     eta = check_float("eta", eta, 0.0, lo_open=True)
     seeds = check_seeds(seeds)
     dev, dt = resolve_device(device), resolve_dtype(dtype)
+    _check_map(f, M)
     f = torch.as_tensor(f, device=dev).long()
     N = f.numel()
     if N < 1 or int(f.min()) < 0 or int(f.max()) >= M:
         raise ValueError(f"f must be a non-empty integer map with values in [0, {M - 1}]")
+    if p is not None:
+        check_array("p", p, shape=(N,), nonneg=True)
+    check_alloc("M, d", 8.0 * len(seeds) * ((N + M) * d + d * d + N * M))
     E = Embedding(N, d, seeds, kind, "e").full(device=dev, dtype=dt)
     U = Embedding(M, d, seeds, kind, "u").full(device=dev, dtype=dt)
     P = _uniform_joint(f, M, p, dt, dev).expand(len(seeds), -1, -1)
@@ -168,7 +193,7 @@ def one_sgd_step(
     seeds : int or sequence of int
         One seed or a non-empty sequence of seeds, each in [0, 2**62]; each seed draws its own batch.
     eta : float, default 1.0
-        Step size (not range-checked here; a positive rate is meant).
+        Step size, in (0, inf).
     kind : str, default 'gaussian'
         Embedding kind: 'gaussian', 'sphere' or 'orthonormal' (N, M <= d).
     device : str, torch.device or None, default None
@@ -187,12 +212,20 @@ def one_sgd_step(
     counts : torch.Tensor
         Batch counts n_z, float64, shape (S, N), each row summing to B.
     """
-    batch = check_int("batch", batch, 1)
+    batch = check_int("batch", batch, 1, MAX_STEPS)
     seeds = check_seeds(seeds)
+    M = check_int("M", M, 1)
+    d = check_int("d", d, 1)
+    eta = check_float("eta", eta, 0.0, lo_open=True)
     dev, dt = resolve_device(device), resolve_dtype(dtype)
+    _check_map(f, M)
     f = torch.as_tensor(f, device=dev).long()
-    counts = sample_counts(p, batch, seeds, device=dev)
     N = f.numel()
+    if isinstance(p, (list, tuple, np.ndarray)) or torch.is_tensor(p):
+        if np.shape(p)[-1:] != (N,):
+            raise ValueError(f"p must have one entry per token of f (N={N}), got shape {tuple(np.shape(p))}")
+    check_alloc("M, d", 8.0 * len(seeds) * ((N + M) * d + d * d + N * M))
+    counts = sample_counts(p, batch, seeds, device=dev)
     if counts.shape[-1] != N:
         raise ValueError(f"p must have one entry per token (N={N}), got {counts.shape[-1]}")
     E = Embedding(N, d, seeds, kind, "e").full(device=dev, dtype=dt)

@@ -4,7 +4,16 @@ from __future__ import annotations
 
 import torch
 
-from amemory.validate import check_float, check_int, check_prob, check_seeds, resolve_device
+from amemory.validate import (
+    MAX_STEPS,
+    check_alloc,
+    check_float,
+    check_int,
+    check_prob,
+    check_seeds,
+    resolve_device,
+    resolve_dtype,
+)
 
 _SAMPLE_STREAM = 0x5A3
 
@@ -33,6 +42,9 @@ def zipf_probs(N: int, alpha: float, *, dtype=torch.float64, device=None) -> tor
     """
     N = check_int("N", N, 1)
     alpha = check_float("alpha", alpha, 0.0)
+    if dtype is not None:
+        dtype = resolve_dtype(dtype)
+    check_alloc("N", 3 * 8.0 * N)
     x = torch.arange(1, N + 1, dtype=torch.float64)
     logw = -alpha * torch.log(x)
     p = torch.exp(logw - torch.logsumexp(logw, 0))
@@ -88,9 +100,10 @@ def sample_tokens(p: torch.Tensor, T: int, seeds, *, device=None) -> torch.Tenso
     torch.Tensor
         int64 tensor of shape (S, T), S = number of seeds, values in [0, N - 1].
     """
-    T = check_int("T", T, 0)
+    T = check_int("T", T, 0, MAX_STEPS)
     seeds = check_seeds(seeds)
     check_prob("p", p, normalized=False)
+    check_alloc("T", 8.0 * len(seeds) * T)
     p = torch.as_tensor(p, dtype=torch.float64).cpu()
     out = torch.empty(len(seeds), T, dtype=torch.long)
     for i, s in enumerate(seeds):
@@ -117,9 +130,17 @@ def token_counts(tokens: torch.Tensor, N: int) -> torch.Tensor:
         float64 tensor of shape (S, N), on the device of ``tokens``; each row sums to T.
     """
     N = check_int("N", N, 1)
-    tokens = torch.as_tensor(tokens)
-    if tokens.ndim != 2:
-        raise ValueError(f"tokens must have shape (S, T), got {tuple(tokens.shape)}")
+    if tokens is None or isinstance(tokens, (str, bytes)):
+        raise ValueError(f"tokens must be an integer array of shape (S, T), got {tokens!r}")
+    try:
+        tokens = torch.as_tensor(tokens)
+    except (TypeError, ValueError, RuntimeError):
+        raise ValueError("tokens must be an integer array of shape (S, T)") from None
+    if tokens.is_floating_point() or tokens.is_complex() or tokens.dtype == torch.bool:
+        raise ValueError(f"tokens must be an integer array of shape (S, T), got dtype {tokens.dtype}")
+    if tokens.ndim != 2 or tokens.shape[0] == 0:
+        raise ValueError(f"tokens must have shape (S, T) with S >= 1, got {tuple(tokens.shape)}")
+    check_alloc("N", 8.0 * tokens.shape[0] * N)
     if tokens.numel() and (int(tokens.min()) < 0 or int(tokens.max()) >= N):
         raise ValueError(f"tokens must lie in [0, {N - 1}]")
     c = torch.zeros(tokens.shape[0], N, dtype=torch.float64, device=tokens.device)
@@ -149,7 +170,7 @@ def sample_counts(p: torch.Tensor, T: int, seeds, *, device=None) -> torch.Tenso
     torch.Tensor
         float64 tensor of shape (S, N); each row sums to T.
     """
-    T = check_int("T", T, 0)
+    T = check_int("T", T, 0, MAX_STEPS)
     seeds = check_seeds(seeds)
     check_prob("p", p, normalized=False)
     p = torch.as_tensor(p, dtype=torch.float64).cpu()

@@ -72,6 +72,22 @@ def _tokens():
     return _bigram().sample(2, 0).tokens
 
 
+def _btask():
+    from impl.birth import BirthTask
+
+    return BirthTask(source="synthetic", T=6, K=2, N=8)
+
+
+def _bmodel():
+    from impl.birth import init_birth
+
+    return init_birth(8, 6, 8, 0, dtype="float64")
+
+
+def _bbatch():
+    return _btask().sample(2, 0)
+
+
 def _mat(*shape, seed=0):
     return np.random.default_rng(seed).standard_normal(shape) / np.sqrt(shape[-1])
 
@@ -553,7 +569,7 @@ TABLE: list[Entry] = [
     E(
         "impl.capacity.relu_accuracy",
         lambda: dict(N=10, d=6, seeds=0, eta=0.5, kind="sphere", n_eval=None, chunk=None),
-        kinds={**_dd, "eta": "real", "n_eval": "size", "chunk": "size"},
+        kinds={**_dd, "eta": "bounded", "n_eval": "size", "chunk": "size"},  # eta in (0, 1)
         valid={"n_eval": {"none"}, "chunk": {"none"}},
     ),
     # ------------------------------------------------------------------------------------ impl.dynamics
@@ -561,7 +577,7 @@ TABLE: list[Entry] = [
     E(
         "impl.dynamics.population_error",
         lambda: dict(
-            W=_t(1, 4, 4),
+            W=_t(1, 1, 4, 4),
             E=_t(1, 5, 4, seed=1),
             U=_t(1, 2, 4, seed=2),
             p=torch.as_tensor(_P5),
@@ -571,14 +587,21 @@ TABLE: list[Entry] = [
             ties="error",
         ),
         kinds={"norm": "choice"},
-        valid={"norm": {"none"}},
+        # W (S, L, d, d) as documented; a non-finite W is a diverged run whose margins count as errors
+        valid={"norm": {"none"}, "W": {"nan_entry", "inf_entry"}},
+        nonfinite="the margins of a non-finite (diverged) W are non-finite by definition",
     ),
     E(
         "impl.dynamics.train",
         lambda: dict(N=6, M=2, d=4, T=4, lrs=0.5, seeds=0, batch=2, checkpoints=2),
         kinds={"lrs": "pos"},
+        valid={"lrs": {"list"}},  # a list of rates
     ),
-    E("impl.dynamics.reference_train_autograd", lambda: dict(N=6, M=2, d=4, T=4, lr=0.5, seed=0, batch=2)),
+    E(
+        "impl.dynamics.reference_train_autograd",
+        lambda: dict(N=6, M=2, d=4, T=4, lr=0.5, seed=0, batch=2),
+        kinds={"T": "count", "lr": "nonneg"},  # T >= 0 samples, lr >= 0 (torch.optim's range)
+    ),
     E("impl.dynamics.optimizer_grid_task", lambda: dict(config=_opt_config(), seeds=(0,), device="cpu")),
     # ------------------------------------------------------------------------------------ impl.embeddings
     E(
@@ -657,14 +680,31 @@ TABLE: list[Entry] = [
     # ------------------------------------------------------------------------------------ impl.gd
     E("impl.gd.Problem", lambda: {k: getattr(_prob(), k) for k in ("E", "U", "f", "p", "eta")}),
     E("impl.gd.Problem.shape", lambda: (lambda: _prob().shape, {}), bound=True),
-    E("impl.gd.Problem.with_eta", lambda: (_prob().with_eta, dict(eta=0.25)), kinds={"eta": "pos"}, bound=True),
+    E(
+        "impl.gd.Problem.with_eta",
+        lambda: (_prob().with_eta, dict(eta=0.25)),
+        kinds={"eta": "pos"},
+        valid={"eta": {"list"}},  # a (B,) array, B = 1
+        bound=True,
+    ),
     E(
         "impl.gd.two_token_problem",
         lambda: dict(a=0.5, p0=0.7, eta=0.5),
         kinds={**_dd, "a": "bounded", "p0": "bounded", "eta": "pos"},
+        valid={"a": {"zero", "neg", "list"}, "eta": {"list"}},  # a in [-1, 1]; sequences are grids
     ),
-    E("impl.gd.orthogonal_problem", lambda: dict(p=_P5, M=2, d=6, eta=0.5, seeds=0), kinds={**_dd, "eta": "pos"}),
-    E("impl.gd.random_problem", lambda: dict(p=_P5, M=2, d=4, eta=0.5, seeds=0, kind="gaussian"), kinds=_dd),
+    E(
+        "impl.gd.orthogonal_problem",
+        lambda: dict(p=_P5, M=2, d=6, eta=0.5, seeds=0),
+        kinds={**_dd, "eta": "pos"},
+        valid={"p": {"short"}, "eta": {"list"}},
+    ),
+    E(
+        "impl.gd.random_problem",
+        lambda: dict(p=_P5, M=2, d=4, eta=0.5, seeds=0, kind="gaussian"),
+        kinds=_dd,
+        valid={"p": {"short"}},
+    ),
     *[
         E(f"impl.gd.{fn}", lambda: dict(W=torch.zeros(1, 6, 6, dtype=torch.float64), prob=_prob()))
         for fn in ("logits", "loss", "zero_one_error", "margins", "gradient", "hessian", "sharpness")
@@ -672,7 +712,8 @@ TABLE: list[Entry] = [
     E(
         "impl.gd.run_gd",
         lambda: dict(prob=_prob(), steps=5, W0=None, record=None, record_margins=False, record_sharpness=False),
-        kinds={"W0": "object", "record": "object"},
+        kinds={"steps": "count", "W0": "object", "record": "object"},
+        valid={"W0": {"none"}, "record": {"none", "list"}},
     ),
     E(
         "impl.gd.first_hit_step",
@@ -680,20 +721,29 @@ TABLE: list[Entry] = [
         kinds={"level": "real"},
         nonfinite="steps never hit are inf by definition",
     ),
-    E("impl.gd.ce_optimum", lambda: dict(prob=_prob(), W0=None, iters=5, tol=1e-11), kinds={"W0": "object"}),
+    E(
+        "impl.gd.ce_optimum",
+        lambda: dict(prob=_prob(), W0=None, iters=5, tol=1e-11),
+        kinds={"W0": "object"},
+        valid={"W0": {"none"}},
+    ),
     # ------------------------------------------------------------------------------------ impl.gradients
     E(
         "impl.gradients.cross_entropy",
         lambda: dict(W=_t(4, 4), X=_t(5, 4, seed=1), U=_t(3, 4, seed=2), p_joint=torch.as_tensor(_pj(5, 3))),
+        # batched over any leading axes: an extra leading axis is a valid batch
+        valid={k: {"extra_dim"} for k in ("W", "X", "U", "p_joint")},
     ),
     E(
         "impl.gradients.autograd_gradient",
         lambda: dict(W=_t(4, 4), X=_t(5, 4, seed=1), U=_t(3, 4, seed=2), p_joint=torch.as_tensor(_pj(5, 3))),
+        valid={k: {"extra_dim"} for k in ("W", "X", "U", "p_joint")},  # as cross_entropy: any leading axes
     ),
     E(
         "impl.gradients.one_step_memory",
         lambda: dict(f=_F5, M=2, d=4, seeds=0, eta=1.0, p=None, kind="gaussian"),
         kinds={**_dd, "p": "object"},
+        valid={"f": {"short"}, "p": {"none"}},  # any N >= 1; p=None is the uniform law
     ),
     E(
         "impl.gradients.one_sgd_step",
@@ -731,15 +781,24 @@ TABLE: list[Entry] = [
     ),
     E("impl.memory.scores", lambda: dict(W=_t(1, 4, 4), E=_t(1, 5, 4, seed=1), U=_t(1, 2, 4, seed=2))),
     # ------------------------------------------------------------------------------------ impl.sampling
-    E("impl.sampling.zipf_probs", lambda: dict(N=10, alpha=1.5), kinds={**_dd, "alpha": "real"}),
+    E("impl.sampling.zipf_probs", lambda: dict(N=10, alpha=1.5), kinds={**_dd, "alpha": "nonneg"}),
     E("impl.sampling.generator", lambda: dict(seed=0, stream=3), kinds={"stream": "seed"}),
-    E("impl.sampling.sample_tokens", lambda: dict(p=torch.as_tensor(_P5), T=8, seeds=0), kinds=_dev),
+    E(
+        "impl.sampling.sample_tokens",
+        lambda: dict(p=torch.as_tensor(_P5), T=8, seeds=0),
+        kinds={**_dev, "T": "count"},  # T >= 0 samples
+        valid={"p": {"short"}},  # any N >= 1
+    ),
     E(
         "impl.sampling.token_counts",
         lambda: dict(tokens=torch.tensor([[0, 1, 1, 4]]), N=5),
-        valid={"tokens": {"short"}},
     ),
-    E("impl.sampling.sample_counts", lambda: dict(p=torch.as_tensor(_P5), T=8, seeds=0), kinds=_dev),
+    E(
+        "impl.sampling.sample_counts",
+        lambda: dict(p=torch.as_tensor(_P5), T=8, seeds=0),
+        kinds={**_dev, "T": "count"},  # T >= 0 samples
+        valid={"p": {"short"}},  # any N >= 1
+    ),
     # ------------------------------------------------------------------------------------ impl.scaling
     E("impl.scaling.mod_map", lambda: dict(N=6, M=2), kinds=_dev),
     E(
@@ -861,6 +920,58 @@ TABLE: list[Entry] = [
         ),
     ),
     E("impl.authors_grid.authors_grid_task", lambda: dict(config=_authors_config(), seeds=(0,), device="cpu")),
+    # ------------------------------------------------------------------------------------ impl.birth
+    E(
+        "impl.birth.BirthTask",
+        lambda: dict(source="synthetic", T=6, K=2, triggers="fixed", outputs="uniform", N=8, alpha=1.5, task_seed=0),
+        kinds={"N": "size", "alpha": "nonneg", "task_seed": "seed"},
+        valid={"N": {"none"}},
+    ),
+    E(
+        "impl.birth.BirthTask.sample",
+        lambda: (_btask().sample, dict(B=2, seeds=0, step=0, device=None)),
+        kinds={**_dev, "step": "count"},
+        bound=True,
+    ),
+    E("impl.birth.birth_counters", lambda: dict(tokens=_bbatch().tokens, triggers=_bbatch().triggers)),
+    E(
+        "impl.birth.BirthModel",
+        lambda: {k: getattr(_bmodel(), k) for k in ("E", "P", "Wout", "W", "layers", "seeds")},
+        kinds={"W": "object", "seeds": "seeds"},
+    ),
+    E("impl.birth.BirthModel.clone", lambda: (_bmodel().clone, {}), bound=True),
+    E("impl.birth.init_birth", lambda: dict(N=8, T=6, d=8, seeds=0, layers=2, device=None, dtype=None), kinds=_dd),
+    E(
+        "impl.birth.birth_forward",
+        lambda: dict(model=_bmodel(), tokens=_bbatch().tokens[..., :-1], W=None, return_attention=False),
+        kinds={"W": "object"},
+        valid={"W": {"none"}},
+    ),
+    E(
+        "impl.birth.birth_probes",
+        lambda: dict(model=_bmodel(), triggers=_btask().fixed),
+        valid={"triggers": {"short"}},  # one trigger (K = 1) is a valid set
+    ),
+    E("impl.birth.birth_evaluate", lambda: dict(model=_bmodel(), batch=_bbatch(), chunk=64)),
+    E(
+        "impl.birth.train_birth",
+        lambda: dict(
+            model=_bmodel(),
+            task=_btask(),
+            steps=2,
+            batch=2,
+            lr=0.03,
+            momentum=0.9,
+            weight_decay=1e-4,
+            trainable=None,
+            loss_on="icl",
+            eval_every=1,
+            eval_at=None,
+            eval_batch=4,
+        ),
+        kinds={"momentum": "bounded", "weight_decay": "nonneg", "trainable": "object", "eval_at": "object"},
+        valid={"momentum": {"zero"}, "trainable": {"none"}, "eval_at": {"none", "list"}},
+    ),
 ]
 
 
@@ -894,6 +1005,8 @@ RECORDS = {
     "impl.scaling.ScalingCurve": "result record filled by scheme_error",
     "impl.transformer.Batch": "result record filled by BigramTask.sample",
     "impl.transformer.TrainLog": "result record filled by impl.transformer.train",
+    "impl.birth.BirthBatch": "result record filled by BirthTask.sample",
+    "impl.birth.BirthLog": "result record filled by train_birth",
 }
 
 # Known failures, xfailed with the reason (see the module docstring): the counts are the failing cases of
@@ -903,35 +1016,6 @@ PENDING: dict[str, str] = {
     "impl.authors_grid.draw_run": ("not fixed yet: 2 cases (alpha, seed): accepts invalid values 2"),
     "impl.authors_grid.reference_grid_autograd": ("not fixed yet: 2 cases (alpha, seed): accepts invalid values 2"),
     "impl.authors_grid.train_grid_model": ("not fixed yet: 2 cases (alpha, lrs): accepts invalid values 2"),
-    "impl.capacity.activation": ("not fixed yet: 3 cases (t): accepts invalid values 2; other exceptions 1"),
-    "impl.capacity.lowrank_accuracy": ("not fixed yet: 6 cases (N, d, m): other exceptions 6"),
-    "impl.capacity.lowrank_weights": ("not fixed yet: 6 cases (N, d, m): other exceptions 4; past the time bound 2"),
-    "impl.capacity.mlp_accuracy": ("not fixed yet: 6 cases (N, d, m): other exceptions 6"),
-    "impl.capacity.mlp_features": (
-        "not fixed yet: 14 cases (W2, activation_name, x): accepts invalid values 6; ValueError not naming it 6; "
-        "other exceptions 2"
-    ),
-    "impl.capacity.mlp_weights": ("not fixed yet: 6 cases (N, d, m): other exceptions 6"),
-    "impl.capacity.multi_accuracy": (
-        "not fixed yet: 17 cases (d, m, n): ValueError not naming it 11; other exceptions 6"
-    ),
-    "impl.capacity.recall_correct": ("not fixed yet: 6 cases (H, V): accepts invalid values 4; other exceptions 2"),
-    "impl.capacity.relu_accuracy": ("not fixed yet: 7 cases (N, d, eta): other exceptions 4; refuses valid values 3"),
-    "impl.capacity.relu_scores": ("not fixed yet: 9 cases (E, Eq, U): accepts invalid values 6; other exceptions 3"),
-    "impl.dynamics.optimizer_grid_task": ("not fixed yet: 4 cases (config): other exceptions 4"),
-    "impl.dynamics.population_error": (
-        "not fixed yet: 46 cases (E, U, W, f, layer_norm, p): accepts invalid values 23; other exceptions 23"
-    ),
-    "impl.dynamics.reference_train_autograd": (
-        "not fixed yet: 62 cases (M, N, T, batch, d, lr, seed): ValueError not naming it 35; other exceptions 20; "
-        "accepts invalid values 7"
-    ),
-    "impl.dynamics.schedule_factor": ("not fixed yet: 6 cases (name): ValueError not naming it 6"),
-    "impl.dynamics.train": (
-        "not fixed yet: 13 cases (M, N, T, checkpoints, d, lrs): other exceptions 10; accepts invalid values 2; "
-        "ValueError not naming it 1"
-    ),
-    "impl.embeddings.random_matrix": ("not fixed yet: 13 cases (d): ValueError not naming it 11; other exceptions 2"),
     "impl.factual.FactTask": ("not fixed yet: 1 cases (n_noise): refuses valid values 1"),
     "impl.factual.FactTask.prompts": ("not fixed yet: 1 cases (step): other exceptions 1"),
     "impl.factual.Sizes": ("not fixed yet: 6 cases (dims, heads, widths): other exceptions 6"),
@@ -950,42 +1034,6 @@ PENDING: dict[str, str] = {
         "not fixed yet: 40 cases (E, U, dim_mask, head_mask, params, tokens, unit_mask): other exceptions 27; "
         "accepts invalid values 10; ValueError not naming it 3"
     ),
-    "impl.gd.Problem": ("not fixed yet: 2 cases (eta, p): other exceptions 2"),
-    "impl.gd.Problem.with_eta": ("not fixed yet: 4 cases (eta): other exceptions 2; accepts invalid values 2"),
-    "impl.gd.ce_optimum": ("not fixed yet: 1 cases (W0): accepts invalid values 1"),
-    "impl.gd.first_hit_step": ("not fixed yet: 9 cases (steps, values): accepts invalid values 6; other exceptions 3"),
-    "impl.gd.gradient": ("not fixed yet: 1 cases (W): other exceptions 1"),
-    "impl.gd.hessian": ("not fixed yet: 1 cases (W): other exceptions 1"),
-    "impl.gd.logits": ("not fixed yet: 1 cases (W): other exceptions 1"),
-    "impl.gd.loss": ("not fixed yet: 1 cases (W): other exceptions 1"),
-    "impl.gd.margins": ("not fixed yet: 1 cases (W): other exceptions 1"),
-    "impl.gd.orthogonal_problem": (
-        "not fixed yet: 8 cases (M, d, eta, p): other exceptions 4; accepts invalid values 3; ValueError not naming "
-        "it 1"
-    ),
-    "impl.gd.random_problem": ("not fixed yet: 5 cases (M, d, p): other exceptions 4; accepts invalid values 1"),
-    "impl.gd.run_gd": (
-        "not fixed yet: 18 cases (W0, record, record_margins, record_sharpness, steps): accepts invalid values 16; "
-        "other exceptions 1; past the time bound 1"
-    ),
-    "impl.gd.sharpness": ("not fixed yet: 1 cases (W): other exceptions 1"),
-    "impl.gd.two_token_problem": (
-        "not fixed yet: 9 cases (a, eta, p0): accepts invalid values 6; ValueError not naming it 3"
-    ),
-    "impl.gd.zero_one_error": ("not fixed yet: 1 cases (W): other exceptions 1"),
-    "impl.gradients.autograd_gradient": (
-        "not fixed yet: 10 cases (U, W, X, p_joint): other exceptions 6; accepts invalid values 4"
-    ),
-    "impl.gradients.cross_entropy": (
-        "not fixed yet: 8 cases (U, W, X, p_joint): accepts invalid values 4; other exceptions 4"
-    ),
-    "impl.gradients.one_sgd_step": (
-        "not fixed yet: 35 cases (M, batch, d, eta, f): ValueError not naming it 14; other exceptions 12; accepts "
-        "invalid values 7; past the time bound 2"
-    ),
-    "impl.gradients.one_step_memory": (
-        "not fixed yet: 14 cases (M, d, f, p): other exceptions 9; accepts invalid values 5"
-    ),
     "impl.memory.aggregate_keys": ("not fixed yet: 8 cases (E, M, q): other exceptions 6; accepts invalid values 2"),
     "impl.memory.as_map": ("not fixed yet: 3 cases (n): other exceptions 2; ValueError not naming it 1"),
     "impl.memory.as_weights": (
@@ -996,15 +1044,6 @@ PENDING: dict[str, str] = {
         "not fixed yet: 13 cases (W, p, q, return_margin): accepts invalid values 10; other exceptions 3"
     ),
     "impl.memory.scores": ("not fixed yet: 3 cases (E, U, W): accepts invalid values 3"),
-    "impl.sampling.sample_counts": ("not fixed yet: 4 cases (T, p): accepts invalid values 2; past the time bound 2"),
-    "impl.sampling.sample_tokens": ("not fixed yet: 4 cases (T, p): accepts invalid values 2; other exceptions 2"),
-    "impl.sampling.token_counts": (
-        "not fixed yet: 9 cases (N, tokens): other exceptions 6; ValueError not naming it 1; accepts invalid values "
-        "1; refuses valid values 1"
-    ),
-    "impl.sampling.zipf_probs": (
-        "not fixed yet: 7 cases (N, alpha, dtype): other exceptions 4; accepts invalid values 2; refuses valid values 1"
-    ),
     "impl.scaling.mod_map": ("not fixed yet: 2 cases (N): other exceptions 2"),
     "impl.scaling.population_error": (
         "not fixed yet: 11 cases (p, q, return_correct): accepts invalid values 9; other exceptions 2"
@@ -1062,20 +1101,7 @@ PENDING: dict[str, str] = {
 }
 
 # Public callables without a baseline in TABLE yet, with the reason (the coverage test accepts only these).
-UNTABLED: dict[str, str] = {
-    "impl.birth.BirthBatch": "new module: its baseline calls are not in TABLE yet",
-    "impl.birth.BirthLog": "new module: its baseline calls are not in TABLE yet",
-    "impl.birth.BirthModel": "new module: its baseline calls are not in TABLE yet",
-    "impl.birth.BirthModel.clone": "new module: its baseline calls are not in TABLE yet",
-    "impl.birth.BirthTask": "new module: its baseline calls are not in TABLE yet",
-    "impl.birth.BirthTask.sample": "new module: its baseline calls are not in TABLE yet",
-    "impl.birth.birth_counters": "new module: its baseline calls are not in TABLE yet",
-    "impl.birth.birth_evaluate": "new module: its baseline calls are not in TABLE yet",
-    "impl.birth.birth_forward": "new module: its baseline calls are not in TABLE yet",
-    "impl.birth.birth_probes": "new module: its baseline calls are not in TABLE yet",
-    "impl.birth.init_birth": "new module: its baseline calls are not in TABLE yet",
-    "impl.birth.train_birth": "new module: its baseline calls are not in TABLE yet",
-}
+UNTABLED: dict[str, str] = {}
 
 BY_TARGET = {e.target: e for e in TABLE}
 
