@@ -75,7 +75,6 @@ NC_SHIFT = 0.1
 
 
 # ------------------------------------------------------------------ shared simulations
-@pytest.fixture
 def _qualifier(*svs):
     """The headline qualifier of a slope verdict that holds only against the finite-size prediction."""
     if any(sv.how == "finite-size prediction" for sv in svs):
@@ -83,6 +82,7 @@ def _qualifier(*svs):
     return None
 
 
+@pytest.fixture
 def sim(shared, seeds, scale, device):
     """``sim(kind, alpha)``: one of the three simulations that the SL checks share, run once per module
     (``shared``) on seeds of the fixed tag 'scaling-core' (new ones under --fresh-seeds): 'core' (the (d, T)
