@@ -98,3 +98,31 @@ def test_code_refs_resolve_to_files_and_lines():
         path, line = where.split("#L")
         assert (root / path).is_file() and name.split(".")[0] in ("theory", "impl")
         assert name.rsplit(".", 1)[1] in (root / path).read_text().splitlines()[int(line) - 1]
+
+
+REPORTS = CHECKS.parent / "reports"
+
+
+@pytest.mark.parametrize("which", ["results.json", "full/results.json"])
+def test_committed_intervals_are_named_intervals(which):
+    """Every interval in the committed report is a 95% interval of a named quantity that holds its estimate, and
+    each claim's headline record (the first row of its table) is a deciding record with the claim's verdict."""
+    path = REPORTS / which
+    if not path.exists():
+        pytest.skip(f"no {which}")
+    res = json.loads(path.read_text())
+    bad = []
+    for cid, c in res["claims"].items():
+        for r in c["records"]:
+            iv = r.get("interval")
+            if iv is None:
+                continue
+            lo, hi = (report._num(v) for v in iv)
+            est = report._num(r.get("estimate"))
+            if not r.get("interval_of") or est is None or lo is None or hi is None or not lo <= est <= hi:
+                bad.append((cid, r["test"], iv, r.get("interval_of"), r.get("estimate")))
+        if c["records"] and report.deciding(c["records"]):
+            head = report.headline_order(c["records"], c["verdict"])[0]
+            if c["verdict"] in ("reproduced", "refuted") and head["verdict"] != c["verdict"]:
+                bad.append((cid, "headline", head["verdict"], c["verdict"]))
+    assert not bad, bad
