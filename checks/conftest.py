@@ -1,7 +1,8 @@
 """pytest plugin of the claim checks: options, fixtures and the report written at session end.
 
 Options: ``--scale fast|full`` (fast by default), ``--device cpu|cuda|auto`` (cpu by default),
-``--fresh-seeds`` (new random seeds instead of the fixed ones), ``--report-dir`` (``reports`` for
+``--fresh-seeds`` (new random seeds instead of the fixed ones), ``--seed-base N`` (the seeds of base N: a
+reproducible fresh draw, as the stability reruns of ``checks/stability.py`` use), ``--report-dir`` (``reports`` for
 the fast scale, ``reports/full`` for the full one).
 """
 
@@ -49,6 +50,12 @@ def pytest_addoption(parser):
     g.addoption(
         "--fresh-seeds", action="store_true", default=False, help="draw new random seeds instead of the fixed ones"
     )
+    g.addoption(
+        "--seed-base",
+        type=int,
+        default=None,
+        help="seed base N >= 0 (0 = the fixed seeds; another N = a reproducible fresh draw; see checks/stability.py)",
+    )
     g.addoption("--report-dir", default=None, help="where to write the report (default reports/ or reports/full/)")
     g.addoption(
         "--sweep-store",
@@ -82,10 +89,17 @@ def pytest_addoption(parser):
 
 def pytest_configure(config):
     fresh = config.getoption("--fresh-seeds")
+    given = config.getoption("--seed-base")
+    if given is not None and (given < 0 or given >= 2**32):
+        raise pytest.UsageError(f"--seed-base must be in [0, 2**32), got {given}")
+    if given is not None and fresh:
+        raise pytest.UsageError("--seed-base and --fresh-seeds exclude each other")
+    if given:
+        fresh = True  # a reproducible fresh draw (Hypothesis's too when --hypothesis-seed is given)
     settings.load_profile("claims-fresh" if fresh else "claims")
     scale = config.getoption("--scale")
     out = config.getoption("--report-dir") or (ROOT / "reports" if scale == "fast" else ROOT / "reports" / "full")
-    seed_base = int.from_bytes(os.urandom(4), "little") if fresh else 0
+    seed_base = (given if given is not None else int.from_bytes(os.urandom(4), "little")) if fresh else 0
     dev = config.getoption("--device")
     if dev == "auto":
         import torch

@@ -1,0 +1,294 @@
+"""Verdict stability under fresh seeds (issue #19, item 8): rerun the claim checks with K new seed bases and
+report, per claim, how often the verdict stays the same and how the deciding measurement spreads.
+
+Usage (from the project root)::
+
+    python checks/stability.py run    --k 5 [--families memory,gd] [--scale fast] [--store .sweeps/stability.sqlite]
+    python checks/stability.py report [--k 5] [--out reports/stability.md]
+
+``run`` goes through the sweep store: one row per (family, seed base), so a stopped run resumes where it
+stopped and two drivers on one store split the work. Each row is one ``pytest checks/test_<family>.py
+--seed-base B --hypothesis-seed B`` in a subprocess, into a temporary report directory (the committed report
+is never touched); the row keeps what that run recorded (every claim's verdict, every record's estimate,
+interval and negative control) and pytest's exit status, so a check that errors under a seed draw is counted,
+not hidden. The fresh seed bases are 1..K (base 0 is the committed report's fixed seeds); they were fixed
+before any rerun was looked at. The configuration holds the commit of the code, so rows of other code are
+never mixed in; ``report`` reads the rows of the current commit only (``--commit`` to choose another).
+
+``report`` writes ``reports/stability.md`` (and ``reports/stability.json``): per claim the committed verdict,
+the verdicts of the K reruns, the share that kept the committed verdict against the target (95%), and for the
+headline record the estimates' mean and sd across reruns, the mean half-width of its 95% interval, the
+coverage of the pooled mean by the reruns' intervals, and whether every negative control rejected.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+FAMILIES = ("memory", "gradients", "scaling", "dynamics", "gd", "capacity", "transformer", "factual")
+TASK = "checks.stability:family_run"
+VERSION = "1"
+TARGET = 0.95
+PREFIX = {"AM": "memory", "GM": "gradients", "SL": "scaling", "OD": "dynamics", "GD": "gd", "CP": "capacity"}
+PREFIX |= {"TF": "transformer", "FR": "factual"}
+
+
+def git_commit(root: Path = ROOT) -> str:
+    """The commit of the code under ``root`` (with ``+dirty`` when tracked files differ from it)."""
+    sha = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, check=True)
+    dirty = subprocess.run(["git", "diff", "--quiet", "HEAD", "--"], cwd=root).returncode != 0
+    return sha.stdout.strip() + ("+dirty" if dirty else "")
+
+
+def _summarise(results: dict) -> dict:
+    """The part of one run's results.json that the stability report needs."""
+    out = {}
+    for cid, c in results.get("claims", {}).items():
+        if not c.get("records") and not c.get("failed_tests"):
+            continue  # a claim of another family (not run here)
+        recs = []
+        for r in c.get("records", []):
+            nc = r.get("negative_control") or {}
+            recs.append(
+                {
+                    "test": r.get("test"),
+                    "role": r.get("role"),
+                    "verdict": r.get("verdict"),
+                    "estimate": r.get("estimate"),
+                    "interval": r.get("interval"),
+                    "interval_of": r.get("interval_of"),
+                    "nc_rejected": nc.get("rejected") if isinstance(nc, dict) else None,
+                }
+            )
+        out[cid] = {"verdict": c.get("verdict"), "failed_tests": c.get("failed_tests", []), "records": recs}
+    return out
+
+
+def family_run(config: dict, seeds) -> list[dict]:
+    """The sweep task: for each seed base, run one family's checks in a subprocess and summarise the run.
+
+    ``config``: ``{"family": name, "scale": "fast"|"full", "commit": sha}``; the commit must be the code
+    under ``ROOT`` (a row is about the code that made it).
+    """
+    fam, scale = config["family"], config["scale"]
+    if fam not in FAMILIES:
+        raise ValueError(f"family must be one of {FAMILIES}, got {fam!r}")
+    here = git_commit()
+    if here != config["commit"]:
+        raise ValueError(f"the code under {ROOT} is {here}, not the configuration's commit {config['commit']}")
+    out = []
+    for base in seeds:
+        with tempfile.TemporaryDirectory(prefix=f"stab-{fam}-{base}-") as tmp:
+            cmd = [
+                sys.executable,
+                "-m",
+                "pytest",
+                f"checks/test_{fam}.py",
+                "-q",
+                "-p",
+                "no:cacheprovider",
+                f"--scale={scale}",
+                f"--seed-base={base}",
+                f"--hypothesis-seed={base}",
+                f"--report-dir={tmp}/report",
+                f"--sweep-store={tmp}/store.sqlite",
+                "--dask-scheduler=inline",
+            ]
+            t0 = time.perf_counter()
+            proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
+            secs = time.perf_counter() - t0
+            res_path = Path(tmp) / "report" / "results.json"
+            results = json.loads(res_path.read_text()) if res_path.exists() else {}
+            out.append(
+                {
+                    "family": fam,
+                    "seed_base": base,
+                    "rc": proc.returncode,
+                    "seconds": round(secs, 1),
+                    "claims": _summarise(results),
+                    "tail": (proc.stdout + proc.stderr)[-3000:] if proc.returncode != 0 else "",
+                }
+            )
+        print(f"[stability] {fam} seed base {base}: rc {proc.returncode}, {secs:.0f} s", flush=True)
+    return out
+
+
+def _configs(families, scale: str, commit: str) -> list[dict]:
+    return [{"family": f, "scale": scale, "commit": commit} for f in families]
+
+
+def _headline(c: dict) -> dict | None:
+    """The claim's headline record: the first deciding record whose own verdict is the claim's."""
+    dec = [r for r in c["records"] if r["role"] == "decides"]
+    for r in dec:
+        if r["verdict"] == c["verdict"]:
+            return r
+    return dec[0] if dec else (c["records"][0] if c["records"] else None)
+
+
+def _fmt(x, nd=4) -> str:
+    return "-" if x is None else f"{x:.{nd}g}"
+
+
+def build_report(rows: list[dict], committed: dict, k: int, commit: str, scale: str) -> tuple[str, dict]:
+    """The stability page and its JSON from the stored rows (one per family and seed base)."""
+    import numpy as np
+
+    claims: dict[str, dict] = {}
+    runs: dict[int, dict] = {}
+    ran = {(row["family"], row["seed_base"]) for row in rows}
+    for row in rows:
+        runs.setdefault(row["seed_base"], {"rc": 0, "seconds": 0.0, "families": 0})
+        runs[row["seed_base"]]["rc"] = max(runs[row["seed_base"]]["rc"], row["rc"])
+        runs[row["seed_base"]]["seconds"] += row["seconds"]
+        runs[row["seed_base"]]["families"] += 1
+        for cid, c in row["claims"].items():
+            claims.setdefault(cid, {})[row["seed_base"]] = c
+    bases = sorted(runs)
+    table = []
+    out_json: dict = {"commit": commit, "scale": scale, "seed_bases": bases, "target": TARGET, "claims": {}}
+    below = []
+    for cid in sorted(committed, key=lambda s: (s[:2], int(s[2:]))):
+        ref = committed[cid]["verdict"]
+        per = claims.get(cid, {})
+        verdicts = [
+            per[b]["verdict"] if b in per else ("errored" if (PREFIX[cid[:2]], b) in ran else "missing") for b in bases
+        ]
+        kept = sum(v == ref for v in verdicts)
+        share = kept / len(bases) if bases else float("nan")
+        heads = [_headline(per[b]) for b in bases if b in per]
+        ref_head = _headline(committed[cid])
+        est = [h["estimate"] for h in heads if h and isinstance(h.get("estimate"), (int, float))]
+        ivs = [h["interval"] for h in heads if h and h.get("interval")]
+        pooled = float(np.mean(est)) if est else None
+        cover = sum(lo <= pooled <= hi for lo, hi in ivs) / len(ivs) if pooled is not None and ivs else None
+        halfw = float(np.mean([(hi - lo) / 2 for lo, hi in ivs])) if ivs else None
+        sd = float(np.std(est, ddof=1)) if len(est) > 1 else None
+        ncs = [r["nc_rejected"] for b in bases if b in per for r in per[b]["records"] if r["nc_rejected"] is not None]
+        failed = sorted({t for b in bases if b in per for t in per[b]["failed_tests"]})
+        meets = ref == "inconclusive" or share >= TARGET
+        if not meets:
+            below.append(cid)
+        out_json["claims"][cid] = {
+            "committed": ref,
+            "verdicts": dict(zip(map(str, bases), verdicts)),
+            "kept": kept,
+            "share": share,
+            "headline_interval_of": ref_head.get("interval_of") if ref_head else None,
+            "estimates": est,
+            "intervals": ivs,
+            "pooled_estimate": pooled,
+            "estimate_sd": sd,
+            "mean_half_width": halfw,
+            "coverage_of_pooled": cover,
+            "negative_controls_rejected": f"{sum(bool(x) for x in ncs)}/{len(ncs)}",
+            "failed_tests": failed,
+            "meets_target": meets,
+        }
+        table.append(
+            f"| {cid} | {ref} | {' '.join(_abbr(v) for v in verdicts)} | {kept}/{len(bases)} | "
+            f"{'yes' if meets else '**no**'} | {_fmt(pooled)} | {_fmt(sd, 2)} | {_fmt(halfw, 2)} | "
+            f"{'-' if cover is None else f'{cover:.0%}'} | {sum(bool(x) for x in ncs)}/{len(ncs)} | "
+            f"{', '.join(failed) if failed else ''} |"
+        )
+    n_dec = sum(1 for c in out_json["claims"].values() if c["committed"] != "inconclusive")
+    n_ok = sum(1 for c in out_json["claims"].values() if c["committed"] != "inconclusive" and c["meets_target"])
+    lines = [
+        "# Verdict stability under fresh seeds",
+        "",
+        f"Written by `python checks/stability.py report` from the sweep store's rows of commit `{commit[:12]}` "
+        f"({scale} tier). Reruns: seed bases {', '.join(map(str, bases))} (K = {len(bases)}; base 0 is the "
+        "committed report). Each rerun is `pytest checks/test_<family>.py --seed-base B --hypothesis-seed B`, "
+        "family by family, into a temporary directory.",
+        "",
+        f"Target: every reproduced or refuted claim keeps its verdict in at least {TARGET:.0%} of reruns. "
+        f"Met by {n_ok} of {n_dec} such claims; with K = {len(bases)} the target means every rerun keeps it. "
+        + (f"Below the target: {', '.join(below)}." if below else ""),
+        "",
+        "Verdicts: R reproduced, X refuted, I inconclusive, E the check errored before recording, - missing. "
+        "Estimate, sd and half-width are of the headline record's named quantity (`results.json`, "
+        "`interval_of`); coverage is the share of reruns whose 95% interval holds the pooled mean of the "
+        "reruns' estimates (about 95% when the intervals account for seed-to-seed variation; with K = "
+        f"{len(bases)} each rerun moves it by {1 / max(len(bases), 1):.0%}). Negative controls: records whose "
+        "control rejected, of those that ran one. Failed tests: checks that failed (errored or asserted) in some "
+        "rerun.",
+        "",
+        "| claim | committed | reruns | kept | target | mean estimate | sd | mean half-width | coverage | "
+        "controls rejected | failed tests |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
+        *table,
+        "",
+        "## Reruns",
+        "",
+        "| seed base | families | seconds | worst pytest exit status |",
+        "|---|---|---|---|",
+        *(f"| {b} | {runs[b]['families']} | {runs[b]['seconds']:.0f} | {runs[b]['rc']} |" for b in bases),
+        "",
+    ]
+    return "\n".join(lines), out_json
+
+
+def _abbr(v: str) -> str:
+    return {"reproduced": "R", "refuted": "X", "inconclusive": "I", "missing": "-"}.get(v, "E")
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(prog="python checks/stability.py", description=__doc__.split("\n\n")[0])
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    for name in ("run", "report"):
+        p = sub.add_parser(name)
+        p.add_argument("--k", type=int, default=5, help="number of fresh seed bases (1..K); default 5")
+        p.add_argument("--families", default=",".join(FAMILIES), help="comma-separated families (default all)")
+        p.add_argument("--scale", choices=("fast", "full"), default="fast")
+        p.add_argument("--store", default=".sweeps/stability.sqlite")
+        p.add_argument("--commit", default=None, help="the code's commit (default: the checkout's HEAD)")
+    sub.choices["report"].add_argument("--out", default="reports/stability.md")
+    a = ap.parse_args(argv)
+    if not 1 <= a.k <= 1000:
+        ap.error(f"--k must be in [1, 1000], got {a.k}")
+    fams = [f for f in a.families.split(",") if f]
+    bad = [f for f in fams if f not in FAMILIES]
+    if bad or not fams:
+        ap.error(f"--families must be a comma-separated subset of {','.join(FAMILIES)}, got {a.families!r}")
+    os.chdir(ROOT)
+    sys.path.insert(0, str(ROOT))
+    from amemory.sweep.runner import load_results, run_sweep
+
+    commit = a.commit or git_commit()
+    configs = _configs(fams, a.scale, commit)
+    bases = list(range(1, a.k + 1))
+    if a.cmd == "run":
+        if commit.endswith("+dirty"):
+            ap.error("the checkout has uncommitted changes: commit first (a row is about the code of one commit)")
+        Path(a.store).parent.mkdir(parents=True, exist_ok=True)
+        run_sweep(family_run, configs, bases, a.store, scheduler="inline", task=TASK, version=VERSION, desc="stability")
+        return 0
+    got = load_results(a.store, TASK, configs, bases, version=VERSION)
+    rows = [r for row in got for r in row if r is not None]
+    missing = sum(r is None for row in got for r in row)
+    if not rows:
+        ap.error(f"the store {a.store} holds no stability rows of commit {commit[:12]}")
+    ref = ROOT / "reports" / ("results.json" if a.scale == "fast" else "full/results.json")
+    committed = json.loads(ref.read_text())
+    text, js = build_report(rows, committed["claims"], a.k, commit, a.scale)
+    if missing:
+        part = f"**Partial**: {len(rows)} of {len(rows) + missing} (family, seed base) runs stored."
+        text = text.replace("\n\nTarget:", f"\n\n{part}\n\nTarget:", 1)
+    js["partial"] = {"stored": len(rows), "missing": missing}
+    out = Path(a.out)
+    out.write_text(text)
+    out.with_suffix(".json").write_text(json.dumps(js, indent=1, sort_keys=True) + "\n")
+    print(f"wrote {out} ({len(rows)} runs; {missing} missing)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
