@@ -269,7 +269,10 @@ def main(argv=None) -> int:
         if commit.endswith("+dirty"):
             ap.error("the checkout has uncommitted changes: commit first (a row is about the code of one commit)")
         Path(a.store).parent.mkdir(parents=True, exist_ok=True)
-        run_sweep(family_run, configs, bases, a.store, scheduler="inline", task=TASK, version=VERSION, desc="stability")
+        for b in bases:  # seed base by seed base, so that a stopped run leaves whole reruns behind
+            run_sweep(
+                family_run, configs, [b], a.store, scheduler="inline", task=TASK, version=VERSION, desc=f"base {b}"
+            )
         return 0
     got = load_results(a.store, TASK, configs, bases, version=VERSION)
     rows = [r for row in got for r in row if r is not None]

@@ -17,8 +17,10 @@ from dataclasses import dataclass
 import torch
 
 from amemory.validate import (
+    check_alloc,
+    check_array,
+    check_bool,
     check_broadcast,
-    check_finite_tensor,
     check_int,
     check_tensor,
     resolve_device,
@@ -97,7 +99,7 @@ def as_map(f, n: int, m: int, device) -> torch.Tensor:
     except (TypeError, ValueError, RuntimeError):
         raise ValueError(f"f must be an integer tensor of shape ({n},)") from None
     if f.shape != (n,) or f.dtype not in (torch.int64, torch.int32, torch.int16, torch.uint8):
-        raise ValueError(f"f must be an integer tensor of shape ({n},), got {f.dtype} {tuple(f.shape)}")
+        raise ValueError(f"f must be an integer tensor of shape (n,) with n={n}, got {f.dtype} {tuple(f.shape)}")
     if n and (int(f.min()) < 0 or int(f.max()) >= m):
         raise ValueError(f"f values must lie in [0, {m - 1}] (M={m})")
     return f.long()
@@ -125,26 +127,39 @@ def as_weights(q, num_seeds: int, n: int, device, dtype) -> torch.Tensor:
     -------
     torch.Tensor
         Shape (S, Q, N).
+
+    Raises
+    ------
+    ValueError
+        If ``q`` is not a non-empty finite real array of one of these shapes, or the (S, Q, N) weights
+        would not fit in memory (``num_seeds`` too large).
     """
     num_seeds = check_int("num_seeds", num_seeds, 1)
     n = check_int("n", n, 1)
     dev, dt = resolve_device(device), resolve_dtype(dtype)
-    if q is None or isinstance(q, (str, bytes)):
-        raise ValueError(f"q must be an array of finite weights, got {q!r}")
-    if torch.is_tensor(q) and (q.is_complex() or q.dtype == torch.bool):
-        raise ValueError(f"q must be real weights, got dtype {q.dtype}")
-    try:
-        q = torch.as_tensor(q, device=dev, dtype=dt)
-    except (TypeError, ValueError, RuntimeError):
-        raise ValueError("q must be an array of finite weights") from None
-    check_finite_tensor("q", q)
+    _check_real("q", q)
+    q = torch.as_tensor(q, device=dev, dtype=dt)
     if q.ndim == 1:
         q = q[None, None]
     elif q.ndim == 2:
         q = q[None]
     if q.ndim != 3 or q.shape[-1] != n or q.shape[0] not in (1, num_seeds):
-        raise ValueError(f"q must have shape (N,), (Q, N) or (S, Q, N) with N={n}, S={num_seeds}; got {tuple(q.shape)}")
+        raise ValueError(
+            f"q must have shape (N,), (Q, N) or (S, Q, N) with N = n = {n}, S = num_seeds = {num_seeds}; "
+            f"got {tuple(q.shape)}"
+        )
+    check_alloc("num_seeds, n", float(dt.itemsize) * num_seeds * q.shape[1] * n)
     return q.expand(num_seeds, -1, -1)
+
+
+def _check_real(name: str, x) -> None:
+    """Refuse ``x`` unless it is a non-empty array or tensor of finite real numbers (not bools, not complex)."""
+    if torch.is_tensor(x):
+        check_tensor(name, x, kind="any")
+        if x.dtype == torch.bool:
+            raise ValueError(f"{name} must be an array of real numbers, got dtype {x.dtype}")
+    else:
+        check_array(name, x)
 
 
 def _chunk_rows(per_row: int, requested: int | None) -> int:
@@ -183,10 +198,13 @@ def aggregate_keys(q, f, E: Embedding, M: int, *, chunk: int | None = None, devi
     """
     M = check_int("M", M, 1)
     dev, dt = resolve_device(device), resolve_dtype(dtype)
+    if not isinstance(E, (Embedding, _Table)):
+        raise ValueError(f"E must be an impl.embeddings.Embedding, got {type(E).__name__}")
     S, N, d = E.num_seeds, E.n, E.d
     f = as_map(f, N, M, dev)
     q = as_weights(q, S, N, dev, dt)
     Q = q.shape[1]
+    check_alloc("M", float(dt.itemsize) * S * Q * M * d)
     V = torch.zeros(S, Q, M, d, device=dev, dtype=dt)
     E = _materialize_if_small(E, dev, dt)
     onehot = M <= 256
@@ -292,6 +310,15 @@ def recall(
         ``return_margin``).
     """
     _same_seeds(E, U)
+    return_margin = check_bool("return_margin", return_margin)
+    if W is not None:
+        _check_real("W", W)
+    elif q is None:
+        raise ValueError("q must be an array of finite weights when W is None, got None")
+    else:
+        _check_real("q", q)
+    if p is not None:
+        _check_real("p", p)
     S, N = E.num_seeds, E.n
     group = max(1, MATERIALIZE_ELEMENTS // (N * E.d))
     if S <= group:
@@ -333,9 +360,11 @@ def _recall_group(
     if p is None:
         p_t = torch.full((N,), 1.0 / N, device=dev, dtype=torch.float64)
     else:
-        p_t = check_finite_tensor("p", torch.as_tensor(p, device=dev, dtype=torch.float64), nonneg=True)
+        p_t = torch.as_tensor(p, device=dev, dtype=torch.float64)
         if p_t.shape != (N,):
             raise ValueError(f"p must have shape ({N},), got {tuple(p_t.shape)}")
+        if bool((p_t < 0).any()):
+            raise ValueError("p must be non-negative")
     Uf = U.full(device=dev, dtype=dt)
     E = _materialize_if_small(E, dev, dt)  # generated once, used by both passes
     if W is None:

@@ -752,24 +752,30 @@ TABLE: list[Entry] = [
     ),
     # ------------------------------------------------------------------------------------ impl.memory
     E("impl.memory.as_map", lambda: dict(f=_F5, n=5, m=2, device="cpu"), kinds=_dev),
-    E("impl.memory.as_weights", lambda: dict(q=_P5, num_seeds=1, n=5, device="cpu", dtype=torch.float32), kinds=_dd),
+    E(
+        "impl.memory.as_weights",
+        lambda: dict(q=_P5, num_seeds=1, n=5, device="cpu", dtype=torch.float32),
+        kinds=_dd,
+        valid={"q": {"extra_dim"}},  # a (Q, N) stack of weightings is documented
+    ),
     E(
         "impl.memory.aggregate_keys",
         lambda: dict(q=_P5, f=_F5, E=_emb(), M=2, chunk=None),
         kinds={**_dd, "chunk": "size"},
-        valid={"chunk": {"none"}},
+        valid={"chunk": {"none"}, "q": {"extra_dim"}},  # q (Q, N): Q weightings
     ),
     E(
         "impl.memory.memory_matrix",
         lambda: dict(q=_P5, f=_F5, E=_emb(), U=_emb(2, stream="u"), chunk=None),
         kinds={**_dd, "chunk": "size"},
-        valid={"chunk": {"none"}},
+        valid={"chunk": {"none"}, "q": {"extra_dim"}},  # q (Q, N): Q weightings
     ),
     E(
         "impl.memory.recall",
         lambda: dict(q=_P5, f=_F5, E=_emb(), U=_emb(2, stream="u"), p=_P5, W=None, chunk=None, return_margin=False),
         kinds={**_dd, "chunk": "size", "W": "object"},
-        valid={"chunk": {"none"}, "p": {"none"}},
+        # q (Q, N): Q weightings; W=None (the default) builds W from q
+        valid={"chunk": {"none"}, "p": {"none"}, "q": {"extra_dim"}, "W": {"none"}},
     ),
     E(
         "impl.memory.Recall.accuracy",
@@ -779,7 +785,11 @@ TABLE: list[Entry] = [
         ),
         bound=True,
     ),
-    E("impl.memory.scores", lambda: dict(W=_t(1, 4, 4), E=_t(1, 5, 4, seed=1), U=_t(1, 2, 4, seed=2))),
+    E(
+        "impl.memory.scores",
+        lambda: dict(W=_t(1, 4, 4), E=_t(1, 5, 4, seed=1), U=_t(1, 2, 4, seed=2)),
+        valid={k: {"extra_dim"} for k in ("W", "E", "U")},  # leading axes broadcast (documented)
+    ),
     # ------------------------------------------------------------------------------------ impl.sampling
     E("impl.sampling.zipf_probs", lambda: dict(N=10, alpha=1.5), kinds={**_dd, "alpha": "nonneg"}),
     E("impl.sampling.generator", lambda: dict(seed=0, stream=3), kinds={"stream": "seed"}),
