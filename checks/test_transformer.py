@@ -121,7 +121,7 @@ def test_TF1_bigram_data_model(scale, seeds, device, record):
     emp = counts[nontrig] / counts[nontrig].sum(1, keepdim=True)
     pb = task.pi_b[nontrig]
     sel = pb > 0
-    axes[0].loglog(pb[sel].numpy(), emp[sel].clamp_min(1e-5).numpy(), ".", ms=3, label="empirical vs pi_b")
+    axes[0].loglog(pb[sel].numpy(), emp[sel].clamp_min(1e-5).numpy(), ".", ms=3, label="empirical vs pi_b (0 drawn at 1e-5)")
     axes[0].plot([1e-4, 1], [1e-4, 1], "k-", lw=0.8, label="identity")
     axes[0].set_xlabel("pi_b(j|i)")
     axes[0].set_ylabel("empirical frequency")
@@ -129,7 +129,10 @@ def test_TF1_bigram_data_model(scale, seeds, device, record):
     axes[0].legend(fontsize=7)
     show = z[:6, :24].numpy()
     is_t = np.isin(show, task.triggers.numpy())
-    axes[1].imshow(is_t, cmap="Greys", aspect="auto", vmin=0, vmax=1.5)
+    im = axes[1].imshow(is_t, cmap="Greys", aspect="auto", vmin=0, vmax=1.5)
+    fig.set_layout_engine("constrained")
+    cb = fig.colorbar(im, ax=axes[1], shrink=0.85, ticks=[0, 1])
+    cb.ax.set_yticklabels(["other", "trigger"])
     for i in range(show.shape[0]):
         for t in range(show.shape[1]):
             axes[1].text(
@@ -138,6 +141,7 @@ def test_TF1_bigram_data_model(scale, seeds, device, record):
     axes[1].set_yticks(range(show.shape[0]))
     axes[1].set_title(f"first 24 tokens of 6 sequences (triggers {task.triggers.tolist()} shaded)", fontsize=9)
     axes[1].set_xlabel("position t")
+    axes[1].set_ylabel("sequence")
     record(
         "TF1",
         prediction="next token = o_k after q_k (always); pi_b elsewhere; o_k ~ pi_o; z_1 ~ pi_1",
@@ -687,6 +691,7 @@ def test_TF5_three_gradient_steps(scale, seeds, device, record):
     m, lo, hi = mean_ci(np.array([rev[-1][k] for k in order]), axis=1)
     ax.errorbar(xs + 0.1 * len(rows), m, yerr=[m - lo, hi - m], fmt="x", capsize=2, label="control: reverse order")
     ax.set_xticks(xs, ["W_OV^2", "W_KQ^2", "W_KQ^1"])
+    ax.set_xlabel("matrix probed")
     ax.set_ylabel("probe R after the three steps")
     ax.set_ylim(-0.05, 1.05)
     ax.set_title(f"TF5: N={G['N']}, T={G['T']}, K={G['K']}, {G['B']} sequences/seed", fontsize=9)
