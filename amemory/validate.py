@@ -454,7 +454,8 @@ def resolve_dtype(dtype: Any, name: str = "dtype") -> Any:
 
 
 def check_finite_tensor(name: str, t: Any, *, nonneg: bool = False) -> Any:
-    """Return ``t`` if it is a tensor with finite entries (non-negative if asked).
+    """Return ``t`` if it is a real tensor (any real dtype, any shape, possibly empty) with finite entries,
+    non-negative if asked: :func:`check_tensor` with ``kind='any'`` and ``allow_empty=True``.
 
     Parameters
     ----------
@@ -470,15 +471,7 @@ def check_finite_tensor(name: str, t: Any, *, nonneg: bool = False) -> Any:
     torch.Tensor
         ``t`` itself.
     """
-    import torch
-
-    if not torch.is_tensor(t):
-        raise ValueError(f"{name} must be a tensor, got {type(t).__name__}")
-    if t.is_floating_point() and not bool(torch.isfinite(t).all()):
-        raise ValueError(f"{name} must be finite (no NaN or inf)")
-    if nonneg and bool((t < 0).any()):
-        raise ValueError(f"{name} must be non-negative")
-    return t
+    return check_tensor(name, t, kind="any", nonneg=nonneg, allow_empty=True)
 
 
 def check_tensor(
