@@ -227,7 +227,7 @@ def _md_check(construction, claim, scale, seeds, device, record, statement, nc_e
     return dict(ok_law=ok_law, ok_theory=ok_theory, nc=nc, params=params, ci=ci, cells=cells)
 
 
-def test_CP1_lowrank_md(scale, seeds, device, record):
+def test_CP1_lowrank_md(scale, seeds, device, record, finding):
     """CP1 (000, 'Capacity ~ number of parameters', Low-rank): W = W1^T W2, W1, W2 in R^{m x d}, random W1 and
     one gradient step on W2, stores N ~ m d associations when m <= d.
 
@@ -252,7 +252,7 @@ def test_CP1_lowrank_md(scale, seeds, device, record):
         nc_extra=lambda cells: _lowrank_saturation(cells, g, seeds, device),
     )
     assert all(out["nc"].values()), f"negative control not rejected: {out['nc']}"
-    assert out["ok_law"] and out["ok_theory"], (out["params"], out["ci"])
+    finding(out["ok_law"] and out["ok_theory"], (out["params"], out["ci"]))
 
 
 def _lowrank_saturation(cells, g, seeds, device):
@@ -277,7 +277,7 @@ def _lowrank_saturation(cells, g, seeds, device):
     )
 
 
-def test_CP2_mlp_md(scale, seeds, device, record):
+def test_CP2_mlp_md(scale, seeds, device, record, finding):
     """CP2 (000, 'Capacity ~ number of parameters', Non-linear MLP): argmax_y u_y^T W1 sigma(W2^T e_z) stores
     N ~ m d associations for any width m (construction in the kernel regime with Hermite degree ~ log N/log d).
 
@@ -308,10 +308,10 @@ def test_CP2_mlp_md(scale, seeds, device, record):
         "mlp", "CP2", scale, seeds, device, record, "N* ~ m d for any width m (kernel MLP)", nc_extra=lowrank_cap
     )
     assert all(out["nc"].values()), f"negative control not rejected: {out['nc']}"
-    assert out["ok_law"] and out["ok_theory"], (out["params"], out["ci"])
+    finding(out["ok_law"] and out["ok_theory"], (out["params"], out["ci"]))
 
 
-def test_CP3_multi_input_md(scale, seeds, device, record):
+def test_CP3_multi_input_md(scale, seeds, device, record, finding):
     """CP3 (000, 'Capacity ~ number of parameters', Multi-input): argmax_y u_y^T W1 sigma(W2^T (e_{z1} + e~_{z2}))
     also stores N ~ m d associations (N = n^2 pairs, injective f*(z1, z2)).
 
@@ -345,7 +345,7 @@ def test_CP3_multi_input_md(scale, seeds, device, record):
         nc_extra=additive,
     )
     assert all(out["nc"].values()), f"negative control not rejected: {out['nc']}"
-    assert out["ok_law"] and out["ok_theory"], (out["params"], out["ci"])
+    finding(out["ok_law"] and out["ok_theory"], (out["params"], out["ci"]))
 
 
 def _additive_accuracy(n: int, d: int, seeds_, device) -> float:
@@ -360,7 +360,7 @@ def _additive_accuracy(n: int, d: int, seeds_, device) -> float:
     return float(ic.recall_correct(H, U).to(torch.float64).mean())
 
 
-def test_CP4_relu_exponential(scale, seeds, device, record):
+def test_CP4_relu_exponential(scale, seeds, device, record, finding):
     """CP4 (001, last slide): g(x)_y = u_y^T sum_x' u_{f*(x')} ReLU(e_x'^T e_x - eta) ("modern Hopfield")
     reduces interference and stores far more than the linear memory of the same d ("exponential capacity").
 
@@ -471,7 +471,7 @@ def test_CP4_relu_exponential(scale, seeds, device, record):
         },
     )
     assert nc_rejected, f"negative control not rejected: linear slope {fit_lin}"
-    assert ok, (ratio, fit_relu, ci_relu, ci_lin)
+    finding(ok, (ratio, fit_relu, ci_relu, ci_lin))
 
 
 def _linear_threshold(d: int, seeds_, device):

@@ -138,7 +138,7 @@ def _fr1_sizes(cfg, ks, d_head):
     return FactTask(S, R, D, T=T_PROMPT), Sizes(dims=[d] * len(ks), heads=heads, widths=widths, d_head=d_head)
 
 
-def test_FR1_attention_mlp_sizes(scale, seeds, device, record):
+def test_FR1_attention_mlp_sizes(scale, seeds, device, record, finding):
     """FR1 (000, 'How many parameters do we need?'): a one-layer transformer with attention and MLP and
     random embeddings succeeds with H d_h >~ S + R and m d >~ S R.
 
@@ -221,7 +221,7 @@ def test_FR1_attention_mlp_sizes(scale, seeds, device, record):
         },
     )
     assert nc_rejected, f"negative control: slope {NC_SLOPE} not rejected by {fit}"
-    assert suff_ok and fail_ok and fit.contains(1.0), (verdict, mean_acc, kst, fit)
+    finding(suff_ok and fail_ok and fit.contains(1.0), (verdict, mean_acc, kst, fit))
 
 
 # ------------------------------------------------------------------------------------------ FR2
@@ -245,7 +245,7 @@ def _fr2_sizes(cfg, ks, d_head):
     )
 
 
-def test_FR2_attention_only_sizes(scale, seeds, device, record):
+def test_FR2_attention_only_sizes(scale, seeds, device, record, finding):
     """FR2 (000, 'How many parameters do we need?'): attention only (no MLP) succeeds with
     d >~ R + A_max and H d_h >~ S.
 
@@ -314,7 +314,7 @@ def test_FR2_attention_only_sizes(scale, seeds, device, record):
         },
     )
     assert nc_rejected, f"negative control: slope {NC_SLOPE} not rejected by {fit}"
-    assert suff_ok and fail_ok and fit.contains(1.0), (verdict, mean_acc, kst, fit)
+    finding(suff_ok and fail_ok and fit.contains(1.0), (verdict, mean_acc, kst, fit))
 
 
 # ------------------------------------------------------------------------------------------ FR3
@@ -334,7 +334,7 @@ FR3_GRID = {
 }
 
 
-def test_FR3_parameters_scale_with_facts(scale, seeds, device, record):
+def test_FR3_parameters_scale_with_facts(scale, seeds, device, record, finding):
     """FR3 (000, 'How many parameters do we need?'): the total number of parameters needed scales with the
     number of facts S R (up to A_max, fixed here).
 
@@ -437,7 +437,7 @@ def test_FR3_parameters_scale_with_facts(scale, seeds, device, record):
     )
     assert nc_rejected, f"negative control: slope {NC_SLOPE} not rejected by {fit}"
     # assert what was measured: either the reproduction, or the refutation (slope significantly below 1)
-    assert inside or fit.slope_ci[1] < 1.0, (verdict, fit, pstar)
+    finding(inside or fit.slope_ci[1] < 1.0, (verdict, fit, pstar))
 
 
 # ------------------------------------------------------------------------------------------ FR4
@@ -460,7 +460,7 @@ def _first_time(t, y, level):
     return np.where(below.any(0), t[np.argmax(below, 0)], np.inf)
 
 
-def test_FR4_hallucination_phase(scale, seeds, device, record):
+def test_FR4_hallucination_phase(scale, seeds, device, record, finding):
     """FR4 (000, 'Training dynamics'): linear attention, one-hot embeddings, gradient flow from
     W_OV(a, z), w_KQ(z) ~ alpha > 0: global convergence to zero loss, with an intermediate phase in which the
     model predicts p(a|r) instead of p(a|s, r) (hallucination over A_r, ignoring s).
@@ -565,4 +565,4 @@ def test_FR4_hallucination_phase(scale, seeds, device, record):
         },
     )
     assert nc_all, "negative control: p(a) plateau not rejected"
-    assert ok, rows
+    finding(ok, rows)

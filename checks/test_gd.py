@@ -38,7 +38,7 @@ GD1_GRID = {
 }
 
 
-def test_GD1_log_margins(scale, seeds, device, record):
+def test_GD1_log_margins(scale, seeds, device, record, finding):
     """GD1 (000, 'Optimization with imbalance and small capacity'): with orthogonal embeddings the
     margins grow logarithmically in t for any step size.
 
@@ -167,7 +167,7 @@ def test_GD1_log_margins(scale, seeds, device, record):
         },
     )
     assert nc_rejected, f"negative controls not rejected: {nc_a}, {nc_b}"
-    assert ok, (max_dev, slopes.min(), slopes.max(), ratio, rec_err)
+    finding(ok, (max_dev, slopes.min(), slopes.max(), ratio, rec_err))
 
 
 # ---------------------------------------------------------------------------------------- GD2
@@ -190,7 +190,7 @@ def _spikes(L: np.ndarray):
     return inc.sum(-1), starts.sum(-1), inc
 
 
-def test_GD2_edge_of_stability(scale, device, record):
+def test_GD2_edge_of_stability(scale, device, record, finding):
     """GD2 (000, 'Optimization with imbalance and small capacity'): correlated embeddings + imbalance
     give oscillatory regimes: loss spikes once the step size exceeds the edge of stability 2/lambda_max.
 
@@ -300,10 +300,10 @@ def test_GD2_edge_of_stability(scale, device, record):
         f"a >= 0.9 above the edge: episodes {n_ep[balanced].tolist()}.",
     )
     assert nc_rejected, "negative control: orthogonal embeddings spiked above the edge of stability"
-    assert ok, (ok_i, ok_ii, ok_iii, rows)
+    finding(ok, (ok_i, ok_ii, ok_iii, rows))
 
 
-def test_GD2_hessian_closed_form(record):
+def test_GD2_hessian_closed_form(record, finding):
     """GD2 support (000, 'Optimization with imbalance and small capacity'): the edge of stability uses
     the closed-form population Hessian H = sum_x p(x) (U^T A_x U) kron (e_x e_x^T),
     A_x = diag(sigma) - sigma sigma^T; this is an exact identity, checked against torch autograd in
@@ -360,7 +360,7 @@ def test_GD2_hessian_closed_form(record):
         data={"max_error": worst, "examples": len(errs)},
     )
     assert nc_rejected, nc_min
-    assert ok, worst
+    finding(ok, worst)
 
 
 # ---------------------------------------------------------------------------------------- GD3
@@ -375,7 +375,7 @@ GD3_GRID = {
 }
 
 
-def test_GD3_large_steps_reach_perfect_accuracy_faster(scale, device, record):
+def test_GD3_large_steps_reach_perfect_accuracy_faster(scale, device, record, finding):
     """GD3 (000, 'Optimization with imbalance and small capacity'): large step sizes reach perfect
     accuracy faster despite oscillations (empirically).
 
@@ -497,9 +497,9 @@ def test_GD3_large_steps_reach_perfect_accuracy_faster(scale, device, record):
         + ".",
     )
     assert nc_rejected, "negative control not rejected: tau * eta also falls everywhere"
-    assert trivial_ok and a1_ok and finite, configs
+    finding(trivial_ok and a1_ok and finite, configs)
     if not ok:  # the refutation, guarded: tau falls below the edge of stability and stops falling beyond it
-        assert all(c["rho_stable"] < -0.8 and c["rho_beyond"] > -0.8 for c in failing), failing
+        finding(all(c["rho_stable"] < -0.8 and c["rho_beyond"] > -0.8 for c in failing), failing)
     assert ok or failing, "inconsistent verdict"
 
 
@@ -523,7 +523,7 @@ def _gd4_run(p, M, d, draws, T, seed_list, device):
     return prob, gd.run_gd(prob, T)
 
 
-def test_GD4_over_optimisation_hurts(scale, seeds, device, record):
+def test_GD4_over_optimisation_hurts(scale, seeds, device, record, finding):
     """GD4 (000, 'Optimization with imbalance and small capacity'): over-optimisation can hurt in
     under-parameterised settings: the 0-1 error rises while the cross-entropy falls.
 
@@ -635,4 +635,4 @@ def test_GD4_over_optimisation_hurts(scale, seeds, device, record):
         },
     )
     assert nc_rejected, (k_o, lb_o)
-    assert ok, (k_i, p_i, monotone, k_ii, lb_ii, p_fisher, float(gnorm.max()))
+    finding(ok, (k_i, p_i, monotone, k_ii, lb_ii, p_fisher, float(gnorm.max())))

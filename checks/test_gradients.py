@@ -111,7 +111,7 @@ GM2_GRID = {
 }
 
 
-def test_GM2_one_step_memory(scale, seeds, device, record):
+def test_GM2_one_step_memory(scale, seeds, device, record, finding):
     """GM2 (000, 'Gradient associative memories'): one population gradient step from W = 0 with z uniform and
     y = f*(z) gives u_k^T W_1 e_z ~ (eta/N)(1{f*(z)=k} - 1/M) (1/N on the slide, where M = N), and argmax
     W_1 recalls almost every association.
@@ -176,10 +176,10 @@ def test_GM2_one_step_memory(scale, seeds, device, record):
         data={"slopes": slopes, "accuracy": acc, "accuracy_theory": acc_pred, "accuracy_beyond_capacity": acc_over},
     )
     assert nc
-    assert ok, (m, lo, hi, acc, acc_pred)
+    finding(ok, (m, lo, hi, acc, acc_pred))
 
 
-def test_GM3_noisy_inputs(scale, seeds, device, record):
+def test_GM3_noisy_inputs(scale, seeds, device, record, finding):
     """GM3 (000, 'Key idea: gradient associative memories with noisy inputs'): the noisy-input lemma is exact,
     and for x = e_y + p_t (y ~ Unif[N], t ~ Unif[T]) one step from W = 0 gives
     u_k^T W_1 (e_y + p_t) ~ (eta/N) 1{y=k} + O(1/N^2).
@@ -255,7 +255,7 @@ def test_GM3_noisy_inputs(scale, seeds, device, record):
         data={"lemma_max_error": float(errs.max()), "orthonormal_error": orth_err, "slopes": slopes},
     )
     assert nc
-    assert ok, (errs.max(), orth_err, m, lo, hi)
+    finding(ok, (errs.max(), orth_err, m, lo, hi))
 
 
 GM4_GRID = {
@@ -264,7 +264,7 @@ GM4_GRID = {
 }
 
 
-def test_GM4_large_batch_step(scale, seeds, device, record):
+def test_GM4_large_batch_step(scale, seeds, device, record, finding):
     """GM4 (000, 'Scaling laws with optimization algorithms'): one SGD step with a large batch gives q(z) ~ p(z).
 
     From W = 0 the batch gradient is exactly -sum_z (n_z/B)(u_{f*(z)} - mean_k u_k) e_z^T, so the stored weight of
@@ -329,4 +329,4 @@ def test_GM4_large_batch_step(scale, seeds, device, record):
         data={"slopes": slopes, "tokens_used": int(keep.sum()), "batch": B},
     )
     assert nc
-    assert ok, (m, lo, hi)
+    finding(ok, (m, lo, hi))

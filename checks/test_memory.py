@@ -15,7 +15,7 @@ AM1_GRID = {
 }
 
 
-def test_AM1_near_orthonormal(scale, seeds, device, record):
+def test_AM1_near_orthonormal(scale, seeds, device, record, finding):
     """AM1 (000, 'Random embeddings in high dimension'): with i.i.d. N(0, 1/d) entries,
     ||e||^2 - 1, e^T e', ||W u||^2 - 1 and u^T W u all have standard deviation of order 1/sqrt(d).
 
@@ -86,7 +86,7 @@ def test_AM1_near_orthonormal(scale, seeds, device, record):
         data={"d": ds, "sd": sds, "fits": {k: f.as_dict() for k, f in fits.items()}, "max_rel_error": ratios},
     )
     assert nc_rejected, "negative control: slope -0.6 was not rejected"
-    assert ok, f"AM1 not reproduced: {fits}, {ratios}"
+    finding(ok, f"AM1 not reproduced: {fits}, {ratios}")
 
 
 AM2_GRID = {"fast": dict(d=32, N=256, seeds=400), "full": dict(d=64, N=1024, seeds=2000)}
@@ -109,7 +109,7 @@ def _per_seed_score_stats(q, f, M, d, seeds, device):
     return dev_c.mean(-1).cpu().numpy(), (dev_c**2).mean(-1).cpu().numpy(), (wrong**2).mean(-1).cpu().numpy()
 
 
-def test_AM2_score_statistics(scale, seeds, device, record):
+def test_AM2_score_statistics(scale, seeds, device, record, finding):
     """AM2 (000, 'Capacity: Intuition'): E gamma_{z,y} = 1{y = f*(z)} and
     Var gamma_{z,y} <~ |{f*(z') = y}|/d + |{f*(z') != y}|/d^2 for W = sum_z u_{f*(z)} e_z^T.
 
@@ -187,7 +187,7 @@ def test_AM2_score_statistics(scale, seeds, device, record):
         data={"rows": rows, "d": d, "N": N, "seeds": S},
     )
     assert abs(nc_t) > 4, f"negative control not rejected: t={nc_t}"
-    assert ok, rows
+    finding(ok, rows)
 
 
 CAP_GRID = {
@@ -239,7 +239,7 @@ def _capacity_curves(kind, ds, S_min, tokens, points, seeds, device):
     return out
 
 
-def _capacity_check(kind, claim, scale, seeds, device, record, law_slope, margin, wrong_slope, law):
+def _capacity_check(kind, claim, scale, seeds, device, record, law_slope, margin, wrong_slope, law, finding):
     from theory.memory import capacity_asymptotic, capacity_threshold
 
     g = CAP_GRID[scale]
@@ -339,10 +339,10 @@ def _capacity_check(kind, claim, scale, seeds, device, record, law_slope, margin
         },
     )
     assert nc_slope and nc_curve, "negative control not rejected"
-    assert ok, (fit, pred_fit, n_star / n_pred, curve_dev)
+    finding(ok, (fit, pred_fit, n_star / n_pred, curve_dev))
 
 
-def test_AM3_injective_capacity(scale, seeds, device, record):
+def test_AM3_injective_capacity(scale, seeds, device, record, finding):
     """AM3 (000, 'Capacity: Intuition'): with f* injective, W = sum_z u_{f*(z)} e_z^T recalls up to N ~ d^2
     associations, up to log factors.
 
@@ -362,10 +362,12 @@ def test_AM3_injective_capacity(scale, seeds, device, record):
     leaves out d = 16 (N* ~ 7, where the 1/N granularity of the accuracy dominates), and small d get more
     seeds (about 4000 recalled tokens per threshold). Criteria unchanged.
     """
-    _capacity_check("injective", "AM3", scale, seeds, device, record, 2.0, 0.25, 1.0, "asymptotic N log N = d^2/2")
+    _capacity_check(
+        "injective", "AM3", scale, seeds, device, record, 2.0, 0.25, 1.0, "asymptotic N log N = d^2/2", finding
+    )
 
 
-def test_AM4_mod2_capacity(scale, seeds, device, record):
+def test_AM4_mod2_capacity(scale, seeds, device, record, finding):
     """AM4 (000, 'Capacity: Intuition'): with f*(z) = z mod 2, the memory stores up to N ~ d associations.
 
     Theory: with two outputs the margin is 1 + N(0, ~N/d), so accuracy ~ Phi(sqrt(d/N)) and
@@ -374,4 +376,6 @@ def test_AM4_mod2_capacity(scale, seeds, device, record):
     finite-d theory's local slope differs from 1 by < 0.05 on this grid); (ii) and (iii) as for AM3.
     Negative control: exponent 2 (AM3's law) fails (i) and the injective N*(d) curve fails (ii).
     """
-    _capacity_check("mod", "AM4", scale, seeds, device, record, 1.0, 0.1, 2.0, "asymptotic N* = d / Phi^-1(0.9)^2")
+    _capacity_check(
+        "mod", "AM4", scale, seeds, device, record, 1.0, 0.1, 2.0, "asymptotic N* = d / Phi^-1(0.9)^2", finding
+    )

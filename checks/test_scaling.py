@@ -196,7 +196,7 @@ def _alphas(scale):
 
 
 # ------------------------------------------------------------------ SL1
-def test_SL1_hutter_finite_sample(scale, sim, record):
+def test_SL1_hutter_finite_sample(scale, sim, record, finding):
     """SL1 (000 'Setup with heavy-tailed data'; 001 'Finite-sample complexity'): an infinite memory
     (every seen token recalled) has error <~ T^-(alpha-1)/alpha, and the finite-sample term is
     E(q_T) - E(q_inf) = sum_x p(x) e^{-T p(x)}.
@@ -264,7 +264,7 @@ def test_SL1_hutter_finite_sample(scale, sim, record):
             data={"alpha": alpha, "T": T, "mean": m, "exact": exact, "poisson": pois, "t": t, "fit": fit.as_dict()},
         )
         assert sv.nc_rejected, f"negative control not rejected: {fit}"
-        assert ok, (fit, asym, finite, t)
+        finding(ok, (fit, asym, finite, t))
 
 
 # ------------------------------------------------------------------ SL2 / SL3 / SL5 (slopes in d)
@@ -337,7 +337,7 @@ def _d_slope_check(claim, scheme, scale, sim, record, d_min):
         yield sv.verdict, fit, asym, finite
 
 
-def test_SL2_q_equals_p_in_d(scale, sim, record):
+def test_SL2_q_equals_p_in_d(scale, sim, record, finding):
     """SL2 (001 'Instantiation for heavy tailed data'): q = p gives error ~ d^-(alpha-1)/(2 alpha) (+ T term).
 
     Theory: recall fails iff p(x)^2 d < c ||p||^2 (theory.scaling, reading 2), so the stored tokens are
@@ -359,10 +359,10 @@ def test_SL2_q_equals_p_in_d(scale, sim, record):
     rerun; the criterion is unchanged. The test asserts 'not refuted'.
     """
     for verdict, fit, asym, finite in _d_slope_check("SL2", "p", scale, sim, record, d_min=16):
-        assert verdict != "refuted", (fit, asym, finite)
+        finding(verdict != "refuted", (fit, asym, finite))
 
 
-def test_SL3_threshold_in_d(scale, sim, record):
+def test_SL3_threshold_in_d(scale, sim, record, finding):
     """SL3 (001 'Instantiation for heavy tailed data'): q = 1{x <= d/c} gives error ~ d^-(alpha-1).
 
     Theory: the K = floor(d/8) stored tokens are recalled (margin 4.5 sd, see the module docstring), so
@@ -373,10 +373,10 @@ def test_SL3_threshold_in_d(scale, sim, record):
     Criterion: clustered 95% CI contains -(alpha-1) or the finite-N slope. Negative control: +-0.1.
     """
     for verdict, fit, asym, finite in _d_slope_check("SL3", "threshold", scale, sim, record, d_min=64):
-        assert verdict == "reproduced", (fit, asym, finite)
+        finding(verdict == "reproduced", (fit, asym, finite))
 
 
-def test_SL5_counts(scale, sim, record):
+def test_SL5_counts(scale, sim, record, finding):
     """SL5 (000 'Scaling laws with finite capacity'): q = counts gives error
     <~ n^-(alpha-1)/alpha + d^-(alpha-1)/(2 alpha).
 
@@ -445,11 +445,11 @@ def test_SL5_counts(scale, sim, record):
             "it is not tight for counts: unseen rare tokens would not be recalled by q = p anyway",
         )
         assert np.any(excess.mean(0) > bound / 10), "negative control: a 10x smaller bound was never violated"
-        assert verdict != "refuted" and ok_bound, (fit, asym, finite, pv.min())
+        finding(verdict != "refuted" and ok_bound, (fit, asym, finite, pv.min()))
 
 
 # ------------------------------------------------------------------ SL4
-def test_SL4_top_seen_joint(scale, sim, record):
+def test_SL4_top_seen_joint(scale, sim, record, finding):
     """SL4 (000 'Scaling laws with finite capacity'): q = 1{seen >= s} (or the top d/c seen tokens) gives
     error <~ n^-(alpha-1)/alpha + d^-(alpha-1).
 
@@ -595,11 +595,11 @@ def test_SL4_top_seen_joint(scale, sim, record):
         assert nc, (svT, svD, nc_joint)
         # finding asserted: both exponents reproduced (the joint two-sided factor-2 criterion is reported, see
         # the docstring)
-        assert svT.ok and svD.ok, (fitT, asymT, finT, fitD, asymD, finD, ratio)
+        finding(svT.ok and svD.ok, (fitT, asymT, finT, fitD, asymD, finD, ratio))
 
 
 # ------------------------------------------------------------------ SL6
-def test_SL6_seen_overflow(scale, sim, record):
+def test_SL6_seen_overflow(scale, sim, record, finding):
     """SL6 (000 'Scaling laws with finite capacity'): q = 1{z in S_n} with d >> N gives n^-(alpha-1)/alpha + d^-k
     for any k; with d small, storing every seen token overflows the memory (error grows with n).
 
@@ -704,7 +704,7 @@ def test_SL6_seen_overflow(scale, sim, record):
             },
         )
         assert nc, (rise["top"], fitb, svb.used)
-        assert ok, (rise["seen"], fitb, asym, fin, seen_tok.mean(0))
+        finding(ok, (rise["seen"], fitb, asym, fin, seen_tok.mean(0)))
 
 
 # ------------------------------------------------------------------ SL7
@@ -722,7 +722,7 @@ def _fit_c(d, y, q, p, reading):
     return best_c, best
 
 
-def test_SL7_which_reading(scale, sim, record):
+def test_SL7_which_reading(scale, sim, record, finding):
     """SL7 (001 'Approximation guarantees'): E_{e,u}[error] = p({x : q(x) d < c ||q||_2^2}) as written.
 
     Derivation (theory.scaling): with M small the noise on the score of x is ~ ||q||/sqrt(d) against the
@@ -802,7 +802,7 @@ def test_SL7_which_reading(scale, sim, record):
         )
         assert nc, (fit, sq["slope"])
         # finding (asserted): the written reading is rejected and the square reading supported
-        assert written_refuted, (fit, res)
+        finding(written_refuted, (fit, res))
 
 
 # ------------------------------------------------------------------ SL8
@@ -814,7 +814,7 @@ def _ones_best(s: dict, i: int) -> tuple[bool, float]:
     return bool(bonferroni(pv).all()), float(np.max(pv))
 
 
-def test_SL8_capacity_and_orderings(scale, sim, record):
+def test_SL8_capacity_and_orderings(scale, sim, record, finding):
     """SL8 (000 'Scaling laws with finite capacity'): "can store at most d memories (approximation error
     d^-alpha+1)"; "q = 1 is best if we have enough capacity". Plus the ordering of 001's table:
     the threshold scheme beats q = p.
@@ -948,4 +948,4 @@ def test_SL8_capacity_and_orderings(scale, sim, record):
             },
         )
         assert nc, (nc_a, nc_b, nc_c)
-        assert ok, (fit, asym, fin, pb, best_big, same_thr, pw)
+        finding(ok, (fit, asym, fin, pb, best_big, same_thr, pw))

@@ -74,7 +74,7 @@ def _train_icl(scale, sd, device):
 TF1_GRID = {"fast": dict(B=2000), "full": dict(B=4000)}
 
 
-def test_TF1_bigram_data_model(scale, seeds, device, record):
+def test_TF1_bigram_data_model(scale, seeds, device, record, finding):
     """TF1 (000, 'The bigram data model for in-context reasoning'): triggers q_1..q_K, outputs o_k ~ pi_o(.|q_k)
     per sequence, z_1 ~ pi_1, z_t | z_{t-1} ~ 1{. = o_k} after q_k and pi_b(.|z_{t-1}) otherwise.
 
@@ -121,7 +121,9 @@ def test_TF1_bigram_data_model(scale, seeds, device, record):
     emp = counts[nontrig] / counts[nontrig].sum(1, keepdim=True)
     pb = task.pi_b[nontrig]
     sel = pb > 0
-    axes[0].loglog(pb[sel].numpy(), emp[sel].clamp_min(1e-5).numpy(), ".", ms=3, label="empirical vs pi_b (0 drawn at 1e-5)")
+    axes[0].loglog(
+        pb[sel].numpy(), emp[sel].clamp_min(1e-5).numpy(), ".", ms=3, label="empirical vs pi_b (0 drawn at 1e-5)"
+    )
     axes[0].plot([1e-4, 1], [1e-4, 1], "k-", lw=0.8, label="identity")
     axes[0].set_xlabel("pi_b(j|i)")
     axes[0].set_ylabel("empirical frequency")
@@ -167,7 +169,7 @@ def test_TF1_bigram_data_model(scale, seeds, device, record):
         "characters) with the suite's sampler (K = 3 triggers, the most frequent under the stationary law).",
     )
     assert nc_rejected, (nc_other, nc_trig)
-    assert ok, (violations, ch_b, ch_o, ch_1)
+    finding(ok, (violations, ch_b, ch_o, ch_1))
 
 
 # ---------------------------------------------------------------- TF2
@@ -390,7 +392,7 @@ TF3_GRID = {
 }
 
 
-def test_TF3_construction_solves_task(scale, seeds, device, record):
+def test_TF3_construction_solves_task(scale, seeds, device, record, finding):
     """TF3 (000, 'Induction head with associative memories'): with frozen random e, p, u and W_OV^1, the
     untrained model W_KQ^1 = b sum_t p_t p_{t-1}^T, W_KQ^2 = b sum_{k in Q} e_k (W_OV^1 e_k)^T,
     W_OV^2 = c sum_k u_k e_k^T (b = 3 log T, c = 3: theory.transformer.construction_scales) solves the task.
@@ -492,7 +494,7 @@ def test_TF3_construction_solves_task(scale, seeds, device, record):
         "the 'all positions' curve shows the cost of that boundary case.",
     )
     assert nc_rejected, (m_nc, hi_nc)
-    assert ok, (m_in, lo_in)
+    finding(ok, (m_in, lo_in))
 
 
 # ---------------------------------------------------------------- TF4
@@ -655,7 +657,7 @@ def _three_steps(G, d, sd, order, simplified, device):
     return out
 
 
-def test_TF5_three_gradient_steps(scale, seeds, device, record):
+def test_TF5_three_gradient_steps(scale, seeds, device, record, finding):
     """TF5 (000, 'Gradient steps for the bigram task'): with uniform distributions, N >> T, large width and the
     population loss on the second output token, three gradient steps (W_OV^2, then W_KQ^2, then W_KQ^1)
     recover the three memories, under 'some simplifications to architecture'.
@@ -717,7 +719,7 @@ def test_TF5_three_gradient_steps(scale, seeds, device, record):
         "steps only partly overcome at these widths (reported, not part of the verdict).",
     )
     assert nc_rejected, rev
-    assert ok, final
+    finding(ok, final)
 
 
 # ---------------------------------------------------------------- TF6
@@ -729,7 +731,7 @@ TF6_GRID = {
 }
 
 
-def test_TF6_global_bigrams_before_induction(scale, seeds, device, record):
+def test_TF6_global_bigrams_before_induction(scale, seeds, device, record, finding):
     """TF6 (000, 'Global vs in-context associations'): global bigrams are learned much faster than the induction
     head (feed-forward after O(1) samples, attention after O(N) samples).
 
@@ -805,4 +807,4 @@ def test_TF6_global_bigrams_before_induction(scale, seeds, device, record):
         },
     )
     assert nc_rejected, (rlo, rhi)
-    assert ok, (ratio, rlo, rhi)
+    finding(ok, (ratio, rlo, rhi))
