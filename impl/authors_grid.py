@@ -140,7 +140,7 @@ def draw_run(model: str, N: int, M: int, d: int, T: int, seed: int, *, alpha: fl
     seed : int
         Seed, in [0, 2**62].
     alpha : float, default 2.0
-        Zipf exponent, finite and >= 0.
+        Zipf exponent, in [0, 1000] (0: uniform tokens).
 
     Returns
     -------
@@ -149,7 +149,7 @@ def draw_run(model: str, N: int, M: int, d: int, T: int, seed: int, *, alpha: fl
     """
     model, N, M, d, _, _ = _check_sizes(model, N, M, d, "sgd", "none")
     T = check_int("T", T, 1, MAX_GRID_SAMPLES)
-    seed = check_seeds(seed, "seed")[0]
+    seed = check_int("seed", seed, 0, 2**62)  # one seed: a list is refused, not read as its first entry
     alpha = check_float("alpha", alpha, 0.0, 1e3)
     g = torch.Generator().manual_seed(seed)
     s = math.sqrt(d)
@@ -308,7 +308,7 @@ def train_grid_model(
     seeds : int or sequence of int
         Seeds (S,), each in [0, 2**62] (the authors used 42..51).
     alpha : float, default 2.0
-        Zipf exponent, finite and >= 0.
+        Zipf exponent, in [0, 1000] (0: uniform tokens).
     batch : int, default 16
         Batch size, in [1, T].
     optimizer : str, default 'adam'
@@ -507,7 +507,7 @@ def reference_grid_autograd(
     seed : int
         Seed, in [0, 2**62].
     alpha : float, default 2.0
-        Zipf exponent, finite and >= 0.
+        Zipf exponent, in [0, 1000] (0: uniform tokens).
     batch : int, default 16
         Batch size, in [1, T].
     optimizer : str, default 'adam'

@@ -32,7 +32,17 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from amemory.validate import check_float, check_int, check_seeds, resolve_device, resolve_dtype
+from amemory.validate import (
+    MAX_STEPS,
+    check_alloc,
+    check_array,
+    check_float,
+    check_int,
+    check_seeds,
+    check_tensor,
+    resolve_device,
+    resolve_dtype,
+)
 
 from .embeddings import Embedding
 from .sampling import generator
@@ -40,6 +50,8 @@ from .sampling import generator
 _FACT_STREAM = 0xFAC7
 _NOISE_STREAM = 0xFAC8
 _INIT_STREAM = 0xFAC9
+#: largest ``step`` of :meth:`FactTask.prompts` (its noise stream _NOISE_STREAM + 7919 step stays below 2**62)
+MAX_PROMPT_STEP = (2**62 - _NOISE_STREAM) // 7919
 
 
 # ----------------------------------------------------------------------------------------- task
@@ -144,7 +156,7 @@ class FactTask:
         seed : int
             Noise seed, in [0, 2**62].
         step : int, default 0
-            Training step (selects the noise draw), >= 0.
+            Training step (selects the noise draw), in [0, MAX_PROMPT_STEP] (about 5.8e14).
         device : str, torch.device or None, default None
             'cpu' (also for None), 'cuda', 'cuda:k' or 'auto'.
 
@@ -158,7 +170,7 @@ class FactTask:
             int64 (S R,), r of each prompt (its token is S + r).
         """
         seed = check_int("seed", seed, 0, 2**62)
-        step = check_int("step", step, 0)
+        step = check_int("step", step, 0, MAX_PROMPT_STEP)
         g = generator(seed, _NOISE_STREAM + 7919 * step)
         n = self.n_facts
         s = torch.arange(self.S).repeat_interleave(self.R)
@@ -176,8 +188,8 @@ def relation_marginal(facts: torch.Tensor, D: int) -> torch.Tensor:
 
     Parameters
     ----------
-    facts : torch.Tensor
-        int64 tensor (num_seeds, S, R), values in [0, R D - 1] (e.g. :meth:`FactTask.facts`).
+    facts : torch.Tensor or array_like
+        Integers of shape (num_seeds, S, R), non-empty, values in [0, R D - 1] (e.g. :meth:`FactTask.facts`).
     D : int
         Attributes per relation, >= 2.
 
@@ -187,14 +199,15 @@ def relation_marginal(facts: torch.Tensor, D: int) -> torch.Tensor:
         float64 tensor (num_seeds, R, R D), rows summing to 1, on the CPU.
     """
     D = check_int("D", D, 2)
-    facts = torch.as_tensor(facts)
-    if facts.ndim != 3 or facts.dtype != torch.long:
-        raise ValueError(
-            f"facts must be an int64 tensor of shape (num_seeds, S, R), got {facts.dtype} {tuple(facts.shape)}"
-        )
+    if torch.is_tensor(facts):
+        check_tensor("facts", facts, ndim=3, kind="int")
+        facts = facts.long()
+    else:
+        facts = torch.as_tensor(check_array("facts", facts, ndim=3, dtype=np.int64))
     B, S, R = facts.shape
     if int(facts.min()) < 0 or int(facts.max()) >= R * D:
-        raise ValueError(f"facts values must lie in [0, {R * D - 1}]")
+        raise ValueError(f"facts values must lie in [0, R D - 1] = [0, {R * D - 1}] (D={D})")
+    check_alloc("D", 8.0 * B * R * R * D)
     p = torch.zeros(B, R, R * D, dtype=torch.float64)
     p.scatter_add_(2, facts.transpose(1, 2), torch.ones(B, R, S, dtype=torch.float64))
     return p / S
@@ -212,7 +225,7 @@ class Sizes:
     Parameters
     ----------
     dims : sequence of int
-        Embedding dimensions d_k, each >= 1 (stored as a tuple).
+        Embedding dimensions d_k, each >= 1 (a list, tuple, range or 1-D array; stored as a tuple).
     heads : sequence of int
         Numbers of heads H_k, each >= 1, same length as ``dims``.
     widths : sequence of int
@@ -228,6 +241,10 @@ class Sizes:
 
     def __post_init__(self):
         self.d_head = check_int("d_head", self.d_head, 1)
+        for name in ("dims", "heads", "widths"):
+            v = getattr(self, name)
+            if not isinstance(v, (list, tuple, range, np.ndarray)):
+                raise ValueError(f"{name} must be a sequence of ints (list, tuple, range or 1-D array), got {v!r}")
         n = len(self.dims)
         if n == 0 or len(self.heads) != n or len(self.widths) != n:
             raise ValueError("dims, heads and widths must be non-empty sequences of the same length")
@@ -292,6 +309,7 @@ def init_params(sizes: Sizes, seeds, *, device=None, dtype=None) -> dict:
     dev, dt = resolve_device(device), resolve_dtype(dtype)
     nS, K, dh = len(seeds), sizes.K, sizes.d_head
     H, m, dmax = max(sizes.heads), max(sizes.widths), max(sizes.dims)
+    check_alloc("sizes, seeds", float(dt.itemsize) * 2 * nS * K * dmax * (4 * H * dh + 2 * m))
     p = {k: torch.zeros(nS, K, H, dh, dmax, dtype=dt) for k in ("WQ", "WK", "WV")}
     p["WO"] = torch.zeros(nS * K, H, dmax, dh, dtype=dt)
     p["W1"] = torch.zeros(nS, K, m, dmax, dtype=dt)
@@ -353,7 +371,48 @@ def transformer_logits(
     -------
     torch.Tensor
         Shape (B, n, A).
+
+    Raises
+    ------
+    ValueError
+        Naming the argument whose type, dtype, shape or entries do not fit the others (all float tensors of
+        one dtype; ``tokens`` integers in [0, V - 1]; masks None or real tensors of the shapes above).
     """
+    E = check_tensor("E", E, ndim=3)
+    B, V, d = E.shape
+    if not isinstance(params, dict):
+        raise ValueError(f"params must be a dict of tensors (see init_params), got {type(params).__name__}")
+    missing = [k for k in _PARAM_KEYS if k not in params]
+    if missing:
+        raise ValueError(f"params must have the keys {_PARAM_KEYS}, missing {missing}")
+    WQ = check_tensor("params['WQ']", params["WQ"], ndim=4)
+    H, dh = WQ.shape[1], WQ.shape[2]
+    m = params["W1"].shape[1] if torch.is_tensor(params["W1"]) and params["W1"].ndim == 3 else -1
+    want = {"WQ": (B, H, dh, d), "WK": (B, H, dh, d), "WV": (B, H, dh, d), "WO": (B, H, d, dh)}
+    want |= {"W1": (B, m, d), "W2": (B, d, m)}
+    for k in _PARAM_KEYS:
+        t = check_tensor(f"params[{k!r}]", params[k], shape=want[k], allow_empty=k in ("W1", "W2"))
+        if t.dtype != E.dtype:
+            raise ValueError(f"params[{k!r}] must have the dtype of E ({E.dtype}), got {t.dtype}")
+    check_tensor("U", U, shape=(B, -1, d))
+    if U.dtype != E.dtype:
+        raise ValueError(f"U must have the dtype of E ({E.dtype}), got {U.dtype}")
+    check_tensor("tokens", tokens, ndim=2, kind="int")
+    if int(tokens.min()) < 0 or int(tokens.max()) >= V:
+        raise ValueError(f"tokens must lie in [0, V - 1] = [0, {V - 1}] (V = E.shape[1])")
+    for name, mask, n_ in (("head_mask", head_mask, H), ("unit_mask", unit_mask, m), ("dim_mask", dim_mask, d)):
+        if mask is not None:
+            check_tensor(name, mask, shape=(B, n_), kind="any", allow_empty=n_ == 0)
+    n, T = tokens.shape
+    check_alloc("tokens", float(E.dtype.itemsize) * B * n * T * (d + 3 * H * dh + 2))
+    return _transformer_logits(params, E, U, tokens.long(), head_mask, unit_mask, dim_mask)
+
+
+_PARAM_KEYS = ("WQ", "WK", "WV", "WO", "W1", "W2")
+
+
+def _transformer_logits(params, E, U, tokens, head_mask=None, unit_mask=None, dim_mask=None) -> torch.Tensor:
+    """The kernel of :func:`transformer_logits`, without argument checks (the trainer's inner loop)."""
     B, _V, d = E.shape
     WQ, WK, WV, WO, W1, W2 = (params[k] for k in ("WQ", "WK", "WV", "WO", "W1", "W2"))
     H, dh = WQ.shape[1], WQ.shape[2]
@@ -497,7 +556,7 @@ def train_transformers(
     seeds : int or sequence of int
         One seed or a non-empty sequence of seeds, each in [0, 2**62].
     steps : int, default 1000
-        Adam steps, >= 1.
+        Adam steps, in [1, MAX_STEPS].
     lr : float, default 1e-2
         Initial learning rate, in (0, inf).
     eval_every : int, default 0
@@ -513,13 +572,20 @@ def train_transformers(
     -------
     TrainResult
         Final accuracy and loss per (seed, size), parameter counts and the accuracy history.
+
+    Raises
+    ------
+    ValueError
+        Naming the argument out of its range.
+    FloatingPointError
+        When training diverged: a training or evaluation loss became non-finite (lower ``lr``).
     """
     if not isinstance(task, FactTask):
         raise ValueError(f"task must be a FactTask, got {type(task).__name__}")
     if not isinstance(sizes, Sizes):
         raise ValueError(f"sizes must be a Sizes, got {type(sizes).__name__}")
     seeds = check_seeds(seeds)
-    steps = check_int("steps", steps, 1)
+    steps = check_int("steps", steps, 1, MAX_STEPS)
     lr = check_float("lr", lr, 0.0, lo_open=True)
     eval_every = check_int("eval_every", eval_every, 0)
     noise_seed = seeds[0] if noise_seed is None else check_int("noise_seed", noise_seed, 0, 2**62)
@@ -536,19 +602,23 @@ def train_transformers(
         opt, lambda t: 0.01 + 0.99 * 0.5 * (1 + math.cos(math.pi * min(t / steps, 1.0)))
     )
     history, at = [], []
+    finite = torch.ones((), dtype=torch.bool, device=dev)  # every training loss so far finite (no sync per step)
 
     def evaluate(tag: int):
         with torch.no_grad():
             tok, _, _ = task.prompts(noise_seed, 10**6 + tag, device=dev)
-            lg = transformer_logits(params, E, U, tok, hm, um, dm)
+            lg = _transformer_logits(params, E, U, tok, hm, um, dm)
             acc = (lg.argmax(-1) == target).to(torch.float64).mean(-1)
             loss = torch.nn.functional.cross_entropy(lg.transpose(1, 2), target, reduction="none").mean(-1)
+        if not bool(finite & torch.isfinite(loss).all()):
+            raise FloatingPointError(f"training diverged (non-finite loss by step {tag}); lower lr (got {lr})")
         return acc.reshape(nS, K).cpu().numpy(), loss.reshape(nS, K).double().cpu().numpy()
 
     for t in range(steps):
         tok, _, _ = task.prompts(noise_seed, t, device=dev)
-        lg = transformer_logits(params, E, U, tok, hm, um, dm)
+        lg = _transformer_logits(params, E, U, tok, hm, um, dm)
         loss = torch.nn.functional.cross_entropy(lg.transpose(1, 2), target, reduction="none").mean(-1).sum()
+        finite &= torch.isfinite(loss.detach())
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
@@ -579,7 +649,27 @@ def linear_onehot_logits(W_OV: torch.Tensor, w_KQ: torch.Tensor, tokens: torch.T
     -------
     torch.Tensor
         Shape (B, n, A).
+
+    Raises
+    ------
+    ValueError
+        Naming the argument whose type, dtype, shape or entries do not fit (``W_OV`` and ``w_KQ`` finite float
+        tensors of one dtype, ``tokens`` integers in [0, V - 1]).
     """
+    check_tensor("W_OV", W_OV, ndim=3)
+    B, _A, V = W_OV.shape
+    check_tensor("w_KQ", w_KQ, shape=(B, V))
+    if w_KQ.dtype != W_OV.dtype:
+        raise ValueError(f"w_KQ must have the dtype of W_OV ({W_OV.dtype}), got {w_KQ.dtype}")
+    check_tensor("tokens", tokens, ndim=2, kind="int")
+    if int(tokens.min()) < 0 or int(tokens.max()) >= V:
+        raise ValueError(f"tokens must lie in [0, V - 1] = [0, {V - 1}] (V = W_OV.shape[2])")
+    check_alloc("tokens", float(W_OV.dtype.itemsize) * W_OV.shape[1] * B * tokens.numel() * 2)
+    return _linear_onehot_logits(W_OV, w_KQ, tokens.long())
+
+
+def _linear_onehot_logits(W_OV: torch.Tensor, w_KQ: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:
+    """The kernel of :func:`linear_onehot_logits`, without argument checks (the flow's inner loop)."""
     cols = W_OV[:, :, tokens]  # (B, A, n, T)
     return torch.einsum("bant,bnt->bna", cols, w_KQ[:, tokens])
 
@@ -651,8 +741,10 @@ class FlowResult:
 
 
 def _kl_rows(p: torch.Tensor, logq: torch.Tensor) -> torch.Tensor:
-    """sum_a p log(p / q) with 0 log 0 = 0, over the last axis."""
-    return (torch.xlogy(p, p) - p * logq).sum(-1)
+    """sum_a p log(p / q) over the last axis, with 0 log 0 = 0 and 0 log(0 / q) = 0 also where q underflows to 0."""
+    plq = p * logq
+    plq = torch.where(p == 0, torch.nan_to_num(plq, nan=0.0), plq)
+    return (torch.xlogy(p, p) - plq).sum(-1)
 
 
 def gradient_flow_linear(
@@ -683,15 +775,16 @@ def gradient_flow_linear(
     seeds : int or sequence of int
         One seed or a non-empty sequence of seeds, each in [0, 2**62].
     alpha : float, default 0.1
-        Initial scale, in (0, inf).
+        Initial scale, in (0, inf), with ``jitter`` small enough that the initial logits
+        3 max|W_OV| max|w_KQ| stay below ``torch.finfo(dtype).max / 64``.
     jitter : float, default 0.01
-        Relative noise of the initialisation, >= 0.
+        Relative noise of the initialisation, >= 0 (bounded with ``alpha``, see there).
     lr : float, default 1.0
-        Euler step size, in (0, inf).
+        Euler step size, in (0, time] (at least one step).
     time : float, default 2000.0
-        Flow time, >= lr.
+        Flow time, in [lr, MAX_STEPS lr] (round(time / lr) steps, at most MAX_STEPS).
     checkpoints : int, default 200
-        Number of geometric recording times (before removing duplicate steps), >= 2.
+        Number of geometric recording times (before removing duplicate steps), in [2, MAX_STEPS].
     device : str, torch.device or None, default None
         'cpu' (also for None), 'cuda', 'cuda:k' or 'auto'.
     dtype : torch.dtype, str or None, default None
@@ -701,6 +794,13 @@ def gradient_flow_linear(
     -------
     FlowResult
         Times (C,) and the loss, KL divergences and accuracy (C, num_seeds) at them, and H(a|r) per seed.
+
+    Raises
+    ------
+    ValueError
+        Naming the argument out of its range.
+    FloatingPointError
+        When the flow diverged: the weights or the recorded loss became non-finite (lower ``lr``).
     """
     if not isinstance(task, FactTask):
         raise ValueError(f"task must be a FactTask, got {type(task).__name__}")
@@ -708,8 +808,14 @@ def gradient_flow_linear(
     alpha = check_float("alpha", alpha, 0.0, lo_open=True)
     jitter = check_float("jitter", jitter, 0.0)
     lr = check_float("lr", lr, 0.0, lo_open=True)
-    time = check_float("time", time, lr)
-    checkpoints = check_int("checkpoints", checkpoints, 2)
+    time = check_float("time", time, 0.0, lo_open=True)
+    if lr > time:
+        raise ValueError(f"lr must be at most time (at least one Euler step) and time >= lr; got lr={lr}, time={time}")
+    if not time / lr <= MAX_STEPS:
+        raise ValueError(
+            f"time must be at most MAX_STEPS * lr = {MAX_STEPS * lr:g} (round(time / lr) steps), got {time}"
+        )
+    checkpoints = check_int("checkpoints", checkpoints, 2, MAX_STEPS)
     dev, dt = resolve_device(device), resolve_dtype(dtype)
     tok, fidx, _ = population_prompts(task, device=dev)
     nS, A, V = len(seeds), task.A, task.V
@@ -725,6 +831,14 @@ def gradient_flow_linear(
         g = generator(s, _INIT_STREAM + 1)
         W[i] = alpha * (1 + jitter * torch.randn(A, V, generator=g, dtype=torch.float64))
         w[i] = alpha * (1 + jitter * torch.randn(V, generator=g, dtype=torch.float64))
+    # |logit| <= T max|W_OV| max|w_KQ| (T = 3): refuse an initial scale whose logits (and the log-probabilities
+    # and KL divergences recorded from them, up to twice as large) are not far inside the dtype's range
+    top = 3.0 * float(W.abs().max()) * float(w.abs().max())
+    if not top <= torch.finfo(dt).max / 64:
+        raise ValueError(
+            f"alpha and jitter too large for {dt}: the initial logits reach 3 max|W_OV| max|w_KQ| = {top:.3g} "
+            f"(alpha={alpha}, jitter={jitter}); at most finfo.max / 64 = {torch.finfo(dt).max / 64:.3g}"
+        )
     W = W.to(device=dev, dtype=dt).requires_grad_(True)
     w = w.to(device=dev, dtype=dt).requires_grad_(True)
     n_steps = int(round(time / lr))
@@ -732,7 +846,7 @@ def gradient_flow_linear(
     rec = {k: [] for k in ("loss", "kl_r", "kl_marg", "acc")}
     mi = 0
     for t in range(1, n_steps + 1):
-        logq = torch.log_softmax(linear_onehot_logits(W, w, tok), -1)
+        logq = torch.log_softmax(_linear_onehot_logits(W, w, tok), -1)
         loss = -logq.gather(-1, target.unsqueeze(-1)).squeeze(-1).mean(-1)  # (nS,)
         gW, gw = torch.autograd.grad(loss.sum(), (W, w))
         with torch.no_grad():
@@ -740,11 +854,19 @@ def gradient_flow_linear(
             w -= lr * gw
         if mi < len(marks) and t == marks[mi]:
             with torch.no_grad():
-                logq = torch.log_softmax(linear_onehot_logits(W, w, tok), -1)
+                if not bool(torch.isfinite(W).all() & torch.isfinite(w).all()):
+                    raise FloatingPointError(
+                        f"gradient flow diverged (non-finite weights by step {t}); lower lr (got {lr})"
+                    )
+                logq = torch.log_softmax(_linear_onehot_logits(W, w, tok), -1)
                 rec["loss"].append((-logq.gather(-1, target.unsqueeze(-1)).squeeze(-1)).mean(-1))
                 rec["kl_r"].append(_kl_rows(p_rel, logq).mean(-1))
                 rec["kl_marg"].append(_kl_rows(p_marg, logq).mean(-1))
                 rec["acc"].append((logq.argmax(-1) == target).to(dt).mean(-1))
+                if not all(bool(torch.isfinite(v[-1]).all()) for v in rec.values()):
+                    raise FloatingPointError(
+                        f"gradient flow diverged (non-finite loss or KL at step {t}); lower lr (got {lr})"
+                    )
             mi += 1
     out = {k: torch.stack(v).double().cpu().numpy() for k, v in rec.items()}
     return FlowResult(marks * lr, out["loss"], out["kl_r"], out["kl_marg"], out["acc"], H_r.double().cpu().numpy())

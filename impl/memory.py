@@ -152,14 +152,14 @@ def as_weights(q, num_seeds: int, n: int, device, dtype) -> torch.Tensor:
     return q.expand(num_seeds, -1, -1)
 
 
-def _check_real(name: str, x) -> None:
+def _check_real(name: str, x, *, nonneg: bool = False) -> None:
     """Refuse ``x`` unless it is a non-empty array or tensor of finite real numbers (not bools, not complex)."""
     if torch.is_tensor(x):
-        check_tensor(name, x, kind="any")
+        check_tensor(name, x, kind="any", nonneg=nonneg)
         if x.dtype == torch.bool:
             raise ValueError(f"{name} must be an array of real numbers, got dtype {x.dtype}")
     else:
-        check_array(name, x)
+        check_array(name, x, nonneg=nonneg)
 
 
 def _chunk_rows(per_row: int, requested: int | None) -> int:

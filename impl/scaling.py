@@ -19,6 +19,9 @@ import numpy as np
 import torch
 
 from amemory.validate import (
+    MAX_STEPS,
+    check_alloc,
+    check_bool,
     check_choice,
     check_finite_tensor,
     check_float,
@@ -30,7 +33,7 @@ from amemory.validate import (
 )
 
 from .embeddings import Embedding
-from .memory import recall
+from .memory import MATERIALIZE_ELEMENTS, _check_real, recall
 from .sampling import sample_tokens
 
 SCHEMES = ("p", "threshold", "ones", "seen", "seen_s", "top", "counts")
@@ -55,6 +58,7 @@ def mod_map(N: int, M: int, *, device=None) -> torch.Tensor:
     """
     N = check_int("N", N, 1)
     M = check_int("M", M, 1)
+    check_alloc("N", 16.0 * N)  # the arange and its remainder, int64
     return torch.arange(N, device=resolve_device(device)) % M
 
 
@@ -103,15 +107,15 @@ def scheme_weights(scheme, counts, p, d: int, c: float = 8.0, s: int = 1, *, dty
         check_choice("scheme", scheme, SCHEMES)
     elif not callable(scheme):
         scheme = _as_weights(scheme)
+    _check_real("counts", counts, nonneg=True)
     counts = torch.as_tensor(counts)
-    check_finite_tensor("counts", counts, nonneg=True)
     if counts.ndim < 1:
         raise ValueError("counts must have shape (..., N)")
     N = counts.shape[-1]
+    _check_real("p", p, nonneg=True)
     p = torch.as_tensor(p, dtype=torch.float64, device=counts.device)
-    check_finite_tensor("p", p, nonneg=True)
     if p.shape != (N,):
-        raise ValueError(f"p must have shape ({N},), got {tuple(p.shape)}")
+        raise ValueError(f"p must have shape (N,) with N = counts.shape[-1] = {N}, got {tuple(p.shape)}")
     d = check_int("d", d, 1)
     c = check_float("c", c, 0.0, lo_open=True)
     s = check_int("s", s, 1)
@@ -206,7 +210,7 @@ def scheme_error(
     M : int, default 2
         Number of outputs, M >= 2.
     T : int or None, default None
-        Samples per seed for the counts (None: no samples).
+        Samples per seed for the counts, 0 <= T <= MAX_STEPS (None: no samples, as T = 0).
     c : float, default 8.0
         Capacity constant of 'threshold' and 'top'.
     s : int, default 1
@@ -230,12 +234,17 @@ def scheme_error(
     ds = [check_int("d", x, 1) for x in (d if isinstance(d, (list, tuple, range, np.ndarray)) else [d])]
     if not ds:
         raise ValueError("d must be an int >= 1 or a non-empty sequence of them")
+    item = 8.0 if resolve_dtype(dtype) == torch.float64 else 4.0
+    check_alloc("N, M", 8.0 * len(seeds) * (N + M))
+    for dk in ds:  # per group of seeds recall holds: W and U W (S, d, d + M), the embedding tables (S, N + M, d)
+        group = min(len(seeds), max(1, MATERIALIZE_ELEMENTS // (N * dk)))
+        check_alloc("d", item * group * dk * (2 * dk + 2 * M + min(N, MATERIALIZE_ELEMENTS // dk + 1)))
     p = zipf_probs(N, alpha, dtype=torch.float64)
     f = mod_map(N, M)
     if T is None:
         counts = torch.zeros(len(seeds), N, dtype=torch.float64)
     else:
-        T = check_int("T", T, 0)
+        T = check_int("T", T, 0, MAX_STEPS)
         counts = prefix_counts(p, [T], seeds)[:, 0]
     errors, weights = [], []
     for dk in ds:
@@ -287,7 +296,8 @@ def prefix_counts(p, Ts, seeds, *, device=None) -> torch.Tensor:
     p : array_like or torch.Tensor
         Token weights, shape (N,), finite, non-negative, with a positive sum (normalised by the sampler).
     Ts : sequence of int
-        Sample sizes, a non-empty non-decreasing sequence of integers >= 0.
+        Sample sizes, a non-empty non-decreasing sequence (list, tuple, range or 1-D array) of integers in
+        [0, MAX_STEPS].
     seeds : int or sequence of int
         One seed or a non-empty sequence of seeds, each in [0, 2**62].
     device : str, torch.device or None, default None
@@ -301,11 +311,16 @@ def prefix_counts(p, Ts, seeds, *, device=None) -> torch.Tensor:
     seeds = check_seeds(seeds)
     check_prob("p", p, normalized=False)
     p = torch.as_tensor(p, dtype=torch.float64)
-    Ts = [check_int("Ts", t, 0) for t in (Ts if isinstance(Ts, (list, tuple)) else list(Ts))]
+    if not isinstance(Ts, (list, tuple, range, np.ndarray)):
+        raise ValueError(f"Ts must be a non-empty non-decreasing sequence of ints in [0, {MAX_STEPS}], got {Ts!r}")
+    Ts = [check_int("Ts", t, 0, MAX_STEPS) for t in (Ts if isinstance(Ts, (list, tuple)) else list(Ts))]
     if not Ts or any(b < a for a, b in zip(Ts, Ts[1:])):
         raise ValueError("Ts must be a non-empty non-decreasing sequence of non-negative ints")
     dev = resolve_device(device)
     N, Tmax = p.numel(), Ts[-1]
+    check_alloc(
+        "Ts", 8.0 * len(seeds) * len(Ts) * N + 16.0 * min(len(seeds), max(1, (2 * 10**7) // max(Tmax, 1))) * Tmax
+    )
     out = torch.empty(len(seeds), len(Ts), N, dtype=torch.float64)
     group = max(1, (2 * 10**7) // max(Tmax, 1))
     for g0 in range(0, len(seeds), group):
@@ -336,10 +351,10 @@ def unseen_mass(counts, p) -> torch.Tensor:
     torch.Tensor
         float64 tensor of shape ``counts.shape[:-1]``, in [0, sum p].
     """
+    _check_real("counts", counts, nonneg=True)
     counts = torch.as_tensor(counts)
-    check_finite_tensor("counts", counts, nonneg=True)
+    _check_real("p", p, nonneg=True)
     p = torch.as_tensor(p, dtype=torch.float64, device=counts.device)
-    check_finite_tensor("p", p, nonneg=True)
     if counts.ndim < 1 or p.shape != (counts.shape[-1],):
         raise ValueError(
             f"p must have shape (N,) with N = counts.shape[-1]; got {tuple(p.shape)} and {tuple(counts.shape)}"
@@ -384,5 +399,6 @@ def population_error(q, f, E: Embedding, U: Embedding, p, *, return_correct: boo
     """
     if p is None:
         raise ValueError("p must be a probability vector of shape (N,)")
+    return_correct = check_bool("return_correct", return_correct)
     r = recall(q, f, E, U, p, device=device, dtype=dtype)
     return (r.error, r.correct) if return_correct else r.error

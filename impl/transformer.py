@@ -33,11 +33,15 @@ import numpy as np
 import torch
 
 from amemory.validate import (
+    MAX_STEPS,
+    check_alloc,
+    check_array,
+    check_bool,
     check_choice,
-    check_finite_tensor,
     check_float,
     check_int,
     check_seeds,
+    check_tensor,
     resolve_device,
     resolve_dtype,
 )
@@ -72,6 +76,57 @@ _EVAL_STEP = 2**40  # sample stream of the fixed evaluation batch (training step
 PARAMS = ("WKQ1", "WOV1", "WKQ2", "WOV2", "WF")
 
 
+def _as_int_tensor(name: str, value, what: str) -> torch.Tensor:
+    """``value`` as a tensor of an integer dtype (a tensor, array, range or list), else a ValueError naming ``name``."""
+    if value is None or isinstance(value, (str, bytes)):
+        raise ValueError(f"{name} must be {what}, got {value!r}")
+    try:
+        t = torch.as_tensor(value)
+    except (TypeError, ValueError, RuntimeError, OverflowError):
+        raise ValueError(f"{name} must be {what}, got {type(value).__name__}") from None
+    if t.is_floating_point() or t.is_complex() or t.dtype == torch.bool:
+        raise ValueError(f"{name} must be {what}, got dtype {t.dtype}")
+    return t
+
+
+def _check_model(model) -> Model:
+    if not isinstance(model, Model):
+        raise ValueError(f"model must be a Model (see init_model), got {type(model).__name__}")
+    return model
+
+
+def _check_task(task) -> BigramTask:
+    if not isinstance(task, BigramTask):
+        raise ValueError(f"task must be a BigramTask, got {type(task).__name__}")
+    return task
+
+
+def _check_tokens(model: Model, tokens, name: str = "tokens") -> torch.Tensor:
+    """Tokens int64 (S, B, T) of the model's S, T <= the model's T, values in [0, N - 1]."""
+    S, N, T_max = model.E.shape[0], model.E.shape[1], model.P.shape[1]
+    tokens = _as_int_tensor(name, tokens, f"an int64 tensor of shape (S={S}, B, T<={T_max})")
+    if tokens.ndim != 3 or tokens.dtype != torch.long or tokens.shape[0] != S or tokens.shape[2] > T_max:
+        raise ValueError(
+            f"{name} must be int64 of shape (S={S}, B, T<={T_max}), got {tokens.dtype} {tuple(tokens.shape)}"
+        )
+    if tokens.numel() and (int(tokens.min()) < 0 or int(tokens.max()) >= N):
+        raise ValueError(f"{name} must lie in [0, {N - 1}]")
+    return tokens
+
+
+def _check_mask(mask, shape: tuple, name: str = "mask") -> torch.Tensor:
+    """A bool or 0/1 tensor of the given shape (the predicting positions of tokens (S, B, T): (S, B, T - 1))."""
+    shape = tuple(shape)
+    if not torch.is_tensor(mask):
+        raise ValueError(f"{name} must be a bool or 0/1 tensor of shape {shape}, got {type(mask).__name__}")
+    if tuple(mask.shape) != shape:
+        raise ValueError(f"{name} must have shape {shape}, got {tuple(mask.shape)}")
+    check_tensor(name, mask, kind="any", allow_empty=True)
+    if mask.dtype != torch.bool and not bool(((mask == 0) | (mask == 1)).all()):
+        raise ValueError(f"{name} must be bool or hold 0/1 weights only")
+    return mask
+
+
 # ---------------------------------------------------------------- data
 def bigram_table(N: int | None, alpha: float = 1.5, task_seed: int = 0, *, source: str = "synthetic") -> torch.Tensor:
     """Global bigrams pi_b (N, N), float64, rows summing to 1: the synthetic law or Shakespeare's characters.
@@ -89,7 +144,8 @@ def bigram_table(N: int | None, alpha: float = 1.5, task_seed: int = 0, *, sourc
     Parameters
     ----------
     N : int or None
-        Vocabulary size: N >= 2 for ``'synthetic'``; 65 or None for ``'shakespeare'``.
+        Vocabulary size: N >= 2 for ``'synthetic'`` (its three N x N arrays must fit in memory); 65 or None for
+        ``'shakespeare'``.
     alpha : float, default 1.5
         Zipf exponent of the synthetic rows, in [0, 10].
     task_seed : int, default 0
@@ -102,6 +158,11 @@ def bigram_table(N: int | None, alpha: float = 1.5, task_seed: int = 0, *, sourc
     torch.Tensor
         float64 tensor (N, N), row-stochastic; for ``'shakespeare'`` row/column a is character a of the
         alphabet returned by ``impl.data.shakespeare.load_counts``.
+
+    Raises
+    ------
+    ValueError
+        Naming the parameter out of its range (``N`` also when the N x N table would not fit in memory).
     """
     source = check_choice("source", source, ("synthetic", "shakespeare"))
     alpha = check_float("alpha", alpha, 0.0, 10.0)
@@ -117,6 +178,7 @@ def bigram_table(N: int | None, alpha: float = 1.5, task_seed: int = 0, *, sourc
         rows = c.sum(1, keepdim=True)
         return torch.where(rows > 0, c / rows.clamp_min(1.0), torch.full_like(c, 1.0 / K))
     N = check_int("N", N, 2)
+    check_alloc("N", 3 * 8 * N * N)  # the uniforms, their ranks and the table
     w = torch.arange(1, N + 1, dtype=torch.float64) ** -alpha
     w = w / w.sum()
     g = generator(task_seed, _TASK_STREAM)
@@ -132,27 +194,32 @@ def stationary(pi: torch.Tensor, iters: int = 10_000, tol: float = 1e-14) -> tor
     Parameters
     ----------
     pi : array_like or torch.Tensor
-        Square row-stochastic matrix (N, N): finite, non-negative, rows summing to 1 (``torch.allclose``).
+        Square row-stochastic matrix (N, N) of real numbers: finite, non-negative, rows summing to 1
+        (``torch.allclose``).
     iters : int, default 10_000
-        Maximum number of iterations, >= 1.
+        Maximum number of iterations, in [1, MAX_STEPS].
     tol : float, default 1e-14
-        L1 tolerance between iterates, in (0, inf).
+        L1 tolerance between iterates, in (0, 1] (the L1 distance of two laws is at most 2).
 
     Returns
     -------
     torch.Tensor
         float64 tensor (N,), summing to 1.
+
+    Raises
+    ------
+    ValueError
+        Naming ``pi``, ``iters`` or ``tol`` when out of range.
     """
-    pi = torch.as_tensor(pi, dtype=torch.float64)
-    check_finite_tensor("pi", pi, nonneg=True)
+    pi = torch.from_numpy(check_array("pi", pi, ndim=2, nonneg=True, dtype=np.float64))
     if (
         pi.ndim != 2
         or pi.shape[0] != pi.shape[1]
         or not torch.allclose(pi.sum(1), torch.ones(pi.shape[0], dtype=pi.dtype))
     ):
         raise ValueError(f"pi must be a square row-stochastic matrix, got shape {tuple(pi.shape)}")
-    iters = check_int("iters", iters, 1)
-    tol = check_float("tol", tol, 0.0, lo_open=True)
+    iters = check_int("iters", iters, 1, MAX_STEPS)
+    tol = check_float("tol", tol, 0.0, 1.0, lo_open=True)
     mu = torch.full((pi.shape[0],), 1.0 / pi.shape[0], dtype=torch.float64)
     for _ in range(iters):
         new = mu @ pi
@@ -190,11 +257,11 @@ class BigramTask:
     Parameters
     ----------
     N : int
-        Vocabulary size, >= K + 2.
+        Vocabulary size, >= K + 2 (and >= 3); the N x N tables must fit in memory.
     T : int
         Sequence length, >= 2.
     K : int, default 3
-        Number of triggers, >= 1.
+        Number of triggers, in [1, N - 2].
     alpha : float, default 1.5
         Zipf exponent of the rows of pi_b (0 = uniform bigrams), in [0, 10].
     outputs : str, default 'uniform'
@@ -216,6 +283,11 @@ class BigramTask:
         int64 (K,), the trigger tokens q_k, sorted.
     pi_o : torch.Tensor
         float64 (K, N), the law of o_k (zero on triggers).
+
+    Raises
+    ------
+    ValueError
+        Naming the parameter out of its range (``N`` and ``K`` when N < K + 2).
     """
 
     N: int
@@ -231,8 +303,11 @@ class BigramTask:
     pi_o: torch.Tensor = field(init=False, repr=False, compare=False)
 
     def __post_init__(self):
+        N = check_int("N", self.N, 3)
         K = check_int("K", self.K, 1)
-        N = check_int("N", self.N, K + 2)
+        if N < K + 2:
+            raise ValueError(f"N must be an integer >= K + 2 = {K + 2} (K = {K} triggers and two others), got {N}")
+        check_alloc("N", 3 * 8 * N * N)  # the bigram table and its sampling tables
         check_int("T", self.T, 2)
         check_choice("outputs", self.outputs, ("uniform", "bigram"))
         check_choice("source", self.source, ("synthetic", "shakespeare"))
@@ -281,7 +356,7 @@ class BigramTask:
         Parameters
         ----------
         B : int
-            Sequences per seed, >= 1.
+            Sequences per seed, >= 1 (the batch's arrays must fit in memory).
         seeds : int or sequence of int
             One seed or a non-empty sequence of seeds, each in [0, 2**62].
         step : int, default 0
@@ -293,12 +368,18 @@ class BigramTask:
         -------
         Batch
             tokens (S, B, T) and outputs (S, B, K).
+
+        Raises
+        ------
+        ValueError
+            Naming the parameter out of its range (``B`` also when the batch would not fit in memory).
         """
         B = check_int("B", B, 1)
         seeds = check_seeds(seeds)
         step = check_int("step", step, 0, 2**41)
         N, T, K = self.N, self.T, self.K
         S = len(seeds)
+        check_alloc("B", 8 * S * B * (2 * (T + K) + K * N))  # uniforms, output CDFs, outputs, tokens
         u = torch.empty(S, B, T + K, dtype=torch.float64)
         for i, s in enumerate(seeds):  # one generator per (seed, step): batched == looped
             u[i] = torch.rand(B, T + K, generator=generator(s, _mix(_TASK_STREAM, step) % 2**62), dtype=torch.float64)
@@ -336,11 +417,11 @@ def induction_queries(N: int, T: int, K: int, B: int, seeds, *, step: int = 0, d
     Parameters
     ----------
     N : int
-        Vocabulary size, >= K + 2.
+        Vocabulary size, in [K + 2, 2**62] (and >= 3).
     T : int
         Sequence length, >= 4.
     K : int
-        Number of triggers, >= 1.
+        Number of triggers, in [1, N - 2].
     B : int
         Sequences per seed, >= 1.
     seeds : int or sequence of int
@@ -354,14 +435,23 @@ def induction_queries(N: int, T: int, K: int, B: int, seeds, *, step: int = 0, d
     -------
     torch.Tensor
         int64 (S, B, T), values in [0, N - 1].
+
+    Raises
+    ------
+    ValueError
+        Naming the parameter out of its range (``N`` and ``K`` when N < K + 2; ``B, T`` when the S x B x T
+        tokens would not fit in memory).
     """
+    N = check_int("N", N, 3, 2**62)
     K = check_int("K", K, 1)
-    N = check_int("N", N, K + 2)
+    if N < K + 2:
+        raise ValueError(f"N must be an integer >= K + 2 = {K + 2} (K = {K} triggers and two other tokens), got {N}")
     T = check_int("T", T, 4)
     B = check_int("B", B, 1)
     seeds = check_seeds(seeds)
     step = check_int("step", step, 0, 2**41)
     S = len(seeds)
+    check_alloc("B, T", 2 * 8 * (S + 1) * B * T)  # the tokens and one seed's draw
     out = torch.empty(S, B, T, dtype=torch.long)
     for i, s in enumerate(seeds):
         g = generator(s, _mix(_QUERY_STREAM, step) % 2**62)
@@ -388,21 +478,29 @@ def position_masks(tokens: torch.Tensor, triggers: torch.Tensor) -> dict:
     Parameters
     ----------
     tokens : torch.Tensor
-        int64 (S, B, T).
+        int64 (S, B, T), not empty.
     triggers : array_like or torch.Tensor
-        Trigger token ids, a non-empty 1-D sequence.
+        Trigger token ids, a non-empty 1-D sequence of integers.
 
     Returns
     -------
     dict
         'icl', 'first', 'global', 'icl_inner': bool tensors (S, B, T - 1) (position t predicts z_{t+1}).
+
+    Raises
+    ------
+    ValueError
+        Naming ``tokens`` or ``triggers`` when not of that form.
     """
-    tokens = torch.as_tensor(tokens)
-    if tokens.ndim != 3 or tokens.dtype != torch.long:
-        raise ValueError(f"tokens must be an int64 tensor of shape (S, B, T), got {tokens.dtype} {tuple(tokens.shape)}")
-    triggers = torch.as_tensor(triggers, device=tokens.device).long()
+    tokens = _as_int_tensor("tokens", tokens, "an int64 tensor of shape (S, B, T)")
+    if tokens.ndim != 3 or tokens.dtype != torch.long or tokens.numel() == 0:
+        raise ValueError(
+            f"tokens must be a non-empty int64 tensor of shape (S, B, T), got {tokens.dtype} {tuple(tokens.shape)}"
+        )
+    triggers = _as_int_tensor("triggers", triggers, "a non-empty 1-D tensor of token ids")
+    triggers = triggers.to(tokens.device).long()
     if triggers.ndim != 1 or triggers.numel() < 1:
-        raise ValueError("triggers must be a non-empty 1-D tensor of token ids")
+        raise ValueError(f"triggers must be a non-empty 1-D tensor of token ids, got shape {tuple(triggers.shape)}")
     hit = tokens.unsqueeze(-1) == triggers  # (S, B, T, K)
     seen = torch.cumsum(hit.long(), dim=2)
     is_trig = hit.any(-1)
@@ -430,19 +528,25 @@ class Model:
     Parameters
     ----------
     E : torch.Tensor
-        Token embeddings, (S, N, d).
+        Token embeddings, (S, N, d), float32 or float64, finite.
     P : torch.Tensor
-        Positional embeddings, (S, T, d).
+        Positional embeddings, (S, T, d), same dtype and device as E, finite.
     U : torch.Tensor
-        Output embeddings, (S, N, d).
+        Output embeddings, (S, N, d), same dtype and device as E, finite.
     W : dict
-        name -> (S, d, d) matrices, names among 'WKQ1', 'WOV1', 'WKQ2', 'WOV2', 'WF'.
+        name -> (S, d, d) finite matrices of E's dtype and device: 'WKQ1', 'WOV1' (+ 'WKQ2', 'WOV2' for 2
+        layers), optionally 'WF'.
     layers : int
         1 or 2.
-    seeds : tuple of int
-        The seeds of the leading axis, each in [0, 2**62].
+    seeds : int or sequence of int
+        The seeds of the leading axis, one per row of E, each in [0, 2**62] (stored as a tuple).
     simplified : bool, default False
-        The disentangled 2-layer architecture of :func:`forward`.
+        The disentangled 2-layer architecture of :func:`forward` (needs layers = 2).
+
+    Raises
+    ------
+    ValueError
+        Naming the field that is not of that form.
     """
 
     E: torch.Tensor
@@ -452,6 +556,32 @@ class Model:
     layers: int
     seeds: tuple
     simplified: bool = False
+
+    def __post_init__(self):
+        self.layers = check_int("layers", self.layers, 1, 2)
+        self.seeds = check_seeds(self.seeds)
+        self.simplified = check_bool("simplified", self.simplified)
+        if self.simplified and self.layers != 2:
+            raise ValueError("simplified=True needs layers=2")
+        check_tensor("E", self.E, ndim=3)
+        S, N, d = self.E.shape
+        check_tensor("P", self.P, ndim=3)
+        if self.P.shape[0] != S or self.P.shape[2] != d:
+            raise ValueError(f"P must have shape (S={S}, T, d={d}) like E, got {tuple(self.P.shape)}")
+        check_tensor("U", self.U, ndim=3)
+        if tuple(self.U.shape) != (S, N, d):
+            raise ValueError(f"U must have shape {(S, N, d)} like E, got {tuple(self.U.shape)}")
+        if len(self.seeds) != S:
+            raise ValueError(f"seeds must hold one seed per leading row of E (S={S}), got {len(self.seeds)}")
+        need = PARAMS[: 2 * self.layers]
+        if not isinstance(self.W, dict) or not set(need) <= set(self.W) or not set(self.W) <= set(PARAMS):
+            got = sorted(self.W, key=repr) if isinstance(self.W, dict) else repr(self.W)
+            raise ValueError(f"W must be a dict with the keys {need} (layers={self.layers}), optional 'WF', got {got}")
+        for n, v in self.W.items():
+            check_tensor(f"W[{n!r}]", v, shape=(S, d, d))
+        tabs = [self.E, self.P, self.U, *self.W.values()]
+        if any(t.dtype != self.E.dtype or t.device != self.E.device for t in tabs):
+            raise ValueError("E, P, U and W must share one dtype and device")
 
     @property
     def d(self) -> int:
@@ -508,7 +638,7 @@ def init_model(
     T : int
         Maximum sequence length (rows of P), >= 2.
     d : int
-        Dimension, >= 1.
+        Dimension, >= 1 (the tables and matrices, S (2 N + T) d + 5 S d^2 numbers, must fit in memory).
     seeds : int or sequence of int
         One seed or a non-empty sequence of seeds, each in [0, 2**62].
     layers : int, default 2
@@ -528,16 +658,20 @@ def init_model(
     -------
     Model
         Tables from streams 'e', 'p', 'u'; W_OV^1 from stream 'w', a random W_OV^2 from stream 'misc'.
+
+    Raises
+    ------
+    ValueError
+        Naming the parameter out of its range (``N, T, d`` when the model would not fit in memory).
     """
     N = check_int("N", N, 2)
     T = check_int("T", T, 2)
     d = check_int("d", d, 1)
     seeds = check_seeds(seeds)
     layers = check_int("layers", layers, 1, 2)
-    if not isinstance(ff, bool):
-        raise ValueError(f"ff must be a bool, got {ff!r}")
-    if not isinstance(simplified, bool):
-        raise ValueError(f"simplified must be a bool, got {simplified!r}")
+    check_alloc("N, T, d", 2 * 8 * len(seeds) * ((2 * N + T) * d + 5 * d * d))  # tables and matrices (float64 draws)
+    ff = check_bool("ff", ff)
+    simplified = check_bool("simplified", simplified)
     if simplified and layers != 2:
         raise ValueError("simplified=True needs layers=2")
     check_choice("ov_init", ov_init, ("random", "zero"))
@@ -586,8 +720,8 @@ def forward(model: Model, tokens: torch.Tensor, W: dict | None = None, *, return
     tokens : torch.Tensor
         int64 (S, B, T), T <= model's T, values in [0, N - 1].
     W : dict or None, default None
-        Matrices overriding model.W (keys among 'WKQ1', 'WOV1', 'WKQ2', 'WOV2', 'WF'; e.g. tensors that
-        require grad).
+        Matrices overriding model.W: a dict with keys among 'WKQ1', 'WOV1', 'WKQ2', 'WOV2', 'WF' and finite
+        (S, d, d) tensors as values (e.g. tensors that require grad); None: no override.
     return_attention : bool, default False
         Also return the attention maps.
 
@@ -598,22 +732,25 @@ def forward(model: Model, tokens: torch.Tensor, W: dict | None = None, *, return
     maps : list of torch.Tensor
         The attention maps beta^l (S, B, T, T), one per layer; returned (as ``(logits, maps)``) only with
         ``return_attention``.
+
+    Raises
+    ------
+    ValueError
+        Naming ``model``, ``tokens``, ``W`` or ``return_attention`` when not of that form.
     """
-    if not isinstance(return_attention, bool):
-        raise ValueError(f"return_attention must be a bool, got {return_attention!r}")
-    tokens = torch.as_tensor(tokens)
-    S, T_max = model.E.shape[0], model.P.shape[1]
-    if tokens.ndim != 3 or tokens.dtype != torch.long or tokens.shape[0] != S or tokens.shape[2] > T_max:
-        raise ValueError(
-            f"tokens must be int64 of shape (S={S}, B, T<={T_max}), got {tokens.dtype} {tuple(tokens.shape)}"
-        )
-    if tokens.numel() and (int(tokens.min()) < 0 or int(tokens.max()) >= model.E.shape[1]):
-        raise ValueError(f"tokens must lie in [0, {model.E.shape[1] - 1}]")
+    check_bool("return_attention", return_attention)
+    _check_model(model)
+    tokens = _check_tokens(model, tokens)
+    S, d = model.E.shape[0], model.d
     Wd = dict(model.W)
     if W is not None:
+        if not isinstance(W, dict):
+            raise ValueError(f"W must be None or a dict name -> (S, d, d) tensor, got {type(W).__name__}")
         unknown = set(W) - set(PARAMS)
         if unknown:
-            raise ValueError(f"W keys must be among {PARAMS}, got {sorted(unknown)}")
+            raise ValueError(f"W keys must be among {PARAMS}, got {sorted(unknown, key=repr)}")
+        for k, v in W.items():
+            check_tensor(f"W[{k!r}]", v, shape=(S, d, d))
         Wd.update(W)
     T = tokens.shape[2]
     idx = tokens.to(model.E.device)
@@ -657,11 +794,11 @@ def probe(W: torch.Tensor, keys: torch.Tensor, cands: torch.Tensor, targets: tor
     Parameters
     ----------
     W : torch.Tensor
-        Memories, (S, d, d), finite.
+        Memories, (S, d, d), float32 or float64, finite, not empty.
     keys : torch.Tensor
-        Inputs e_i as rows, (S, M, d), finite.
+        Inputs e_i as rows, (S, M, d), W's dtype, finite, not empty.
     cands : torch.Tensor
-        Candidate outputs u_j as rows, (S, J, d), finite.
+        Candidate outputs u_j as rows, (S, J, d), W's dtype, finite, not empty.
     targets : array_like or torch.Tensor
         Integer targets (M,), values in [0, J - 1].
 
@@ -669,12 +806,29 @@ def probe(W: torch.Tensor, keys: torch.Tensor, cands: torch.Tensor, targets: tor
     -------
     torch.Tensor
         float64 (S,), in [0, 1].
+
+    Raises
+    ------
+    ValueError
+        Naming the argument that is not of that form (a leading axis S of 1 broadcasts against the others).
     """
     for name, t in (("W", W), ("keys", keys), ("cands", cands)):
-        check_finite_tensor(name, t)
+        check_tensor(name, t)
         if t.ndim != 3:
             raise ValueError(f"{name} must have 3 dimensions (S, ., d), got shape {tuple(t.shape)}")
-    targets = torch.as_tensor(targets, device=W.device).long()
+    d = W.shape[-1]
+    if W.shape[1] != d:
+        raise ValueError(f"W must have shape (S, d, d), got {tuple(W.shape)}")
+    S = max(W.shape[0], keys.shape[0], cands.shape[0])
+    for name, t in (("keys", keys), ("cands", cands)):
+        if t.shape[2] != d or t.shape[0] not in (1, S) or t.dtype != W.dtype or t.device != W.device:
+            raise ValueError(
+                f"{name} must have shape (S, ., d={d}) and the dtype and device of W, got {t.dtype} {tuple(t.shape)}"
+            )
+    if W.shape[0] not in (1, S):
+        raise ValueError(f"W must have a leading axis of 1 or S={S} like keys and cands, got {tuple(W.shape)}")
+    targets = _as_int_tensor("targets", targets, f"an integer tensor of shape ({keys.shape[1]},)")
+    targets = targets.to(W.device).long()
     if targets.shape != (keys.shape[1],) or int(targets.min()) < 0 or int(targets.max()) >= cands.shape[1]:
         raise ValueError(f"targets must have shape ({keys.shape[1]},) with values in [0, {cands.shape[1] - 1}]")
     sc = cands @ W @ keys.transpose(-1, -2)  # (S, J, M)
@@ -698,29 +852,43 @@ def induction_probes(model: Model, triggers: torch.Tensor, T: int | None = None,
     model : Model
         A 2-layer model.
     triggers : array_like or torch.Tensor
-        Trigger token ids (K,), values in [0, N - 1].
+        Trigger token ids, a non-empty 1-D integer sequence (K,), values in [0, N - 1].
     T : int or None, default None
         Positions used by the 'WKQ1' probe, in [2, model's T] (None: model's T).
     kq1_queries : array_like or None, default None
-        0-based query positions of the 'WKQ1' probe, a non-empty 1-D set in [1, T - 1] (None: 1..T-1).
+        0-based query positions of the 'WKQ1' probe, a non-empty 1-D set of integers in [1, T - 1]
+        (None: 1..T-1).
 
     Returns
     -------
     dict
         'WOV2', 'WKQ2', 'WKQ1': float64 tensors (S,), in [0, 1].
+
+    Raises
+    ------
+    ValueError
+        Naming ``model`` (not a 2-layer Model), ``triggers``, ``T`` or ``kq1_queries`` when out of range.
     """
+    _check_model(model)
     if model.layers != 2:
-        raise ValueError("induction_probes needs a 2-layer model (layers=2)")
+        raise ValueError("model: induction_probes needs a 2-layer model (layers=2)")
     T = model.P.shape[1] if T is None else check_int("T", T, 2, model.P.shape[1])
-    triggers = torch.as_tensor(triggers).long().to(model.E.device)
     N = model.E.shape[1]
+    triggers = _as_int_tensor("triggers", triggers, f"a non-empty 1-D integer tensor of ids in [0, {N - 1}]")
+    if triggers.ndim != 1 or triggers.numel() < 1 or int(triggers.min()) < 0 or int(triggers.max()) >= N:
+        raise ValueError(f"triggers must be a non-empty 1-D set of token ids in [0, {N - 1}]")
+    triggers = triggers.long().to(model.E.device)
     W = model.W
     ar = torch.ones(N, dtype=torch.bool, device=model.E.device)
     ar[triggers] = False
     ar = torch.nonzero(ar).squeeze(-1)
     e_tilde = model.E[:, triggers] @ W["WOV1"].transpose(-1, -2)
     P = model.P[:, :T]
-    tq = torch.arange(1, T) if kq1_queries is None else torch.as_tensor(kq1_queries).long()
+    if kq1_queries is None:
+        tq = torch.arange(1, T)
+    else:
+        what = f"a non-empty 1-D set of integer positions in [1, {T - 1}]"
+        tq = _as_int_tensor("kq1_queries", kq1_queries, what).long()
     if tq.ndim != 1 or tq.numel() == 0 or int(tq.min()) < 1 or int(tq.max()) >= T:
         raise ValueError(f"kq1_queries must be a non-empty 1-D set of positions in [1, {T - 1}]")
     tq = tq.to(P.device)
@@ -740,9 +908,9 @@ def masked_loss(logits: torch.Tensor, tokens: torch.Tensor, mask: torch.Tensor) 
     Parameters
     ----------
     logits : torch.Tensor
-        (S, B, T, N).
+        (S, B, T, N), float32 or float64, finite, not empty.
     tokens : torch.Tensor
-        int64 (S, B, T).
+        int64 (S, B, T) (the first three axes of ``logits``), values in [0, N - 1].
     mask : torch.Tensor
         (S, B, T - 1), bool or 0/1 weights of the positions t = 0 .. T - 2.
 
@@ -750,9 +918,28 @@ def masked_loss(logits: torch.Tensor, tokens: torch.Tensor, mask: torch.Tensor) 
     -------
     torch.Tensor
         (S,), >= 0 (0 where the mask is empty).
+
+    Raises
+    ------
+    ValueError
+        Naming ``logits``, ``tokens`` or ``mask`` when not of that form.
     """
-    if mask.shape != tokens[..., :-1].shape:
-        raise ValueError(f"mask must have shape {tuple(tokens[..., :-1].shape)}, got {tuple(mask.shape)}")
+    check_tensor("logits", logits, ndim=4)
+    S, B, T, N = logits.shape
+    tokens = _as_int_tensor("tokens", tokens, f"an int64 tensor of shape {(S, B, T)}")
+    if tokens.dtype != torch.long or tuple(tokens.shape) != (S, B, T):
+        raise ValueError(
+            f"tokens must be int64 of shape {(S, B, T)} (the first axes of logits), got {tokens.dtype} "
+            f"{tuple(tokens.shape)}"
+        )
+    if int(tokens.min()) < 0 or int(tokens.max()) >= N:
+        raise ValueError(f"tokens must lie in [0, {N - 1}] (N = logits.shape[-1])")
+    _check_mask(mask, (S, B, T - 1))
+    return _masked_loss(logits, tokens, mask)
+
+
+def _masked_loss(logits: torch.Tensor, tokens: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """:func:`masked_loss` on checked arguments."""
     lp = torch.log_softmax(logits[..., :-1, :], dim=-1)
     nll = -torch.gather(lp, -1, tokens[..., 1:].unsqueeze(-1)).squeeze(-1)
     m = mask.to(nll.dtype)
@@ -772,9 +959,9 @@ def evaluate(model: Model, task: BigramTask, tokens: torch.Tensor, *, chunk: int
     model : Model
         The model (S seeds).
     task : BigramTask
-        The task (its triggers and pi_b).
+        The task (its triggers and pi_b), with task.N equal to the model's N.
     tokens : torch.Tensor
-        int64 (S, B, T).
+        int64 (S, B, T), T <= the model's T, values in [0, N - 1], not empty.
     chunk : int, default 128
         Sequences per forward pass, >= 1.
 
@@ -783,8 +970,20 @@ def evaluate(model: Model, task: BigramTask, tokens: torch.Tensor, *, chunk: int
     dict
         'icl', 'icl_inner', 'global', 'first' (accuracies in [0, 1]) and 'loss_icl' (>= 0): float64 numpy
         arrays (S,).
+
+    Raises
+    ------
+    ValueError
+        Naming ``model``, ``task``, ``tokens`` or ``chunk`` when not of that form.
     """
     chunk = check_int("chunk", chunk, 1)
+    _check_model(model)
+    _check_task(task)
+    if task.N != model.E.shape[1]:
+        raise ValueError(f"task must have the model's N = {model.E.shape[1]} tokens, got task.N = {task.N}")
+    tokens = _check_tokens(model, tokens)
+    if tokens.numel() == 0:
+        raise ValueError(f"tokens must not be empty, got shape {tuple(tokens.shape)}")
     S, B, _ = tokens.shape
     acc = {k: torch.zeros(S, dtype=torch.float64) for k in ("icl", "icl_inner", "global", "first", "loss_icl")}
     cnt = {k: torch.zeros(S, dtype=torch.float64) for k in acc}
@@ -807,7 +1006,7 @@ def evaluate(model: Model, task: BigramTask, tokens: torch.Tensor, *, chunk: int
                 acc[k] += (h & m).sum((1, 2)).double().cpu()
                 cnt[k] += m.sum((1, 2)).double().cpu()
             m = masks["icl"]
-            acc["loss_icl"] += (masked_loss(logits, z, m).double() * m.sum((1, 2))).cpu()
+            acc["loss_icl"] += (_masked_loss(logits, z, m).double() * m.sum((1, 2))).cpu()
             cnt["loss_icl"] += m.sum((1, 2)).double().cpu()
     return {k: (acc[k] / cnt[k].clamp_min(1)).numpy() for k in acc}
 
@@ -825,7 +1024,7 @@ def population_gradient(model: Model, tokens: torch.Tensor, mask: torch.Tensor, 
     model : Model
         The model (S seeds); its matrices are not modified.
     tokens : torch.Tensor
-        int64 (S, B, T).
+        int64 (S, B, T), T <= the model's T, values in [0, N - 1], not empty.
     mask : torch.Tensor
         (S, B, T - 1), bool or 0/1 weights of the predicting positions.
     names : iterable of str
@@ -837,13 +1036,23 @@ def population_gradient(model: Model, tokens: torch.Tensor, mask: torch.Tensor, 
     -------
     dict
         name -> gradient tensor (S, d, d).
+
+    Raises
+    ------
+    ValueError
+        Naming ``model``, ``tokens``, ``mask``, ``names`` or ``chunk`` when not of that form.
     """
     chunk = check_int("chunk", chunk, 1)
+    _check_model(model)
+    if isinstance(names, (str, bytes)) or not hasattr(names, "__iter__"):
+        raise ValueError(f"names must be a non-empty sequence of names among {tuple(model.W)}, got {names!r}")
     names = tuple(names)
-    if not names or any(n not in model.W for n in names):
+    if not names or any(not isinstance(n, str) or n not in model.W for n in names):
         raise ValueError(f"names must be a non-empty subset of {tuple(model.W)}, got {names}")
-    if mask.shape != tokens[..., :-1].shape:
-        raise ValueError(f"mask must have shape {tuple(tokens[..., :-1].shape)}, got {tuple(mask.shape)}")
+    tokens = _check_tokens(model, tokens)
+    if tokens.numel() == 0:
+        raise ValueError(f"tokens must not be empty, got shape {tuple(tokens.shape)}")
+    _check_mask(mask, tokens[..., :-1].shape)
     total = mask.sum((1, 2)).to(model.E.dtype).clamp_min(1.0)
     grads = {n: torch.zeros_like(model.W[n]) for n in names}
     for a in range(0, tokens.shape[1], chunk):
@@ -935,9 +1144,9 @@ def train(
     task : BigramTask
         The task, with task.N equal to the model's N and task.T <= the model's T.
     steps : int
-        Number of steps, >= 1.
+        Number of steps, in [1, MAX_STEPS].
     batch : int
-        Sequences per seed and step, >= 1.
+        Sequences per seed and step, >= 1 (one step's activations must fit in memory).
     lr : float
         Learning rate, in (0, inf).
     optimizer : str, default 'sgd'
@@ -957,7 +1166,7 @@ def train(
     eval_at : iterable of int or None, default None
         Steps at which to evaluate, each in [1, steps] (step 0 and the last step are always evaluated).
     eval_batch : int, default 256
-        Sequences per seed of the fixed evaluation batch, >= 1.
+        Sequences per seed of the fixed evaluation batch, >= 1 (the batch must fit in memory).
     progress : bool or None, default None
         Show a tqdm progress bar: True, False, or None (tqdm's default: shown on a terminal only).
 
@@ -968,10 +1177,14 @@ def train(
 
     Raises
     ------
+    ValueError
+        Naming the parameter out of its range (``batch`` or ``eval_batch`` also when too large for memory).
     FloatingPointError
         When a trained matrix becomes non-finite (lower ``lr``).
     """
-    steps = check_int("steps", steps, 1)
+    _check_model(model)
+    _check_task(task)
+    steps = check_int("steps", steps, 1, MAX_STEPS)
     batch = check_int("batch", batch, 1)
     lr = check_float("lr", lr, 0.0, lo_open=True)
     momentum = check_float("momentum", momentum, 0.0, 1.0, hi_open=True)
@@ -980,12 +1193,26 @@ def train(
     stage_level = check_float("stage_level", stage_level, 0.0, 1.0)
     eval_every = check_int("eval_every", eval_every, 1)
     eval_batch = check_int("eval_batch", eval_batch, 1)
+    if progress is not None:
+        check_bool("progress", progress)
+    S, T, N, d = len(model.seeds), task.T, task.N, model.d
+    check_alloc("batch", 8 * S * batch * T * (3 * T + 3 * d + 3 * N + task.K))  # one step's activations
+    check_alloc("eval_batch", 8 * S * eval_batch * (2 * (T + task.K) + task.K * N))  # the evaluation batch
     if eval_at is not None:
+        if isinstance(eval_at, (str, bytes)) or not hasattr(eval_at, "__iter__"):
+            raise ValueError(f"eval_at must be None or an iterable of steps in [1, {steps}], got {eval_at!r}")
         eval_at = {check_int("eval_at", int(v) if isinstance(v, (np.integer,)) else v, 1, steps) for v in eval_at}
+    if isinstance(trainable, (str, bytes)) or not hasattr(trainable, "__iter__"):
+        raise ValueError(f"trainable must be a non-empty sequence of names among {tuple(model.W)}, got {trainable!r}")
     trainable = tuple(trainable)
     if not trainable or any(n not in model.W for n in trainable):
         raise ValueError(f"trainable must be a non-empty subset of {tuple(model.W)}, got {trainable}")
     if stages is not None:
+        if isinstance(stages, (str, bytes)) or not hasattr(stages, "__iter__"):
+            raise ValueError(f"stages must be None or a sequence of groups of trainable names, got {stages!r}")
+        stages = list(stages)
+        if any(isinstance(g, (str, bytes)) or not hasattr(g, "__iter__") for g in stages):
+            raise ValueError(f"stages must be a sequence of groups (sequences) of trainable names, got {stages!r}")
         stages = [tuple(g) for g in stages]
         if not stages or any(not g or any(n not in trainable for n in g) for g in stages) or model.layers != 2:
             raise ValueError(f"stages must be non-empty groups of trainable names {trainable} (2-layer model)")
@@ -1034,7 +1261,7 @@ def train(
         logits = forward(model, z, W)
         masks = position_masks(z, task.triggers)
         mask = masks["icl"] if loss_on == "icl" else torch.ones_like(masks["icl"])
-        loss = masked_loss(logits, z, mask)
+        loss = _masked_loss(logits, z, mask)
         gs = torch.autograd.grad(loss.sum(), [W[n] for n in trainable])
         with torch.no_grad():
             for n, g in zip(trainable, gs):
@@ -1081,9 +1308,9 @@ def first_crossing(steps, values, level: float) -> np.ndarray:
     Parameters
     ----------
     steps : array_like
-        (n,) steps.
+        (n,) steps: integers, not empty.
     values : array_like
-        (S, n) or (n,) values.
+        (S, n) or (n,) values: real, finite, not empty.
     level : float
         Finite threshold.
 
@@ -1091,12 +1318,22 @@ def first_crossing(steps, values, level: float) -> np.ndarray:
     -------
     numpy.ndarray
         float (S,), a step or nan.
+
+    Raises
+    ------
+    ValueError
+        Naming ``steps``, ``values`` or ``level`` when not of that form (``values`` and ``steps`` when their
+        lengths differ).
     """
-    steps = np.asarray(steps, float)
-    values = np.atleast_2d(np.asarray(values, float))
+    steps = check_array("steps", steps, ndim=1, dtype=np.int64).astype(float)
+    values = check_array("values", values, dtype=float)
+    if values.ndim not in (1, 2):
+        raise ValueError(f"values must have shape (S, n) or (n,), got {values.shape}")
+    values = np.atleast_2d(values)
     level = check_float("level", level)
     if values.shape[-1] != steps.size:
-        raise ValueError(f"values must have shape (S, {steps.size}), got {values.shape}")
+        n = steps.size
+        raise ValueError(f"values must have shape (S, {n}) or ({n},) like steps (length {n}), got {values.shape}")
     hit = values >= level
     out = np.full(values.shape[0], np.nan)
     anyhit = hit.any(1)

@@ -300,3 +300,19 @@ def test_kl_nonnegative(w, seed):
     p = np.asarray(w) / np.sum(w)
     q = np.random.default_rng(seed).dirichlet(np.ones(len(w)))
     assert ft.kl_divergence(p, q) >= -1e-12
+
+
+def test_divergence_is_a_floating_point_error():
+    """A diverging trainer raises FloatingPointError (as impl.birth and impl.transformer), never NaN results."""
+    task = FactTask(S=3, R=2, D=2, n_noise=2, T=3)
+    with pytest.raises(FloatingPointError, match="lr"):
+        fi.gradient_flow_linear(task, 0, lr=1e9, time=2e10, checkpoints=3)
+    sz = Sizes(dims=(4,), heads=(1,), widths=(2,), d_head=2)
+    with pytest.raises(FloatingPointError, match="lr"):
+        fi.train_transformers(task, sz, 0, steps=3, lr=2.0**63)
+    with pytest.raises(ValueError, match="lr"):  # lr > time: not one Euler step
+        fi.gradient_flow_linear(task, 0, lr=10.0, time=5.0)
+    with pytest.raises(ValueError, match="time"):  # more than MAX_STEPS steps
+        fi.gradient_flow_linear(task, 0, lr=1.0, time=1e12)
+    with pytest.raises(ValueError, match="alpha"):  # initial logits beyond float32's range
+        fi.gradient_flow_linear(task, 0, alpha=1e19, time=5.0)

@@ -631,7 +631,8 @@ TABLE: list[Entry] = [
         valid={"stream": {"int"}},
     ),
     # ------------------------------------------------------------------------------------ impl.factual
-    E("impl.factual.FactTask", lambda: dict(S=3, R=2, D=2, n_noise=2, T=3), kinds={"n_noise": "count"}),
+    # n_noise >= 1: the baseline's T = 3 prompts hold a noise token drawn from [n_noise] (the docstring's range)
+    E("impl.factual.FactTask", lambda: dict(S=3, R=2, D=2, n_noise=2, T=3), kinds={"n_noise": "size"}),
     E("impl.factual.FactTask.V", lambda: (lambda: _task().V, {}), bound=True),
     E("impl.factual.FactTask.A", lambda: (lambda: _task().A, {}), bound=True),
     E("impl.factual.FactTask.n_facts", lambda: (lambda: _task().n_facts, {}), bound=True),
@@ -656,7 +657,8 @@ TABLE: list[Entry] = [
         "impl.factual.transformer_logits",
         lambda: _factual_logits_args(),
         kinds={"head_mask": "object", "unit_mask": "object", "dim_mask": "object"},
-        valid={},
+        # None (the default) switches nothing off; any number n >= 1 of prompts
+        valid={"head_mask": {"none"}, "unit_mask": {"none"}, "dim_mask": {"none"}, "tokens": {"short"}},
     ),
     E("impl.factual.parameter_count", lambda: dict(d=4, H=2, d_head=2, m=3), kinds={"m": "count"}),
     E(
@@ -664,18 +666,19 @@ TABLE: list[Entry] = [
         lambda: dict(task=_task(), sizes=_sizes(), seeds=0, steps=3, lr=0.05, eval_every=0, noise_seed=None),
         kinds={**_dd, "eval_every": "count", "noise_seed": "seed"},
         valid={"noise_seed": {"none"}},
-        expect={"lr": {"huge": FloatingPointError, "i64": FloatingPointError}},
+        # Adam moves a weight by about lr per step: at lr = 1e12 the 3 steps leave finite weights (~1e12) and
+        # loss (~1e24), a finite result (EITHER); at 2**63 the logits overflow: divergence, FloatingPointError
+        expect={"lr": {"i64": FloatingPointError}},
     ),
-    E("impl.factual.linear_onehot_logits", lambda: _onehot_args()),
+    E("impl.factual.linear_onehot_logits", lambda: _onehot_args(), valid={"tokens": {"short"}}),  # any n >= 1 prompts
     E("impl.factual.population_prompts", lambda: dict(task=_task()), kinds=_dev),
     E(
         "impl.factual.gradient_flow_linear",
         lambda: dict(task=_task(), seeds=0, alpha=0.1, jitter=0.01, lr=1.0, time=5.0, checkpoints=3),
+        # no divergence expected at the baseline: a huge lr exceeds time = 5 (no Euler step: refused by name), a
+        # huge time is more than MAX_STEPS steps of lr = 1 (refused by name); a diverging flow raises
+        # FloatingPointError (tests/test_factual.py)
         kinds={**_dd, "jitter": "nonneg"},
-        expect={
-            "lr": {"huge": FloatingPointError, "i64": FloatingPointError},
-            "time": {"huge": FloatingPointError, "i64": FloatingPointError},
-        },
     ),
     # ------------------------------------------------------------------------------------ impl.gd
     E("impl.gd.Problem", lambda: {k: getattr(_prob(), k) for k in ("E", "U", "f", "p", "eta")}),
@@ -814,30 +817,37 @@ TABLE: list[Entry] = [
     E(
         "impl.scaling.scheme_weights",
         lambda: dict(scheme="p", counts=torch.tensor([[3.0, 2, 1, 0, 0]]), p=torch.as_tensor(_P5), d=4, c=8.0, s=1),
+        valid={"counts": {"extra_dim"}},  # counts (..., N): any leading axes (documented)
     ),
     E(
         "impl.scaling.scheme_error",
         lambda: dict(scheme="p", N=10, alpha=1.5, d=4, seeds=0, M=2, T=None, c=8.0, s=1),
-        kinds={**_dd, "T": "size", "alpha": "real", "d": "size"},
+        # alpha >= 0 (a Zipf exponent, as zipf_probs); T >= 0 samples (T = 0 is the empty sample, as prefix_counts)
+        kinds={**_dd, "T": "count", "alpha": "nonneg", "d": "size"},
         valid={"T": {"none"}, "d": {"list"}},
     ),
     E(
         "impl.scaling.prefix_counts",
         lambda: dict(p=torch.as_tensor(_P5), Ts=[2, 4], seeds=0),
         kinds={**_dev, "Ts": "object"},
-        valid={"Ts": {"list"}},
+        valid={"Ts": {"list"}, "p": {"short"}},  # any N >= 1 (weights, as sample_tokens)
     ),
-    E("impl.scaling.unseen_mass", lambda: dict(counts=torch.tensor([[3.0, 2, 1, 0, 0]]), p=torch.as_tensor(_P5))),
+    E(
+        "impl.scaling.unseen_mass",
+        lambda: dict(counts=torch.tensor([[3.0, 2, 1, 0, 0]]), p=torch.as_tensor(_P5)),
+        valid={"counts": {"extra_dim"}},  # counts (..., N): any leading axes (documented)
+    ),
     E(
         "impl.scaling.population_error",
         lambda: dict(q=_P5, f=_F5, E=_emb(), U=_emb(2, stream="u"), p=_P5, return_correct=False),
         kinds=_dd,
+        valid={"q": {"extra_dim"}},  # q (Q, N): Q weightings
     ),
     # ------------------------------------------------------------------------------------ impl.transformer
     E(
         "impl.transformer.bigram_table",
         lambda: dict(N=8, alpha=1.5, task_seed=0, source="synthetic"),
-        kinds={"task_seed": "seed", "alpha": "real"},
+        kinds={"task_seed": "seed", "alpha": "nonneg"},  # a Zipf exponent, documented in [0, 10]
     ),
     E(
         "impl.transformer.stationary",
@@ -847,7 +857,7 @@ TABLE: list[Entry] = [
     E(
         "impl.transformer.BigramTask",
         lambda: dict(N=8, T=6, K=2, alpha=1.5, outputs="uniform", task_seed=0),
-        kinds={"task_seed": "seed", "alpha": "real"},
+        kinds={"task_seed": "seed", "alpha": "nonneg"},  # a Zipf exponent, documented in [0, 10]
     ),
     E("impl.transformer.BigramTask.bayes_global", lambda: (lambda: _bigram().bayes_global, {}), bound=True),
     E("impl.transformer.BigramTask.trigger_index", lambda: (_bigram().trigger_index, {}), bound=True),
@@ -862,7 +872,11 @@ TABLE: list[Entry] = [
         lambda: dict(N=8, T=6, K=2, B=2, seeds=0, step=0),
         kinds={**_dev, "step": "count"},
     ),
-    E("impl.transformer.position_masks", lambda: dict(tokens=_tokens(), triggers=torch.tensor([0, 1]))),
+    E(
+        "impl.transformer.position_masks",
+        lambda: dict(tokens=_tokens(), triggers=torch.tensor([0, 1])),
+        valid={"triggers": {"short"}},  # one trigger (K = 1) is a valid set
+    ),
     E(
         "impl.transformer.Model",
         lambda: {k: getattr(_model(), k) for k in ("E", "P", "U", "W", "layers", "seeds", "simplified")},
@@ -879,6 +893,7 @@ TABLE: list[Entry] = [
         "impl.transformer.forward",
         lambda: dict(model=_model(), tokens=_tokens(), W=None, return_attention=False),
         kinds={"W": "object"},
+        valid={"W": {"none"}},  # the default: no override
     ),
     E(
         "impl.transformer.probe",
@@ -888,7 +903,8 @@ TABLE: list[Entry] = [
         "impl.transformer.induction_probes",
         lambda: dict(model=_model(), triggers=torch.tensor([0, 1]), T=None, kq1_queries=None),
         kinds={"T": "size", "kq1_queries": "object"},
-        valid={"T": {"none"}},
+        # None: the defaults; one trigger (K = 1) and one query position ([1]) are valid sets
+        valid={"T": {"none"}, "triggers": {"short"}, "kq1_queries": {"none", "list"}},
     ),
     E(
         "impl.transformer.masked_loss",
@@ -905,7 +921,8 @@ TABLE: list[Entry] = [
     E(
         "impl.transformer.train",
         lambda: dict(model=_model(), task=_bigram(), steps=3, batch=2, lr=0.1, eval_every=1, eval_batch=4),
-        expect={"lr": {"huge": FloatingPointError, "i64": FloatingPointError}},
+        # lr = 1e12 or 2**63 for 3 float64 steps keeps every matrix finite (|W| ~ 1e18 at most): the documented
+        # outcome is a finite result, not FloatingPointError (raised only when a matrix becomes non-finite)
     ),
     E(
         "impl.transformer.first_crossing",
@@ -915,19 +932,25 @@ TABLE: list[Entry] = [
     ),
     # ------------------------------------------------------------------------------------ impl.authors_grid
     E("impl.authors_grid.grid_rates", lambda: dict(model="matrix", optimizer="sgd", lr=0.1, d=4)),
-    E("impl.authors_grid.draw_run", lambda: dict(model="matrix", N=6, M=2, d=4, T=4, seed=0, alpha=1.5)),
+    E(
+        "impl.authors_grid.draw_run",
+        lambda: dict(model="matrix", N=6, M=2, d=4, T=4, seed=0, alpha=1.5),
+        kinds={"alpha": "nonneg"},  # p_x ~ (x + 1)^-alpha is a law for every alpha >= 0 (0: uniform), as zipf_probs
+    ),
     E(
         "impl.authors_grid.train_grid_model",
         lambda: dict(
             model="matrix", N=6, M=2, d=4, T=4, lrs=0.1, seeds=0, alpha=1.5, batch=2, optimizer="sgd", norm="none"
         ),
-        kinds={**_dd, "lrs": "pos"},
+        kinds={**_dd, "lrs": "pos", "alpha": "nonneg"},  # alpha >= 0 (0: uniform tokens)
+        valid={"lrs": {"list"}},  # lrs: a rate or a list of rates (the grid's L rates)
     ),
     E(
         "impl.authors_grid.reference_grid_autograd",
         lambda: dict(
             model="matrix", N=6, M=2, d=4, T=4, lr=0.1, seed=0, alpha=1.5, batch=2, optimizer="sgd", norm="none"
         ),
+        kinds={"alpha": "nonneg"},  # alpha >= 0 (0: uniform tokens)
     ),
     E("impl.authors_grid.authors_grid_task", lambda: dict(config=_authors_config(), seeds=(0,), device="cpu")),
     # ------------------------------------------------------------------------------------ impl.birth
@@ -1020,95 +1043,9 @@ RECORDS = {
 }
 
 # Known failures, xfailed with the reason (see the module docstring): the counts are the failing cases of
-# test_catalogue. impl/transformer.py and impl/authors_grid.py are being edited by another change; the rest are
-# the part of issue #18 this change did not reach. Remove an entry once its callable passes.
-PENDING: dict[str, str] = {
-    "impl.authors_grid.draw_run": ("not fixed yet: 2 cases (alpha, seed): accepts invalid values 2"),
-    "impl.authors_grid.reference_grid_autograd": ("not fixed yet: 2 cases (alpha, seed): accepts invalid values 2"),
-    "impl.authors_grid.train_grid_model": ("not fixed yet: 2 cases (alpha, lrs): accepts invalid values 2"),
-    "impl.factual.FactTask": ("not fixed yet: 1 cases (n_noise): refuses valid values 1"),
-    "impl.factual.FactTask.prompts": ("not fixed yet: 1 cases (step): other exceptions 1"),
-    "impl.factual.Sizes": ("not fixed yet: 6 cases (dims, heads, widths): other exceptions 6"),
-    "impl.factual.gradient_flow_linear": (
-        "not fixed yet: 7 cases (alpha, checkpoints, lr, time): divergence not a FloatingPointError 2; past the time "
-        "bound 2; other exceptions 2; NaN/inf result 1"
-    ),
-    "impl.factual.linear_onehot_logits": (
-        "not fixed yet: 24 cases (W_OV, tokens, w_KQ): other exceptions 15; accepts invalid values 9"
-    ),
-    "impl.factual.relation_marginal": ("not fixed yet: 5 cases (D, facts): other exceptions 5"),
-    "impl.factual.train_transformers": (
-        "not fixed yet: 4 cases (lr, steps): past the time bound 2; divergence not a FloatingPointError 2"
-    ),
-    "impl.factual.transformer_logits": (
-        "not fixed yet: 40 cases (E, U, dim_mask, head_mask, params, tokens, unit_mask): other exceptions 27; "
-        "accepts invalid values 10; ValueError not naming it 3"
-    ),
-    "impl.memory.aggregate_keys": ("not fixed yet: 8 cases (E, M, q): other exceptions 6; accepts invalid values 2"),
-    "impl.memory.as_map": ("not fixed yet: 3 cases (n): other exceptions 2; ValueError not naming it 1"),
-    "impl.memory.as_weights": (
-        "not fixed yet: 6 cases (n, num_seeds, q): other exceptions 4; accepts invalid values 2"
-    ),
-    "impl.memory.memory_matrix": ("not fixed yet: 2 cases (q): accepts invalid values 2"),
-    "impl.memory.recall": (
-        "not fixed yet: 13 cases (W, p, q, return_margin): accepts invalid values 10; other exceptions 3"
-    ),
-    "impl.memory.scores": ("not fixed yet: 3 cases (E, U, W): accepts invalid values 3"),
-    "impl.scaling.mod_map": ("not fixed yet: 2 cases (N): other exceptions 2"),
-    "impl.scaling.population_error": (
-        "not fixed yet: 11 cases (p, q, return_correct): accepts invalid values 9; other exceptions 2"
-    ),
-    "impl.scaling.prefix_counts": ("not fixed yet: 3 cases (Ts, p): other exceptions 2; accepts invalid values 1"),
-    "impl.scaling.scheme_error": (
-        "not fixed yet: 9 cases (M, N, T, alpha, d): other exceptions 7; refuses valid values 1; accepts invalid "
-        "values 1"
-    ),
-    "impl.scaling.scheme_weights": (
-        "not fixed yet: 9 cases (counts, p): other exceptions 5; accepts invalid values 3; ValueError not naming it 1"
-    ),
-    "impl.scaling.unseen_mass": ("not fixed yet: 8 cases (counts, p): other exceptions 5; accepts invalid values 3"),
-    "impl.transformer.BigramTask": ("not fixed yet: 5 cases (K, N, alpha): other exceptions 4; refuses valid values 1"),
-    "impl.transformer.BigramTask.sample": ("not fixed yet: 2 cases (B): other exceptions 2"),
-    "impl.transformer.Model": (
-        "not fixed yet: 55 cases (E, P, U, W, layers, seeds, simplified): accepts invalid values 55"
-    ),
-    "impl.transformer.bigram_table": ("not fixed yet: 3 cases (N, alpha): other exceptions 2; refuses valid values 1"),
-    "impl.transformer.evaluate": (
-        "not fixed yet: 12 cases (model, task, tokens): other exceptions 10; ValueError not naming it 2"
-    ),
-    "impl.transformer.first_crossing": (
-        "not fixed yet: 16 cases (steps, values): ValueError not naming it 8; accepts invalid "
-        "values 7; other exceptions 1"
-    ),
-    "impl.transformer.forward": (
-        "not fixed yet: 8 cases (W, model, tokens): other exceptions 7; accepts invalid values 1"
-    ),
-    "impl.transformer.induction_probes": (
-        "not fixed yet: 15 cases (kq1_queries, model, triggers): other exceptions 10; accepts "
-        "invalid values 4; ValueError not naming it 1"
-    ),
-    "impl.transformer.induction_queries": ("not fixed yet: 7 cases (B, K, N, T): other exceptions 7"),
-    "impl.transformer.init_model": ("not fixed yet: 6 cases (N, T, d): other exceptions 6"),
-    "impl.transformer.masked_loss": (
-        "not fixed yet: 21 cases (logits, mask, tokens): other exceptions 13; accepts invalid "
-        "values 5; ValueError not naming it 3"
-    ),
-    "impl.transformer.population_gradient": (
-        "not fixed yet: 16 cases (mask, model, names, tokens): other exceptions 10; ValueError "
-        "not naming it 3; accepts invalid values 3"
-    ),
-    "impl.transformer.position_masks": (
-        "not fixed yet: 9 cases (tokens, triggers): accepts invalid values 5; other exceptions 4"
-    ),
-    "impl.transformer.probe": (
-        "not fixed yet: 9 cases (W, cands, keys, targets): other exceptions 5; accepts invalid values 4"
-    ),
-    "impl.transformer.stationary": ("not fixed yet: 6 cases (pi, tol): accepts invalid values 4; other exceptions 2"),
-    "impl.transformer.train": (
-        "not fixed yet: 16 cases (batch, eval_batch, lr, model, steps, task): other exceptions "
-        "13; divergence not a FloatingPointError 2; past the time bound 1"
-    ),
-}
+# test_catalogue. Empty: every public callable passes. A callable that regresses fails the run; listing it here
+# (with the reason) is a visible, reviewed exception, never a silent one.
+PENDING: dict[str, str] = {}
 
 # Public callables without a baseline in TABLE yet, with the reason (the coverage test accepts only these).
 UNTABLED: dict[str, str] = {}
