@@ -44,6 +44,7 @@ __all__ = [
     "clopper_pearson_lower",
     "cluster_fit",
     "crossing",
+    "finite_size_qualifier",
     "holm",
     "linear_fit",
     "loglog_fit",
@@ -285,6 +286,25 @@ class SlopeVerdict:
             ``verdict == "reproduced"``.
         """
         return self.verdict == "reproduced"
+
+
+def finite_size_qualifier(*verdicts: SlopeVerdict) -> str | None:
+    """The headline qualifier of slope verdicts of which one holds only against the finite-size prediction.
+
+    Parameters
+    ----------
+    *verdicts : SlopeVerdict
+        The slope verdicts that decide one record.
+
+    Returns
+    -------
+    str or None
+        ``"finite-size prediction only: the asymptotic exponent is outside the interval"``, or None when every
+        verdict holds against the asymptotic exponent (or none holds).
+    """
+    if any(v.how == "finite-size prediction" for v in verdicts):
+        return "finite-size prediction only: the asymptotic exponent is outside the interval"
+    return None
 
 
 def slope_verdict(fit: Fit, asym: float, finite: float, shift: float) -> SlopeVerdict:

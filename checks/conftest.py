@@ -56,6 +56,13 @@ def pytest_addoption(parser):
         default=None,
         help="seed base N >= 0 (0 = the fixed seeds; another N = a reproducible fresh draw; see checks/stability.py)",
     )
+    g.addoption(
+        "--memory-budget",
+        type=float,
+        default=None,
+        help="GiB the simulations of one check may hold at once (default: half of this machine's memory; "
+        "env AMEMORY_MEMORY_BUDGET); simulations chunk to stay under it",
+    )
     g.addoption("--report-dir", default=None, help="where to write the report (default reports/ or reports/full/)")
     g.addoption(
         "--sweep-store",
@@ -156,6 +163,35 @@ def device(pytestconfig) -> str:
         if not torch.cuda.is_available():
             pytest.skip("--device cuda asked for but CUDA is not available")
     return d
+
+
+@pytest.fixture(scope="session")
+def memory_budget(pytestconfig) -> int:
+    """Bytes the simulations of one check may hold at once: ``--memory-budget`` GiB, else
+    ``$AMEMORY_MEMORY_BUDGET`` GiB, else half of this machine's memory (``amemory.validate.memory_bytes``).
+    A simulation chunks its work (seeds, tokens) to stay under it; one that cannot says so up front
+    (:func:`need_memory`)."""
+    from amemory.validate import memory_bytes
+
+    gib = pytestconfig.getoption("--memory-budget")
+    if gib is None and os.environ.get("AMEMORY_MEMORY_BUDGET"):
+        gib = float(os.environ["AMEMORY_MEMORY_BUDGET"])
+    if gib is not None and not (0 < gib <= memory_bytes() / 2**30):
+        raise pytest.UsageError(
+            f"--memory-budget must be in (0, {memory_bytes() / 2**30:.1f}] GiB (this machine's memory), got {gib}"
+        )
+    return int(gib * 2**30) if gib is not None else memory_bytes() // 2
+
+
+def need_memory(what: str, nbytes: float, budget: int) -> None:
+    """Stop a check up front, with the sizes and the memory they need, when its smallest unit of work (one
+    seed, one configuration) would not fit in the memory budget; instead of being killed halfway."""
+    if nbytes > budget:
+        pytest.fail(
+            f"{what} needs {nbytes / 2**30:.2f} GiB for its smallest chunk, over the memory budget of "
+            f"{budget / 2**30:.2f} GiB (--memory-budget)",
+            pytrace=False,
+        )
 
 
 @pytest.fixture(scope="session")

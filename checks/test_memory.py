@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 from plotting import figure, loglog_panel
-from stats import bootstrap_interval, crossing, loglog_fit
+from stats import bootstrap_interval, crossing, finite_size_qualifier, loglog_fit, slope_verdict
 
 from impl.embeddings import Embedding, random_matrix
 
@@ -22,9 +22,15 @@ def test_AM1_near_orthonormal(scale, seeds, device, record, finding):
     Exact values for Gaussian vectors: sd(||e||^2) = sqrt(2/d), sd(e^T e') = 1/sqrt(d),
     sd(||W u||^2) = sqrt((1 + 2/d)^2 - 1), sd(u^T W u) = sqrt((1 + 2/d)/d).
     Criterion (fixed before running): for each of the four quantities the OLS slope of log sd on log d
-    over d in the grid has a 95% interval containing -1/2, and every measured sd is within 10% of the
-    exact one (the sampling error of an sd from >= 1500 draws is about 2%).
-    Negative control: a slope of -0.6 (off by 0.1) must fall outside every interval.
+    over d in the grid has a 95% interval containing -1/2 or, failing that, the slope of the exact finite-d
+    sd over the same grid (``stats.slope_verdict``; then the headline says "finite-size prediction only"),
+    and every measured sd is within 10% of the exact one (the sampling error of an sd from >= 1500 draws is
+    about 2%).
+    Negative control: the prediction used, shifted by 0.1 either way, must fall outside every interval.
+    History (issue #20): the criterion first asked for -1/2 only. At full scale (d = 16..2048, 20 seeds) the
+    slope of sd(u^T W u) was -0.506 [-0.511, -0.501], which is the exact finite-d slope of sqrt((1 + 2/d)/d)
+    on that grid (about -0.51): more data made a true statement fail. The finite-size prediction is the
+    exact sd, not a fitted one, and the 10% bound on every sd is unchanged.
     """
     g = AM1_GRID[scale]
     ds, n, S = g["d"], g["n"], g["seeds"]
@@ -49,8 +55,11 @@ def test_AM1_near_orthonormal(scale, seeds, device, record, finding):
             sds[k].append(float(v.std()))
     fits = {k: loglog_fit(ds, sds[k]) for k in names}
     ratios = {k: float(np.max(np.abs(np.array(sds[k]) / exact[k](np.array(ds, float)) - 1))) for k in names}
-    ok = all(f.contains(-0.5) for f in fits.values()) and all(r < 0.10 for r in ratios.values())
-    nc_rejected = all(not f.contains(-0.6) for f in fits.values())
+    dsf = np.array(ds, float)
+    finite = {k: loglog_fit(dsf, exact[k](dsf)).slope for k in names}  # exact finite-d slope on this grid
+    svs = {k: slope_verdict(fits[k], -0.5, finite[k], 0.1) for k in names}
+    ok = all(v.ok for v in svs.values()) and all(r < 0.10 for r in ratios.values())
+    nc_rejected = all(v.nc_rejected for v in svs.values())
     fig, axes = figure(2, 1, w=4.8)
     dd = np.geomspace(ds[0], ds[-1], 50)
     for i, k in enumerate(names):
@@ -70,7 +79,8 @@ def test_AM1_near_orthonormal(scale, seeds, device, record, finding):
     worst = min(fits.values(), key=lambda f: -abs(f.slope + 0.5))
     record(
         "AM1",
-        prediction="slope -1/2 of log sd vs log d for ||e||^2, e^T e', ||Wu||^2, u^T W u; "
+        prediction="slope -1/2 of log sd vs log d for ||e||^2, e^T e', ||Wu||^2, u^T W u (finite-d slopes of the "
+        "exact sd on this grid: " + ", ".join(f"{finite[k]:.3f}" for k in names) + "); "
         "sd within 10% of the exact Gaussian value",
         measurement="slopes "
         + ", ".join(f"{k}: {fits[k]}" for k in names)
@@ -79,37 +89,53 @@ def test_AM1_near_orthonormal(scale, seeds, device, record, finding):
         interval=worst.slope_ci,
         interval_of="log-log slope of the sd on d, the quantity farthest from -1/2",
         estimate=worst.slope,
-        criterion="every 95% slope interval contains -0.5 and every sd within 10% of exact",
+        criterion="every 95% slope interval contains -0.5 (or the exact finite-d slope) and every sd within 10% "
+        "of exact",
         verdict="reproduced" if ok else "refuted",
-        negative_control={"prediction": "slope -0.6", "rejected": nc_rejected},
+        qualifier=finite_size_qualifier(*svs.values()),
+        negative_control={"prediction": "the slope used shifted by +-0.1", "rejected": nc_rejected},
         figure=fig,
         data={"d": ds, "sd": sds, "fits": {k: f.as_dict() for k, f in fits.items()}, "max_rel_error": ratios},
     )
-    assert nc_rejected, "negative control: slope -0.6 was not rejected"
+    assert nc_rejected, "negative control: a slope shifted by 0.1 was not rejected"
     finding(ok, f"AM1 not reproduced: {fits}, {ratios}")
 
 
 AM2_GRID = {"fast": dict(d=32, N=256, seeds=400), "full": dict(d=64, N=1024, seeds=2000)}
 
 
-def _per_seed_score_stats(q, f, M, d, seeds, device):
+def _per_seed_score_stats(q, f, M, d, seeds, device, budget):
     """Per seed: mean over tokens of (gamma_{z,f(z)} - q_z), of (gamma_{z,f(z)} - q_z)^2 and of gamma_{z,y}^2
-    (y != f(z))."""
+    (y != f(z)). Seeds run in chunks whose score tensors (S_chunk, N, M) fit in ``budget`` bytes (each seed's
+    embeddings come from its own generator, so the chunking does not change any value)."""
+    from conftest import need_memory
+
     from impl.memory import memory_matrix, scores
 
     N = len(f)
-    E = Embedding(N, d, seeds, stream="e")
-    U = Embedding(M, d, seeds, stream="u")
-    W = memory_matrix(torch.as_tensor(q), torch.as_tensor(f), E, U, device=device, dtype=torch.float64)[:, 0]
-    G = scores(W, E.full(device=device, dtype=torch.float64), U.full(device=device, dtype=torch.float64))  # (S, N, M)
-    onehot = torch.nn.functional.one_hot(torch.as_tensor(f), M).bool().to(G.device)
-    qt = torch.as_tensor(q, dtype=torch.float64, device=G.device)
-    dev_c = G[:, onehot] - qt  # (S, N)
-    wrong = G[:, ~onehot]  # (S, N*(M-1))
-    return dev_c.mean(-1).cpu().numpy(), (dev_c**2).mean(-1).cpu().numpy(), (wrong**2).mean(-1).cpu().numpy()
+    # G, its masked copy, that copy squared, and working space (measured: tests/test_memory_budget.py); E, U, W
+    per_seed = 8 * (5 * N * M + 2 * (N + M) * d + 2 * d * d)
+    need_memory(f"AM2 at d={d}, N={N}, M={M}", per_seed, budget)
+    chunk = max(1, min(len(seeds), budget // per_seed))
+    onehot = torch.nn.functional.one_hot(torch.as_tensor(f), M).bool()
+    out = [], [], []
+    for i in range(0, len(seeds), chunk):
+        sd_ = seeds[i : i + chunk]
+        E = Embedding(N, d, sd_, stream="e")
+        U = Embedding(M, d, sd_, stream="u")
+        W = memory_matrix(torch.as_tensor(q), torch.as_tensor(f), E, U, device=device, dtype=torch.float64)[:, 0]
+        G = scores(W, E.full(device=device, dtype=torch.float64), U.full(device=device, dtype=torch.float64))
+        oh = onehot.to(G.device)
+        qt = torch.as_tensor(q, dtype=torch.float64, device=G.device)
+        dev_c = G[:, oh] - qt  # (S_chunk, N)
+        wrong = G[:, ~oh]  # (S_chunk, N*(M-1))
+        del G
+        for acc, v in zip(out, (dev_c.mean(-1), (dev_c**2).mean(-1), (wrong**2).mean(-1))):
+            acc.append(v.cpu().numpy())
+    return tuple(np.concatenate(a) for a in out)
 
 
-def test_AM2_score_statistics(scale, seeds, device, record, finding):
+def test_AM2_score_statistics(scale, seeds, device, record, finding, memory_budget):
     """AM2 (000, 'Capacity: Intuition'): E gamma_{z,y} = 1{y = f*(z)} and
     Var gamma_{z,y} <~ |{f*(z') = y}|/d + |{f*(z') != y}|/d^2 for W = sum_z u_{f*(z)} e_z^T.
 
@@ -129,7 +155,7 @@ def test_AM2_score_statistics(scale, seeds, device, record, finding):
     rows, tvals, nc_t = [], [], None
     for kind, f, M in [("injective", np.arange(N), N), ("mod 2", np.arange(N) % 2, 2)]:
         q = np.ones(N)
-        mean_c, var_c, var_w = _per_seed_score_stats(q, f, M, d, seeds(S, offset=M), device)
+        mean_c, var_c, var_w = _per_seed_score_stats(q, f, M, d, seeds(S, offset=M), device, memory_budget)
         mom = score_moments(q, f, M, d)
         zz, yy = np.nonzero(np.eye(M)[f] == 0)
         pred = {

@@ -23,7 +23,7 @@ import numpy as np
 import pytest
 import torch
 from plotting import figure, loglog_band
-from stats import bonferroni, cluster_fit, paired_less, slope_verdict
+from stats import bonferroni, cluster_fit, finite_size_qualifier, paired_less, slope_verdict
 
 from impl.embeddings import Embedding
 from impl.sampling import zipf_probs
@@ -75,13 +75,6 @@ NC_SHIFT = 0.1
 
 
 # ------------------------------------------------------------------ shared simulations
-def _qualifier(*svs):
-    """The headline qualifier of a slope verdict that holds only against the finite-size prediction."""
-    if any(sv.how == "finite-size prediction" for sv in svs):
-        return "finite-size prediction only: the asymptotic exponent is outside the interval"
-    return None
-
-
 @pytest.fixture
 def sim(shared, seeds, scale, device):
     """``sim(kind, alpha)``: one of the three simulations that the SL checks share, run once per module
@@ -250,7 +243,7 @@ def test_SL1_hutter_finite_sample(scale, sim, record, finding):
         ok = sv.ok and ok_exact
         record(
             "SL1",
-            qualifier=_qualifier(sv),
+            qualifier=finite_size_qualifier(sv),
             prediction=f"alpha={alpha}: slope {asym:.3f} (finite-N curve {finite:.3f}); E[unseen] = sum p(1-p)^T",
             measurement=f"slope {fit} ({sv.how}); max |t| vs exact = {np.max(np.abs(t)):.2f}; "
             f"Poisson form off the exact sum by at most {rel_pois.max():.2%} (T >= {T[0]:.0f})",
@@ -307,7 +300,7 @@ def _d_slope_check(claim, scheme, scale, sim, record, d_min):
         T_note = "" if scheme != "counts" else f" at T = {r['T'][-1]:.0f}"
         record(
             claim,
-            qualifier=_qualifier(sv),
+            qualifier=finite_size_qualifier(sv),
             prediction=f"alpha={alpha}: slope in d {asym:.3f}{T_note} (finite-N Gaussian theory {finite:.3f})",
             measurement=f"slope {fit} over d in [{d[sel][0]:.0f}, {d[sel][-1]:.0f}], "
             f"{r['S']} seeds: contains the {sv.how}",
@@ -552,7 +545,7 @@ def test_SL4_top_seen_joint(scale, sim, record, finding):
         axes[2].legend(fontsize=5)
         record(
             "SL4",
-            qualifier=_qualifier(svT, svD),
+            qualifier=finite_size_qualifier(svT, svD),
             prediction=f"alpha={alpha}: slope in T {asymT:.3f} (finite {finT:.3f}), slope in d {asymD:.3f} "
             f"(finite {finD:.3f}); "
             "error within the theory band at every (d, T)",
@@ -671,7 +664,7 @@ def test_SL6_seen_overflow(scale, sim, record, finding):
         fs = rise["seen"]["fit"]
         record(
             "SL6",
-            qualifier=_qualifier(svb),
+            qualifier=finite_size_qualifier(svb),
             prediction=f"alpha={alpha}: small d: error rises with T (overflow); "
             f"d = 8N: seen tokens all recalled, T-slope {asym:.3f} "
             f"(finite-N {fin:.3f})",
@@ -910,7 +903,7 @@ def test_SL8_capacity_and_orderings(scale, sim, record, finding):
         loglog_band(axes[2], s["d"], np.maximum(s["threshold"], 1e-6), "threshold c=8", marker="x")
         record(
             "SL8",
-            qualifier=_qualifier(sv_a),
+            qualifier=finite_size_qualifier(sv_a),
             prediction=f"alpha={alpha}: best-threshold error slope {asym:.3f} (finite {fin:.3f}), "
             "optimal K*/d constant; "
             "threshold < q=p for d >= 50; q = 1 best iff d >> N",
