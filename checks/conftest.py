@@ -305,6 +305,11 @@ def pytest_runtest_logreport(report):
         return
     claim = m.group(1)
     rec.durations[claim] = rec.durations.get(claim, 0.0) + report.duration
+    if report.when == "teardown":
+        import resource
+
+        kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux
+        rec.peak_rss[claim] = max(rec.peak_rss.get(claim, 0), round(kib / 1024))
     if report.failed:
         rec.errors.setdefault(claim, []).append(report.nodeid.split("::")[-1])
 

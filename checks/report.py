@@ -56,6 +56,7 @@ class Recorder:
     records: dict = field(default_factory=dict)  # claim -> list of dicts
     errors: dict = field(default_factory=dict)  # claim -> list of test ids that failed
     durations: dict = field(default_factory=dict)  # claim -> seconds
+    peak_rss: dict = field(default_factory=dict)  # claim -> the process's peak resident memory (MiB) after it ran
     partial: bool = False  # only some claim checks ran (see checks/conftest.py)
     started: float = field(default_factory=time.time)
 
@@ -170,7 +171,7 @@ def write_report(rec: Recorder, terminal=None) -> dict:
     out = rec.out_dir
     out.mkdir(parents=True, exist_ok=True)
     path = out / "results.json"
-    old_claims, old_timings = {}, {}
+    old_claims, old_timings, old_rss = {}, {}, {}
     fresh_partial = rec.partial and out.name == "partial"  # a partial run's own directory: nothing merged
     if path.exists() and not fresh_partial:
         try:
@@ -178,9 +179,10 @@ def write_report(rec: Recorder, terminal=None) -> dict:
             if old.get("scale") == rec.scale:
                 old_claims = old.get("claims", {})
                 old_timings = old.get("timings", {}).get("claims", {})
+                old_rss = old.get("timings", {}).get("peak_rss_mib", {})
         except (json.JSONDecodeError, OSError):
             pass
-    claims, timings = {}, {}
+    claims, timings, rss = {}, {}, {}
     for cid, (statement, source) in CLAIMS.items():
         if cid in rec.records or cid in rec.errors:
             recs = rec.records.get(cid, [])
@@ -195,10 +197,14 @@ def write_report(rec: Recorder, terminal=None) -> dict:
                 "failed_tests": sorted(rec.errors.get(cid, [])),
             }
             timings[cid] = round(rec.durations.get(cid, 0.0), 2)
+            if cid in rec.peak_rss:
+                rss[cid] = rec.peak_rss[cid]
         elif cid in old_claims:
             entry = old_claims[cid]
             if cid in old_timings:
                 timings[cid] = old_timings[cid]
+            if cid in old_rss:
+                rss[cid] = old_rss[cid]
         elif fresh_partial:
             continue  # a partial run reports the claims it ran, and only those
         else:
@@ -219,6 +225,7 @@ def write_report(rec: Recorder, terminal=None) -> dict:
         "claims": claims,
         "timings": {
             "claims": timings,
+            "peak_rss_mib": rss,
             "session_seconds": round(time.time() - rec.started, 1),
             "written": time.strftime("%Y-%m-%d %H:%M:%S"),
         },
@@ -389,9 +396,21 @@ def render_markdown(result: dict, prefix: str = "../") -> str:
                 if r.get("figure"):
                     L += ["", f"![{cid}]({r['figure']})"]
     t = result["timings"]["claims"]
+    rss = result["timings"].get("peak_rss_mib", {})
     if t:
-        L += ["", '<a id="timings"></a>', "", "## Timings (seconds, this machine)", "", "| id | s |", "|---|---|"]
-        L += [f"| {k} | {v} |" for k, v in t.items()]
+        L += [
+            "",
+            '<a id="timings"></a>',
+            "",
+            "## Timings (seconds, this machine)",
+            "",
+            "Peak memory: the test process's peak resident memory after the claim's checks ran (it only grows "
+            "within a run, so it bounds the claim's own peak from above; a family run alone gives its peak).",
+            "",
+            "| id | s | peak memory (MiB) |",
+            "|---|---|---|",
+        ]
+        L += [f"| {k} | {v} | {rss.get(k, '-')} |" for k, v in t.items()]
     return "\n".join(L) + "\n"
 
 
