@@ -317,6 +317,21 @@ def pytest_runtest_logreport(report):
 _PLUGIN_STATE: dict = {}
 
 
+def live():
+    """Context manager for a long simulation inside a check: when the run's terminal is a terminal, pytest's
+    output capture is suspended inside it, so the simulators' tqdm progress bars (shown on a terminal only) are
+    visible while they run; otherwise (CI, a pipe, a file) it changes nothing."""
+    import contextlib
+
+    cfg = _PLUGIN_STATE.get("config")
+    capman = cfg.pluginmanager.getplugin("capturemanager") if cfg is not None else None
+    tr = cfg.pluginmanager.getplugin("terminalreporter") if cfg is not None else None
+    tty = bool(getattr(tr, "isatty", False))
+    if capman is None or not tty:
+        return contextlib.nullcontext()
+    return capman.global_and_fixture_disabled()
+
+
 def _progress(config, line: str) -> None:
     tr = config.pluginmanager.get_plugin("terminalreporter")
     if tr is not None:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from conftest import live
 from plotting import figure, loglog_panel
 from stats import bootstrap_interval, crossing, linear_fit, loglog_fit, paired_less
 
@@ -65,9 +66,10 @@ def _sweep(configs, make_sizes, ks, tr, seeds, device):
     kx = np.asarray(ks, float)
     for i, cfg in enumerate(configs):
         task, sizes = make_sizes(cfg, ks, tr["d_head"])
-        res = train_transformers(
-            task, sizes, seeds(tr["seeds"], offset=100 * i), steps=tr["steps"], lr=tr["lr"], device=device
-        )
+        with live():  # progress bars on a terminal
+            res = train_transformers(
+                task, sizes, seeds(tr["seeds"], offset=100 * i), steps=tr["steps"], lr=tr["lr"], device=device
+            )
         acc = res.accuracy
         out.append(
             dict(

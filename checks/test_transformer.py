@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 import torch
+from conftest import live
 from plotting import band, figure
 from stats import bootstrap_interval, chi2_rows, crossing, mean_ci, paired_less
 
@@ -208,15 +209,16 @@ def _train_birth(scale, sd, device):
         final = task.sample(G["final_batch"], sd, step=2**40 + 1, device=device)
         for L in (2, 1):
             m = init_birth(task.N, G["T"], G["d"], sd, layers=L, device=device)
-            log = train_birth(
-                m,
-                task,
-                steps=G["steps"],
-                batch=G["batch"],
-                lr=G["lr"],
-                eval_every=G["eval_every"],
-                eval_batch=G["eval_batch"],
-            )
+            with live():  # progress bars on a terminal
+                log = train_birth(
+                    m,
+                    task,
+                    steps=G["steps"],
+                    batch=G["batch"],
+                    lr=G["lr"],
+                    eval_every=G["eval_every"],
+                    eval_batch=G["eval_batch"],
+                )
             out[(src, L)] = dict(task=task, log=log, final=birth_evaluate(log.model, final), tokens=final)
     return out
 

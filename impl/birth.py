@@ -753,6 +753,7 @@ def train_birth(
     eval_every: int = 10,
     eval_at=None,
     eval_batch: int = 256,
+    progress: bool | None = None,
 ) -> BirthLog:
     """The authors' training: SGD with momentum and weight decay on the in-context loss, every seed at once.
 
@@ -787,6 +788,8 @@ def train_birth(
         Steps to evaluate, each in [1, steps].
     eval_batch : int, default 256
         Sequences per seed of the evaluation batch, >= 1.
+    progress : bool or None, default None
+        Show a tqdm progress bar over the steps: True, False, or None (shown on a terminal only).
 
     Returns
     -------
@@ -809,6 +812,8 @@ def train_birth(
     check_choice("loss_on", loss_on, ("icl", "all"))
     eval_every = check_int("eval_every", eval_every, 1)
     eval_batch = check_int("eval_batch", eval_batch, 1)
+    if progress is not None:
+        check_bool("progress", progress)
     S, T, d = model.E.shape[0], task.T, model.E.shape[2]
     check_alloc("batch", 8 * S * batch * T * (T + d))  # one step's attention scores and hidden states
     check_alloc("eval_batch", 8 * S * eval_batch * (T + 1 + task.K + task.N) * 2)  # the evaluation batch
@@ -841,7 +846,15 @@ def train_birth(
             phist.setdefault(k, []).append(v)
 
     do_eval(0)
-    for it in range(1, steps + 1):
+    from tqdm.auto import tqdm
+
+    for it in tqdm(
+        range(1, steps + 1),
+        desc="train_birth",
+        unit="step",
+        disable=None if progress is None else not progress,
+        mininterval=1.0,
+    ):
         b = task.sample(batch, model.seeds, step=it, device=dev)
         x, y = b.tokens[..., :-1], b.tokens[..., 1:]
         m = (

@@ -36,6 +36,7 @@ from amemory.validate import (
     MAX_STEPS,
     check_alloc,
     check_array,
+    check_bool,
     check_float,
     check_int,
     check_seeds,
@@ -535,6 +536,7 @@ def train_transformers(
     noise_seed: int | None = None,
     device=None,
     dtype=None,
+    progress: bool | None = None,
 ) -> TrainResult:
     """Train one-layer transformers of every size in ``sizes`` for every seed with full-batch Adam.
 
@@ -567,6 +569,8 @@ def train_transformers(
         'cpu' (also for None), 'cuda', 'cuda:k' or 'auto'.
     dtype : torch.dtype, str or None, default None
         torch.float32 (also for None) or torch.float64, or their names.
+    progress : bool or None, default None
+        Show a tqdm progress bar over the steps: True, False, or None (shown on a terminal only).
 
     Returns
     -------
@@ -588,6 +592,8 @@ def train_transformers(
     steps = check_int("steps", steps, 1, MAX_STEPS)
     lr = check_float("lr", lr, 0.0, lo_open=True)
     eval_every = check_int("eval_every", eval_every, 0)
+    if progress is not None:
+        check_bool("progress", progress)
     noise_seed = seeds[0] if noise_seed is None else check_int("noise_seed", noise_seed, 0, 2**62)
     dev, dt = resolve_device(device), resolve_dtype(dtype)
     nS, K = len(seeds), sizes.K
@@ -614,7 +620,15 @@ def train_transformers(
             raise FloatingPointError(f"training diverged (non-finite loss by step {tag}); lower lr (got {lr})")
         return acc.reshape(nS, K).cpu().numpy(), loss.reshape(nS, K).double().cpu().numpy()
 
-    for t in range(steps):
+    from tqdm.auto import tqdm
+
+    for t in tqdm(
+        range(steps),
+        desc="train_transformers",
+        unit="step",
+        disable=None if progress is None else not progress,
+        mininterval=1.0,
+    ):
         tok, _, _ = task.prompts(noise_seed, t, device=dev)
         lg = _transformer_logits(params, E, U, tok, hm, um, dm)
         loss = torch.nn.functional.cross_entropy(lg.transpose(1, 2), target, reduction="none").mean(-1).sum()

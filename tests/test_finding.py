@@ -25,6 +25,15 @@ def test_AM2_invariant(record, finding):
     record("AM2", prediction="p", measurement="m", criterion="c", verdict="reproduced", negative_control=NC)
     finding(True)
     assert False, "a negative control that did not reject"
+
+
+def test_AM3_live(record):
+    import sys
+    from conftest import live
+
+    record("AM3", prediction="p", measurement="m", criterion="c", verdict="reproduced", negative_control=NC)
+    with live():
+        sys.stderr.write("LIVE-PROGRESS-LINE\\n")
 """
 
 
@@ -62,3 +71,35 @@ def test_seed_base_option_is_checked(fake_checks, tmp_path):
     assert r.returncode != 0 and "--seed-base must be in [0, 2**32)" in r.stdout + r.stderr
     r = _run(fake_checks, "--seed-base=2", "--fresh-seeds", f"--report-dir={tmp_path}")
     assert r.returncode != 0 and "exclude each other" in r.stdout + r.stderr
+
+
+def test_live_shows_output_on_a_terminal_only(fake_checks, tmp_path):
+    """Inside ``live()`` a passing check's output reaches a terminal (pytest's capture suspended), and is
+    captured as usual when the output is not a terminal (CI)."""
+    import shlex
+    import shutil as sh
+
+    if sh.which("script") is None:
+        pytest.skip("util-linux 'script' (a pseudo-terminal) is not available")
+    args = [
+        sys.executable,
+        "-m",
+        "pytest",
+        str(fake_checks / "test_fake.py"),
+        "-p",
+        "no:cacheprovider",
+        "-q",
+        "-k",
+        "live",
+        f"--report-dir={tmp_path}",
+    ]
+    tty = subprocess.run(
+        ["script", "-qec", shlex.join(args), "/dev/null"],
+        cwd=fake_checks.parent,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert "1 passed" in tty.stdout and "LIVE-PROGRESS-LINE" in tty.stdout, tty.stdout[-2000:]
+    pipe = subprocess.run(args, cwd=fake_checks.parent, capture_output=True, text=True, timeout=300)
+    assert "1 passed" in pipe.stdout and "LIVE-PROGRESS-LINE" not in pipe.stdout + pipe.stderr, pipe.stdout[-2000:]
