@@ -134,6 +134,19 @@ def _headline(c: dict) -> dict | None:
     return dec[0] if dec else (c["records"][0] if c["records"] else None)
 
 
+def _num(x) -> bool:
+    """A finite number (JSON keeps -inf as a string in some records)."""
+    try:
+        return x is not None and not isinstance(x, bool) and abs(float(x)) < float("inf")
+    except (TypeError, ValueError):
+        return False
+
+
+def _finite_iv(iv) -> bool:
+    """A two-sided interval with finite ends (a one-sided interval has no coverage to count)."""
+    return isinstance(iv, (list, tuple)) and len(iv) == 2 and all(_num(v) for v in iv)
+
+
 def _fmt(x, nd=4) -> str:
     return "-" if x is None else f"{x:.{nd}g}"
 
@@ -166,13 +179,21 @@ def build_report(rows: list[dict], committed: dict, k: int, commit: str, scale: 
         share = kept / len(bases) if bases else float("nan")
         heads = [_headline(per[b]) for b in bases if b in per]
         ref_head = _headline(committed[cid])
-        est = [h["estimate"] for h in heads if h and isinstance(h.get("estimate"), (int, float))]
-        ivs = [h["interval"] for h in heads if h and h.get("interval")]
+        est = [float(h["estimate"]) for h in heads if h and _num(h.get("estimate"))]
+        ivs = [
+            [float(v) for v in h["interval"]] for h in heads if h and h.get("interval") and _finite_iv(h["interval"])
+        ]
         pooled = float(np.mean(est)) if est else None
         cover = sum(lo <= pooled <= hi for lo, hi in ivs) / len(ivs) if pooled is not None and ivs else None
         halfw = float(np.mean([(hi - lo) / 2 for lo, hi in ivs])) if ivs else None
         sd = float(np.std(est, ddof=1)) if len(est) > 1 else None
-        ncs = [r["nc_rejected"] for b in bases if b in per for r in per[b]["records"] if r["nc_rejected"] is not None]
+        ncs = [  # a refuted record's control is often the reverse prediction, which its refutation confirms
+            r["nc_rejected"]
+            for b in bases
+            if b in per
+            for r in per[b]["records"]
+            if r["nc_rejected"] is not None and r["verdict"] != "refuted"
+        ]
         failed = sorted({t for b in bases if b in per for t in per[b]["failed_tests"]})
         meets = ref == "inconclusive" or share >= TARGET
         if not meets:
@@ -218,7 +239,9 @@ def build_report(rows: list[dict], committed: dict, k: int, commit: str, scale: 
         "`interval_of`); coverage is the share of reruns whose 95% interval holds the pooled mean of the "
         "reruns' estimates (about 95% when the intervals account for seed-to-seed variation; with K = "
         f"{len(bases)} each rerun moves it by {1 / max(len(bases), 1):.0%}). Negative controls: records whose "
-        "control rejected, of those that ran one. Failed tests: checks that failed (errored or asserted) in some "
+        "control rejected, of the reproduced or inconclusive records that ran one (a refuted record's control is "
+        "often the reverse prediction, which the refutation itself confirms). Failed tests: checks that failed "
+        "(errored or asserted) in some "
         "rerun.",
         "",
         "| claim | committed | reruns | kept | target | mean estimate | sd | mean half-width | coverage | "

@@ -71,7 +71,8 @@ def test_counts_kept_errored_and_coverage(stability):
     assert a1["verdicts"] == {"1": "reproduced", "2": "refuted"} and a1["kept"] == 1 and not a1["meets_target"]
     assert a1["pooled_estimate"] == pytest.approx(-0.55)
     assert a1["coverage_of_pooled"] == 0.0  # neither interval holds -0.55
-    assert a1["negative_controls_rejected"] == "1/2" and a1["failed_tests"] == ["test_AM1"]
+    # the refuted rerun's control (not rejected) is left out: a refuted record's control is often the reverse
+    assert a1["negative_controls_rejected"] == "1/1" and a1["failed_tests"] == ["test_AM1"]
     assert a2["verdicts"] == {"1": "refuted", "2": "errored"} and a2["kept"] == 1  # its family ran, it did not record
     assert "Below the target: AM1, AM2." in text and "| AM1 | reproduced | R X | 1/2 |" in text
 
@@ -79,11 +80,12 @@ def test_counts_kept_errored_and_coverage(stability):
 def test_inconclusive_claims_are_not_held_to_the_target(stability):
     committed = {"AM1": {"verdict": "inconclusive", "records": [_rec("inconclusive", 0.0, -1.0, 1.0)]}}
     rows = [
-        _row(b, {"AM1": {"verdict": "reproduced", "failed_tests": [], "records": [_rec("reproduced", 0.0, -1, 1)]}})
-        for b in (1, 2)
+        _row(b, {"AM1": {"verdict": "reproduced", "failed_tests": [], "records": [_rec("reproduced", 0.0, -1, 1, nc)]}})
+        for b, nc in ((1, True), (2, False))
     ]
     _, js = stability.build_report(rows, committed, 2, "abc", "fast")
     assert js["claims"]["AM1"]["meets_target"] and js["claims"]["AM1"]["kept"] == 0
+    assert js["claims"]["AM1"]["negative_controls_rejected"] == "1/2"  # a reproduced record's control counts
 
 
 def test_command_line_errors(stability, capsys):
