@@ -8,6 +8,7 @@ the fast scale, ``reports/full`` for the full one).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import sys
@@ -85,6 +86,13 @@ def pytest_addoption(parser):
         choices=("fast", "full"),
         default=None,
         help="grid of the named sweeps (default: --scale); 'fast' runs their sub-grid, whose runs the full grid reuses",
+    )
+    g.addoption(
+        "--stored-runs",
+        choices=("auto", "store", "inline"),
+        default=None,
+        help="checks' per-(configuration, seed) runs (sweeps.stored_runs): auto = through the sweep store at "
+        "--scale full, inline at fast; store = always the store; inline = never (env AMEMORY_STORED_RUNS)",
     )
     g.addoption(
         "--sweep-stored-only",
@@ -234,6 +242,42 @@ def shared():
         if key not in cache:
             cache[key] = simulate(*args, **kwargs)
         return cache[key]
+
+    return run
+
+
+@pytest.fixture
+def stored_runs(pytestconfig, scale, device):
+    """``stored_runs(fn, configs, seeds, *, task, version, desc=None, **kw)``: a check's per-(configuration, seed)
+    work through ``sweeps.stored_runs`` at the run's scale and device, with the run's store options: at
+    ``--scale full`` one row of the sweep store per configuration and seed (only what the store lacks runs, so the
+    full tier resumes after a stop), at ``--scale fast`` inline without a store. Its progress lines (stored, done,
+    left) go to the terminal; under ``--sweep-stored-only`` a check whose rows are not all stored is skipped."""
+    import sweeps
+
+    def say(line: str) -> None:
+        capman = pytestconfig.pluginmanager.getplugin("capturemanager")
+        with capman.global_and_fixture_disabled() if capman is not None else contextlib.nullcontext():
+            _progress(pytestconfig, line)
+
+    def run(fn, configs, seeds, *, task: str, version: str, desc: str | None = None, **kw):
+        try:
+            with live():
+                return sweeps.stored_runs(
+                    fn,
+                    configs,
+                    seeds,
+                    config=pytestconfig,
+                    scale=scale,
+                    task=task,
+                    version=version,
+                    device=device,
+                    desc=desc,
+                    report=say,
+                    **kw,
+                )
+        except sweeps.IncompleteRuns as e:
+            pytest.skip(str(e))
 
     return run
 

@@ -467,6 +467,21 @@ def _module_imports(tree) -> tuple[dict, dict]:
     return names, mods
 
 
+TASK_MODULES = ("tasks",)  # checks modules holding the task functions that checks run through the sweep store
+
+
+def _task_imports(tree) -> dict:
+    """Names a check module binds from the checks' task modules (:data:`TASK_MODULES`): {name: module}."""
+    import ast
+
+    return {
+        a.asname or a.name: node.module
+        for node in ast.walk(tree)
+        if isinstance(node, ast.ImportFrom) and node.module in TASK_MODULES
+        for a in node.names
+    }
+
+
 def _is_module(name: str) -> bool:
     import importlib.util
 
@@ -480,8 +495,9 @@ def code_refs(func) -> dict:
     """The check function's location and the theory/ and impl/ callables it (or a helper of its module) uses.
 
     Static: the names the check module imports from ``theory``/``impl`` (``from impl.x import f``, ``import
-    theory.y as ty`` + ``ty.g``) that occur in the function or in the module's helpers it calls, recursively;
-    each resolved with :mod:`inspect` to ``path#Lline`` relative to the repository root.
+    theory.y as ty`` + ``ty.g``) that occur in the function or in the module's helpers it calls, recursively, and
+    in the task functions it imports from ``checks/tasks.py`` (the work it runs through the sweep store); each
+    resolved with :mod:`inspect` to ``path#Lline`` relative to the repository root.
 
     Parameters
     ----------
@@ -501,23 +517,32 @@ def code_refs(func) -> dict:
     src_file = Path(inspect.getsourcefile(func)).resolve()
     _, line = inspect.getsourcelines(func)
     out = {"check": f"{src_file.relative_to(root).as_posix()}#L{line}", "theory": [], "impl": []}
-    tree = ast.parse(src_file.read_text())
-    names, mods = _module_imports(tree)
-    defs = {n.name: n for n in tree.body if isinstance(n, ast.FunctionDef)}
-    seen, todo, used = set(), [func.__name__], set()
-    while todo:
-        fn = todo.pop()
-        if fn in seen or fn not in defs:
-            continue
-        seen.add(fn)
-        for node in ast.walk(defs[fn]):
-            if isinstance(node, ast.Name):
-                if node.id in names:
-                    used.add(names[node.id])
-                elif node.id in defs:
-                    todo.append(node.id)
-            elif isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id in mods:
-                used.add(f"{mods[node.value.id]}:{node.attr}")
+    seen: set = set()
+    used: set = set()
+
+    def visit(path: Path, start: str) -> None:
+        tree = ast.parse(path.read_text())
+        names, mods = _module_imports(tree)
+        tasks = _task_imports(tree)
+        defs = {n.name: n for n in tree.body if isinstance(n, ast.FunctionDef)}
+        todo = [start]
+        while todo:
+            fn = todo.pop()
+            if (path, fn) in seen or fn not in defs:
+                continue
+            seen.add((path, fn))
+            for node in ast.walk(defs[fn]):
+                if isinstance(node, ast.Name):
+                    if node.id in names:
+                        used.add(names[node.id])
+                    elif node.id in defs:
+                        todo.append(node.id)
+                    elif node.id in tasks:  # a task function run through the sweep store (checks/tasks.py)
+                        visit(Path(__file__).resolve().parent / f"{tasks[node.id]}.py", node.id)
+                elif isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id in mods:
+                    used.add(f"{mods[node.value.id]}:{node.attr}")
+
+    visit(src_file, func.__name__)
     for ref in sorted(used):
         mod, qual = ref.split(":")
         try:

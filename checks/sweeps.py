@@ -6,6 +6,16 @@ A full-tier check does::
     rows = sweep_rows("optimizer_grid", scale, config=request.config, device=device)  # runs what is missing
     fig = tuned_error_heatmaps(rows, T=102400)                                          # min over lr, mean over seeds
 
+A long full-tier check whose work is one task per configuration and seed (not a named grid) does::
+
+    from tasks import capacity_curve_task
+    runs = stored_runs(capacity_curve_task, configs, seeds, task="capacity_curve", version="1")  # the fixture
+    acc = runs[i][j]                                   # configuration i, its seed j; runs.progress: the counts
+
+(the fixture ``stored_runs`` of checks/conftest.py calls :func:`stored_runs` with the run's scale, device and
+options): at ``--scale full`` each (configuration, seed) is a row of the store, so a stopped run resumes; at
+``--scale fast`` it runs inline without a store.
+
 Where the store, the scheduler and the number of local workers come from (first found): the pytest
 options ``--sweep-store``, ``--dask-scheduler`` and ``--sweep-workers`` (when checks/conftest.py
 registers them), the environment variables ``AMEMORY_SWEEP_STORE``, ``AMEMORY_DASK_SCHEDULER`` and
@@ -63,6 +73,15 @@ def n_workers(config=None) -> int | None:
         ) from None
 
 
+def stored_runs_mode(config=None) -> str:
+    """Where :func:`stored_runs` runs: ``'auto'`` (the store at the full scale, inline at the fast), ``'store'``
+    (always the store) or ``'inline'`` (never); from ``--stored-runs``, else ``AMEMORY_STORED_RUNS``, else auto."""
+    v = _option(config, "--stored-runs") or os.environ.get("AMEMORY_STORED_RUNS") or "auto"
+    if v not in ("auto", "store", "inline"):
+        raise ValueError(f"stored runs (--stored-runs / AMEMORY_STORED_RUNS) must be auto, store or inline, got {v!r}")
+    return v
+
+
 def sweep_rows(
     name: str, scale: str, *, config=None, device: str = "cpu", progress: bool = True, run_missing: bool | None = None
 ) -> list[dict]:
@@ -77,6 +96,262 @@ def sweep_rows(
     if run_missing:
         sw.run(scale, path, scheduler=scheduler(config), progress=progress, device=device, n_workers=n_workers(config))
     return sw.rows(scale, path)
+
+
+class IncompleteRuns(RuntimeError):
+    """:func:`stored_runs` was asked to run nothing (``--sweep-stored-only``) and the store lacks some rows.
+
+    Parameters
+    ----------
+    message : str
+        What is missing, and how to fill it.
+    progress : dict
+        The counts of :attr:`StoredRuns.progress`.
+    """
+
+    def __init__(self, message: str, progress: dict):
+        super().__init__(message)
+        self.progress = progress
+
+
+class StoredRuns(list):
+    """The results of :func:`stored_runs`: ``runs[i][j]`` is the result of configuration i and its seed j.
+
+    ``progress`` holds the counts of the call: ``store`` (its path, None when it ran inline without a store),
+    ``total`` (rows asked for), ``stored`` (found in the store before the call), ``done`` (computed now), ``left``
+    (neither: failed, or not run under ``--sweep-stored-only``), ``by_others`` (stored meanwhile by another driver
+    on the same store) and ``seconds``.
+    """
+
+    progress: dict
+
+
+def _label(name: str, value) -> str:
+    if not isinstance(value, str) or not value or len(value) > 200:
+        raise ValueError(f"{name} must be a non-empty str of at most 200 characters, got {value!r}")
+    return value
+
+
+def _per_config_seeds(configs, seeds) -> list[tuple[int, ...]]:
+    """One tuple of seeds per configuration: ``seeds`` is one sequence of ints for all, or one per configuration."""
+    from amemory.validate import check_seeds
+
+    if isinstance(seeds, (str, bytes, Mapping)):
+        raise ValueError(f"seeds must be a sequence of ints or one sequence per configuration, got {seeds!r}")
+    nested = (
+        isinstance(seeds, Sequence)
+        and len(seeds) > 0
+        and all(isinstance(s, Sequence) or (hasattr(s, "ndim") and s.ndim == 1) for s in seeds)
+    )
+    if not nested:
+        one = check_seeds(seeds)
+        per = [one] * len(configs)
+    else:
+        if len(seeds) != len(configs):
+            raise ValueError(f"seeds must hold one sequence per configuration ({len(configs)}), got {len(seeds)}")
+        per = [check_seeds(s, f"seeds[{i}]") for i, s in enumerate(seeds)]
+    for i, s in enumerate(per):
+        if len(set(s)) != len(s):
+            raise ValueError(f"seeds of configuration {i} must be distinct, got {s}")
+    return per
+
+
+def stored_runs(
+    fn,
+    configs: Sequence[Mapping],
+    seeds,
+    *,
+    config=None,
+    scale: str,
+    task: str,
+    version: str,
+    device: str | None = None,
+    desc: str | None = None,
+    use_store: bool | None = None,
+    run_missing: bool | None = None,
+    seeds_per_task: int = 1,
+    progress: bool = True,
+    report=None,
+) -> StoredRuns:
+    """``fn(configs[i], seeds_i)`` for every configuration and seed, one row per (configuration, seed), through
+    the sweep store at the full scale (what the store holds is read, only what it lacks runs), inline at the fast.
+
+    A long full-tier check hands its per-(configuration, seed) work to this helper, so that the full tier resumes
+    after a stop, runs across several sessions (dump and load the store) or on a Dask cluster, and says how much is
+    stored and what is left. At ``scale='fast'`` it calls ``fn`` once per configuration with all its seeds, in this
+    process and without a store (the fast tier and CI need none), unless the store is asked for (``use_store=True``,
+    ``--stored-runs store`` or ``AMEMORY_STORED_RUNS=store``; naming a store alone does not, so the stability runs,
+    which name a temporary one, stay inline). Either way every result passes through the store's canonical JSON, so
+    both paths hand the check the same values.
+
+    Parameters
+    ----------
+    fn : callable
+        Module-level task ``fn(config, seeds) -> [result per seed]`` (``fn(config, seeds, device=...)`` when
+        ``device`` is given), importable by Dask workers (``impl.*`` or a checks module such as ``tasks``); a
+        seed's result must not depend on the other seeds of the call; results JSON-serialisable (lists of floats).
+    configs : sequence of mappings
+        The configurations (str keys, JSON values); part of each row's hash, with ``task`` and ``version``.
+    seeds : sequence of int, or one sequence of ints per configuration
+        The seeds of every configuration, or of each.
+    config : pytest.Config or None
+        Where the store, the scheduler, the workers and ``--sweep-stored-only`` come from (see :func:`store_path`,
+        :func:`scheduler`, :func:`n_workers`); None: the environment variables and the defaults.
+    scale : str
+        'fast' (inline, no store unless asked for) or 'full' (the store).
+    task : str
+        The task's stable id (the one of ``@task_id`` on ``fn``).
+    version : str
+        Code version of the task; bump it when a change of the code changes results (old rows are then not matched).
+    device : str or None
+        Passed to ``fn`` as ``device=`` (not part of the hash); None: not passed.
+    desc : str or None
+        Label of the progress line and bar (default: ``task``).
+    use_store : bool or None
+        Force the store on or off; None: as :func:`stored_runs_mode` says (by default: at the full scale only).
+    run_missing : bool or None
+        Run what the store lacks; None: unless ``--sweep-stored-only`` (then a missing row raises
+        :class:`IncompleteRuns`).
+    seeds_per_task : int
+        Seeds per call of ``fn`` on the store (default 1: one task per row, the finest grain to resume and spread).
+    progress : bool
+        Show the runner's tqdm bar (stderr).
+    report : callable or None
+        Called with each progress line (``"[sweep] desc: ..."``); None: ``print``.
+
+    Returns
+    -------
+    StoredRuns
+        A list over the configurations of lists over their seeds of results, with the counts in ``.progress``.
+    """
+    import functools
+    import json
+    import time
+
+    from amemory.sweep import canonical_json, config_hash, load_results, run_sweep
+    from amemory.sweep.store import Store
+
+    if not callable(fn):
+        raise ValueError(f"fn must be callable, got {type(fn).__name__}")
+    if scale not in ("fast", "full"):
+        raise ValueError(f"scale must be 'fast' or 'full', got {scale!r}")
+    if isinstance(configs, Mapping) or not isinstance(configs, Sequence) or not configs:
+        raise ValueError("configs must be a non-empty sequence of mappings")
+    for i, c in enumerate(configs):
+        if not isinstance(c, Mapping):
+            raise ValueError(f"configs[{i}] must be a mapping, got {type(c).__name__}")
+    task, version = _label("task", task), _label("version", version)
+    desc = task if desc is None else _label("desc", desc)
+    per = _per_config_seeds(configs, seeds)
+    for name, v in (("use_store", use_store), ("run_missing", run_missing)):
+        if v is not None and not isinstance(v, bool):
+            raise ValueError(f"{name} must be None or a bool, got {v!r}")
+    if isinstance(seeds_per_task, bool) or not isinstance(seeds_per_task, int) or seeds_per_task < 1:
+        raise ValueError(f"seeds_per_task must be an int >= 1, got {seeds_per_task!r}")
+    say = print if report is None else report
+    call = fn if device is None else functools.partial(fn, device=device)
+    if use_store is None:
+        mode = stored_runs_mode(config)
+        use_store = mode == "store" or (mode == "auto" and scale == "full")
+    total = sum(len(s) for s in per)
+    t0 = time.perf_counter()
+
+    if not use_store:
+        out = StoredRuns()
+        for i, (c, sd) in enumerate(zip(configs, per)):
+            cfg = json.loads(canonical_json(c, name=f"configs[{i}]"))  # what the task gets from the store
+            res = call(cfg, sd)
+            if isinstance(res, (str, bytes, Mapping)) or not hasattr(res, "__len__") or len(res) != len(sd):
+                raise ValueError(f"fn must return one result per seed ({len(sd)}) for configs[{i}]")
+            out.append([json.loads(canonical_json(r, name="result")) for r in res])
+        out.progress = dict(
+            store=None, total=total, stored=0, done=total, left=0, by_others=0, seconds=time.perf_counter() - t0
+        )
+        return out
+
+    path = store_path(config)
+    if run_missing is None:
+        run_missing = not _option(config, "--sweep-stored-only")
+    hashes = [config_hash(c, task, version) for c in configs]
+    have: dict = {}
+    if path.exists():
+        with Store(path, create=False) as st:
+            have = st.stored_seeds(hashes)
+    stored = sum(len(have.get(h, set()) & set(sd)) for h, sd in zip(hashes, per))
+    counts = dict(store=str(path), total=total, stored=stored, done=0, left=total - stored, by_others=0)
+    say(f"[sweep] {desc}: {total} runs, {stored} stored, {total - stored} left ({path})")
+    if counts["left"] and not run_missing:
+        counts["seconds"] = time.perf_counter() - t0
+        raise IncompleteRuns(
+            f"{desc}: {counts['left']} of {total} runs are not in the store {path} and --sweep-stored-only was given; "
+            "run without it (or load a dump of the runs) to fill them",
+            counts,
+        )
+
+    # configurations that share their seeds run in one call of the runner; one Dask cluster serves all calls
+    groups: dict[tuple[int, ...], list[int]] = {}
+    for i, sd in enumerate(per):
+        groups.setdefault(sd, []).append(i)
+    todo = {sd for sd, g in groups.items() if any(set(sd) - have.get(hashes[i], set()) for i in g)}
+    sched, client, cluster = scheduler(config), None, None
+    if sched is None and len(todo) > 1:
+        client, cluster = _local_client(n_workers(config), counts["left"])
+        sched = client
+    try:
+        for sd, g in groups.items():
+            if sd not in todo:
+                continue
+            summ = run_sweep(
+                call,
+                [configs[i] for i in g],
+                sd,
+                path,
+                sched,
+                progress,
+                version=version,
+                task=task,
+                seeds_per_task=seeds_per_task,
+                n_workers=n_workers(config),
+                desc=desc,
+            )
+            counts["done"] += summ.done
+            counts["by_others"] += summ.by_others
+    finally:
+        if client is not None:
+            client.close()
+            cluster.close()
+    results: list = [None] * len(configs)
+    for sd, g in groups.items():
+        for i, r in zip(g, load_results(path, task, [configs[i] for i in g], sd, version=version)):
+            results[i] = r
+    out = StoredRuns(results)
+    counts["left"] = sum(r is None for rs in out for r in rs)
+    counts["seconds"] = time.perf_counter() - t0
+    out.progress = counts
+    say(
+        f"[sweep] {desc}: done {counts['done']} now, {stored} stored before"
+        + (f", {counts['by_others']} by others" if counts["by_others"] else "")
+        + f", {counts['left']} left ({counts['seconds']:.1f} s)"
+    )
+    if counts["left"]:
+        raise IncompleteRuns(f"{desc}: {counts['left']} of {total} runs are missing from the store {path}", counts)
+    return out
+
+
+def _local_client(workers: int | None, n_tasks: int):
+    """(client, cluster): one in-process Dask LocalCluster for several calls of the runner (as the runner makes)."""
+    import logging
+
+    import distributed
+
+    if workers is not None and workers < 1:
+        raise ValueError(f"sweep workers (--sweep-workers / AMEMORY_SWEEP_WORKERS) must be >= 1, got {workers}")
+    cores = os.cpu_count() or 1
+    n = min(cores, max(n_tasks, 1)) if workers is None else min(workers, cores)
+    cluster = distributed.LocalCluster(
+        n_workers=n, threads_per_worker=1, processes=True, dashboard_address=None, silence_logs=logging.ERROR
+    )
+    return distributed.Client(cluster), cluster
 
 
 def stored_fraction(name: str, scale: str, rows: Sequence[Mapping]) -> tuple[int, int]:

@@ -235,27 +235,35 @@ CAP_GRID = {
 LEVEL = 0.9
 
 
-def _capacity_curves(kind, ds, S_min, tokens, points, seeds, device):
+def _capacity_curves(kind, ds, S_min, tokens, points, seeds, runs):
     """For each d: accuracy(N) on a geometric grid around the predicted threshold, per seed.
 
     The number of seeds is max(S_min, tokens / N*) so that every threshold rests on about ``tokens``
-    recalled tokens: at small d (N* ~ 10-20) one seed's accuracy moves in steps of 1/N.
+    recalled tokens: at small d (N* ~ 10-20) one seed's accuracy moves in steps of 1/N. Each (d, seed) is one
+    task of ``runs`` (the ``stored_runs`` fixture): a row of the sweep store at the full scale.
     """
-    from impl.memory import recall
-    from theory.memory import capacity_accuracy, capacity_threshold, target_map
+    from tasks import capacity_curve_task
 
-    out = []
+    from theory.memory import capacity_accuracy, capacity_threshold
+
+    plan = []
     for d in ds:
         n_pred = capacity_threshold(d, kind, LEVEL)
         S = max(S_min, int(np.ceil(tokens / n_pred)))
         Ns = np.unique(np.round(np.geomspace(max(n_pred / 2.5, 2), n_pred * 2.5, points)).astype(int))
-        sd_ = seeds(S, offset=d)
-        acc = np.empty((len(Ns), S))
-        for i, N in enumerate(Ns):
-            f, M = target_map(int(N), kind)
-            E = Embedding(int(N), d, sd_, stream="e")
-            U = Embedding(M, d, sd_, stream="u")
-            acc[i] = 1 - recall(torch.ones(int(N)), torch.as_tensor(f), E, U, device=device).error[:, 0].cpu().numpy()
+        plan.append((d, n_pred, Ns, seeds(S, offset=d)))
+    res = runs(
+        capacity_curve_task,
+        [{"kind": kind, "d": d, "N": Ns.tolist()} for d, _, Ns, _ in plan],
+        [sd_ for *_, sd_ in plan],
+        task="capacity_curve",
+        version="1",
+        desc=f"capacity ({kind})",
+        seeds_per_task=16,  # batched calls (a seed's values do not depend on its batch); still one row per seed
+    )
+    out = []
+    for (d, n_pred, Ns, _), r in zip(plan, res):
+        acc = np.ascontiguousarray(np.array(r, dtype=float).T)  # (N, seed), as the batched loop filled it
         gauss = np.array([capacity_accuracy(int(N), d, kind) for N in Ns])
         n_star = crossing(Ns, acc.mean(1), LEVEL)
         n_star_boot = bootstrap_interval(
@@ -265,11 +273,11 @@ def _capacity_curves(kind, ds, S_min, tokens, points, seeds, device):
     return out
 
 
-def _capacity_check(kind, claim, scale, seeds, device, record, law_slope, margin, wrong_slope, law, finding):
+def _capacity_check(kind, claim, scale, seeds, stored_runs, record, law_slope, margin, wrong_slope, law, finding):
     from theory.memory import capacity_asymptotic, capacity_threshold
 
     g = CAP_GRID[scale]
-    curves = _capacity_curves(kind, g[kind], g["seeds"], g["tokens"], g["points"], seeds, device)
+    curves = _capacity_curves(kind, g[kind], g["seeds"], g["tokens"], g["points"], seeds, stored_runs)
     ds = np.array([c["d"] for c in curves], float)
     n_star = np.array([c["n_star"] for c in curves])
     n_pred = np.array([c["n_pred"] for c in curves])
@@ -368,7 +376,7 @@ def _capacity_check(kind, claim, scale, seeds, device, record, law_slope, margin
     finding(ok, (fit, pred_fit, n_star / n_pred, curve_dev))
 
 
-def test_AM3_injective_capacity(scale, seeds, device, record, finding):
+def test_AM3_injective_capacity(scale, seeds, stored_runs, record, finding):
     """AM3 (000, 'Capacity: Intuition'): with f* injective, W = sum_z u_{f*(z)} e_z^T recalls up to N ~ d^2
     associations, up to log factors.
 
@@ -389,11 +397,11 @@ def test_AM3_injective_capacity(scale, seeds, device, record, finding):
     seeds (about 4000 recalled tokens per threshold). Criteria unchanged.
     """
     _capacity_check(
-        "injective", "AM3", scale, seeds, device, record, 2.0, 0.25, 1.0, "asymptotic N log N = d^2/2", finding
+        "injective", "AM3", scale, seeds, stored_runs, record, 2.0, 0.25, 1.0, "asymptotic N log N = d^2/2", finding
     )
 
 
-def test_AM4_mod2_capacity(scale, seeds, device, record, finding):
+def test_AM4_mod2_capacity(scale, seeds, stored_runs, record, finding):
     """AM4 (000, 'Capacity: Intuition'): with f*(z) = z mod 2, the memory stores up to N ~ d associations.
 
     Theory: with two outputs the margin is 1 + N(0, ~N/d), so accuracy ~ Phi(sqrt(d/N)) and
@@ -403,5 +411,5 @@ def test_AM4_mod2_capacity(scale, seeds, device, record, finding):
     Negative control: exponent 2 (AM3's law) fails (i) and the injective N*(d) curve fails (ii).
     """
     _capacity_check(
-        "mod", "AM4", scale, seeds, device, record, 1.0, 0.1, 2.0, "asymptotic N* = d / Phi^-1(0.9)^2", finding
+        "mod", "AM4", scale, seeds, stored_runs, record, 1.0, 0.1, 2.0, "asymptotic N* = d / Phi^-1(0.9)^2", finding
     )

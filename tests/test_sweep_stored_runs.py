@@ -1,0 +1,154 @@
+"""``sweeps.stored_runs``: a check's per-(configuration, seed) work through the sweep store at the full scale
+(resumable, one row per configuration and seed), inline and storeless at the fast scale; and the capacity
+check (AM3/AM4) converted to it."""
+
+from __future__ import annotations
+
+import functools
+import importlib.util
+import json
+from pathlib import Path
+
+import pytest
+import sweeps
+from sweep_toy import toy_configs, toy_task
+from tasks import capacity_curve_task
+
+from amemory.sweep import Store
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture
+def store_env(tmp_path, monkeypatch):
+    """A store in tmp_path, run inline (no Dask), no other store option of the environment."""
+    path = tmp_path / "runs.sqlite"
+    monkeypatch.delenv("AMEMORY_STORED_RUNS", raising=False)
+    monkeypatch.setenv("AMEMORY_SWEEP_STORE", str(path))
+    monkeypatch.setenv("AMEMORY_DASK_SCHEDULER", "inline")
+    monkeypatch.delenv("AMEMORY_SWEEP_WORKERS", raising=False)
+    return path
+
+
+def _counting(calls: list, stop_after: int | None = None):
+    """The toy task, recording each (x, seeds) it is called with; raises KeyboardInterrupt (a stop) after
+    ``stop_after`` calls."""
+
+    def fn(config, seeds):
+        if stop_after is not None and len(calls) >= stop_after:
+            raise KeyboardInterrupt
+        calls.append((config["x"], tuple(seeds)))
+        return toy_task(config, seeds)
+
+    return fn
+
+
+def test_fast_scale_runs_inline_without_a_store(tmp_path, monkeypatch):
+    monkeypatch.delenv("AMEMORY_SWEEP_STORE", raising=False)
+    monkeypatch.delenv("AMEMORY_STORED_RUNS", raising=False)
+    monkeypatch.setattr(sweeps, "DEFAULT_STORE", tmp_path / "never" / "store.sqlite")
+    cfgs, calls, lines = toy_configs(3), [], []
+    out = sweeps.stored_runs(_counting(calls), cfgs, (0, 1), scale="fast", task="toy", version="1", report=lines.append)
+    assert not (tmp_path / "never").exists() and lines == []
+    assert calls == [(c["x"], (0, 1)) for c in cfgs]  # one batched call per configuration
+    assert out == [toy_task(c, (0, 1)) for c in cfgs]
+    assert out.progress["store"] is None and out.progress["done"] == 6 and out.progress["left"] == 0
+
+
+def test_full_scale_resumes_after_a_stop(store_env):
+    cfgs, seeds = toy_configs(3), (0, 1, 2)
+    calls, lines = [], []
+    kw = dict(scale="full", task="toy", version="1", report=lines.append, progress=False)
+    with pytest.raises(KeyboardInterrupt):  # stopped after 4 rows: they are stored, the rest is not
+        sweeps.stored_runs(_counting(calls, stop_after=4), cfgs, seeds, **kw)
+    with Store(store_env) as st:
+        assert st.count() == 4
+    done_before = set(calls)
+    calls.clear()
+    out = sweeps.stored_runs(_counting(calls), cfgs, seeds, **kw)
+    want = {(c["x"], (s,)) for c in cfgs for s in seeds}
+    assert set(calls) == want - done_before and len(calls) == 5  # only the missing rows, one task per row
+    assert out.progress | {"seconds": 0} == dict(
+        store=str(store_env), total=9, stored=4, done=5, left=0, by_others=0, seconds=0
+    )
+    assert lines[-2] == f"[sweep] toy: 9 runs, 4 stored, 5 left ({store_env})"
+    assert lines[-1].startswith("[sweep] toy: done 5 now, 4 stored before, 0 left")
+    fast = sweeps.stored_runs(toy_task, cfgs, seeds, scale="fast", task="toy", version="1", use_store=False)
+    assert out == fast  # the same values through the store and inline
+    calls.clear()
+    again = sweeps.stored_runs(_counting(calls), cfgs, seeds, **kw)
+    assert calls == [] and again == out and again.progress["done"] == 0 and again.progress["stored"] == 9
+
+
+def test_seeds_per_configuration_and_the_store_asked_for_at_fast_scale(store_env, monkeypatch):
+    cfgs = toy_configs(3)
+    per = [(0, 1), (5,), (0, 1)]
+    out = sweeps.stored_runs(toy_task, cfgs, per, scale="fast", task="toy", version="1")
+    assert out.progress["store"] is None and not store_env.exists()  # naming a store alone does not use it
+    monkeypatch.setenv("AMEMORY_STORED_RUNS", "store")
+    out = sweeps.stored_runs(toy_task, cfgs, per, scale="fast", task="toy", version="1", report=lambda _: None)
+    assert out.progress["store"] == str(store_env)
+    assert [len(r) for r in out] == [2, 1, 2]
+    assert out == [toy_task(c, s) for c, s in zip(cfgs, per)]
+    with Store(store_env) as st:
+        assert st.count() == 5
+    with pytest.raises(ValueError, match="one sequence per configuration"):
+        sweeps.stored_runs(toy_task, cfgs, [(0,), (1,)], scale="fast", task="toy", version="1")
+    with pytest.raises(ValueError, match="scale"):
+        sweeps.stored_runs(toy_task, cfgs, (0,), scale="huge", task="toy", version="1")
+    monkeypatch.setenv("AMEMORY_STORED_RUNS", "sometimes")
+    with pytest.raises(ValueError, match="auto, store or inline"):
+        sweeps.stored_runs(toy_task, cfgs, (0,), scale="full", task="toy", version="1")
+
+
+def test_stored_only_refuses_missing_rows(store_env):
+    cfgs = toy_configs(2)
+    with pytest.raises(sweeps.IncompleteRuns, match="2 of 2 runs are not in the store") as e:
+        sweeps.stored_runs(
+            toy_task, cfgs, (0,), scale="full", task="toy", version="1", run_missing=False, report=lambda _: None
+        )
+    assert e.value.progress["left"] == 2 and not store_env.exists()
+
+
+def _check_module():
+    """checks/test_memory.py under a name of its own (tests/ has a test_memory.py too)."""
+    spec = importlib.util.spec_from_file_location("checks_test_memory", ROOT / "checks" / "test_memory.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def test_capacity_task_does_not_depend_on_the_other_seeds():
+    cfg = {"kind": "injective", "d": 8, "N": [3, 6, 12]}
+    batched = capacity_curve_task(cfg, (11, 12, 13))
+    assert batched == [capacity_curve_task(cfg, (s,))[0] for s in (11, 12, 13)]  # float equality
+    assert len(batched) == 3 and all(len(r) == 3 and all(0 <= a <= 1 for a in r) for r in batched)
+
+
+def test_am3_capacity_at_full_scale_goes_through_the_store(store_env):
+    tm = _check_module()
+    got, lines = [], []
+
+    def runs(*a, **kw):
+        out = sweeps.stored_runs(*a, config=None, scale="full", device="cpu", report=lines.append, **kw)
+        got.append(out.progress)
+        return out
+
+    def seeds(n, offset=0):
+        return tuple(range(offset, offset + n))
+
+    curves = functools.partial(tm._capacity_curves, "injective", [8, 12], 2, 10, 3, seeds)
+    first = curves(runs)
+    total = got[0]["total"]
+    assert total == sum(c["acc"].shape[1] for c in first) and got[0]["done"] == total and got[0]["stored"] == 0
+    with Store(store_env) as st:
+        assert st.count() == total  # one row per (d, seed)
+        assert {r["task"] for r in st.table()} == {"capacity_curve"}
+    second = curves(runs)
+    assert got[1]["done"] == 0 and got[1]["stored"] == total and got[1]["left"] == 0
+    assert any("done 0 now" in line for line in lines)
+    inline = curves(functools.partial(sweeps.stored_runs, scale="fast", use_store=False, device="cpu"))
+    for a, b, c in zip(first, second, inline):
+        assert a["acc"].flags.c_contiguous
+        assert json.dumps(a["acc"].tolist()) == json.dumps(b["acc"].tolist()) == json.dumps(c["acc"].tolist())
+        assert a["n_star"] == b["n_star"] == c["n_star"]
