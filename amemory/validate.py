@@ -28,6 +28,7 @@ import numpy as np
 
 __all__ = [
     "MAX_STEPS",
+    "as_int_tensor",
     "check_alloc",
     "check_array",
     "check_bool",
@@ -532,6 +533,42 @@ def check_tensor(
         raise ValueError(f"{name} must be finite (no NaN or inf)")
     if nonneg and t.dtype != torch.bool and bool((t < 0).any()):
         raise ValueError(f"{name} must be non-negative")
+    return t
+
+
+def as_int_tensor(name: str, value: Any, what: str) -> Any:
+    """``value`` as a torch tensor of an integer dtype (from a tensor, an array, a range or a nested list).
+
+    Parameters
+    ----------
+    name : str
+        The parameter's name.
+    value : Any
+        The value to convert.
+    what : str
+        What the parameter must be, for the message (``"an int64 tensor of shape (S, B, T)"``).
+
+    Returns
+    -------
+    torch.Tensor
+        ``torch.as_tensor(value)``, of an integer dtype (not bool).
+
+    Raises
+    ------
+    ValueError
+        ``"{name} must be {what}, got ..."`` for None, strings, values torch cannot convert, float, complex or
+        bool dtypes.
+    """
+    import torch
+
+    if value is None or isinstance(value, (str, bytes)):
+        raise ValueError(f"{name} must be {what}, got {value!r}")
+    try:
+        t = torch.as_tensor(value)
+    except (TypeError, ValueError, RuntimeError, OverflowError):
+        raise ValueError(f"{name} must be {what}, got {type(value).__name__}") from None
+    if t.is_floating_point() or t.is_complex() or t.dtype == torch.bool:
+        raise ValueError(f"{name} must be {what}, got dtype {t.dtype}")
     return t
 
 

@@ -75,6 +75,7 @@ import torch
 
 from amemory.validate import (
     MAX_STEPS,
+    as_int_tensor,
     check_alloc,
     check_bool,
     check_choice,
@@ -124,19 +125,6 @@ _DATA_STREAM = 0xB17
 _INIT_STREAM = 0xB18
 _EVAL_STEP = 2**40
 _NAMES = ("K1", "V1", "O1", "K2", "V2", "O2")
-
-
-def _as_int_tensor(name: str, value, what: str) -> torch.Tensor:
-    """``value`` as a tensor of an integer dtype (a tensor, array or nested list), else a ValueError naming ``name``."""
-    if value is None or isinstance(value, (str, bytes)):
-        raise ValueError(f"{name} must be {what}, got {value!r}")
-    try:
-        t = torch.as_tensor(value)
-    except (TypeError, ValueError, RuntimeError):
-        raise ValueError(f"{name} must be {what}, got {type(value).__name__}") from None
-    if t.is_floating_point() or t.is_complex() or t.dtype == torch.bool:
-        raise ValueError(f"{name} must be {what}, got dtype {t.dtype}")
-    return t
 
 
 def _check_model(model) -> BirthModel:
@@ -336,12 +324,12 @@ def birth_counters(tokens: torch.Tensor, triggers: torch.Tensor) -> torch.Tensor
     torch.Tensor
         int64 (S, B, L), values in [0, L].
     """
-    tokens = _as_int_tensor("tokens", tokens, "an int64 tensor (S, B, L)")
+    tokens = as_int_tensor("tokens", tokens, "an int64 tensor (S, B, L)")
     if tokens.ndim != 3 or tokens.dtype != torch.long:
         raise ValueError(f"tokens must be int64 (S, B, L), got {tokens.dtype} {tuple(tokens.shape)}")
     if tokens.numel() == 0:
         raise ValueError(f"tokens must not be empty, got shape {tuple(tokens.shape)}")
-    triggers = _as_int_tensor("triggers", triggers, "an integer tensor (K,) or (S, B, K)")
+    triggers = as_int_tensor("triggers", triggers, "an integer tensor (K,) or (S, B, K)")
     triggers = triggers.to(tokens.device).long()
     if triggers.ndim == 1:
         triggers = triggers.expand(*tokens.shape[:2], -1)
@@ -506,7 +494,7 @@ def birth_forward(model: BirthModel, tokens: torch.Tensor, W: dict | None = None
     """
     check_bool("return_attention", return_attention)
     _check_model(model)
-    tokens = _as_int_tensor("tokens", tokens, "an int64 tensor (S, B, T)")
+    tokens = as_int_tensor("tokens", tokens, "an int64 tensor (S, B, T)")
     S, N, d = model.E.shape
     if tokens.ndim != 3 or tokens.dtype != torch.long or tokens.shape[0] != S or tokens.shape[2] > model.P.shape[1]:
         raise ValueError(
@@ -636,7 +624,7 @@ def birth_probes(model: BirthModel, triggers) -> dict:
     """
     _check_model(model)
     N = model.E.shape[1]
-    trig = _as_int_tensor("triggers", triggers, "a 1-D integer tensor of token ids").long().to(model.E.device)
+    trig = as_int_tensor("triggers", triggers, "a 1-D integer tensor of token ids").long().to(model.E.device)
     if trig.ndim != 1 or trig.numel() < 1 or int(trig.min()) < 0 or int(trig.max()) >= N:
         raise ValueError(f"triggers must be a non-empty 1-D set of ids in [0, {N - 1}]")
     W, L = model.W, model.layers

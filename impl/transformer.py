@@ -34,6 +34,7 @@ import torch
 
 from amemory.validate import (
     MAX_STEPS,
+    as_int_tensor,
     check_alloc,
     check_array,
     check_bool,
@@ -76,19 +77,6 @@ _EVAL_STEP = 2**40  # sample stream of the fixed evaluation batch (training step
 PARAMS = ("WKQ1", "WOV1", "WKQ2", "WOV2", "WF")
 
 
-def _as_int_tensor(name: str, value, what: str) -> torch.Tensor:
-    """``value`` as a tensor of an integer dtype (a tensor, array, range or list), else a ValueError naming ``name``."""
-    if value is None or isinstance(value, (str, bytes)):
-        raise ValueError(f"{name} must be {what}, got {value!r}")
-    try:
-        t = torch.as_tensor(value)
-    except (TypeError, ValueError, RuntimeError, OverflowError):
-        raise ValueError(f"{name} must be {what}, got {type(value).__name__}") from None
-    if t.is_floating_point() or t.is_complex() or t.dtype == torch.bool:
-        raise ValueError(f"{name} must be {what}, got dtype {t.dtype}")
-    return t
-
-
 def _check_model(model) -> Model:
     if not isinstance(model, Model):
         raise ValueError(f"model must be a Model (see init_model), got {type(model).__name__}")
@@ -104,7 +92,7 @@ def _check_task(task) -> BigramTask:
 def _check_tokens(model: Model, tokens, name: str = "tokens") -> torch.Tensor:
     """Tokens int64 (S, B, T) of the model's S, T <= the model's T, values in [0, N - 1]."""
     S, N, T_max = model.E.shape[0], model.E.shape[1], model.P.shape[1]
-    tokens = _as_int_tensor(name, tokens, f"an int64 tensor of shape (S={S}, B, T<={T_max})")
+    tokens = as_int_tensor(name, tokens, f"an int64 tensor of shape (S={S}, B, T<={T_max})")
     if tokens.ndim != 3 or tokens.dtype != torch.long or tokens.shape[0] != S or tokens.shape[2] > T_max:
         raise ValueError(
             f"{name} must be int64 of shape (S={S}, B, T<={T_max}), got {tokens.dtype} {tuple(tokens.shape)}"
@@ -492,12 +480,12 @@ def position_masks(tokens: torch.Tensor, triggers: torch.Tensor) -> dict:
     ValueError
         Naming ``tokens`` or ``triggers`` when not of that form.
     """
-    tokens = _as_int_tensor("tokens", tokens, "an int64 tensor of shape (S, B, T)")
+    tokens = as_int_tensor("tokens", tokens, "an int64 tensor of shape (S, B, T)")
     if tokens.ndim != 3 or tokens.dtype != torch.long or tokens.numel() == 0:
         raise ValueError(
             f"tokens must be a non-empty int64 tensor of shape (S, B, T), got {tokens.dtype} {tuple(tokens.shape)}"
         )
-    triggers = _as_int_tensor("triggers", triggers, "a non-empty 1-D tensor of token ids")
+    triggers = as_int_tensor("triggers", triggers, "a non-empty 1-D tensor of token ids")
     triggers = triggers.to(tokens.device).long()
     if triggers.ndim != 1 or triggers.numel() < 1:
         raise ValueError(f"triggers must be a non-empty 1-D tensor of token ids, got shape {tuple(triggers.shape)}")
@@ -827,7 +815,7 @@ def probe(W: torch.Tensor, keys: torch.Tensor, cands: torch.Tensor, targets: tor
             )
     if W.shape[0] not in (1, S):
         raise ValueError(f"W must have a leading axis of 1 or S={S} like keys and cands, got {tuple(W.shape)}")
-    targets = _as_int_tensor("targets", targets, f"an integer tensor of shape ({keys.shape[1]},)")
+    targets = as_int_tensor("targets", targets, f"an integer tensor of shape ({keys.shape[1]},)")
     targets = targets.to(W.device).long()
     if targets.shape != (keys.shape[1],) or int(targets.min()) < 0 or int(targets.max()) >= cands.shape[1]:
         raise ValueError(f"targets must have shape ({keys.shape[1]},) with values in [0, {cands.shape[1] - 1}]")
@@ -874,7 +862,7 @@ def induction_probes(model: Model, triggers: torch.Tensor, T: int | None = None,
         raise ValueError("model: induction_probes needs a 2-layer model (layers=2)")
     T = model.P.shape[1] if T is None else check_int("T", T, 2, model.P.shape[1])
     N = model.E.shape[1]
-    triggers = _as_int_tensor("triggers", triggers, f"a non-empty 1-D integer tensor of ids in [0, {N - 1}]")
+    triggers = as_int_tensor("triggers", triggers, f"a non-empty 1-D integer tensor of ids in [0, {N - 1}]")
     if triggers.ndim != 1 or triggers.numel() < 1 or int(triggers.min()) < 0 or int(triggers.max()) >= N:
         raise ValueError(f"triggers must be a non-empty 1-D set of token ids in [0, {N - 1}]")
     triggers = triggers.long().to(model.E.device)
@@ -888,7 +876,7 @@ def induction_probes(model: Model, triggers: torch.Tensor, T: int | None = None,
         tq = torch.arange(1, T)
     else:
         what = f"a non-empty 1-D set of integer positions in [1, {T - 1}]"
-        tq = _as_int_tensor("kq1_queries", kq1_queries, what).long()
+        tq = as_int_tensor("kq1_queries", kq1_queries, what).long()
     if tq.ndim != 1 or tq.numel() == 0 or int(tq.min()) < 1 or int(tq.max()) >= T:
         raise ValueError(f"kq1_queries must be a non-empty 1-D set of positions in [1, {T - 1}]")
     tq = tq.to(P.device)
@@ -926,7 +914,7 @@ def masked_loss(logits: torch.Tensor, tokens: torch.Tensor, mask: torch.Tensor) 
     """
     check_tensor("logits", logits, ndim=4)
     S, B, T, N = logits.shape
-    tokens = _as_int_tensor("tokens", tokens, f"an int64 tensor of shape {(S, B, T)}")
+    tokens = as_int_tensor("tokens", tokens, f"an int64 tensor of shape {(S, B, T)}")
     if tokens.dtype != torch.long or tuple(tokens.shape) != (S, B, T):
         raise ValueError(
             f"tokens must be int64 of shape {(S, B, T)} (the first axes of logits), got {tokens.dtype} "
