@@ -235,7 +235,7 @@ def write_report(rec: Recorder, terminal=None) -> dict:
 
     root = Path(__file__).resolve().parent.parent
     prefix = os.path.relpath(root, out.resolve()).replace(os.sep, "/") + "/"
-    (out / "index.md").write_text(render_markdown(result, prefix))
+    (out / "index.md").write_text(render_markdown(result, prefix, other_tier=_other_tier(out, rec.scale)))
     if terminal is not None:
         what = "partial run, the claims it ran" if fresh_partial else "report"
         terminal.write_sep("=", f"claim verdicts ({rec.scale} scale, {what} in {out})")
@@ -305,8 +305,44 @@ def _code_lines(code: dict | None, prefix: str) -> list[str]:
     return out
 
 
-def render_markdown(result: dict, prefix: str = "../") -> str:
-    """The report page; ``prefix`` is the path from the report's directory to the repository root (for links)."""
+def _other_tier(out: Path, scale: str) -> dict | None:
+    """The other tier's results.json beside this report (``reports/full`` for the fast one, ``reports`` for the
+    full one), or None."""
+    other = out / "full" / "results.json" if scale == "fast" else out.parent / "results.json"
+    if scale == "full" and out.name != "full":
+        return None
+    try:
+        res = json.loads(other.read_text())
+    except (OSError, json.JSONDecodeError):
+        return None
+    return res if res.get("scale") != scale else None  # a merged report (built by partial runs) counts too
+
+
+def scale_table(fast: dict, full: dict) -> list[str]:
+    """Lines of the fast-versus-full table: per claim both verdicts, whether the verdict changed with scale and
+    why (``registry.SCALE_NOTES``)."""
+    from registry import SCALE_NOTES
+
+    L = [
+        "| id | fast tier | full tier | changed with scale | why |",
+        "|---|---|---|---|---|",
+    ]
+    for cid in fast:
+        vf = fast[cid]["verdict"]
+        vF = full.get(cid, {}).get("verdict", NOT_CHECKED)
+        if vF == NOT_CHECKED:
+            changed, why = "-", "the full tier has not run this claim yet"
+        elif vF == vf:
+            changed, why = "no", SCALE_NOTES.get(cid, "")
+        else:
+            changed, why = "**yes**", SCALE_NOTES.get(cid, "not yet explained")
+        L.append(f"| {cid} | {vf} | {vF} | {changed} | {_md(why)} |")
+    return L
+
+
+def render_markdown(result: dict, prefix: str = "../", other_tier: dict | None = None) -> str:
+    """The report page; ``prefix`` is the path from the report's directory to the repository root (for links);
+    ``other_tier`` (the other scale's results) adds the fast-versus-full table."""
     cl = result["claims"]
     counts = {v: sum(c["verdict"] == v for c in cl.values()) for v in (*VERDICTS, NOT_CHECKED)}
     L = [
@@ -330,6 +366,7 @@ def render_markdown(result: dict, prefix: str = "../") -> str:
         "",
         "Contents: "
         + " · ".join(f"[{fam}: {title}](#family-{fam.lower()})" for fam, title in FAMILIES.items())
+        + (" · [fast vs full tier](#scales)" if other_tier else "")
         + " · [timings](#timings)",
         "",
         '<a id="table"></a>',
@@ -395,6 +432,20 @@ def render_markdown(result: dict, prefix: str = "../") -> str:
                     L.append(f"- note: {r['note']}")
                 if r.get("figure"):
                     L += ["", f"![{cid}]({r['figure']})"]
+    if other_tier:
+        fast, full = (cl, other_tier["claims"]) if result["scale"] == "fast" else (other_tier["claims"], cl)
+        L += [
+            "",
+            '<a id="scales"></a>',
+            "",
+            "## Fast tier versus full tier",
+            "",
+            "The verdict of every claim at the fast tier's sizes (`reports/`) beside its verdict at the papers' sizes "
+            "(`reports/full/`), and why a verdict changed with scale (more power, a finite-size effect, a real "
+            "change, or different sub-checks deciding).",
+            "",
+            *scale_table(fast, full),
+        ]
     t = result["timings"]["claims"]
     rss = result["timings"].get("peak_rss_mib", {})
     if t:

@@ -126,3 +126,18 @@ def test_committed_intervals_are_named_intervals(which):
             if c["verdict"] in ("reproduced", "refuted") and head["verdict"] != c["verdict"]:
                 bad.append((cid, "headline", head["verdict"], c["verdict"]))
     assert not bad, bad
+
+
+def test_fast_versus_full_table():
+    """The fast-versus-full table: both verdicts, 'changed with scale' and the reason from registry.SCALE_NOTES;
+    a claim the full tier has not run says so, and a change without a note says it is not yet explained."""
+    from report import scale_table
+
+    fast = {c: {"verdict": v} for c, v in (("AM1", "reproduced"), ("OD6", "refuted"), ("SL1", "reproduced"))}
+    full = {"AM1": {"verdict": "reproduced"}, "OD6": {"verdict": "reproduced"}, "SL1": {"verdict": "refuted"}}
+    rows = {line.split(" | ")[0].strip("| "): line for line in scale_table(fast, full)[2:]}
+    assert rows["AM1"].startswith("| AM1 | reproduced | reproduced | no |")
+    assert rows["OD6"].startswith("| OD6 | refuted | reproduced | **yes** | different sub-checks decide")
+    assert "| SL1 | reproduced | refuted | **yes** | not yet explained |" == rows["SL1"]
+    rows = {line.split(" | ")[0].strip("| "): line for line in scale_table(fast, {})[2:]}
+    assert rows["AM1"].endswith("| - | the full tier has not run this claim yet |")
