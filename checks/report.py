@@ -321,13 +321,15 @@ def _other_tier(out: Path, scale: str) -> dict | None:
 def scale_table(fast: dict, full: dict) -> list[str]:
     """Lines of the fast-versus-full table: per claim both verdicts, whether the verdict changed with scale and
     why (``registry.SCALE_NOTES``)."""
-    from registry import SCALE_NOTES
+    from registry import CLAIMS, SCALE_NOTES
+
+    rank = {c: i for i, c in enumerate(CLAIMS)}
 
     L = [
         "| id | fast tier | full tier | changed with scale | why |",
         "|---|---|---|---|---|",
     ]
-    for cid in fast:
+    for cid in sorted(fast, key=lambda c: rank.get(c, len(rank))):  # the registry's order (JSON sorts keys)
         vf = fast[cid]["verdict"]
         vF = full.get(cid, {}).get("verdict", NOT_CHECKED)
         if vF == NOT_CHECKED:
