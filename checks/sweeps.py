@@ -229,6 +229,7 @@ def stored_runs(
     import time
 
     from amemory.sweep import canonical_json, config_hash, load_results, run_sweep
+    from amemory.sweep.runner import _dask_client
     from amemory.sweep.store import Store
 
     if not callable(fn):
@@ -295,7 +296,10 @@ def stored_runs(
     todo = {sd for sd, g in groups.items() if any(set(sd) - have.get(hashes[i], set()) for i in g)}
     sched, client, cluster = scheduler(config), None, None
     if sched is None and len(todo) > 1:
-        client, cluster = _local_client(n_workers(config), counts["left"])
+        workers = n_workers(config)
+        if workers is not None and workers < 1:
+            raise ValueError(f"sweep workers (--sweep-workers / AMEMORY_SWEEP_WORKERS) must be >= 1, got {workers}")
+        client, cluster = _dask_client(None, workers, counts["left"])  # the runner's own LocalCluster, shared
         sched = client
     try:
         for sd, g in groups.items():
@@ -336,22 +340,6 @@ def stored_runs(
     if counts["left"]:
         raise IncompleteRuns(f"{desc}: {counts['left']} of {total} runs are missing from the store {path}", counts)
     return out
-
-
-def _local_client(workers: int | None, n_tasks: int):
-    """(client, cluster): one in-process Dask LocalCluster for several calls of the runner (as the runner makes)."""
-    import logging
-
-    import distributed
-
-    if workers is not None and workers < 1:
-        raise ValueError(f"sweep workers (--sweep-workers / AMEMORY_SWEEP_WORKERS) must be >= 1, got {workers}")
-    cores = os.cpu_count() or 1
-    n = min(cores, max(n_tasks, 1)) if workers is None else min(workers, cores)
-    cluster = distributed.LocalCluster(
-        n_workers=n, threads_per_worker=1, processes=True, dashboard_address=None, silence_logs=logging.ERROR
-    )
-    return distributed.Client(cluster), cluster
 
 
 def stored_fraction(name: str, scale: str, rows: Sequence[Mapping]) -> tuple[int, int]:
