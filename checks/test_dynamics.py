@@ -111,8 +111,8 @@ def test_OD1_recursion_and_bound(seeds, record):
 
 # ------------------------------------------------------------------ OD2 / OD3 / OD8: q_T(x) against F(count)
 GRID = {
-    "fast": dict(d=10_000, T=10_000, seeds=10, lrs=[0.01, 0.1, 1.0, 10.0, 100.0]),
-    "full": dict(d=20_000, T=100_000, seeds=20, lrs=[0.01, 0.1, 1.0, 10.0, 100.0]),
+    "fast": dict(d=10_000, T=10_000, seeds=30, lrs=[0.01, 0.1, 1.0, 10.0, 100.0]),
+    "full": dict(d=20_000, T=100_000, seeds=30, lrs=[0.01, 0.1, 1.0, 10.0, 100.0]),
 }
 
 
@@ -175,6 +175,7 @@ def test_OD2_q_matches_F(scale, seeds, device, record):
         tidy_log_axes(ax)
         ax.set_title(f"lr {lr}: median rel. err {med[-1]:.3f}", fontsize=8)
         ax.set_xlabel("visits n")
+        ax.set_ylabel("margin q_T(x)")
     axes[0].legend(fontsize=6)
     ok = max(med) <= 0.1
     nc = max(med_lin) > 0.1
@@ -215,6 +216,17 @@ def test_OD3_OD8_flattening(scale, seeds, device, record):
     History (issue #19, item 3): the first criterion asked for strictly decreasing means and |mean - rho_F| <= 0.1,
     point comparisons inside their own noise; its refutation rested on a step of +0.023 whose interval was [-0.034,
     0.112]. The criterion above was written before the rerun; the tolerance 0.1 is unchanged.
+    History (issue #19, item 8): with 10 seeds the verdict was reproduced at seed base 0 but refuted at 2 of 5 fresh
+    seed bases (1 and 5): the step from rate 10 to 100 rose by +0.03 to +0.04, Holm p = 0.069 at base 0 and 0.012 at
+    base 1, so the verdict hung on the power of that one test. A run of 40 seeds at rates 10 and 100 only (seeds
+    1000-1039) gave rho 0.015 -> 0.061, paired difference 0.047 [0.031, 0.062], p = 3e-7: the rise is real, not
+    noise, and with 10 seeds the test found it about 3 times in 4. The seeds went from 10 to 30 (power about 99% at
+    that effect after Holm over the 4 steps), and the verdict is now refuted at bases 0, 1 and 5. What rises: at
+    rate 100 a few seen tokens keep a tiny own coefficient (down to 1e-3 against about 125 for the rest), because
+    the cross-talk of the other, large memories through e_x^T e_y ~ 1/sqrt(d) already predicts their output when
+    they are first seen, so their update is small; F(counts), which assumes orthogonal embeddings, has no such
+    tokens (rho_F ~ 0), and the spread of log q that they add is what lifts rho. The flattening itself (0.82 ->
+    0.015 over rates 0.01 -> 10) matches F(counts) within 0.003 at every rate up to 10.
     Negative controls: OD3: rho = 1 at every rate (q ∝ p regardless of gamma) must be outside the interval at
     the largest rate, and the reverse of (a) (an increase over the range) must not be significant; OD8: the same
     interval must exclude rho = 1.
@@ -252,20 +264,29 @@ def test_OD3_OD8_flattening(scale, seeds, device, record):
     axes[0].set_xlabel("learning rate gamma")
     axes[0].set_ylabel("rho in q ∝ p^rho")
     axes[0].legend(fontsize=7)
+    if rises.any():  # the deciding quantity of a refutation: the largest Holm-significant rise, rho[j+1] - rho[j]
+        j = max(np.flatnonzero(rises), key=lambda k: -ups[k].mean_diff)
+        head_ci = (-ups[j].ci[1], -ups[j].ci[0])
+        head_of = f"mean change of rho from rate {g['lrs'][j]} to {g['lrs'][j + 1]} (the significant rise)"
+        head_est = -ups[j].mean_diff
+    else:
+        head_ci, head_of = overall.ci, "mean change of rho from the smallest to the largest rate"
+        head_est = overall.mean_diff
     record(
         "OD3",
         prediction="rho decreasing with gamma, equal to rho of F(counts) within 0.1: "
         + ", ".join(f"{x:.3f}" for x in rho_th.mean(0)),
         measurement="rho " + ", ".join(f"{lr}: {x:.3f}" for lr, x in zip(g["lrs"], mean)),
-        interval=overall.ci,
-        interval_of="mean change of rho from the smallest to the largest rate",
-        estimate=overall.mean_diff,
+        interval=head_ci,
+        interval_of=head_of,
+        estimate=head_est,
         criterion="decrease over the range significant (one-sided paired t, p < 0.05), no significant rise between "
         "consecutive rates (one-sided paired t, Holm, family-wise 0.05); 95% CI of rho - rho_F inside [-0.1, 0.1] at "
         "every rate (refuted: a significant rise, or an interval entirely outside; else inconclusive)",
         verdict=verdict3,
-        note=f"interval: 95% CI of the mean change of rho from the smallest to the largest rate (p = "
-        f"{overall.p_value:.2g}); steps of the mean {', '.join(f'{x:+.3f}' for x in np.diff(mean))}, Holm-significant "
+        note=f"mean change of rho from the smallest to the largest rate {overall.mean_diff:+.3f}, 95% CI "
+        f"[{overall.ci[0]:+.3f}, {overall.ci[1]:+.3f}] (p = {overall.p_value:.2g}); steps of the mean "
+        f"{', '.join(f'{x:+.3f}' for x in np.diff(mean))}, Holm-significant "
         f"rises: {int(rises.sum())} (step p-values {', '.join(f'{u.p_value:.2g}' for u in ups)}); 95% CI of rho - "
         f"rho_F per rate: {', '.join(f'[{a:+.3f}, {b:+.3f}]' for a, b in zip(dlo, dhi))}",
         negative_control={"prediction": "rho = 1 at every rate", "rejected": nc3},
@@ -410,7 +431,10 @@ def test_OD2_batch_surrogate_random_embeddings(scale, seeds, device, record):
 
 
 # ------------------------------------------------------------------ OD4-OD7, OD9, OD10: paired comparisons
-CMP = {"fast": dict(seeds=10, T=8192, d=200, d_small=20), "full": dict(seeds=30, T=102_400, d=1000, d_small=50)}
+CMP = {
+    "fast": dict(seeds=10, T=8192, d=200, d_small=20, seeds_small=40),
+    "full": dict(seeds=30, T=102_400, d=1000, d_small=50, seeds_small=40),
+}
 
 
 def _final(res):
@@ -660,7 +684,7 @@ def test_OD9_OD10_decay_at_small_capacity(scale, seeds, device, record):
     one (paired, p < 0.05). Negative controls: the reverse orderings are not significant.
     """
     g = CMP[scale]
-    S = seeds(g["seeds"])
+    S = seeds(g["seeds_small"])
     d = g["d_small"]
     T = g["T"]
     ck = np.unique(np.concatenate([np.round(np.geomspace(1, T, 12)), np.round(np.linspace(T // 2, T, 41))]).astype(int))

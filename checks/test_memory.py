@@ -10,7 +10,7 @@ from stats import bootstrap_interval, crossing, finite_size_qualifier, loglog_fi
 from impl.embeddings import Embedding, random_matrix
 
 AM1_GRID = {
-    "fast": dict(d=[16, 32, 64, 128, 256, 512], n=256, seeds=6),
+    "fast": dict(d=[16, 32, 64, 128, 256, 512], n=256, seeds=32),
     "full": dict(d=[16, 32, 64, 128, 256, 512, 1024, 2048], n=1024, seeds=20),
 }
 
@@ -22,11 +22,20 @@ def test_AM1_near_orthonormal(scale, seeds, device, record, finding):
     Exact values for Gaussian vectors: sd(||e||^2) = sqrt(2/d), sd(e^T e') = 1/sqrt(d),
     sd(||W u||^2) = sqrt((1 + 2/d)^2 - 1), sd(u^T W u) = sqrt((1 + 2/d)/d).
     Criterion (fixed before running): for each of the four quantities the OLS slope of log sd on log d
-    over d in the grid has a 95% interval containing -1/2 or, failing that, the slope of the exact finite-d
-    sd over the same grid (``stats.slope_verdict``; then the headline says "finite-size prediction only"),
-    and every measured sd is within 10% of the exact one (the sampling error of an sd from >= 1500 draws is
-    about 2%).
+    over d in the grid has an interval containing -1/2 or, failing that, the slope of the exact finite-d
+    sd over the same grid (``stats.slope_verdict``; then the headline says "finite-size prediction only");
+    the four intervals are simultaneous 95% intervals (Bonferroni: each at level 1 - 0.05/4), since four tests
+    decide one verdict; and every measured sd is within 10% of the exact one.
+    Why 10% is a safe bound: the draws of one seed share its W (and its E), so the sampling error of an sd is set
+    by the number of seeds, not the number of draws. Measured by simulation (200 replications of the fast grid):
+    with 6 seeds of n = 256 the relative sd of the estimated sd of ||W u||^2 - 1 is 5.1% at d = 16 (u^T W u 4.0%,
+    2-3% at d >= 32), so 10% was a 2-sd bound that failed in 6% of draws; with 32 seeds it is about 2.2%, and 10%
+    is more than 4 sd at every d.
     Negative control: the prediction used, shifted by 0.1 either way, must fall outside every interval.
+    History (issue #19, item 8): with 6 seeds the check was refuted at seed base 3 of the stability reruns by the
+    sd of ||W u||^2 - 1 at d = 16 being 14.8% off (a 3-sd draw of a 5%-noisy estimate; the slopes were inside);
+    the seeds went from 6 to 32 and the four slope intervals became simultaneous (they were four separate 95%
+    intervals, a family-wise error of up to 19%). The 10% bound and the predictions are unchanged.
     History (issue #20): the criterion first asked for -1/2 only. At full scale (d = 16..2048, 20 seeds) the
     slope of sd(u^T W u) was -0.506 [-0.511, -0.501], which is the exact finite-d slope of sqrt((1 + 2/d)/d)
     on that grid (about -0.51): more data made a true statement fail. The finite-size prediction is the
@@ -53,7 +62,8 @@ def test_AM1_near_orthonormal(scale, seeds, device, record, finding):
         vals = [torch.diagonal(G, dim1=-2, dim2=-1) - 1, G[:, iu[0], iu[1]], (WU**2).sum(-1) - 1, (WU * U).sum(-1)]
         for k, v in zip(names, vals):
             sds[k].append(float(v.std()))
-    fits = {k: loglog_fit(ds, sds[k]) for k in names}
+    level = 1 - 0.05 / len(names)  # simultaneous 95% intervals over the four quantities (Bonferroni)
+    fits = {k: loglog_fit(ds, sds[k], level=level) for k in names}
     ratios = {k: float(np.max(np.abs(np.array(sds[k]) / exact[k](np.array(ds, float)) - 1))) for k in names}
     dsf = np.array(ds, float)
     finite = {k: loglog_fit(dsf, exact[k](dsf)).slope for k in names}  # exact finite-d slope on this grid
@@ -87,10 +97,11 @@ def test_AM1_near_orthonormal(scale, seeds, device, record, finding):
         + "; max relative sd error "
         + f"{max(ratios.values()):.3f}",
         interval=worst.slope_ci,
-        interval_of="log-log slope of the sd on d, the quantity farthest from -1/2",
+        interval_of="log-log slope of the sd on d, the quantity farthest from -1/2 (simultaneous 95% interval, "
+        "Bonferroni over the 4 quantities)",
         estimate=worst.slope,
-        criterion="every 95% slope interval contains -0.5 (or the exact finite-d slope) and every sd within 10% "
-        "of exact",
+        criterion="every slope interval (simultaneous 95%, Bonferroni over 4) contains -0.5 (or the exact finite-d "
+        "slope) and every sd within 10% of exact",
         verdict="reproduced" if ok else "refuted",
         qualifier=finite_size_qualifier(*svs.values()),
         negative_control={"prediction": "the slope used shifted by +-0.1", "rejected": nc_rejected},
