@@ -13,7 +13,11 @@ is never touched); the row keeps what that run recorded (every claim's verdict, 
 interval and negative control) and pytest's exit status, so a check that errors under a seed draw is counted,
 not hidden. The fresh seed bases are 1..K (base 0 is the committed report's fixed seeds); they were fixed
 before any rerun was looked at. The configuration holds the commit of the code, so rows of other code are
-never mixed in; ``report`` reads the rows of the current commit only (``--commit`` to choose another).
+never mixed in; ``report`` reads the rows of the current commit (``--commit`` to choose another). One
+exception, checked, not assumed: a family whose code is byte-identical at an earlier commit (``git diff --quiet``
+over ``amemory/``, ``impl/``, ``theory/``, ``checks/`` and ``pyproject.toml``, the other families' check files
+excepted: :func:`same_code`) reuses that commit's rows, in ``run`` (it is not rerun) and in ``report`` (which
+names the commits the rows came from), so that a change to one family's check reruns that family only.
 
 ``report`` writes ``reports/stability.md`` (and ``reports/stability.json``): per claim the committed verdict,
 the verdicts of the K reruns, the share that kept the committed verdict against the target (95%), and for the
@@ -123,6 +127,47 @@ def family_run(config: dict, seeds) -> list[dict]:
 
 def _configs(families, scale: str, commit: str) -> list[dict]:
     return [{"family": f, "scale": scale, "commit": commit} for f in families]
+
+
+def family_paths(family: str) -> list[str]:
+    """Git pathspecs of the code a family's rerun depends on: the package, the simulators, the theory, every file
+    under ``checks/`` (the shared fixtures, statistics and plotting included) and ``pyproject.toml``; only the
+    other families' check files and this driver are left out."""
+    if family not in FAMILIES:
+        raise ValueError(f"family must be one of {FAMILIES}, got {family!r}")
+    others = [f":(exclude)checks/test_{f}.py" for f in FAMILIES if f != family]
+    return ["amemory", "impl", "theory", "checks", "pyproject.toml", *others, ":(exclude)checks/stability.py"]
+
+
+def same_code(old: str, new: str, family: str, root: Path = ROOT) -> bool:
+    """Is the code a family's rerun depends on (:func:`family_paths`) byte-identical at commits ``old`` and
+    ``new``? A commit with uncommitted changes (``+dirty``) is never the same code."""
+    if old.endswith("+dirty") or new.endswith("+dirty"):
+        return False
+    if old == new:
+        return True
+    proc = subprocess.run(["git", "diff", "--quiet", old, new, "--", *family_paths(family)], cwd=root)
+    return proc.returncode == 0
+
+
+def reusable_rows(store_rows: list[dict], family: str, scale: str, commit: str, bases, root: Path = ROOT):
+    """The stored rows to use for ``family`` at ``commit``: its own rows, else, base by base, the rows of an
+    earlier commit whose code for this family is byte-identical (:func:`same_code`).
+
+    ``store_rows``: the store's rows of this task (``Store.table``). Returns ``{base: (commit_of_row, result)}``.
+    """
+    by_commit: dict[str, dict[int, dict]] = {}
+    for r in store_rows:
+        c = r["config"]
+        if c.get("family") == family and c.get("scale") == scale:
+            by_commit.setdefault(c["commit"], {})[int(r["seed"])] = r["result"]
+    out = {b: (commit, res) for b, res in by_commit.get(commit, {}).items() if b in bases}
+    others = [c for c in by_commit if c != commit]
+    for c in others:
+        need = [b for b in bases if b not in out and b in by_commit[c]]
+        if need and same_code(c, commit, family, root):
+            out.update({b: (c, by_commit[c][b]) for b in need})
+    return out
 
 
 def _headline(c: dict) -> dict | None:
@@ -259,6 +304,17 @@ def build_report(rows: list[dict], committed: dict, k: int, commit: str, scale: 
     return "\n".join(lines), out_json
 
 
+def _stored(store: str, fams, scale: str, commit: str, bases) -> dict[str, dict]:
+    """Per family, the rows to use (:func:`reusable_rows`) from the store at ``store`` (none if it does not exist)."""
+    if not Path(store).exists():
+        return {f: {} for f in fams}
+    from amemory.sweep.store import Store
+
+    with Store(store, create=False) as st:
+        table = st.table(TASK, VERSION)
+    return {f: reusable_rows(table, f, scale, commit, bases) for f in fams}
+
+
 def _abbr(v: str) -> str:
     return {"reproduced": "R", "refuted": "X", "inconclusive": "I", "missing": "-"}.get(v, "E")
 
@@ -283,7 +339,7 @@ def main(argv=None) -> int:
         ap.error(f"--families must be a comma-separated subset of {','.join(FAMILIES)}, got {a.families!r}")
     os.chdir(ROOT)
     sys.path.insert(0, str(ROOT))
-    from amemory.sweep.runner import load_results, run_sweep
+    from amemory.sweep.runner import run_sweep
 
     commit = a.commit or git_commit()
     configs = _configs(fams, a.scale, commit)
@@ -292,22 +348,42 @@ def main(argv=None) -> int:
         if commit.endswith("+dirty"):
             ap.error("the checkout has uncommitted changes: commit first (a row is about the code of one commit)")
         Path(a.store).parent.mkdir(parents=True, exist_ok=True)
+        reuse = _stored(a.store, fams, a.scale, commit, bases)
         for b in bases:  # seed base by seed base, so that a stopped run leaves whole reruns behind
-            run_sweep(
-                family_run, configs, [b], a.store, scheduler="inline", task=TASK, version=VERSION, desc=f"base {b}"
-            )
+            todo = [c for c in configs if b not in reuse[c["family"]] or reuse[c["family"]][b][0] == commit]
+            for c in configs:
+                if c not in todo:
+                    print(
+                        f"[stability] {c['family']} seed base {b}: reusing the row of commit "
+                        f"{reuse[c['family']][b][0][:12]} (same code)",
+                        flush=True,
+                    )
+            if todo:
+                run_sweep(
+                    family_run, todo, [b], a.store, scheduler="inline", task=TASK, version=VERSION, desc=f"base {b}"
+                )
         return 0
-    got = load_results(a.store, TASK, configs, bases, version=VERSION)
-    rows = [r for row in got for r in row if r is not None]
-    missing = sum(r is None for row in got for r in row)
+    reuse = _stored(a.store, fams, a.scale, commit, bases)
+    rows = [res for f in fams for b, (_, res) in sorted(reuse[f].items())]
+    missing = sum(b not in reuse[f] for f in fams for b in bases)
     if not rows:
         ap.error(f"the store {a.store} holds no stability rows of commit {commit[:12]}")
+    borrowed = sorted({(f, c) for f in fams for b, (c, _) in reuse[f].items() if c != commit})
     ref = ROOT / "reports" / ("results.json" if a.scale == "fast" else "full/results.json")
     committed = json.loads(ref.read_text())
     text, js = build_report(rows, committed["claims"], a.k, commit, a.scale)
+    if borrowed:
+        src = "; ".join(f"{f}: commit `{c[:12]}`" for f, c in borrowed)
+        note = (
+            "Rows of earlier commits whose code for the family is byte-identical to this commit's (`git diff "
+            "--quiet` over `amemory/ impl/ theory/ checks/ pyproject.toml`, other families' check files excepted): "
+            f"{src}."
+        )
+        text = text.replace("\n\nTarget:", f"\n\n{note}\n\nTarget:", 1)
     if missing:
         part = f"**Partial**: {len(rows)} of {len(rows) + missing} (family, seed base) runs stored."
         text = text.replace("\n\nTarget:", f"\n\n{part}\n\nTarget:", 1)
+    js["borrowed_rows"] = [{"family": f, "commit": c} for f, c in borrowed]
     js["partial"] = {"stored": len(rows), "missing": missing}
     out = Path(a.out)
     out.write_text(text)

@@ -95,3 +95,47 @@ def test_command_line_errors(stability, capsys):
         assert e.value.code == 2
     err = capsys.readouterr().err
     assert "--k must be in [1, 1000]" in err and "--families must be a comma-separated subset" in err
+
+
+def _git(cwd, *args):
+    import subprocess
+
+    subprocess.run(["git", *args], cwd=cwd, check=True, capture_output=True)
+
+
+def test_rows_of_an_earlier_commit_are_reused_only_for_unchanged_code(stability, tmp_path):
+    """A family's rows of commit A serve commit B only when every file its rerun depends on is identical."""
+    import subprocess
+
+    (tmp_path / "checks").mkdir()
+    (tmp_path / "impl").mkdir()
+    for f in ("checks/test_memory.py", "checks/test_gd.py", "checks/conftest.py", "impl/x.py"):
+        (tmp_path / f).write_text("x = 1\n")
+    _git(tmp_path, "init", "-q")
+    _git(tmp_path, "-c", "user.email=a@b", "-c", "user.name=t", "add", ".")
+    _git(tmp_path, "-c", "user.email=a@b", "-c", "user.name=t", "commit", "-qm", "a")
+    head = lambda: subprocess.run(  # noqa: E731
+        ["git", "rev-parse", "HEAD"], cwd=tmp_path, capture_output=True, text=True, check=True
+    ).stdout.strip()
+    a = head()
+    (tmp_path / "checks/test_gd.py").write_text("x = 2\n")  # only gd's check changes
+    _git(tmp_path, "-c", "user.email=a@b", "-c", "user.name=t", "commit", "-qam", "b")
+    b = head()
+    (tmp_path / "impl/x.py").write_text("x = 3\n")  # shared code changes: every family reruns
+    _git(tmp_path, "-c", "user.email=a@b", "-c", "user.name=t", "commit", "-qam", "c")
+    c = head()
+    assert stability.same_code(a, b, "memory", tmp_path) and not stability.same_code(a, b, "gd", tmp_path)
+    assert not stability.same_code(b, c, "memory", tmp_path) and not stability.same_code(a, a + "+dirty", "gd")
+    table = [
+        {"config": {"family": fam, "scale": "fast", "commit": a}, "seed": s, "result": {"base": s, "fam": fam}}
+        for fam in ("memory", "gd")
+        for s in (1, 2)
+    ]
+    table.append({"config": {"family": "gd", "scale": "fast", "commit": b}, "seed": 1, "result": {"own": 1}})
+    mem = stability.reusable_rows(table, "memory", "fast", b, [1, 2, 3], tmp_path)
+    assert mem == {1: (a, {"base": 1, "fam": "memory"}), 2: (a, {"base": 2, "fam": "memory"})}
+    gd = stability.reusable_rows(table, "gd", "fast", b, [1, 2], tmp_path)
+    assert gd == {1: (b, {"own": 1})}  # base 2 of gd is missing: a's gd rows are of other code
+    assert stability.reusable_rows(table, "memory", "fast", c, [1, 2], tmp_path) == {}
+    with pytest.raises(ValueError, match="family must be one of"):
+        stability.family_paths("nope")
