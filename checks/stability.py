@@ -199,6 +199,7 @@ def _fmt(x, nd=4) -> str:
 def build_report(rows: list[dict], committed: dict, k: int, commit: str, scale: str) -> tuple[str, dict]:
     """The stability page and its JSON from the stored rows (one per family and seed base)."""
     import numpy as np
+    from scipy.stats import binom
 
     claims: dict[str, dict] = {}
     runs: dict[int, dict] = {}
@@ -241,6 +242,8 @@ def build_report(rows: list[dict], committed: dict, k: int, commit: str, scale: 
         ]
         failed = sorted({t for b in bases if b in per for t in per[b]["failed_tests"]})
         meets = ref == "inconclusive" or share >= TARGET
+        # how likely a count this low is if the claim did keep its verdict with probability TARGET per rerun
+        p_target = float(binom.cdf(kept, len(bases), TARGET)) if bases else None
         if not meets:
             below.append(cid)
         out_json["claims"][cid] = {
@@ -258,10 +261,12 @@ def build_report(rows: list[dict], committed: dict, k: int, commit: str, scale: 
             "negative_controls_rejected": f"{sum(bool(x) for x in ncs)}/{len(ncs)}",
             "failed_tests": failed,
             "meets_target": meets,
+            "p_if_target": p_target,
         }
         table.append(
             f"| {cid} | {ref} | {' '.join(_abbr(v) for v in verdicts)} | {kept}/{len(bases)} | "
             f"{'yes' if meets else '**no**'} | {_fmt(pooled)} | {_fmt(sd, 2)} | {_fmt(halfw, 2)} | "
+            f"{'-' if ref == 'inconclusive' or p_target is None else f'{p_target:.2g}'} | "
             f"{'-' if cover is None else f'{cover:.0%}'} | {sum(bool(x) for x in ncs)}/{len(ncs)} | "
             f"{', '.join(failed) if failed else ''} |"
         )
@@ -289,9 +294,16 @@ def build_report(rows: list[dict], committed: dict, k: int, commit: str, scale: 
         "(errored or asserted) in some "
         "rerun.",
         "",
-        "| claim | committed | reruns | kept | target | mean estimate | sd | mean half-width | coverage | "
-        "controls rejected | failed tests |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
+        f"Reading the count: with K = {len(bases)}, a claim that keeps its verdict with probability exactly 95% per "
+        f"rerun keeps it in all {len(bases)} with probability {TARGET ** len(bases):.2f}; a verdict decided by a "
+        "calibrated 95% test of a true prediction (an interval that must contain it) is such a claim, since the "
+        "interval misses the truth in 5% of draws however many seeds it has. 'p if 95% kept' is the binomial "
+        "probability of keeping the verdict this few times or fewer if the true rate were 95%: a small value "
+        "(below 0.05) says the claim is below the target beyond chance; a claim with one change in K is not.",
+        "",
+        "| claim | committed | reruns | kept | target | mean estimate | sd | mean half-width | p if 95% kept | "
+        "coverage | controls rejected | failed tests |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
         *table,
         "",
         "## Reruns",

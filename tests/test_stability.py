@@ -70,6 +70,7 @@ def test_counts_kept_errored_and_coverage(stability):
     a1, a2 = js["claims"]["AM1"], js["claims"]["AM2"]
     assert a1["verdicts"] == {"1": "reproduced", "2": "refuted"} and a1["kept"] == 1 and not a1["meets_target"]
     assert a1["pooled_estimate"] == pytest.approx(-0.55)
+    assert a1["p_if_target"] == pytest.approx(1 - 0.95**2)  # binomial P(kept <= 1 of 2 | 95% per rerun)
     assert a1["coverage_of_pooled"] == 0.0  # neither interval holds -0.55
     # the refuted rerun's control (not rejected) is left out: a refuted record's control is often the reverse
     assert a1["negative_controls_rejected"] == "1/1" and a1["failed_tests"] == ["test_AM1"]
