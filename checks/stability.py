@@ -43,7 +43,27 @@ VERSION = "1"
 TARGET = 0.95
 # Why a claim stays below the target after the remedies (more seeds, larger sizes, calibrated intervals) were
 # tried: written from the measurements named in each text, shown in the report only while the claim is below it.
-WHY: dict[str, str] = {}
+WHY: dict[str, str] = {
+    "SL1": "one miss in five of a calibrated 95% containment test of a true prediction (probability 0.23 at a 95% "
+    "keep rate). At seed base 4 the slope of the seed-mean unseen mass, -0.485 [-0.498, -0.473], misses the exact "
+    "finite-N slope -0.4986 by 0.001; over bases 0-5 the estimates average -0.498 (sd 0.007), so no bias is left "
+    "since the estimator was matched to the prediction (the mean per-seed log slope sat 0.9 standard errors off and "
+    "failed at the same base). More seeds narrow the interval but leave a containment test's 5% miss rate as it "
+    "is; the verdict stays reproduced.",
+    "SL3": "one miss in five of a calibrated 95% containment test (probability 0.23 at a 95% keep rate): at seed "
+    "base 3 the interval [-0.984, -0.941] ends 0.0002 short of the finite-N slope -0.9838. Over bases 0-5 the "
+    "estimates average -0.980 (sd 0.018) against a within-run standard error of about 0.011 (40 seeds of the same "
+    "simulation: per-seed slope sd 0.034, so 0.012 for 8 seeds); an sd from six values can be 1.6x its true value "
+    "by chance. The verdict stays reproduced.",
+    "SL8": "not calibrated (open): the best threshold ratio is chosen per d on the same seeds, from a grid that "
+    "doubles, and the mean errors at ratios 1/4 and 1/8 are within 10% of each other at d = 256 and 1024, so the "
+    "choice flips between reruns and moves the slope by about 0.1 (seed base 2 picked 1/8 at d = 128: -1.064 "
+    "[-1.088, -1.041]). The within-run interval (standard error about 0.012) does not carry that variation (sd "
+    "across reruns 0.057; coverage of the pooled mean 60%). A seed bootstrap through the choice is honest but its "
+    "standard error ranges 0.016-0.12 over draws (at ratio 1/4, 3-5% of seeds lose a frequent token, errors up to "
+    "0.6), too wide for the +-0.1 control at 40 seeds; fixing one ratio after seeing which is stable would change "
+    "the claim. To do: decide (a) on an interval through the choice, inconclusive when it cannot reject +-0.1.",
+}
 PREFIX = {"AM": "memory", "GM": "gradients", "SL": "scaling", "OD": "dynamics", "GD": "gd", "CP": "capacity"}
 PREFIX |= {"TF": "transformer", "FR": "factual"}
 
