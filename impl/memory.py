@@ -368,16 +368,28 @@ def _recall_group(
     Uf = U.full(device=dev, dtype=dt)
     E = _materialize_if_small(E, dev, dt)  # generated once, used by both passes
     if W is None:
-        V = aggregate_keys(q, f_t, E, M, chunk=chunk, device=dev, dtype=dt)
-        W = Uf.transpose(-1, -2).unsqueeze(1) @ V  # (S, Q, d, d)
+        V = aggregate_keys(q, f_t, E, M, chunk=chunk, device=dev, dtype=dt)  # (S, Q, M, d)
+        Q = V.shape[1]
+        # A = U W with W = U^T V (S, Q, d, d), built a slice of (seed, weighting) pairs at a time so that the d x d
+        # memories held at once stay under W_SLICE_ELEMENTS (all at once: S Q d^2, 47.5 GiB for SL6's full tier);
+        # each (seed, weighting) product is the same matrix product as in one batch: on one thread the values are
+        # bit-identical to forming W at once; on several, BLAS may split a lone product differently (last bits)
+        A = torch.empty(S, Q, M, d, device=dev, dtype=dt)
+        per = max(1, W_SLICE_ELEMENTS // (d * d))
+        for s0 in range(0, S, max(1, per // Q)):
+            s1 = min(S, s0 + max(1, per // Q))
+            Ut = Uf[s0:s1].transpose(-1, -2).unsqueeze(1)
+            for q0 in range(0, Q, min(Q, per)):
+                q1 = min(Q, q0 + min(Q, per))
+                A[s0:s1, q0:q1] = Uf[s0:s1].unsqueeze(1) @ (Ut @ V[s0:s1, q0:q1])
     else:
         W = torch.as_tensor(W, device=dev, dtype=dt)
         if W.ndim == 3:
             W = W.unsqueeze(1)
         if W.ndim != 4 or W.shape[0] != S or W.shape[-2:] != (d, d):
             raise ValueError(f"W must have shape (S, d, d) or (S, Q, d, d) with S={S}, d={d}; got {tuple(W.shape)}")
-    Q = W.shape[1]
-    A = Uf.unsqueeze(1) @ W  # (S, Q, M, d): row y is u_y^T W
+        Q = W.shape[1]
+        A = Uf.unsqueeze(1) @ W  # (S, Q, M, d): row y is u_y^T W
     At = A.reshape(S, Q * M, d).transpose(-1, -2)  # (S, d, Q*M)
     correct = torch.empty(S, Q, N, dtype=torch.bool, device=dev)
     margin = torch.empty(S, Q, N, dtype=dt, device=dev) if return_margin else None
@@ -410,6 +422,9 @@ class _Table:
 
 #: tables up to this many elements (512 MiB in float32) are generated once and kept for both passes
 MATERIALIZE_ELEMENTS = 1 << 27
+
+#: the d x d memories W = U^T V that recall holds at once (256 MiB in float32)
+W_SLICE_ELEMENTS = 1 << 26
 
 
 def _materialize_if_small(E, dev, dt):

@@ -57,20 +57,19 @@ C = torch.linalg.pinv(U.transpose(-1, -2)) @ W1 @ torch.linalg.pinv(E)
         budget=2 * GiB,
     ),
     # SL6's d >> N simulation (checks/test_scaling.py _small) at the full tier's largest d = 4096, N = 256, its 40
-    # seeds and 8 sample sizes (Q = 3 + 2 x 8 = 19 weightings). It needs the tables (S, N, d) float32 = 40 x 256 x
-    # 4096 x 4 B = 160 MiB, V and U W (S, Q, M, d) 2 x 59 MiB, correct (S, Q, N) and the counts (under 1 MiB): about
-    # 280 MiB, budget 512 MiB. impl.memory._recall_group instead forms W = U^T V as (S, Q, d, d) float32 = 40 x 19 x
-    # 4096^2 x 4 B = 47.5 GiB (the whole seed group, since the table is small); at one seed it measured 1242 MiB
-    # (W alone 1216 MiB). The fast tier's 11.9 GB after SL6 is this W at d = 2048 (40 x 17 x 2048^2 x 4 B = 10.6 GiB).
+    # seeds and 8 sample sizes (Q = 3 + 2 x 8 = 19 weightings). It holds the tables (S, N, d) float32 = 40 x 256 x
+    # 4096 x 4 B = 160 MiB, V and A = U W (S, Q, M, d) 2 x 59 MiB, correct (S, Q, N) and the counts (under 1 MiB),
+    # and the d x d memories W = U^T V of at most impl.memory.W_SLICE_ELEMENTS = 2^26 float32 (256 MiB) at once:
+    # about 540 MiB, budget 1 GiB. (Before the memories were sliced, impl.memory._recall_group formed W for the whole
+    # seed group at once, (S, Q, d, d) = 40 x 19 x 4096^2 x 4 B = 47.5 GiB here; the fast tier's 11.9 GB after SL6 was
+    # that W at d = 2048.)
     "scaling": dict(
         imports="import test_scaling",
         run="""
 test_scaling.SMALL["full"]["d"] = [4096]
 test_scaling._small(1.5, "full", tuple(range(40)), "cpu")
 """,
-        budget=512 * MiB,
-        xfail="impl.memory._recall_group forms W = U^T V of shape (S, Q, d, d) for the whole seed group: 47.5 GiB "
-        "at SL6's full tier (40 seeds, 19 weightings, d = 4096); 1242 MiB measured at one seed",
+        budget=GiB,
     ),
     # OD6's rate tuning (the dynamics family's largest: the explicit W of Adam): N = 100, M = 5, d = 1000 (the full
     # tier's CMP d), batch 16, the 11 rates and 3 tuning seeds at once, the authors' model (W from N(0, 1/d), L2 norm).
