@@ -26,12 +26,11 @@ from plotting import figure, loglog_band
 from scipy.stats import norm
 from scipy.stats import t as t_dist
 from stats import (
-    Fit,
     bonferroni,
     bootstrap_interval,
     cluster_fit,
     finite_size_qualifier,
-    loglog_fit,
+    mean_curve_fit,
     paired_less,
     slope_verdict,
 )
@@ -85,40 +84,6 @@ SMALL = {
 }
 T_SCHEMES = ("seen", "top", "counts", "seen_s")
 NC_SHIFT = 0.1
-
-
-def mean_curve_fit(x, Y, level: float = 0.95) -> Fit:
-    """Slope of log(mean over seeds of Y) on log x, with a jackknife-over-seeds t-interval (S - 1 df).
-
-    The predictions of SL1-SL5 are slopes of the log of an *expected* error, log E[Y(x)]. The mean of per-seed
-    log-log slopes (what ``cluster_fit`` estimates) is the slope of E[log Y], which differs by Jensen's gap where
-    Y spreads between seeds (SL1: at T = 10 the mean log is 0.09 below the log of the mean; over 160 seeds the
-    mean per-seed slope was -0.4925 against the exact finite-N slope -0.4986, 0.9 of an 8-seed standard error, so
-    a calibrated interval of the wrong quantity refuted a true prediction in about 10% of draws). Here the point
-    estimate is the OLS slope of the log of the seed-mean curve; its standard error is the jackknife over seeds
-    (leave one seed out, refit; sqrt((S - 1)/S sum (b_i - b_mean)^2)), and the interval uses t with S - 1 df.
-    Checked by the scaling helper's simulation: in 20 groups of 8 seeds of SL1 the interval covered -0.4986 in 19
-    (the clustered per-seed slope: 18). ``n`` is the number of (seed, x) values; ``r2`` is that of the mean curve.
-    """
-    x, Y = np.asarray(x, float), np.asarray(Y, float)
-    S = Y.shape[0]
-    if Y.ndim != 2 or Y.shape[1] != x.size or S < 3 or x.size < 3:
-        raise ValueError("mean_curve_fit needs x of shape (n,) and Y of shape (S, n) with S >= 3 and n >= 3")
-    full = loglog_fit(x, Y.mean(0))
-    loo = np.array([loglog_fit(x, np.delete(Y, i, axis=0).mean(0)) for i in range(S)], dtype=object)
-    b = np.array([f.slope for f in loo])
-    a = np.array([f.intercept for f in loo])
-    tq = float(t_dist.ppf(0.5 + level / 2, S - 1))
-    se_b = float(np.sqrt((S - 1) / S * np.sum((b - b.mean()) ** 2)))
-    se_a = float(np.sqrt((S - 1) / S * np.sum((a - a.mean()) ** 2)))
-    return Fit(
-        full.slope,
-        (full.slope - tq * se_b, full.slope + tq * se_b),
-        full.intercept,
-        (full.intercept - tq * se_a, full.intercept + tq * se_a),
-        int(Y.size),
-        full.r2,
-    )
 
 
 def t_crit(S: int) -> float:

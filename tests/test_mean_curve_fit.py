@@ -1,28 +1,19 @@
-"""``mean_curve_fit`` (checks/test_scaling.py): the slope of log(seed-mean curve) with a jackknife-over-seeds
+"""``amemory.stats.mean_curve_fit``: the slope of log(seed-mean curve) with a jackknife-over-seeds
 t-interval. Its point estimate is the OLS slope of the log mean, its interval has the jackknife's width, it
 covers a known exponent about 95% of the time when the seeds scatter, and it rejects a wrong one."""
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-from pathlib import Path
-
 import numpy as np
 import pytest
 from scipy import stats as st
 
-CHECKS = Path(__file__).resolve().parent.parent / "checks"
-
 
 @pytest.fixture(scope="module")
 def fit_fn():
-    if str(CHECKS) not in sys.path:
-        sys.path.insert(0, str(CHECKS))
-    spec = importlib.util.spec_from_file_location("_scaling_checks", CHECKS / "test_scaling.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod.mean_curve_fit
+    from amemory.stats import mean_curve_fit
+
+    return mean_curve_fit
 
 
 def _curves(rng, S, x, b, noise):
