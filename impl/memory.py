@@ -375,12 +375,13 @@ def _recall_group(
         # each (seed, weighting) product is the same matrix product as in one batch: on one thread the values are
         # bit-identical to forming W at once; on several, BLAS may split a lone product differently (last bits)
         A = torch.empty(S, Q, M, d, device=dev, dtype=dt)
-        per = max(1, W_SLICE_ELEMENTS // (d * d))
-        for s0 in range(0, S, max(1, per // Q)):
-            s1 = min(S, s0 + max(1, per // Q))
+        per = max(1, W_SLICE_ELEMENTS // (d * d))  # (seed, weighting) pairs per slice
+        s_step, q_step = max(1, per // Q), min(Q, per)  # whole seeds when they fit, else part of one seed's Q
+        for s0 in range(0, S, s_step):
+            s1 = min(S, s0 + s_step)
             Ut = Uf[s0:s1].transpose(-1, -2).unsqueeze(1)
-            for q0 in range(0, Q, min(Q, per)):
-                q1 = min(Q, q0 + min(Q, per))
+            for q0 in range(0, Q, q_step):
+                q1 = min(Q, q0 + q_step)
                 A[s0:s1, q0:q1] = Uf[s0:s1].unsqueeze(1) @ (Ut @ V[s0:s1, q0:q1])
     else:
         W = torch.as_tensor(W, device=dev, dtype=dt)
