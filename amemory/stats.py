@@ -244,7 +244,22 @@ def mean_curve_fit(x, Y, level: float = 0.95) -> Fit:
     estimate is the OLS slope of the log of the seed-mean curve; its standard error is the jackknife over seeds
     (leave one seed out, refit; sqrt((S - 1)/S sum (b_i - b_mean)^2)), and the interval uses t with S - 1 df.
     Checked on SL1's simulation: in 20 groups of 8 seeds of SL1 the interval covered -0.4986 in 19
-    (the clustered per-seed slope: 18). ``n`` is the number of (seed, x) values; ``r2`` is that of the mean curve.
+    (the clustered per-seed slope: 18).
+
+    Parameters
+    ----------
+    x : array_like
+        Positive grid, shape (n,) with n >= 3.
+    Y : array_like
+        Positive values (errors), shape (S, n): one row per seed, S >= 3.
+    level : float
+        The confidence level of the intervals.
+
+    Returns
+    -------
+    Fit
+        Slope and intercept of the log of the seed-mean curve with jackknife t-intervals; ``n`` is the number of
+        (seed, x) values, ``r2`` that of the mean curve.
     """
     x, Y = np.asarray(x, float), np.asarray(Y, float)
     S = Y.shape[0]
