@@ -67,17 +67,22 @@ def _n_grid(construction: str, n_pred: float) -> np.ndarray:
     return np.unique(np.maximum(np.round(g).astype(int), 2))
 
 
-def _accuracy(construction: str, Ns, m: int, d: int, seeds, n_eval: int, device) -> np.ndarray:
-    """Accuracy per size and seed, shape (len(Ns), S); one draw of the tables per cell."""
+def _accuracy(construction: str, Ns, m: int, d: int, seeds, n_eval: int, device, budget: int) -> np.ndarray:
+    """Accuracy per size and seed, shape (len(Ns), S); one draw of the tables per cell.
+
+    The simulators run the seeds in groups whose working memory fits in ``budget`` bytes (the check's
+    ``memory_budget``, i.e. ``--memory-budget``; each seed's result does not depend on the grouping), and refuse up
+    front, with the sizes and the bytes one seed needs, when a single seed does not fit."""
     Ns = [int(N) for N in Ns]
+    kw = dict(n_eval=n_eval, max_bytes=budget, device=device)
     if construction == "lowrank":
-        a = ic.lowrank_accuracy(Ns, m, d, seeds, n_eval=n_eval, device=device)
+        a = ic.lowrank_accuracy(Ns, m, d, seeds, **kw)
     elif construction == "mlp":
-        a = ic.mlp_accuracy(Ns, m, d, seeds, n_eval=n_eval, device=device)
+        a = ic.mlp_accuracy(Ns, m, d, seeds, **kw)
     elif construction == "multi":
-        a = ic.multi_accuracy([int(round(np.sqrt(N))) for N in Ns], m, d, seeds, n_eval=n_eval, device=device)
+        a = ic.multi_accuracy([int(round(np.sqrt(N))) for N in Ns], m, d, seeds, **kw)
     else:
-        a = ic.relu_accuracy(Ns, d, seeds, eta=ETA, n_eval=n_eval, device=device)
+        a = ic.relu_accuracy(Ns, d, seeds, eta=ETA, **kw)
     return a.cpu().numpy()
 
 
@@ -90,10 +95,10 @@ def _threshold(Ns, acc, boot_seed: int):
     return n_star, ci
 
 
-def _cell(construction, m, d, seeds_, n_eval, device):
+def _cell(construction, m, d, seeds_, n_eval, device, budget):
     n_pred = tc.capacity(construction, m, d, LEVEL, eta=ETA)
     Ns = _n_grid(construction, n_pred)
-    acc = _accuracy(construction, Ns, m, d, seeds_, n_eval, device)
+    acc = _accuracy(construction, Ns, m, d, seeds_, n_eval, device, budget)
     theory = np.array([tc.predicted_accuracy(int(N), construction, m, d, eta=ETA) for N in Ns])
     n_star, ci = _threshold(Ns, acc, boot_seed=(m or 1) * 100003 + d)
     return dict(m=m, d=d, N=Ns, acc=acc, theory=theory, n_star=n_star, ci=ci, n_pred=n_pred)
@@ -107,14 +112,14 @@ def _fit_md(cells):
     return res.params, res.conf_int(0.05)
 
 
-def _md_check(construction, claim, scale, seeds, device, record, statement, nc_extra=None):
+def _md_check(construction, claim, scale, seeds, device, budget, record, statement, nc_extra=None):
     g = GRID[construction][scale]
     cells = []
     for i, m in enumerate(g["m"]):
         for j, d in enumerate(g["d"]):
             if construction == "lowrank" and m > d:
                 continue
-            cells.append(_cell(construction, m, d, seeds(g["seeds"], offset=1000 * i + j), g["n_eval"], device))
+            cells.append(_cell(construction, m, d, seeds(g["seeds"], offset=1000 * i + j), g["n_eval"], device, budget))
     assert all(np.isfinite(c["n_star"]) for c in cells), "a threshold was not bracketed by the N grid"
     params, ci = _fit_md(cells)
     b_ci, c_ci = tuple(ci[1]), tuple(ci[2])
@@ -227,7 +232,7 @@ def _md_check(construction, claim, scale, seeds, device, record, statement, nc_e
     return dict(ok_law=ok_law, ok_theory=ok_theory, nc=nc, params=params, ci=ci, cells=cells)
 
 
-def test_CP1_lowrank_md(scale, seeds, device, record, finding):
+def test_CP1_lowrank_md(scale, seeds, device, memory_budget, record, finding):
     """CP1 (000, 'Capacity ~ number of parameters', Low-rank): W = W1^T W2, W1, W2 in R^{m x d}, random W1 and
     one gradient step on W2, stores N ~ m d associations when m <= d.
 
@@ -247,20 +252,21 @@ def test_CP1_lowrank_md(scale, seeds, device, record, finding):
         scale,
         seeds,
         device,
+        memory_budget,
         record,
         "N* ~ m d for m <= d (one-step low rank)",
-        nc_extra=lambda cells: _lowrank_saturation(cells, g, seeds, device),
+        nc_extra=lambda cells: _lowrank_saturation(cells, g, seeds, device, memory_budget),
     )
     assert all(out["nc"].values()), f"negative control not rejected: {out['nc']}"
     finding(out["ok_law"] and out["ok_theory"], (out["params"], out["ci"]))
 
 
-def _lowrank_saturation(cells, g, seeds, device):
+def _lowrank_saturation(cells, g, seeds, device, budget):
     """Beyond m = d: N*(m) at d = extra_d; the MLP-like law N* ~ m d must be rejected there (negative control)."""
     d = g["extra_d"]
     base = [c for c in cells if c["d"] == d and c["m"] == d]
     extra = [
-        _cell("lowrank", m, d, seeds(g["seeds"], offset=77 + k), g["n_eval"], device)
+        _cell("lowrank", m, d, seeds(g["seeds"], offset=77 + k), g["n_eval"], device, budget)
         for k, m in enumerate(g["extra_m"])
     ]
     rows = [dict(m=c["m"], d=d, n_star=c["n_star"], ci=c["ci"], n_star_theory=c["n_pred"]) for c in base + extra]
@@ -277,7 +283,7 @@ def _lowrank_saturation(cells, g, seeds, device):
     )
 
 
-def test_CP2_mlp_md(scale, seeds, device, record, finding):
+def test_CP2_mlp_md(scale, seeds, device, memory_budget, record, finding):
     """CP2 (000, 'Capacity ~ number of parameters', Non-linear MLP): argmax_y u_y^T W1 sigma(W2^T e_z) stores
     N ~ m d associations for any width m (construction in the kernel regime with Hermite degree ~ log N/log d).
 
@@ -305,13 +311,21 @@ def test_CP2_mlp_md(scale, seeds, device, record, finding):
         )
 
     out = _md_check(
-        "mlp", "CP2", scale, seeds, device, record, "N* ~ m d for any width m (kernel MLP)", nc_extra=lowrank_cap
+        "mlp",
+        "CP2",
+        scale,
+        seeds,
+        device,
+        memory_budget,
+        record,
+        "N* ~ m d for any width m (kernel MLP)",
+        nc_extra=lowrank_cap,
     )
     assert all(out["nc"].values()), f"negative control not rejected: {out['nc']}"
     finding(out["ok_law"] and out["ok_theory"], (out["params"], out["ci"]))
 
 
-def test_CP3_multi_input_md(scale, seeds, device, record, finding):
+def test_CP3_multi_input_md(scale, seeds, device, memory_budget, record, finding):
     """CP3 (000, 'Capacity ~ number of parameters', Multi-input): argmax_y u_y^T W1 sigma(W2^T (e_{z1} + e~_{z2}))
     also stores N ~ m d associations (N = n^2 pairs, injective f*(z1, z2)).
 
@@ -340,6 +354,7 @@ def test_CP3_multi_input_md(scale, seeds, device, record, finding):
         scale,
         seeds,
         device,
+        memory_budget,
         record,
         "N* ~ m d for pairs (z1, z2) (multi-input kernel MLP)",
         nc_extra=additive,
@@ -360,7 +375,7 @@ def _additive_accuracy(n: int, d: int, seeds_, device) -> float:
     return float(ic.recall_correct(H, U).to(torch.float64).mean())
 
 
-def test_CP4_relu_exponential(scale, seeds, device, record, finding):
+def test_CP4_relu_exponential(scale, seeds, device, memory_budget, record, finding):
     """CP4 (001, last slide): g(x)_y = u_y^T sum_x' u_{f*(x')} ReLU(e_x'^T e_x - eta) ("modern Hopfield")
     reduces interference and stores far more than the linear memory of the same d ("exponential capacity").
 
@@ -381,7 +396,7 @@ def test_CP4_relu_exponential(scale, seeds, device, record, finding):
     ds = g["d"]
     rows = []
     for i, d in enumerate(ds):
-        rc = _cell("relu", None, d, seeds(g["seeds"], offset=i), g["n_eval"], device)
+        rc = _cell("relu", None, d, seeds(g["seeds"], offset=i), g["n_eval"], device, memory_budget)
         lin = _linear_threshold(d, seeds(g["lin_seeds"], offset=100 + i), device)
         rows.append(dict(d=d, relu=rc, lin=lin))
     n_relu = np.array([r["relu"]["n_star"] for r in rows])

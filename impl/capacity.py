@@ -19,6 +19,11 @@ embeddings), so this is an unbiased estimate of the population accuracy, exact w
 Costs per seed and size: lowrank N d m + n_eval N m; mlp 2 N d m + n_eval N d; relu 3 n_eval N d.
 The accuracy functions take one size N or a sweep of sizes that share the embedding tables (the memory of
 size N uses the first N rows, exactly as a table drawn with that N: rows do not depend on the length).
+
+Memory: the accuracy functions run the seeds in groups whose working memory (the per-seed tables and
+temporaries, estimated from their shapes) stays under ``max_bytes`` (default :data:`MAX_BYTES`, 1 GiB).
+Every seed draws its own generators and the row chunks are sized from the call's total number of seeds, so
+the per-seed results are bit-identical whatever the grouping.
 """
 
 from __future__ import annotations
@@ -35,6 +40,7 @@ from amemory.validate import (
     check_int,
     check_seeds,
     check_tensor,
+    memory_bytes,
     resolve_device,
     resolve_dtype,
 )
@@ -44,6 +50,9 @@ from .embeddings import Embedding
 ACTIVATIONS = ("odd3", "hermite3", "hermite2")
 #: elements of the largest temporary a chunk may create
 CHUNK_ELEMENTS = 1 << 24
+#: default working-memory budget in bytes of one seed group of the accuracy functions (``max_bytes=None``):
+#: 1 GiB worth of per-seed tables and temporaries; with the default, a seed that alone needs more runs alone
+MAX_BYTES = 1 << 30
 
 
 def activation(name: str, t: torch.Tensor) -> torch.Tensor:
@@ -149,19 +158,57 @@ def _correct_rows(scores: torch.Tensor, first: int) -> torch.Tensor:
     return true > best
 
 
-def _common(N, d, seeds, device, dtype):
+def _common(N, d, seeds, device, dtype, alloc_seeds: int | None = None):
+    """Checked N, d, seeds, device, dtype; the tables of ``alloc_seeds`` seeds (default all) must fit in memory."""
     N = check_int("N", N, 2)
     d = check_int("d", d, 2)
     seeds = check_seeds(seeds)
     dev, dt = resolve_device(device), resolve_dtype(dtype)
-    check_alloc("N, d", 2.0 * (torch.finfo(dt).bits // 8) * len(seeds) * N * d)  # the tables e, u (S, N, d)
+    S = len(seeds) if alloc_seeds is None else alloc_seeds
+    check_alloc("N, d", 2.0 * (torch.finfo(dt).bits // 8) * S * N * d)  # the tables e, u (S, N, d)
     return N, d, seeds, dev, dt
 
 
-def _check_m(m, N: int, d: int, seeds, dt) -> int:
+def _check_m(m, N: int, d: int, seeds, dt, alloc_seeds: int | None = None) -> int:
     m = check_int("m", m, 1)
-    check_alloc("m", (torch.finfo(dt).bits // 8) * len(seeds) * m * (2.0 * d + N))  # W1, W2 (S, m, d), (S, N, m)
+    S = len(seeds) if alloc_seeds is None else alloc_seeds
+    check_alloc("m", (torch.finfo(dt).bits // 8) * S * m * (2.0 * d + N))  # W1, W2 (S, m, d), (S, N, m)
     return m
+
+
+def _check_max_bytes(max_bytes) -> int | None:
+    if max_bytes is None:
+        return None
+    return check_int("max_bytes", max_bytes, 1)
+
+
+def _seed_groups(seeds: tuple, per_seed: int, max_bytes: int | None, what: str, names: str) -> list[tuple]:
+    """Split ``seeds`` into consecutive groups of at most max(1, budget // per_seed) seeds.
+
+    budget = ``max_bytes`` (ValueError up front when one seed needs more), or :data:`MAX_BYTES` when None (then a
+    seed that alone needs more runs alone); never more than this machine's memory (one seed over it: ValueError
+    naming ``names``, the size parameters).  ``what`` describes the sizes in the message ("lowrank_accuracy at
+    N = ..., ...").
+    """
+    check_alloc(names, per_seed)
+    if max_bytes is None:
+        budget = MAX_BYTES
+    else:
+        if per_seed > max_bytes:
+            raise ValueError(
+                f"max_bytes: one seed of {what} needs {per_seed} bytes ({per_seed / 2**30:.3g} GiB) of working memory, "
+                f"more than max_bytes = {max_bytes} bytes ({max_bytes / 2**30:.3g} GiB); give max_bytes >= {per_seed} "
+                "or reduce the sizes"
+            )
+        budget = max_bytes
+    g = max(1, min(len(seeds), min(budget, memory_bytes()) // per_seed))
+    return [seeds[a : a + g] for a in range(0, len(seeds), g)]
+
+
+def _score_bytes(Ns: list[int], n_eval, itemsize: int, rows, per_row) -> int:
+    """Per-seed bytes of the scoring temporaries: the max over the sizes n of min(rows(n), n_eval) query rows of
+    per_row(n) elements each (rows(n): the row chunk of size n, per_row(n): elements a row holds at once)."""
+    return itemsize * max(min(rows(n), _n_eval(n_eval, n)) * per_row(n) for n in Ns)
 
 
 def _sizes(N, name: str = "N") -> tuple[list[int], bool]:
@@ -247,6 +294,7 @@ def lowrank_accuracy(
     n_eval: int | None = None,
     eta: float = 1.0,
     chunk: int | None = None,
+    max_bytes: int | None = None,
     device=None,
     dtype=None,
 ) -> torch.Tensor:
@@ -274,6 +322,10 @@ def lowrank_accuracy(
         Step size, in (0, inf) (the argmax does not depend on it).
     chunk : int or None, default None
         Query rows scored per chunk, >= 1 (None: sized so that a temporary holds at most CHUNK_ELEMENTS elements).
+    max_bytes : int or None, default None
+        Working-memory budget in bytes, an integer >= 1: the seeds run in groups whose tables and temporaries
+        (estimated from their shapes) fit in it, each seed's result unchanged; ValueError up front when one seed
+        alone needs more.  None: :data:`MAX_BYTES` (1 GiB), a seed that alone needs more running alone.
     device : str, torch.device or None, default None
         'cpu' (also for None), 'cuda', 'cuda:k' or 'auto'.
     dtype : torch.dtype, str or None, default None
@@ -285,9 +337,29 @@ def lowrank_accuracy(
         float64 accuracies in [0, 1]: shape (S,) for one size, (len(N), S) for a sequence of sizes.
     """
     Ns, scalar = _sizes(N)
-    _, d, seeds, dev, dt = _common(max(Ns), d, seeds, device, dtype)
-    m = _check_m(m, max(Ns), d, seeds, dt)
+    max_bytes = _check_max_bytes(max_bytes)
+    n_max, d, seeds, dev, dt = _common(max(Ns), d, seeds, device, dtype, alloc_seeds=1)
+    m = _check_m(m, n_max, d, seeds, dt, alloc_seeds=1)
     eta = check_float("eta", eta, 0.0, lo_open=True)
+    S, it = len(seeds), torch.finfo(dt).bits // 8
+    per_seed = _lowrank_seed_bytes(Ns, m, d, S, n_eval, chunk, it)
+    what = f"lowrank_accuracy at N = {n_max}, m = {m}, d = {d}, n_eval = {_n_eval(n_eval, n_max)}, {dt}"
+    groups = _seed_groups(seeds, per_seed, max_bytes, what, "N, m, d")
+    out = torch.cat([_lowrank_group(Ns, m, d, g, S, n_eval, eta, chunk, dev, dt) for g in groups], dim=1)
+    return _shape(out, scalar)
+
+
+def _lowrank_seed_bytes(Ns: list[int], m: int, d: int, S: int, n_eval, chunk, itemsize: int) -> int:
+    """Bytes one seed of :func:`lowrank_accuracy` holds at once: E and U (N, d), V and its centred copy (N, m),
+    W1 and W2 with its scaled copy (m, d), H (n_eval, m), and the scoring temporaries."""
+    n = max(Ns)
+    tables = 2 * n * d + 2 * n * m + 3 * m * d + _n_eval(n_eval, n) * m
+    return itemsize * tables + _score_bytes(Ns, n_eval, itemsize, lambda k: _rows(S * k, chunk), lambda k: 2 * k)
+
+
+def _lowrank_group(Ns: list[int], m: int, d: int, seeds, S: int, n_eval, eta: float, chunk, dev, dt) -> torch.Tensor:
+    """Accuracies (len(Ns), len(seeds)) of one seed group; S, the call's number of seeds, sizes the row chunks
+    (as when every seed runs at once, so the results do not depend on the grouping)."""
     n_max = max(Ns)
     W1 = Embedding(m, d, seeds, "gaussian", "w").full(device=dev, dtype=dt) * math.sqrt(d / m)
     E = Embedding(n_max, d, seeds, "gaussian", "e").full(device=dev, dtype=dt)
@@ -296,8 +368,8 @@ def lowrank_accuracy(
     for i, n_tok in enumerate(Ns):
         W2 = _one_step(V[:, :n_tok], E[:, :n_tok], eta)  # (S, m, d)
         H = E[:, : _n_eval(n_eval, n_tok)] @ W2.transpose(1, 2)
-        out[i] = recall_correct(H, V[:, :n_tok], chunk=chunk).to(torch.float64).mean(1)
-    return _shape(out, scalar)
+        out[i] = recall_correct(H, V[:, :n_tok], chunk=_rows(S * n_tok, chunk)).to(torch.float64).mean(1)
+    return out
 
 
 # ----------------------------------------------------------------------------- CP2 / CP3: MLP
@@ -315,9 +387,9 @@ def _inputs(N: int, d: int, seeds, pairs: int, dev, dt) -> torch.Tensor:
     return Embedding(N, d, seeds, "sphere", "e").full(device=dev, dtype=dt)
 
 
-def _mlp_check(N, m, d, seeds, act, pairs, eta, device, dtype):
-    N, d, seeds, dev, dt = _common(N, d, seeds, device, dtype)
-    m = _check_m(m, N, d, seeds, dt)
+def _mlp_check(N, m, d, seeds, act, pairs, eta, device, dtype, alloc_seeds: int | None = None):
+    N, d, seeds, dev, dt = _common(N, d, seeds, device, dtype, alloc_seeds)
+    m = _check_m(m, N, d, seeds, dt, alloc_seeds)
     eta = check_float("eta", eta, 0.0, lo_open=True)
     check_choice("activation", act, ACTIVATIONS)
     pairs = check_int("pairs", pairs, 0)
@@ -424,6 +496,7 @@ def mlp_accuracy(
     n_eval: int | None = None,
     eta: float = 1.0,
     chunk: int | None = None,
+    max_bytes: int | None = None,
     device=None,
     dtype=None,
 ) -> torch.Tensor:
@@ -455,6 +528,10 @@ def mlp_accuracy(
         Step size, in (0, inf) (the argmax does not depend on it).
     chunk : int or None, default None
         Query rows scored per chunk, >= 1 (None: sized so that a temporary holds at most CHUNK_ELEMENTS elements).
+    max_bytes : int or None, default None
+        Working-memory budget in bytes, an integer >= 1: the seeds run in groups whose tables and temporaries
+        (estimated from their shapes) fit in it, each seed's result unchanged; ValueError up front when one seed
+        alone needs more.  None: :data:`MAX_BYTES` (1 GiB), a seed that alone needs more running alone.
     device : str, torch.device or None, default None
         'cpu' (also for None), 'cuda', 'cuda:k' or 'auto'.
     dtype : torch.dtype, str or None, default None
@@ -469,16 +546,42 @@ def mlp_accuracy(
     if pairs:
         if len(Ns) != 1:
             raise ValueError("pairs needs a single N = pairs^2; use multi_accuracy for a sweep")
-    n_max, m, d, seeds, eta, pairs, dev, dt = _mlp_check(max(Ns), m, d, seeds, activation, pairs, eta, device, dtype)
+    max_bytes = _check_max_bytes(max_bytes)
+    n_max, m, d, seeds, eta, pairs, dev, dt = _mlp_check(
+        max(Ns), m, d, seeds, activation, pairs, eta, device, dtype, alloc_seeds=1
+    )
+    S, it = len(seeds), torch.finfo(dt).bits // 8
+    per_seed = _mlp_seed_bytes(Ns, m, d, S, n_eval, chunk, it)
+    what = f"mlp_accuracy at N = {n_max}, m = {m}, d = {d}, n_eval = {_n_eval(n_eval, n_max)}, {dt}"
+    groups = _seed_groups(seeds, per_seed, max_bytes, what, "N, m, d")
+    out = torch.cat([_mlp_group(Ns, m, d, g, S, activation, pairs, n_eval, eta, chunk, dev, dt) for g in groups], dim=1)
+    return _shape(out, scalar)
+
+
+def _mlp_seed_bytes(Ns: list[int], m: int, d: int, S: int, n_eval, chunk, itemsize: int) -> int:
+    """Bytes one seed of :func:`mlp_accuracy` holds at once (an upper bound), the larger of its two phases plus the
+    scoring temporaries: the features (the inputs (N, d), for pairs the sums and their normalised copy; the
+    pre-activations (N, m) and the activation's temporaries, 4 such) and the one step (phi (N, m), U and its centred
+    copy (N, d), W2 and W1 with its scaled copy (m, d), H (n_eval, d))."""
+    n = max(Ns)
+    tables = max(2 * n * d + 4 * n * m, n * m + 2 * n * d + 3 * m * d + _n_eval(n_eval, n) * d)
+    return itemsize * tables + _score_bytes(Ns, n_eval, itemsize, lambda k: _rows(S * k, chunk), lambda k: 2 * k)
+
+
+def _mlp_group(
+    Ns: list[int], m: int, d: int, seeds, S: int, act: str, pairs: int, n_eval, eta: float, chunk, dev, dt
+) -> torch.Tensor:
+    """Accuracies (len(Ns), len(seeds)) of one seed group; S, the call's number of seeds, sizes the row chunks."""
+    n_max = max(Ns)
     W2 = _hidden_weights(m, d, seeds, dev, dt)
-    phi = _mlp_features(_inputs(n_max, d, seeds, pairs, dev, dt), W2, activation)  # (S, N, m)
+    phi = _mlp_features(_inputs(n_max, d, seeds, pairs, dev, dt), W2, act)  # (S, N, m)
     U = Embedding(n_max, d, seeds, "gaussian", "u").full(device=dev, dtype=dt)
     out = torch.empty(len(Ns), len(seeds), dtype=torch.float64, device=dev)
     for i, n_tok in enumerate(Ns):
         W1 = _one_step(U[:, :n_tok], phi[:, :n_tok], eta)  # (S, d, m)
         H = phi[:, : _n_eval(n_eval, n_tok)] @ W1.transpose(1, 2)
-        out[i] = recall_correct(H, U[:, :n_tok], chunk=chunk).to(torch.float64).mean(1)
-    return _shape(out, scalar)
+        out[i] = recall_correct(H, U[:, :n_tok], chunk=_rows(S * n_tok, chunk)).to(torch.float64).mean(1)
+    return out
 
 
 def multi_accuracy(
@@ -491,6 +594,7 @@ def multi_accuracy(
     n_eval: int | None = None,
     eta: float = 1.0,
     chunk: int | None = None,
+    max_bytes: int | None = None,
     device=None,
     dtype=None,
 ) -> torch.Tensor:
@@ -519,6 +623,10 @@ def multi_accuracy(
         Step size, in (0, inf).
     chunk : int or None, default None
         Query rows scored per chunk, >= 1 (None: sized so that a temporary holds at most CHUNK_ELEMENTS elements).
+    max_bytes : int or None, default None
+        Working-memory budget in bytes, an integer >= 1: the seeds run in groups whose tables and temporaries
+        (estimated from their shapes) fit in it, each seed's result unchanged; ValueError up front when one seed
+        alone needs more.  None: :data:`MAX_BYTES` (1 GiB), a seed that alone needs more running alone.
     device : str, torch.device or None, default None
         'cpu' (also for None), 'cuda', 'cuda:k' or 'auto'.
     dtype : torch.dtype, str or None, default None
@@ -532,7 +640,13 @@ def multi_accuracy(
     ns, scalar = _sizes(n, "n")
     seeds = check_seeds(seeds)
     d_ = check_int("d", d, 2)
-    check_alloc("n, d", 4.0 * len(seeds) * max(ns) ** 2 * d_)  # the n^2 pair inputs (S, n^2, d)
+    check_alloc("n, d", 4.0 * max(ns) ** 2 * d_)  # one seed's n^2 pair inputs (n^2, d)
+    max_bytes = _check_max_bytes(max_bytes)
+    # one seed of the largest n must fit (max_bytes, this machine): refuse up front, not after the smaller n ran
+    N, m_, d_, _, _, _, _, dt = _mlp_check(max(ns) ** 2, m, d_, seeds, activation, max(ns), eta, device, dtype, 1)
+    per_seed = _mlp_seed_bytes([N], m_, d_, len(seeds), n_eval, chunk, torch.finfo(dt).bits // 8)
+    what = f"multi_accuracy at n = {max(ns)} (N = {N}), m = {m_}, d = {d_}, n_eval = {_n_eval(n_eval, N)}, {dt}"
+    _seed_groups(seeds, per_seed, max_bytes, what, "n, m, d")
     out = torch.stack(
         [
             mlp_accuracy(
@@ -545,6 +659,7 @@ def multi_accuracy(
                 n_eval=n_eval,
                 eta=eta,
                 chunk=chunk,
+                max_bytes=max_bytes,
                 device=device,
                 dtype=dtype,
             )
@@ -606,6 +721,7 @@ def relu_accuracy(
     kind: str = "sphere",
     n_eval: int | None = None,
     chunk: int | None = None,
+    max_bytes: int | None = None,
     device=None,
     dtype=None,
 ) -> torch.Tensor:
@@ -633,6 +749,10 @@ def relu_accuracy(
         Evaluate on the first min(n_eval, N) tokens, n_eval >= 1 (None: all N).
     chunk : int or None, default None
         Query rows scored per chunk, >= 1 (None: sized so that a temporary holds at most CHUNK_ELEMENTS elements).
+    max_bytes : int or None, default None
+        Working-memory budget in bytes, an integer >= 1: the seeds run in groups whose tables and temporaries
+        (estimated from their shapes) fit in it, each seed's result unchanged; ValueError up front when one seed
+        alone needs more.  None: :data:`MAX_BYTES` (1 GiB), a seed that alone needs more running alone.
     device : str, torch.device or None, default None
         'cpu' (also for None), 'cuda', 'cuda:k' or 'auto'.
     dtype : torch.dtype, str or None, default None
@@ -644,19 +764,32 @@ def relu_accuracy(
         float64 accuracies in [0, 1]: shape (S,) for one size, (len(N), S) for a sequence of sizes.
     """
     Ns, scalar = _sizes(N)
-    n_max, d, seeds, dev, dt = _common(max(Ns), d, seeds, device, dtype)
+    max_bytes = _check_max_bytes(max_bytes)
+    n_max, d, seeds, dev, dt = _common(max(Ns), d, seeds, device, dtype, alloc_seeds=1)
     eta = check_float("eta", eta, 0.0, 1.0, lo_open=True, hi_open=True)
     check_choice("kind", kind, ("sphere", "gaussian"))
+    S, it = len(seeds), torch.finfo(dt).bits // 8
+    # E and U (N, d); per query row: E_q E^T and its ReLU, the scores and their masked copy (N each), R U (d)
+    scoring = _score_bytes(Ns, n_eval, it, lambda k: _rows(3 * S * k, chunk), lambda k: 4 * k + d)
+    per_seed = it * 2 * n_max * d + scoring
+    what = f"relu_accuracy at N = {n_max}, d = {d}, n_eval = {_n_eval(n_eval, n_max)}, {dt}"
+    groups = _seed_groups(seeds, per_seed, max_bytes, what, "N, d")
+    out = torch.cat([_relu_group(Ns, d, g, S, eta, kind, n_eval, chunk, dev, dt) for g in groups], dim=1)
+    return _shape(out, scalar)
+
+
+def _relu_group(Ns: list[int], d: int, seeds, S: int, eta: float, kind: str, n_eval, chunk, dev, dt) -> torch.Tensor:
+    """Accuracies (len(Ns), len(seeds)) of one seed group; S, the call's number of seeds, sizes the row chunks."""
+    n_max = max(Ns)
     E = Embedding(n_max, d, seeds, kind, "e").full(device=dev, dtype=dt)
     U = Embedding(n_max, d, seeds, kind, "u").full(device=dev, dtype=dt)
-    S = len(seeds)
-    out = torch.empty(len(Ns), S, dtype=torch.float64, device=dev)
+    out = torch.empty(len(Ns), len(seeds), dtype=torch.float64, device=dev)
     for i, n_tok in enumerate(Ns):
         n = _n_eval(n_eval, n_tok)
-        ok = torch.empty(S, n, dtype=torch.bool, device=dev)
+        ok = torch.empty(len(seeds), n, dtype=torch.bool, device=dev)
         c = _rows(3 * S * n_tok, chunk)
         for a in range(0, n, c):
             b = min(a + c, n)
             ok[:, a:b] = _correct_rows(_relu_scores(E[:, a:b], E[:, :n_tok], U[:, :n_tok], eta), a)
         out[i] = ok.to(torch.float64).mean(1)
-    return _shape(out, scalar)
+    return out
