@@ -26,6 +26,7 @@ from plotting import figure, loglog_band
 from scipy.stats import norm
 from scipy.stats import t as t_dist
 from stats import (
+    Fit,
     bonferroni,
     bootstrap_interval,
     cluster_fit,
@@ -76,6 +77,16 @@ DGRID = {
         T=10**7,
     ),
 }
+# SL8(a): the best threshold, min over r of the seed-mean error of q = 1{x <= r d}, on the full tier's ratio grid
+# (factors of sqrt 2) at d >= 64. Per seed the error at r >= 1/4 is heavy-tailed (in 1-3% of seeds a stored top token
+# is not recalled: error ~0.6 against a mean of 0.003 at d = 1024), so the seed-mean curve needs many seeds; these
+# seeds are disjoint from the other simulations' (offset BEST_OFFSET). See test_SL8 for how the count was fixed.
+BEST = {
+    "fast": dict(N=10**4, d=[64, 128, 256, 512, 1024], ratios=[2.0 ** (k / 2) for k in range(-12, 5)], seeds=160),
+    "full": dict(N=10**5, d=[64, 128, 256, 512, 1024, 2048], ratios=[2.0 ** (k / 2) for k in range(-12, 5)], seeds=160),
+}
+BEST_OFFSET = 1000
+SL8_BOOT = 2000
 SMALL = {
     "fast": dict(N=256, d=[16, 32, 64, 128, 256, 512, 1024, 2048], T=[10, 32, 100, 316, 1000, 3162, 10000], seeds=40),
     "full": dict(
@@ -97,8 +108,14 @@ def sim(shared, seeds, scale, device):
     """``sim(kind, alpha)``: one of the three simulations that the SL checks share, run once per module
     (``shared``) on seeds of the fixed tag 'scaling-core' (new ones under --fresh-seeds): 'core' (the (d, T)
     grid, N = 10^5), 'dgrid' (q = p, 1, thresholds and counts on the d grid), 'small' (N = 256, d >> N) and
-    'topT' (SL4: q = top d/8 seen at the largest d on its T window, the core's seeds plus seeds_T - seeds more)."""
-    kinds = {"core": (_core, GRID, 0), "dgrid": (_dgrid, DGRID, 2), "small": (_small, SMALL, 1)}
+    'topT' (SL4: q = top d/8 seen at the largest d on its T window, the core's seeds plus seeds_T - seeds more)
+    and 'best' (SL8(a): q = 1{x <= r d} on the ratio grid of BEST, its own seeds)."""
+    kinds = {
+        "core": (_core, GRID, 0),
+        "dgrid": (_dgrid, DGRID, 2),
+        "small": (_small, SMALL, 1),
+        "best": (_best, BEST, BEST_OFFSET),
+    }
 
     def get(kind: str, alpha: float) -> dict:
         if kind == "topT":  # the core's seeds and SL4's extra ones (the offsets after the core's)
@@ -195,6 +212,72 @@ def _dgrid(alpha: float, scale: str, seeds: tuple, device: str) -> dict:
         N=N, d=np.array(ds, float), ratios=np.array(R), p=p.numpy(), f=f.numpy(), S=S, T=np.array([g["T"]], float)
     )
     return out
+
+
+def _best(alpha: float, scale: str, seeds: tuple, device: str) -> dict:
+    """Population errors of q = 1{x <= r d} for every ratio r of BEST at each d of BEST: err (S, D, R), d, ratios.
+
+    No sample is drawn (the threshold scheme stores the first floor(r d) tokens by rank)."""
+    g = BEST[scale]
+    N, ds, R = g["N"], g["d"], g["ratios"]
+    p = zipf_probs(N, alpha)
+    f = mod_map(N, M)
+    z = torch.zeros(len(seeds), N, dtype=torch.float64)
+    err = np.empty((len(seeds), len(ds), len(R)))
+    for i, d in enumerate(ds):
+        q = torch.stack([scheme_weights("threshold", z, p, d, c=1.0 / r) for r in R], 1).float()
+        E, U = Embedding(N, d, seeds, stream="e"), Embedding(M, d, seeds, stream="u")
+        err[:, i] = population_error(q, f, E, U, p, device=device).cpu().numpy()
+    return {"err": err, "d": np.array(ds, float), "ratios": np.array(R), "N": N, "p": p.numpy(), "f": f.numpy()}
+
+
+def _envelope(d, err) -> tuple[float, np.ndarray, np.ndarray]:
+    """The best-threshold curve E*(d) = min_r mean_s err[s, d, r] (err (S, D, R)), the slope of log E* on log d
+    (OLS) and the index of the minimising ratio at each d."""
+    m = err.mean(0)
+    j = m.argmin(1)
+    e = m[np.arange(len(d)), j]
+    lx = np.log(d) - np.log(d).mean()
+    return float(np.log(e) @ lx / (lx @ lx)), e, j
+
+
+def envelope_fit(d, err, n_boot: int, seed: int, level: float = 0.95) -> tuple[Fit, np.ndarray, np.ndarray]:
+    """Slope of the log best-threshold curve (see :func:`_envelope`) with a percentile bootstrap over seeds that
+    chooses the best ratio again in every replicate (the choice is part of the estimate). Returns the Fit (the
+    intercept is that of the log curve, its interval the bootstrap's too), E* and the ratio indices."""
+    S = err.shape[0]
+    slope, e, j = _envelope(d, err)
+    lx = np.log(d)
+    rng = np.random.default_rng(seed)
+    w = rng.multinomial(S, np.full(S, 1.0 / S), size=n_boot) / S  # (B, S) resampling weights
+    means = (w @ err.reshape(S, -1)).reshape(n_boot, *err.shape[1:])  # (B, D, R)
+    best = np.log(means.min(2))  # (B, D)
+    xc = lx - lx.mean()
+    slopes = best @ xc / (xc @ xc)
+    icpts = best.mean(1) - slopes * lx.mean()
+    a = (1 - level) / 2
+    lo, hi = np.quantile(slopes, [a, 1 - a])
+    ilo, ihi = np.quantile(icpts, [a, 1 - a])
+    icpt = float(np.log(e).mean() - slope * lx.mean())
+    r2 = float(np.corrcoef(lx, np.log(e))[0, 1] ** 2)
+    return Fit(slope, (float(lo), float(hi)), icpt, (float(ilo), float(ihi)), int(err[:, :, 0].size), r2), e, j
+
+
+def _envelope_theory(N: int, alpha: float, d, ratios) -> np.ndarray:
+    """Theory's best threshold on the same grids: min over r of the finite-d predicted error (Gaussian recall with
+    interference, theory.scaling.predicted_error) of q = 1{x <= floor(r d)} at each d."""
+    p = zipf_probs(N, alpha).numpy()
+    f = mod_map(N, M).numpy()
+    out = []
+    for dd in d:
+        best = 1.0
+        for K in sorted({int(np.floor(dd * r)) for r in ratios}):
+            if K >= 1:
+                q = np.zeros(N)
+                q[:K] = 1.0
+                best = min(best, ts.predicted_error(q, f, M, int(dd), p))
+        out.append(best)
+    return np.array(out)
 
 
 def _small(alpha: float, scale: str, seeds: tuple, device: str) -> dict:
@@ -924,16 +1007,38 @@ def _ones_best(s: dict, i: int) -> tuple[bool, float]:
     return bool(bonferroni(pv).all()), float(np.max(pv))
 
 
-def test_SL8_capacity_and_orderings(scale, sim, record, finding):
+def test_SL8_capacity_and_orderings(scale, sim, seeds, record, finding):
     """SL8 (000 'Scaling laws with finite capacity'): "can store at most d memories (approximation error
     d^-alpha+1)"; "q = 1 is best if we have enough capacity". Plus the ordering of 001's table:
     the threshold scheme beats q = p.
 
-    (a) Best threshold: over q = 1{x <= r d} on a grid of ratios r (2^-6..4), the best error
-    E*(d) = min_r E(r d) should fall as d^-(alpha-1) (K* ∝ d: about d memories), not d^-2(alpha-1)
-    (the injective capacity d^2 would give). Per seed the error at the ratio minimising the mean; the
-    clustered CI of the slope over d >= 64 must contain -(alpha-1) or the finite-N slope of
-    (1-1/M) tail(r* d). Negative control: +-0.1 and -2(alpha-1) rejected.
+    (a) Best threshold: over q = 1{x <= r d} on a grid of ratios r (factors of sqrt 2, 2^-6..4), the best error
+    E*(d) = min_r E[error(r d)] should fall as d^-(alpha-1) (K* ∝ d: about d memories), not d^-2(alpha-1)
+    (the injective capacity d^2 would give). Estimate: the seed-mean error at each (d, r), its minimum over r at
+    each d, and the OLS slope of log E* on log d over d >= 64 (simulation 'best', its own seeds). Interval: 95%
+    percentile bootstrap over seeds (SL8_BOOT replicates) that chooses the best ratio again in every replicate.
+    Predictions: the asymptotic -(alpha-1), and the finite-size slope of theory's own best threshold on the same
+    grids (min over r of theory.scaling.predicted_error, the Gaussian recall with interference: -0.925 in the fast
+    tier, where the optimal ratio is 1/4 and slowly falls with d, a log factor). Verdict: slope_verdict (the
+    interval contains either). Negative control: the law of d^2 memories, slope -2(alpha-1), must be rejected (the
+    alternative the claim rules out). The suite's generic +-0.1 control is recorded but does not decide: see Seeds.
+    Seeds (fixed before this verdict was read, from 14 draws of 40 seeds on the same grids): at r >= 1/4 the
+    per-seed error is heavy-tailed (in 1-3% of seeds a stored top token is lost: error ~0.6 against a mean of 0.003
+    at d = 1024), and the minimum of the seed means follows whichever ratio the lost tokens spare. Over 14 draws of
+    40 seeds the estimate's sd was 0.059 and the mean bootstrap SE 0.046 (about 20% short: its 95% interval
+    covers about 88%); pooled, 560 seeds gave -0.964, SE 0.026, and 120 seeds SE 0.035-0.051: the SE falls slower
+    than 1/sqrt(S), because more seeds hold more lost tokens.
+    Rejecting +-0.1 with 99% power needs SE <= 0.013 (the estimate, -0.96, lies 0.06 from -0.9), thousands of
+    seeds; so +-0.1 cannot be the control here, and the record states whether it was rejected. 160 seeds (SE about
+    0.04, half-width about 0.08; 4 times the dgrid's seeds, about a minute of the fast tier) keep the interval far
+    from -2(alpha-1), and an estimate near -0.96 misses both predictions only beyond 3 SE.
+    First run (seed base 0, 160 seeds): -0.880 [-0.996, -0.815], theory's -0.925 inside, -1 just outside.
+    History: the check chose the ratio minimising the mean of 40 seeds on the dgrid's coarse grid (factors of 2)
+    and fitted the clustered per-seed slope at that ratio, as if the choice were fixed: over 5 reruns the slope's sd
+    was 0.057 against a within-run SE of 0.015 (coverage of the pooled estimate 60%), and seed base 2 refuted
+    (-1.064 [-1.088, -1.041]). The per-seed best ratio (each seed its own minimum) was calibrated (sd 0.018, SE
+    0.023) but estimates another quantity, E[min] (slope -0.87, shallower: the gain of choosing per seed grows as d
+    falls), so it was not used.
     (b) Threshold (c = 8) beats q = p at every d >= 50: one-sided paired t-tests, each p < 0.05/#d
     (Bonferroni). Negative control: the reversed ordering is significant at no such d.
     (c) q = 1 is best only with enough capacity: N = 256, d = 8N: q = 1 has a lower error than q = p,
@@ -944,18 +1049,16 @@ def test_SL8_capacity_and_orderings(scale, sim, record, finding):
     for alpha in _alphas(scale):
         r = sim("dgrid", alpha)
         d, R = r["d"], r["ratios"]
-        # (a)
-        mean_r = r["err_ratio"].mean(0)  # (D, R)
-        jbest = np.argmin(mean_r, 1)
-        Estar = r["err_ratio"][:, np.arange(len(d)), jbest]  # (S, D)
-        sel = d >= 64
-        fit = cluster_fit(d[sel], Estar[:, sel])
+        # (a) the best threshold on its own seeds, the ratio chosen again in every bootstrap replicate
+        b = sim("best", alpha)
+        dB, RB = b["d"], b["ratios"]
+        fit, Estar, jbest = envelope_fit(dB, b["err"], SL8_BOOT, seeds(1, tag="SL8-bootstrap")[0])
         asym = -(alpha - 1)
-        fin_curve = ts.threshold_error(r["N"], alpha, d * R[jbest], 1.0, M)
-        fin = ts.loglog_slope(d[sel], fin_curve[sel])
+        fin_curve = _envelope_theory(b["N"], alpha, dB, RB)
+        fin = ts.loglog_slope(dB, fin_curve)
         sv_a = slope_verdict(fit, asym, fin, shift=NC_SHIFT)
         ok_a = sv_a.ok
-        nc_a = sv_a.nc_rejected and not fit.contains(-2 * (alpha - 1))
+        nc_a = not fit.contains(-2 * (alpha - 1))  # the d^2 law; +-0.1 (sv_a.nc_rejected) recorded, not deciding
         # (b) the threshold c = 8 against q = p, paired by seed at every d, Bonferroni over d >= 50
         big = d >= 50
         jc = int(np.argmin(np.abs(R - 1 / C)))
@@ -976,24 +1079,13 @@ def test_SL8_capacity_and_orderings(scale, sim, record, finding):
         ok = ok_a and ok_b and ok_c
         nc = nc_a and nc_b and nc_c
         fig, axes = figure(3, 1, w=4.4)
-        loglog_band(
-            axes[0],
-            d,
-            Estar,
-            f"best threshold E*(d): slope {fit}",
-            pred_x=d,
-            pred_y=fin_curve,
-            pred_label="(1-1/M) tail(r* d)",
-            xlabel="d",
-            ylabel="population error",
-            title=f"SL8(a) alpha={alpha}: at most ~d memories",
-        )
-        axes[0].plot(
-            d[sel],
-            Estar[:, sel].mean(0)[0] * (d[sel] / d[sel][0]) ** (-2 * (alpha - 1)),
-            ":",
-            label="d^-2(alpha-1) (d^2 memories)",
-        )
+        ax = axes[0]
+        ax.plot(dB, Estar, "o-", ms=4, label=f"best threshold E*(d) = min_r mean: slope {fit}")
+        ax.plot(dB, fin_curve, "--", c="k", lw=1, label=f"theory's best threshold (slope {fin:.3f})")
+        ax.plot(dB, Estar[0] * (dB / dB[0]) ** asym, ":", c="gray", label=f"d^{asym:g} (about d memories)")
+        ax.plot(dB, Estar[0] * (dB / dB[0]) ** (-2 * (alpha - 1)), ":", label="d^-2(alpha-1) (d^2 memories)")
+        ax.set(xscale="log", yscale="log", xlabel="d", ylabel="population error")
+        ax.set_title(f"SL8(a) alpha={alpha}: at most ~d memories ({b['err'].shape[0]} seeds)", fontsize=9)
         axes[0].legend(fontsize=6)
         loglog_band(
             axes[1],
@@ -1024,19 +1116,26 @@ def test_SL8_capacity_and_orderings(scale, sim, record, finding):
             prediction=f"alpha={alpha}: best-threshold error slope {asym:.3f} (finite {fin:.3f}), "
             "optimal K*/d constant; "
             "threshold < q=p for d >= 50; q = 1 best iff d >> N",
-            measurement=f"(a) slope {fit} ({sv_a.how}), optimal r* = K*/d per d: "
-            f"{', '.join(f'{x:.3g}' for x in R[jbest])}; (b) max p-value over d >= 50: {pb[big].max():.2g}; "
+            measurement=f"(a) slope {fit} ({sv_a.how}; bootstrap over {b['err'].shape[0]} seeds, r* chosen again in "
+            f"each replicate; theory's best threshold {fin:.3f}; the d^2 law {-2 * (alpha - 1):g} "
+            f"{'rejected' if nc_a else 'NOT rejected'}, the prediction +-0.1 "
+            f"{'rejected' if sv_a.nc_rejected else 'not rejected (resolution, see the docstring)'}), "
+            f"optimal r* = K*/d per d: {', '.join(f'{x:.3g}' for x in RB[jbest])}; "
+            f"(b) max p-value over d >= 50: {pb[big].max():.2g}; "
             f"(c) N={s['N']}, d={s['d'][i8]:.0f}: q=1 best (max p {pmax_big:.2g}); "
             f"N={r['N']}: q=1 worse than threshold at every d (max p {pw.max():.2g})",
             interval=fit.slope_ci,
-            interval_of="log-log slope of the best-threshold error on d",
+            interval_of="log-log slope of the best-threshold error (min over r of the seed mean) on d",
             estimate=fit.slope,
-            criterion="(a) slope CI contains -(alpha-1) or finite slope; (b) all Bonferroni paired tests; "
+            criterion="(a) slope CI (seed bootstrap, ratio re-chosen) contains -(alpha-1) or theory's finite slope, "
+            "excludes -2(alpha-1); (b) all Bonferroni paired tests; "
             "(c) q=1 best at d=8N, "
             "worse than threshold at N=1e5",
             verdict="reproduced" if ok else "refuted",
             negative_control={
-                "prediction": "(a) slope +-0.1 and -2(alpha-1); (b) reversed ordering; (c) q=1 best at d=16, N=256",
+                "prediction": "(a) slope -2(alpha-1) (d^2 memories); (b) reversed ordering; "
+                "(c) q=1 best at d=16, N=256",
+                "a_pm01_rejected": sv_a.nc_rejected,
                 "rejected": nc,
                 "a": nc_a,
                 "b": nc_b,
@@ -1046,9 +1145,10 @@ def test_SL8_capacity_and_orderings(scale, sim, record, finding):
             figure=fig,
             data={
                 "alpha": alpha,
-                "d": d,
-                "Estar": Estar.mean(0),
-                "r_star": R[jbest],
+                "d": dB,
+                "Estar": Estar,
+                "Estar_theory": fin_curve,
+                "r_star": RB[jbest],
                 "p_b": pb,
                 "p_b_rev": pb_rev,
                 "p_ones_worse": pw,
