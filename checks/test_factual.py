@@ -5,7 +5,8 @@ FR1-FR3 train one-layer transformers (impl.factual.train_transformers: random N(
 softmax heads from the last position, optional ReLU MLP, full-batch Adam, 400 cosine-decayed steps)
 on every fact (s, r) of a random fact table with noise tokens, and measure the accuracy over all S R
 facts (argmax over all R D attributes, fresh noise) along a size grid. Sizes of one (S, R) are one
-batched run (masks), so a whole success curve costs one training.
+batched run (masks), so a whole success curve costs one training; its models train in groups whose memory fits
+the check's ``memory_budget`` (``--memory-budget``; the grouping does not change any value).
 """
 
 from __future__ import annotations
@@ -59,16 +60,23 @@ def _boot(ks, acc, rng, n=200):
     return bootstrap_interval(lambda m: _threshold(ks, m), acc, axis=0, n_boot=n, rng=rng)
 
 
-def _sweep(configs, make_sizes, ks, tr, seeds, device):
-    """Train every config over the grid ``ks`` (one batched run per config): per config the (seeds, K)
-    accuracy and its threshold k*, with a bootstrap interval over seeds."""
+def _sweep(configs, make_sizes, ks, tr, seeds, device, memory_budget):
+    """Train every config over the grid ``ks`` (one batched run per config, its models in groups that fit in
+    ``memory_budget`` bytes): per config the (seeds, K) accuracy and its threshold k*, with a bootstrap interval
+    over seeds."""
     out = []
     kx = np.asarray(ks, float)
     for i, cfg in enumerate(configs):
         task, sizes = make_sizes(cfg, ks, tr["d_head"])
         with live():  # progress bars on a terminal
             res = train_transformers(
-                task, sizes, seeds(tr["seeds"], offset=100 * i), steps=tr["steps"], lr=tr["lr"], device=device
+                task,
+                sizes,
+                seeds(tr["seeds"], offset=100 * i),
+                steps=tr["steps"],
+                lr=tr["lr"],
+                max_bytes=memory_budget,
+                device=device,
             )
         acc = res.accuracy
         out.append(
@@ -140,7 +148,7 @@ def _fr1_sizes(cfg, ks, d_head):
     return FactTask(S, R, D, T=T_PROMPT), Sizes(dims=[d] * len(ks), heads=heads, widths=widths, d_head=d_head)
 
 
-def test_FR1_attention_mlp_sizes(scale, seeds, device, record, finding):
+def test_FR1_attention_mlp_sizes(scale, seeds, device, record, finding, memory_budget):
     """FR1 (000, 'How many parameters do we need?'): a one-layer transformer with attention and MLP and
     random embeddings succeeds with H d_h >~ S + R and m d >~ S R.
 
@@ -165,7 +173,7 @@ def test_FR1_attention_mlp_sizes(scale, seeds, device, record, finding):
     """
     g, tr = FR1_GRID[scale], TRAIN[scale]
     ks = np.array(g["ks"])
-    rows = _sweep(g["configs"], _fr1_sizes, ks, tr, seeds, device)
+    rows = _sweep(g["configs"], _fr1_sizes, ks, tr, seeds, device, memory_budget)
     x = np.array([S * R / d for S, R, D, d in g["configs"]], float)
     xh = np.array([S + R for S, R, D, d in g["configs"]], float)
     kst = np.array([r["k_star"] for r in rows])
@@ -247,7 +255,7 @@ def _fr2_sizes(cfg, ks, d_head):
     )
 
 
-def test_FR2_attention_only_sizes(scale, seeds, device, record, finding):
+def test_FR2_attention_only_sizes(scale, seeds, device, record, finding, memory_budget):
     """FR2 (000, 'How many parameters do we need?'): attention only (no MLP) succeeds with
     d >~ R + A_max and H d_h >~ S.
 
@@ -261,7 +269,7 @@ def test_FR2_attention_only_sizes(scale, seeds, device, record, finding):
     """
     g, tr = FR2_GRID[scale], TRAIN[scale]
     ks = np.array(g["ks"])
-    rows = _sweep(g["configs"], _fr2_sizes, ks, tr, seeds, device)
+    rows = _sweep(g["configs"], _fr2_sizes, ks, tr, seeds, device, memory_budget)
     x = np.array([S * (R + D) for S, R, D in g["configs"]], float)
     kst = np.array([r["k_star"] for r in rows])
     kci = np.array([r["k_ci"] for r in rows])
@@ -339,7 +347,7 @@ FR3_GRID = {
 }
 
 
-def test_FR3_parameters_scale_with_facts(scale, seeds, device, record, finding):
+def test_FR3_parameters_scale_with_facts(scale, seeds, device, record, finding, memory_budget):
     """FR3 (000, 'How many parameters do we need?'): the total number of parameters needed scales with the
     number of facts S R (up to A_max, fixed here).
 
@@ -373,7 +381,7 @@ def test_FR3_parameters_scale_with_facts(scale, seeds, device, record, finding):
         w = [max(1, int(round(fact_count(S, R) / 16 * r))) for r in rel_]
         return FactTask(S, R, D, T=T_PROMPT), Sizes(dims=[d] * len(w), heads=w, widths=w, d_head=1)
 
-    rows = _sweep(g["configs"], sizes, rel, tr, seeds, device)
+    rows = _sweep(g["configs"], sizes, rel, tr, seeds, device, memory_budget)
     facts = np.array([fact_count(S, R) for S, R in g["configs"]], float)
     pstar, pci = [], []
     for r in rows:

@@ -389,7 +389,8 @@ def transformer_logits(
     WQ = check_tensor("params['WQ']", params["WQ"], ndim=4)
     H, dh = WQ.shape[1], WQ.shape[2]
     m = params["W1"].shape[1] if torch.is_tensor(params["W1"]) and params["W1"].ndim == 3 else -1
-    want = {"WQ": (B, H, dh, d), "WK": (B, H, dh, d), "WV": (B, H, dh, d), "WO": (B, H, d, dh)}
+    want: dict[str, tuple[int, ...]] = {"WQ": (B, H, dh, d), "WK": (B, H, dh, d), "WV": (B, H, dh, d)}
+    want |= {"WO": (B, H, d, dh)}
     want |= {"W1": (B, m, d), "W2": (B, d, m)}
     for k in _PARAM_KEYS:
         t = check_tensor(f"params[{k!r}]", params[k], shape=want[k], allow_empty=k in ("W1", "W2"))
@@ -525,6 +526,79 @@ def _padded_embeddings(n: int, sizes: Sizes, seeds: tuple, stream: str, device, 
     return out.reshape(-1, n, dmax).to(device)
 
 
+#: default ``max_bytes`` of :func:`train_transformers` (1 GiB): all models' weights plus one group's working memory
+TRAIN_MAX_BYTES = 2**30
+
+
+def _train_memory(task: FactTask, sizes: Sizes, num_seeds: int, *, dtype=None) -> tuple[int, int]:
+    """Estimated memory of :func:`train_transformers`: bytes held for all models, and working bytes per model.
+
+    Every model is padded to the grid's (H_max, d_max, m_max) (:func:`init_params`), so all num_seeds * K models
+    need the same working memory. With n = S R prompts of T tokens, Hd = H_max d_head, P = 4 Hd d_max +
+    2 m_max d_max padded weights per model and b bytes per element of ``dtype``:
+
+        per_model = b (8 n T Hd + 2 n T d_max + 4 n T H_max + n (6 Hd + 8 d_max + 6 m_max + 4 A) + 6 P) + 8 n,
+        shared = b num_seeds K (3 P + (V + A) d_max + H_max + m_max + d_max).
+
+    per_model counts a training step's largest tensors (keys and values (n, T, Hd), their products and
+    gradients) with a margin, and the weights, gradients and Adam moments; shared counts the initial weights
+    of every model (and init_params's temporaries), their embeddings and masks.
+
+    Parameters
+    ----------
+    task : FactTask
+        The task (n = S R prompts of T tokens, V tokens, A attributes).
+    sizes : Sizes
+        The K model sizes (padded to their maxima).
+    num_seeds : int
+        Number of seeds, >= 1.
+    dtype : torch.dtype, str or None, default None
+        torch.float32 (also for None) or torch.float64, or their names.
+
+    Returns
+    -------
+    shared : int
+        Bytes held for all num_seeds * K models at once (initial weights, embeddings, masks).
+    per_model : int
+        Bytes of working memory per model trained together (activations, gradients, Adam's state).
+    """
+    if not isinstance(task, FactTask):
+        raise ValueError(f"task must be a FactTask, got {type(task).__name__}")
+    if not isinstance(sizes, Sizes):
+        raise ValueError(f"sizes must be a Sizes, got {type(sizes).__name__}")
+    num_seeds = check_int("num_seeds", num_seeds, 1)
+    b = resolve_dtype(dtype).itemsize
+    n, T, A, V = task.n_facts, task.T, task.A, task.V
+    H, m, d = max(sizes.heads), max(sizes.widths), max(sizes.dims)
+    Hd = H * sizes.d_head
+    P = 4 * Hd * d + 2 * m * d
+    per_model = b * (8 * n * T * Hd + 2 * n * T * d + 4 * n * T * H + n * (6 * Hd + 8 * d + 6 * m + 4 * A) + 6 * P)
+    per_model += 8 * n  # int64 targets
+    shared = b * num_seeds * sizes.K * (3 * P + (V + A) * d + H + m + d)
+    return int(shared), int(per_model)
+
+
+def _group_align(task: FactTask, sizes: Sizes, itemsize: int) -> int:
+    """Smallest a such that a models' slice of every weight and activation tensor of a step spans a multiple of
+    64 bytes. MKL's batched products round differently at other alignments (measured), so groups that start at
+    multiples of a place every model at its one-batch address modulo 64 bytes: bit-identical values."""
+    n, T, A = task.n_facts, task.T, task.A
+    H, m, d, dh = max(sizes.heads), max(sizes.widths), max(sizes.dims), sizes.d_head
+    spans = (H * dh * d, m * d, n * T * d, n * d, n * T * H * dh, n * H * dh, n * T * H, n * m, n * A)
+    return max(64 // math.gcd(itemsize * s, 64) if s else 1 for s in spans)
+
+
+def _group_size(B: int, fit: int, align: int) -> int:
+    """Models per group: at most ``fit`` (>= 1), a multiple of ``align`` where ``fit`` allows, near-equal groups."""
+    if fit >= B:
+        return B
+    if fit >= align:
+        fit -= fit % align
+    n_groups = -(-B // fit)
+    even = -(-B // n_groups)
+    return min(fit, -(-even // align) * align) if fit >= align else even
+
+
 def train_transformers(
     task: FactTask,
     sizes: Sizes,
@@ -534,6 +608,7 @@ def train_transformers(
     lr: float = 1e-2,
     eval_every: int = 0,
     noise_seed: int | None = None,
+    max_bytes: float | None = TRAIN_MAX_BYTES,
     device=None,
     dtype=None,
     progress: bool | None = None,
@@ -543,9 +618,23 @@ def train_transformers(
     Each step sees every fact once (S R prompts) with fresh noise; the learning rate decays as a
     cosine from ``lr`` to ``lr/100``. Per seed: its own facts, embeddings (streams 'e', 'u') and
     initialisation; the sizes of one seed share them (common random numbers along the size grid).
-    All num_seeds * K models are one batch (sizes by masks): the loss is the sum of the models' mean
+    The num_seeds * K models (model b = seed index * K + k) train in consecutive groups, each group one
+    batch (sizes by masks, every model padded to the whole grid's (H_max, d_max, m_max)) with its own Adam;
+    the results are concatenated in model order. The loss of a group is the sum of its models' mean
     cross-entropies, so Adam (element-wise) updates each model exactly as if it were trained alone.
-    The noise of the prompts is shared by the batch and drawn from ``noise_seed`` (default: the first
+    Groups hold as many models as fit in ``max_bytes`` (the fewest groups, near-equal): with n = S R
+    prompts of T tokens, Hd = H_max d_head, P = 4 Hd d_max + 2 m_max d_max and b bytes per element, a model
+    is counted as b (8 n T Hd + 2 n T d_max + 4 n T H_max + n (6 Hd + 8 d_max + 6 m_max + 4 A) + 6 P) + 8 n
+    bytes, and all models' initial weights, embeddings and masks as b num_seeds K (3 P + (V + A) d_max +
+    H_max + m_max + d_max), a margin over what is measured (a full-tier FR1 model, (S, R, A, d) =
+    (64, 64, 4, 64), H_max = 128, d_head = 4, m_max = 256, float32: counted 322 MiB, measured 130-190 MiB).
+    Grouping does not change any value when each group starts at a multiple of the smallest number of
+    models whose slice of every weight and activation spans a multiple of 64 bytes (then every model sits at
+    its one-batch address modulo 64 bytes; always 1 model when S R and d_max are multiples of 16, as in the
+    checks), and groups are made so whenever ``max_bytes`` holds that many models: bit for bit equal to one
+    batch (tests/test_factual_chunks.py). Otherwise MKL's batched products may round differently (float
+    round-off, measured below 1e-7 relative in the loss in float32).
+    The noise of the prompts is shared by all models and drawn from ``noise_seed`` (default: the first
     seed), so a batch over seeds equals the runs of each seed alone with the same ``noise_seed``.
     Rate at step t: lr (0.01 + 0.99 (1 + cos(pi min(t/steps, 1))) / 2); loss = sum_b (1/(S R)) sum_n CE_b(n).
 
@@ -565,22 +654,27 @@ def train_transformers(
         Record the accuracy every ``eval_every`` steps, >= 0 (0: only at the end).
     noise_seed : int or None, default None
         Seed of the prompt noise, in [0, 2**62] (None: the first seed).
+    max_bytes : float or None, default TRAIN_MAX_BYTES (1 GiB)
+        Memory budget in bytes, in (0, inf): the estimated memory of all models' initial weights and
+        embeddings plus one group's working memory stays under it. None: all models in one group (no budget).
     device : str, torch.device or None, default None
         'cpu' (also for None), 'cuda', 'cuda:k' or 'auto'.
     dtype : torch.dtype, str or None, default None
         torch.float32 (also for None) or torch.float64, or their names.
     progress : bool or None, default None
-        Show a tqdm progress bar over the steps: True, False, or None (shown on a terminal only).
+        Show a tqdm progress bar over the steps of every group: True, False, or None (shown on a terminal only).
 
     Returns
     -------
     TrainResult
-        Final accuracy and loss per (seed, size), parameter counts and the accuracy history.
+        Final accuracy and loss per (seed, size), parameter counts and the accuracy history; ``info`` has
+        'steps', 'lr' and 'groups' (the number of model groups).
 
     Raises
     ------
     ValueError
-        Naming the argument out of its range.
+        Naming the argument out of its range; for ``max_bytes`` too small to hold one model, with the sizes and
+        the bytes one model needs (before any training).
     FloatingPointError
         When training diverged: a training or evaluation loss became non-finite (lower ``lr``).
     """
@@ -595,14 +689,69 @@ def train_transformers(
     if progress is not None:
         check_bool("progress", progress)
     noise_seed = seeds[0] if noise_seed is None else check_int("noise_seed", noise_seed, 0, 2**62)
+    if max_bytes is not None:
+        max_bytes = check_float("max_bytes", max_bytes, 0.0, lo_open=True)
     dev, dt = resolve_device(device), resolve_dtype(dtype)
     nS, K = len(seeds), sizes.K
+    B = nS * K
+    shared, per_model = _train_memory(task, sizes, nS, dtype=dt)
+    if max_bytes is None:
+        group = B
+    else:
+        group = int((max_bytes - shared) // per_model)
+        if group < 1:
+            raise ValueError(
+                f"max_bytes must be at least {(shared + per_model) / 2**30:.3g} GiB ({shared + per_model} bytes) for "
+                f"one model, got {max_bytes / 2**30:.3g} GiB: one model of (d_max, H_max, d_head, m_max) = "
+                f"({max(sizes.dims)}, {max(sizes.heads)}, {sizes.d_head}, {max(sizes.widths)}) on S R = "
+                f"{task.n_facts} prompts of T = {task.T} tokens needs {per_model / 2**30:.3g} GiB of working memory, "
+                f"and the {nS} x {K} models' weights and embeddings {shared / 2**30:.3g} GiB"
+            )
+        group = _group_size(B, group, _group_align(task, sizes, dt.itemsize))
+    check_alloc("task, sizes", shared + min(group, B) * per_model)
     hm, um, dm = _masks(sizes, nS, dev, dt)
     E = _padded_embeddings(task.V, sizes, seeds, "e", dev, dt)
     U = _padded_embeddings(task.A, sizes, seeds, "u", dev, dt)
-    facts = task.facts(seeds).to(dev)  # (nS, S, R)
-    target = facts.reshape(nS, -1).repeat_interleave(K, 0)  # (B, S R), fact n = (n // R, n % R)
-    params = {k: v.requires_grad_(True) for k, v in init_params(sizes, seeds, device=dev, dtype=dt).items()}
+    facts = task.facts(seeds).to(dev).reshape(nS, -1)  # (nS, S R), fact n = (n // R, n % R)
+    init = init_params(sizes, seeds, device=dev, dtype=dt)
+    bounds = [(lo, min(lo + group, B)) for lo in range(0, B, group)]
+
+    from tqdm.auto import tqdm
+
+    bar = tqdm(
+        total=steps * len(bounds),
+        desc="train_transformers",
+        unit="step",
+        disable=None if progress is None else not progress,
+        mininterval=1.0,
+    )
+    accs, losses, hists = [], [], []
+    at: list[int] = []
+    try:
+        for lo, hi in bounds:
+            weights = {k: v[lo:hi] for k, v in init.items()}
+            target = facts[torch.arange(lo, hi, device=dev) // K]  # (G, S R)
+            masks = (hm[lo:hi], um[lo:hi], dm[lo:hi])
+            acc, loss, hist, at = _train_group(
+                task, weights, E[lo:hi], U[lo:hi], target, masks, steps, lr, eval_every, noise_seed, dev, bar
+            )
+            accs.append(acc)
+            losses.append(loss)
+            hists.append(hist)
+    finally:
+        bar.close()
+    acc = np.concatenate(accs).reshape(nS, K)
+    loss = np.concatenate(losses).reshape(nS, K)
+    history = np.concatenate(hists, axis=1).reshape(len(at), nS, K)
+    info = {"steps": steps, "lr": lr, "groups": len(bounds)}
+    return TrainResult(acc, loss, sizes.params, history, np.array(at), info=info)
+
+
+def _train_group(task, init, E, U, target, masks, steps, lr, eval_every, noise_seed, dev, bar):
+    """Train the models of one group (weights ``init``, leading axis the group's models) from scratch: final
+    accuracy and loss (G,), the accuracy history (checkpoints, G) and its steps."""
+    hm, um, dm = masks
+    params = {k: v.detach().clone().requires_grad_(True) for k, v in init.items()}
     opt = torch.optim.Adam(params.values(), lr=lr)
     sched = torch.optim.lr_scheduler.LambdaLR(
         opt, lambda t: 0.01 + 0.99 * 0.5 * (1 + math.cos(math.pi * min(t / steps, 1.0)))
@@ -618,17 +767,9 @@ def train_transformers(
             loss = torch.nn.functional.cross_entropy(lg.transpose(1, 2), target, reduction="none").mean(-1)
         if not bool(finite & torch.isfinite(loss).all()):
             raise FloatingPointError(f"training diverged (non-finite loss by step {tag}); lower lr (got {lr})")
-        return acc.reshape(nS, K).cpu().numpy(), loss.reshape(nS, K).double().cpu().numpy()
+        return acc.cpu().numpy(), loss.double().cpu().numpy()
 
-    from tqdm.auto import tqdm
-
-    for t in tqdm(
-        range(steps),
-        desc="train_transformers",
-        unit="step",
-        disable=None if progress is None else not progress,
-        mininterval=1.0,
-    ):
+    for t in range(steps):
         tok, _, _ = task.prompts(noise_seed, t, device=dev)
         lg = _transformer_logits(params, E, U, tok, hm, um, dm)
         loss = torch.nn.functional.cross_entropy(lg.transpose(1, 2), target, reduction="none").mean(-1).sum()
@@ -637,13 +778,14 @@ def train_transformers(
         loss.backward()
         opt.step()
         sched.step()
+        bar.update(1)
         if eval_every and (t + 1) % eval_every == 0 and t + 1 < steps:
             history.append(evaluate(t)[0])
             at.append(t + 1)
     acc, loss = evaluate(steps)
     history.append(acc)
     at.append(steps)
-    return TrainResult(acc, loss, sizes.params, np.stack(history), np.array(at), info={"steps": steps, "lr": lr})
+    return acc, loss, np.stack(history), at
 
 
 # ------------------------------------------------------------------- linear attention, one-hot
@@ -857,7 +999,7 @@ def gradient_flow_linear(
     w = w.to(device=dev, dtype=dt).requires_grad_(True)
     n_steps = int(round(time / lr))
     marks = np.unique(np.round(np.geomspace(1, n_steps, checkpoints)).astype(int))
-    rec = {k: [] for k in ("loss", "kl_r", "kl_marg", "acc")}
+    rec: dict[str, list[torch.Tensor]] = {k: [] for k in ("loss", "kl_r", "kl_marg", "acc")}
     mi = 0
     for t in range(1, n_steps + 1):
         logq = torch.log_softmax(_linear_onehot_logits(W, w, tok), -1)
