@@ -126,8 +126,11 @@ def _per_seed_score_stats(q, f, M, d, seeds, device, budget):
     N = len(f)
     # G, its masked copy, that copy squared, and working space (measured: tests/test_memory_budget.py); E, U, W
     per_seed = 8 * (5 * N * M + 2 * (N + M) * d + 2 * d * d)
-    need_memory(f"AM2 at d={d}, N={N}, M={M}", per_seed, budget)
-    chunk = max(1, min(len(seeds), budget // per_seed))
+    # shared by every chunk: the masks (N, M) bool and the int64 (row, column) indices that the boolean indexing
+    # of G builds, 16 N M bytes (without them the 256 MiB case of tests/test_memory_budget.py grew 258 MiB)
+    fixed = 18 * N * M
+    need_memory(f"AM2 at d={d}, N={N}, M={M}", per_seed + fixed, budget)
+    chunk = max(1, min(len(seeds), (budget - fixed) // per_seed))
     onehot = torch.nn.functional.one_hot(torch.as_tensor(f), M).bool()
     out = [], [], []
     for i in range(0, len(seeds), chunk):
