@@ -1,0 +1,72 @@
+"""benchmarks/full_tier.py: the full tier's per-family driver and its cost table (issue #20)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from benchmarks import full_tier  # noqa: E402
+
+COSTS = {
+    "families": {
+        "gd": dict(
+            family="gd",
+            threads=1,
+            commit="abc1234",
+            wall_s=70.4,
+            peak_rss_mib=1854.0,
+            rc=0,
+            pytest="5 passed",
+            claims={"GD1": "reproduced", "GD2": "refuted"},
+            device="cpu",
+        ),
+        "scaling": dict(
+            family="scaling",
+            threads=2,
+            commit="abc1234",
+            wall_s=5000.0,
+            peak_rss_mib=9000.0,
+            rc=1,
+            pytest="1 failed, 7 passed",
+            claims={},
+            device="cpu",
+        ),
+    }
+}
+
+
+def test_table_has_every_family_and_says_what_ran():
+    text = full_tier.render(COSTS)
+    rows = [ln for ln in text.splitlines() if ln.startswith("| ") and not ln.startswith("| family")]
+    assert [r.split("|")[1].strip() for r in rows] == list(full_tier.FAMILIES)
+    gd = next(r for r in rows if r.startswith("| gd "))
+    assert "finished" in gd and "0:01:10" in gd and "1854" in gd and "GD1 reproduced, GD2 refuted" in gd
+    sc = next(r for r in rows if r.startswith("| scaling "))
+    assert "exit 1 (1 failed, 7 passed)" in sc
+    assert "| memory | not run here yet |" in text
+    # the projection divides by the bandwidth ratio, the pessimistic column by 10; only finished families count
+    assert f"{full_tier.GPU_GBS / full_tier.CPU_GBS:.0f} times faster" in text
+    assert "0:00:07 |" in gd  # 70.4 s / 10
+    assert "Finished families: 0:01:10" in text
+    assert "--scale full --device cuda" in text
+
+
+def test_section_replaces_itself(tmp_path, monkeypatch):
+    page = tmp_path / "performance.md"
+    page.write_text("# Performance\n\n## 1. something\n")
+    monkeypatch.setattr(full_tier, "PAGE", page)
+    full_tier.write_section(full_tier.render(COSTS))
+    full_tier.write_section(full_tier.render(COSTS))
+    text = page.read_text()
+    assert text.count(f"<!-- section:{full_tier.SECTION} -->") == 1 and text.startswith("# Performance")
+
+
+@pytest.mark.parametrize("argv", [["run", "--families", "nosuch"], ["run", "--threads", "0", "--families", "gd"]])
+def test_bad_arguments_stop(argv):
+    with pytest.raises(SystemExit):
+        full_tier.main(argv)
