@@ -142,7 +142,8 @@ def _hms(s: float) -> str:
 
 def render(costs: dict) -> str:
     """The section: per family the measured wall time and peak memory on this machine, the claims decided, and
-    the projected time on one GPU (bandwidth ratio; the pessimistic bound is the time / 10)."""
+    the projected time on one GPU (bandwidth ratio; the pessimistic bound is the time / 10). ``costs["notes"]``
+    (family -> text, written by hand) says what happened to a family that has no finished run."""
     speed = GPU_GBS / CPU_GBS
     L = [
         f"<!-- section:{SECTION} -->",
@@ -158,8 +159,9 @@ def render(costs: dict) -> str:
     total = 0.0
     for family in FAMILIES:
         r = costs["families"].get(family)
+        note = costs.get("notes", {}).get(family)
         if r is None:
-            L.append(f"| {family} | not run here yet | | | | | | | |")
+            L.append(f"| {family} | not run here yet{': ' + note if note else ''} | | | | | | | |")
             continue
         status = "finished" if r["rc"] == 0 else f"exit {r['rc']} ({r['pytest'] or 'see its log'})"
         claims = ", ".join(f"{k} {v}" for k, v in sorted(r["claims"].items())) or "none"
