@@ -55,14 +55,6 @@ WHY: dict[str, str] = {
     "estimates average -0.980 (sd 0.018) against a within-run standard error of about 0.011 (40 seeds of the same "
     "simulation: per-seed slope sd 0.034, so 0.012 for 8 seeds); an sd from six values can be 1.6x its true value "
     "by chance. The verdict stays reproduced.",
-    "SL8": "not calibrated (open): the best threshold ratio is chosen per d on the same seeds, from a grid that "
-    "doubles, and the mean errors at ratios 1/4 and 1/8 are within 10% of each other at d = 256 and 1024, so the "
-    "choice flips between reruns and moves the slope by about 0.1 (seed base 2 picked 1/8 at d = 128: -1.064 "
-    "[-1.088, -1.041]). The within-run interval (standard error about 0.012) does not carry that variation (sd "
-    "across reruns 0.057; coverage of the pooled mean 60%). A seed bootstrap through the choice is honest but its "
-    "standard error ranges 0.016-0.12 over draws (at ratio 1/4, 3-5% of seeds lose a frequent token, errors up to "
-    "0.6), too wide for the +-0.1 control at 40 seeds; fixing one ratio after seeing which is stable would change "
-    "the claim. To do: decide (a) on an interval through the choice, inconclusive when it cannot reject +-0.1.",
 }
 PREFIX = {"AM": "memory", "GM": "gradients", "SL": "scaling", "OD": "dynamics", "GD": "gd", "CP": "capacity"}
 PREFIX |= {"TF": "transformer", "FR": "factual"}
