@@ -16,7 +16,7 @@ from collections.abc import Mapping, Sequence
 
 from amemory.sweep import task_id
 
-__all__ = ["capacity_curve_task"]
+__all__ = ["BIRTH_RUN_KEYS", "birth_run_task", "capacity_curve_task"]
 
 
 @task_id("capacity_curve")
@@ -59,3 +59,108 @@ def capacity_curve_task(config: Mapping, seeds: Sequence[int], *, device: str = 
         U = Embedding(M, d, seeds, stream="u")
         acc[i] = 1 - recall(torch.ones(N), torch.as_tensor(f), E, U, device=device).error[:, 0].cpu().numpy()
     return acc.T.tolist()
+
+
+BIRTH_RUN_KEYS = (
+    "source",
+    "layers",
+    "T",
+    "d",
+    "K",
+    "steps",
+    "batch",
+    "lr",
+    "eval_every",
+    "eval_batch",
+    "final_batch",
+    "max_bytes",
+    "attention",
+)
+
+
+def _finite(values) -> list:
+    """A float array as a list for the store: non-finite entries (which JSON cannot hold) become None."""
+    import numpy as np
+
+    a = np.asarray(values, dtype=float)
+    return [float(v) if np.isfinite(v) else None for v in a.ravel()]
+
+
+@task_id("birth_run")
+def birth_run_task(config: Mapping, seeds: Sequence[int], *, device: str = "cpu") -> list[dict]:
+    """One run of the paper's model (``impl.birth``) per seed: training curves, probes, final accuracies and the
+    attention maps of one evaluation sequence (TF2, and the paper-model record of TF4).
+
+    Per seed: ``init_birth`` (layers 1 or 2), ``train_birth`` on ``BirthTask(source, T, K)`` with the given steps,
+    batch, rate, evaluation grid and chunk budget ``max_bytes``; then ``birth_evaluate`` on ``final_batch`` fresh
+    sequences (the draw ``step = 2**40 + 1``, the same for every number of layers, so the 1- and 2-layer models of
+    a seed are scored on the same sequences) and ``birth_forward``'s attention on the first of them, cropped to
+    its first ``attention`` positions. Every seed draws from its own generators, so a seed's results do not
+    depend on the other seeds of the call up to float round-off of the batched products (the store's rows are
+    one seed each; the fast tier calls all seeds at once, as before the store).
+
+    Parameters
+    ----------
+    config : mapping
+        The keys of ``BIRTH_RUN_KEYS``: ``source`` ('shakespeare' or 'synthetic'), ``layers`` (1 or 2), ``T``,
+        ``d``, ``K``, ``steps``, ``batch``, ``lr``, ``eval_every``, ``eval_batch``, ``final_batch``, ``max_bytes``
+        (the step's chunk budget in bytes) and ``attention`` (positions of the attention maps kept, >= 1).
+    seeds : sequence of int
+        The seeds of this call.
+    device : str
+        Where the model trains ('cpu', 'cuda', 'auto'); not part of the row's identity.
+
+    Returns
+    -------
+    list of dict
+        Per seed: ``steps`` (the evaluated steps), ``metrics`` ('icl', 'first', 'global', 'loss_icl': one value
+        per evaluated step), ``probes`` ('WOV2', and 'WKQ1', 'WKQ2' for two layers), ``final`` ('icl', 'first',
+        'global', 'loss_icl' on the final sequences), ``attention`` (per layer an ``attention x attention`` map)
+        and ``tokens`` (the first ``attention`` input tokens of that sequence). Non-finite values are None.
+    """
+    import torch
+
+    from impl.birth import BirthTask, birth_evaluate, birth_forward, init_birth, train_birth
+
+    if not isinstance(config, Mapping) or set(config) != set(BIRTH_RUN_KEYS):
+        got = sorted(config) if isinstance(config, Mapping) else type(config).__name__
+        raise ValueError(f"config must be a mapping with exactly the keys {list(BIRTH_RUN_KEYS)}, got {got}")
+    if config["layers"] not in (1, 2):
+        raise ValueError(f"config['layers'] must be 1 or 2, got {config['layers']!r}")
+    n_att = config["attention"]
+    if isinstance(n_att, bool) or not isinstance(n_att, int) or n_att < 1:
+        raise ValueError(f"config['attention'] must be an int >= 1, got {n_att!r}")
+    seeds = tuple(int(s) for s in seeds)
+    task = BirthTask(source=config["source"], T=config["T"], K=config["K"])
+    final = task.sample(config["final_batch"], seeds, step=2**40 + 1, device=device)
+    model = init_birth(task.N, config["T"], config["d"], seeds, layers=config["layers"], device=device)
+    log = train_birth(
+        model,
+        task,
+        steps=config["steps"],
+        batch=config["batch"],
+        lr=config["lr"],
+        eval_every=config["eval_every"],
+        eval_batch=config["eval_batch"],
+        max_bytes=config["max_bytes"],
+    )
+    ev = birth_evaluate(log.model, final)
+    z = final.tokens[:, :1, :-1]
+    with torch.no_grad():
+        _, maps = birth_forward(log.model, z, return_attention=True)
+    n = min(n_att, z.shape[-1])
+    out = []
+    for j in range(len(seeds)):
+        out.append(
+            {
+                "steps": [int(s) for s in log.steps],
+                "metrics": {k: _finite(v[j]) for k, v in log.metrics.items()},
+                "probes": {k: _finite(v[j]) for k, v in log.probes.items()},
+                "final": {k: _finite(v[j : j + 1])[0] for k, v in ev.items()},
+                "attention": [
+                    [_finite(row) for row in mp[j, 0, :n, :n].detach().cpu().double().numpy()] for mp in maps
+                ],
+                "tokens": [int(t) for t in z[j, 0, :n].tolist()],
+            }
+        )
+    return out

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-from conftest import live, need_memory
+from conftest import need_memory
 from plotting import band, figure
 from stats import bootstrap_interval, chi2_rows, crossing, mean_ci, paired_less, seed_proportion_ci
 
@@ -193,47 +193,91 @@ BIRTH = {
 TALK = {"1 layer": (0.55, 0.05), "2 layers": (0.99, 0.01)}  # the talk's numbers and their closeness, fixed in advance
 
 
-def _birth_runs(shared, seeds, scale, device, memory_budget):
+class _Uncached:
+    """A per-test callable handed through the module cache (``shared``) without being part of its key: the
+    ``stored_runs`` fixture is a new closure in every test, but TF2 and TF4 must share one set of runs."""
+
+    def __init__(self, fn):
+        self.fn = fn
+
+    def __hash__(self):
+        return 0
+
+    def __eq__(self, other):
+        return isinstance(other, _Uncached)
+
+
+def _birth_runs(shared, seeds, scale, device, memory_budget, stored_runs):
     """The runs of TF2 (and the probes of TF4's paper-model record), once per module, seeds of tag 'tf-birth'."""
-    return shared(_train_birth, scale, seeds(BIRTH[scale]["seeds"], tag="tf-birth"), device, memory_budget)
+    sd = seeds(BIRTH[scale]["seeds"], tag="tf-birth")
+    return shared(_train_birth, scale, sd, device, memory_budget, _Uncached(stored_runs))
 
 
-def _train_birth(scale, sd, device, memory_budget):
+class _BirthLog:
+    """The parts of ``impl.birth.BirthLog`` that the checks read, rebuilt from the stored rows (seeds stacked)."""
+
+    def __init__(self, rows):
+        self.steps = np.array(rows[0]["steps"])
+        self.metrics = {k: np.array([r["metrics"][k] for r in rows], dtype=float) for k in rows[0]["metrics"]}
+        self.probes = {k: np.array([r["probes"][k] for r in rows], dtype=float) for k in rows[0]["probes"]}
+
+
+def _train_birth(scale, sd, device, memory_budget, runs):
     """1 and 2 layers of the paper's model on Shakespeare (the talk's data) and on the synthetic Zipf law (N = 65,
     alpha = 1.5: the sensitivity row), same seeds, steps, batch and rate; final accuracies on fresh sequences.
+
+    The runs go through ``stored_runs`` (``tasks.birth_run_task``, one row per (source, layers, seed)): at the full
+    tier each row is one seed's run in the sweep store, so the about 8 h of the four full-tier models (1 thread;
+    about 2 s per seed-iteration at the paper's sizes, 1000 steps) resume after a stop and spread over sessions;
+    at the fast tier the four models run inline, all seeds batched, as before the store.
 
     Memory: a training step accumulates its gradient over chunks of the batch that fit in ``max_bytes`` (half the
     budget, at most train_birth's default 256 MiB: larger chunks were not faster, a full-tier step measured 74 s in
     one piece against 38 s in chunks of 12 sequences per seed; the gradient is the same up to float round-off, and
     at the fast tier the batch is one chunk, the same computation as without chunking). Steps and evaluations do
     not overlap; the evaluation passes (birth_evaluate's 64 sequences per seed) hold about 4 S 64 T (T + d) float32
-    values (582 MiB measured at the full tier), the smallest unit of this check's memory."""
-    from impl.birth import BirthTask, birth_evaluate, init_birth, train_birth
+    values (582 MiB measured at the full tier with 5 seeds), the smallest unit of this check's memory. S is the
+    seeds of one call: all of them at the fast tier, one per row at the full tier (times the store's workers).
+    """
+    from tasks import birth_run_task
+
+    from impl.birth import _step_bytes
 
     G = BIRTH[scale]
-    S, T, d = len(sd), G["T"], G["d"]
-    one = 8 * S * T * (T + d) * 4  # one training sequence per seed (train_birth's estimate, float32)
+    T, d = G["T"], G["d"]
+    S = len(sd) if scale == "fast" else 1
+    one = _step_bytes(S, 1, T, d, 4)  # one training sequence per seed (train_birth's estimate, float32)
     evaluation = 4 * S * 64 * T * (T + d) * 4
     need_memory(f"TF2 (S={S}, T={T}, d={d})", max(one, evaluation), memory_budget)
     max_bytes = min(memory_budget // 2, 256 * 2**20)
+    keys = [("shakespeare", 2), ("shakespeare", 1), ("synthetic", 2), ("synthetic", 1)]
+    configs = [
+        dict(
+            source=src,
+            layers=L,
+            T=T,
+            d=d,
+            K=G["K"],
+            steps=G["steps"],
+            batch=G["batch"],
+            lr=G["lr"],
+            eval_every=G["eval_every"],
+            eval_batch=G["eval_batch"],
+            final_batch=G["final_batch"],
+            max_bytes=int(max_bytes),
+            attention=32,
+        )
+        for src, L in keys
+    ]
+    res = runs.fn(birth_run_task, configs, sd, task="birth_run", version="1", desc="TF2 birth runs")
     out = {"seeds": sd}
-    for src in ("shakespeare", "synthetic"):
-        task = BirthTask(source=src, T=G["T"], K=G["K"])
-        final = task.sample(G["final_batch"], sd, step=2**40 + 1, device=device)
-        for L in (2, 1):
-            m = init_birth(task.N, G["T"], G["d"], sd, layers=L, device=device)
-            with live():  # progress bars on a terminal
-                log = train_birth(
-                    m,
-                    task,
-                    steps=G["steps"],
-                    batch=G["batch"],
-                    lr=G["lr"],
-                    eval_every=G["eval_every"],
-                    eval_batch=G["eval_batch"],
-                    max_bytes=max_bytes,
-                )
-            out[(src, L)] = dict(task=task, log=log, final=birth_evaluate(log.model, final), tokens=final)
+    for key, rows in zip(keys, res):
+        out[key] = dict(
+            log=_BirthLog(rows),
+            final={k: np.array([r["final"][k] for r in rows], dtype=float) for k in rows[0]["final"]},
+            attention=[np.array(m, dtype=float) for m in rows[0]["attention"]],  # the first seed's
+            tokens=rows[0]["tokens"],
+        )
     return out
 
 
@@ -256,7 +300,7 @@ def _attention_panel(fig, ax, beta, chars, title):
     fig.colorbar(im, ax=ax, shrink=0.85, label="attention beta(t, s)")
 
 
-def test_TF2_one_layer_fails_two_layers_succeed(scale, seeds, shared, device, record, memory_budget):
+def test_TF2_one_layer_fails_two_layers_succeed(scale, seeds, shared, device, record, memory_budget, stored_runs):
     """TF2 (000, 'Transformers on the bigram task'): on the bigram task with Karpathy's character-level Shakespeare
     bigrams, a 1-layer transformer fails (~55% accuracy on in-context output predictions), a 2-layer transformer
     succeeds (~99%).
@@ -281,7 +325,7 @@ def test_TF2_one_layer_fails_two_layers_succeed(scale, seeds, shared, device, re
     Negative control: the same closeness test fed the wrong prediction 'the 1-layer model reaches the 2-layer
     number (0.99 +- 0.01)' must call it inconsistent.
     """
-    r = _birth_runs(shared, seeds, scale, device, memory_budget)
+    r = _birth_runs(shared, seeds, scale, device, memory_budget, stored_runs)
     G = BIRTH[scale]
     acc = {("2 layers", s): r[(s, 2)]["final"]["icl"] for s in ("shakespeare", "synthetic")}
     acc.update({("1 layer", s): r[(s, 1)]["final"]["icl"] for s in ("shakespeare", "synthetic")})
@@ -309,19 +353,17 @@ def test_TF2_one_layer_fails_two_layers_succeed(scale, seeds, shared, device, re
         ax.set_ylim(0, 1.02)
         ax.set_title(f"{src}: {len(r['seeds'])} seeds, 95% band", fontsize=9)
         ax.legend(fontsize=7)
-    # attention maps of seed 0 on one evaluation sequence: the first 32 characters
+    # attention maps of the first seed on one evaluation sequence (the same for both models): the first 32 characters
     run2, run1 = r[("shakespeare", 2)], r[("shakespeare", 1)]
-    from impl.birth import birth_forward
+    from impl.birth import BirthTask
     from impl.data.shakespeare import ALPHABET
 
-    z = run2["tokens"].tokens[:, :1, :-1]
-    _, maps2 = birth_forward(run2["log"].model, z, return_attention=True)
-    _, maps1 = birth_forward(run1["log"].model, z, return_attention=True)
-    n = min(32, z.shape[-1])
-    trig = set(run2["task"].fixed.tolist())
+    maps2, maps1 = run2["attention"], run1["attention"]
+    n = maps2[0].shape[-1]
+    trig = set(BirthTask(source="shakespeare", T=G["T"], K=G["K"]).fixed.tolist())
     chars = [
         (repr(ALPHABET[t])[1:-1] if ALPHABET[t] != " " else "_") + ("*" if t in trig else "")
-        for t in z[0, 0, :n].tolist()
+        for t in run2["tokens"][:n]
     ]
     fig2, axes2 = figure(3, 1, w=5.2)
     for ax, mp, title in (
@@ -329,7 +371,7 @@ def test_TF2_one_layer_fails_two_layers_succeed(scale, seeds, shared, device, re
         (axes2[1], maps2[1], "2 layers, layer 2 (induction head?)"),
         (axes2[2], maps1[0], "1 layer"),
     ):
-        _attention_panel(fig2, ax, mp[0, 0, :n, :n].detach().cpu().numpy(), chars, title + " (*: trigger, _: space)")
+        _attention_panel(fig2, ax, mp, chars, title + " (*: trigger, _: space)")
     sizes = f"d={G['d']}, T={G['T']}, K={G['K']}, batch {G['batch']}, {G['steps']} steps, lr {G['lr']}"
     record(
         "TF2",
@@ -525,7 +567,7 @@ def test_TF3_construction_solves_task(scale, seeds, device, record, finding):
 
 
 # ---------------------------------------------------------------- TF4
-def test_TF4_probe_order_and_joint_learning(scale, seeds, shared, device, record, memory_budget):
+def test_TF4_probe_order_and_joint_learning(scale, seeds, shared, device, record, memory_budget, stored_runs):
     """TF4 (000, 'Empirically probing the dynamics'): training only W_KQ^1, W_KQ^2, W_OV^2 with the loss on the
     in-context output tokens, the memory-recall probes R(W_hat, W_*) rise in the order W_OV^2, then W_KQ^2,
     then W_KQ^1; joint learning is faster than learning layer by layer.
@@ -605,7 +647,7 @@ def test_TF4_probe_order_and_joint_learning(scale, seeds, shared, device, record
     )
 
     # the paper's model (impl.birth, the TF2 runs): the authors' probes along their training, same order test
-    b = _birth_runs(shared, seeds, scale, device, memory_budget)[("shakespeare", 2)]["log"]
+    b = _birth_runs(shared, seeds, scale, device, memory_budget, stored_runs)[("shakespeare", 2)]["log"]
     bud_b = int(b.steps[-1]) + BIRTH[scale]["eval_every"]
     cb = {k: first_crossing(b.steps, b.probes[k], lev) for k in ("WOV2", "WKQ2", "WKQ1")}
     cbc = {k: np.where(np.isnan(v), bud_b, v) for k, v in cb.items()}
