@@ -44,6 +44,8 @@ __all__ = [
     "chi2_rows",
     "clopper_pearson_lower",
     "cluster_fit",
+    "control_margin",
+    "control_margin_p",
     "crossing",
     "finite_size_qualifier",
     "holm",
@@ -778,3 +780,77 @@ def chi2_rows(obs, probs, min_expected: float = 5.0) -> tuple[float, int, float]
     stat = float((((obs - exp) ** 2 / np.maximum(exp, 1e-300))[keep]).sum())
     df = int(keep.sum()) - int((keep.sum(1) > 0).sum())
     return stat, df, float(st.chi2.sf(stat, df))
+
+
+# ------------------------------------------------------------------ negative controls: their margin
+_Z95 = float(st.norm.isf(0.025))
+
+
+def control_margin(estimate: float, lo: float, hi: float, wrong, *, crit: float = _Z95) -> float | None:
+    """Margin of a negative control that must find each ``wrong`` value outside the interval [lo, hi] of an
+    estimate: the distance from the wrong value to the nearer bound, in standard errors, positive iff it lies
+    outside (the control rejected it), 0 on the bound.
+
+    The standard error is read off the interval on the wrong value's side: ``(hi - estimate) / crit`` above the
+    estimate, ``(estimate - lo) / crit`` below (so a percentile-bootstrap interval keeps its asymmetry). With a
+    calibrated interval the margin is about ``|estimate - wrong| / SE - crit``; over fresh seeds it varies with sd
+    about 1, so a control keeps rejecting with probability about ``Phi(margin)``: a margin of 2.33 is 99%.
+    Several wrong values that must all be rejected (e.g. a prediction shifted by +-delta) give the smallest margin.
+
+    Parameters
+    ----------
+    estimate : float
+        The point estimate at the centre of the interval.
+    lo, hi : float
+        The interval, lo <= estimate <= hi.
+    wrong : float or sequence of float
+        The wrong prediction(s) the control must reject.
+    crit : float, default 1.96
+        The critical value that made the interval (1.96 for 95%; a t quantile, a Bonferroni z, ...), > 0.
+
+    Returns
+    -------
+    float or None
+        The smallest margin; None when a side of the interval has zero width (no sampling error to measure it by).
+    """
+    vals = np.atleast_1d(np.asarray(wrong, dtype=float))
+    if vals.size == 0 or not np.all(np.isfinite(vals)):
+        raise ValueError(f"wrong must be one or more finite values, got {wrong!r}")
+    if not (np.isfinite(estimate) and np.isfinite(lo) and np.isfinite(hi)) or not lo <= estimate <= hi:
+        raise ValueError(f"need finite lo <= estimate <= hi, got lo={lo}, estimate={estimate}, hi={hi}")
+    if not np.isfinite(crit) or crit <= 0:
+        raise ValueError(f"crit must be a finite number > 0, got {crit}")
+    out = []
+    for w in vals:
+        se = (hi - estimate) / crit if w >= estimate else (estimate - lo) / crit
+        if se <= 0:
+            return None
+        out.append((w - hi) / se if w >= estimate else (lo - w) / se)
+    return float(min(out))
+
+
+def control_margin_p(p: float, *, alpha: float = 0.05, two_sided: bool = False) -> float:
+    """Margin of a negative control decided by a test's p-value (it rejects when p < alpha), in standard errors:
+    ``z(p) - z(alpha)`` with z the upper normal quantile (of p/2 and alpha/2 when two-sided). Positive iff the
+    control rejected; like :func:`control_margin`, about ``Phi^-1`` of the probability to keep rejecting.
+
+    Parameters
+    ----------
+    p : float
+        The p-value, in [0, 1] (0 is read as 1e-300).
+    alpha : float, default 0.05
+        The level of the control's test, in (0, 1).
+    two_sided : bool, default False
+        Whether p is two-sided.
+
+    Returns
+    -------
+    float
+        The margin (finite: at most about 37 one-sided).
+    """
+    if not np.isfinite(p) or not 0 <= p <= 1:
+        raise ValueError(f"p must be in [0, 1], got {p}")
+    if not 0 < alpha < 1:
+        raise ValueError(f"alpha must be in (0, 1), got {alpha}")
+    k = 2.0 if two_sided else 1.0
+    return float(st.norm.isf(max(p, 1e-300) / k) - st.norm.isf(alpha / k))

@@ -1,0 +1,82 @@
+"""``amemory.stats.control_margin`` and ``control_margin_p``: the margin of a negative control in standard errors,
+positive iff it rejected, and about Phi^-1 of the probability that it keeps rejecting under fresh seeds."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from scipy import stats as st
+
+from amemory.stats import control_margin, control_margin_p, mean_ci
+
+Z = float(st.norm.isf(0.025))  # the default critical value, 1.95996...
+
+
+def test_sign_follows_rejection_and_units_are_standard_errors():
+    # estimate 0, 95% interval [-Z, Z]: SE 1
+    assert control_margin(0.0, -Z, Z, 5.0) == pytest.approx(5.0 - Z)
+    assert control_margin(0.0, -Z, Z, -5.0) == pytest.approx(5.0 - Z)
+    assert control_margin(0.0, -Z, Z, 1.0) == pytest.approx(1.0 - Z)  # inside: not rejected, < 0
+    assert control_margin(0.0, -Z, Z, Z) == pytest.approx(0.0)
+    # +-delta: the nearer one decides
+    assert control_margin(0.3, 0.3 - Z, 0.3 + Z, [4.0, -4.0]) == pytest.approx(min(3.7, 4.3) - Z)
+
+
+def test_asymmetric_interval_uses_the_side_of_the_wrong_value():
+    # below: SE = (1 - 0) / Z; above: SE = (4 - 1) / Z
+    assert control_margin(1.0, 0.0, 4.0, -1.0) == pytest.approx((0.0 - -1.0) / (1 / Z))
+    assert control_margin(1.0, 0.0, 4.0, 7.0) == pytest.approx((7.0 - 4.0) / (3 / Z))
+
+
+def test_other_critical_values():
+    # a t interval: half-width t * SE
+    t = st.t.ppf(0.975, 4)
+    assert control_margin(0.0, -t * 0.5, t * 0.5, 3.0, crit=t) == pytest.approx(3.0 / 0.5 - t)
+
+
+def test_probability_to_keep_rejecting_is_about_phi_of_the_margin():
+    """Calibration: draws of 10 seeds from N(mu, 1), 95% t-intervals, the control 'mean = 0': the share of draws
+    that reject agrees with Phi(mean margin) within a few points (the t interval's extra width and the margin's own
+    spread make Phi(mean margin) approximate; the test bounds the gap, it does not fit it)."""
+    rng = np.random.default_rng(7)
+    n, mu = 10, 1.0
+    crit = st.t.ppf(0.975, n - 1)
+    margins, rejected = [], []
+    for _ in range(4000):
+        x = rng.normal(mu, 1.0, n)
+        m, lo, hi = mean_ci(x)
+        margins.append(control_margin(m, lo, hi, 0.0, crit=crit))
+        rejected.append(lo > 0 or hi < 0)
+    share = float(np.mean(rejected))
+    assert all((mg > 0) == r for mg, r in zip(margins, rejected))
+    assert abs(share - st.norm.cdf(np.mean(margins) / np.std(margins))) < 0.05
+
+
+def test_degenerate_interval_has_no_margin():
+    assert control_margin(1.0, 1.0, 1.0, 2.0) is None
+
+
+@pytest.mark.parametrize(
+    "args, kw, match",
+    [
+        ((0.0, 1.0, 2.0, 3.0), {}, "lo <= estimate"),
+        ((0.0, -1.0, 1.0, []), {}, "wrong"),
+        ((0.0, -1.0, 1.0, float("nan")), {}, "wrong"),
+        ((0.0, -1.0, 1.0, 3.0), {"crit": 0.0}, "crit"),
+    ],
+)
+def test_bad_input_names_the_parameter(args, kw, match):
+    with pytest.raises(ValueError, match=match):
+        control_margin(*args, **kw)
+
+
+def test_p_value_margin():
+    assert control_margin_p(0.05) == pytest.approx(0.0)
+    assert control_margin_p(0.01) > 0 > control_margin_p(0.2)
+    assert control_margin_p(0.05, two_sided=True) == pytest.approx(0.0)
+    assert control_margin_p(st.norm.sf(5.0)) == pytest.approx(5.0 - st.norm.isf(0.05))
+    assert np.isfinite(control_margin_p(0.0))
+    for bad in ({"p": 1.5}, {"p": float("nan")}, {"p": 0.1, "alpha": 0.0}):
+        name = "alpha" if "alpha" in bad else "p"
+        with pytest.raises(ValueError, match=name):
+            control_margin_p(**bad)
