@@ -288,6 +288,16 @@ def _source_line(source: str, fam: str) -> str:
     return f"Source: {source}." + (f" Papers: {papers}." if papers else "")
 
 
+def _margin_text(nc: dict) -> str:
+    """The control's margin, when it has one: how many standard errors beyond its rejection threshold it lies."""
+    m = nc.get("margin_se")
+    if isinstance(m, (int, float)) and not isinstance(m, bool):
+        return f" (margin {m:+.2f} SE beyond the threshold)"
+    if nc.get("margin_note"):
+        return f" (no margin: {nc['margin_note']})"
+    return ""
+
+
 def _code_lines(code: dict | None, prefix: str) -> list[str]:
     """Links to the check, the theory/ functions that made the prediction and the impl/ ones that measured."""
     if not code:
@@ -427,7 +437,7 @@ def render_markdown(result: dict, prefix: str = "../", other_tier: dict | None =
                     f"- measurement: {r['measurement']}{_interval(r)}",
                     f"- criterion: {r['criterion']}",
                     f"- negative control: {nc.get('prediction', '')} -> "
-                    f"{'rejected' if nc['rejected'] else 'NOT rejected'}",
+                    f"{'rejected' if nc['rejected'] else 'NOT rejected'}" + _margin_text(nc),
                     f"- verdict of this check: {r['verdict']}" + (f" ({r['qualifier']})" if r.get("qualifier") else ""),
                 ]
                 if r.get("note"):

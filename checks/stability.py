@@ -41,6 +41,7 @@ FAMILIES = ("memory", "gradients", "scaling", "dynamics", "gd", "capacity", "tra
 TASK = "checks.stability:family_run"
 VERSION = "1"
 TARGET = 0.95
+POWER = 0.99  # issue #19: every negative control rejects with probability >= 99% under fresh seeds
 # Why a claim stays below the target after the remedies (more seeds, larger sizes, calibrated intervals) were
 # tried: written from the measurements named in each text, shown in the report only while the claim is below it.
 WHY: dict[str, str] = {
@@ -85,6 +86,7 @@ def _summarise(results: dict) -> dict:
                     "interval": r.get("interval"),
                     "interval_of": r.get("interval_of"),
                     "nc_rejected": nc.get("rejected") if isinstance(nc, dict) else None,
+                    "nc_margin": nc.get("margin_se") if isinstance(nc, dict) else None,
                 }
             )
         out[cid] = {"verdict": c.get("verdict"), "failed_tests": c.get("failed_tests", []), "records": recs}
@@ -207,6 +209,49 @@ def _finite_iv(iv) -> bool:
     return isinstance(iv, (list, tuple)) and len(iv) == 2 and all(_num(v) for v in iv)
 
 
+def _margin(r: dict):
+    """A record's negative-control margin in SEs (``margin_se``), from a summarised or a results.json record."""
+    if "nc_margin" in r:
+        return r["nc_margin"]
+    nc = r.get("negative_control")
+    return nc.get("margin_se") if isinstance(nc, dict) else None
+
+
+def control_power(margins) -> float | None:
+    """Estimated probability that a negative control rejects under fresh seeds, from its margins (in SEs, > 0 iff
+    it rejected: ``amemory.stats.control_margin``) over the committed run and the reruns: Phi(mean / sd), the
+    normal model of the margin across draws of seeds; 1 or 0 when the margins do not vary (a deterministic
+    control); None with fewer than two margins.
+
+    Parameters
+    ----------
+    margins : sequence of float
+        The control's margins, one per run (base 0 and the reruns).
+
+    Returns
+    -------
+    float or None
+        The estimated power, in [0, 1].
+    """
+    import numpy as np
+    from scipy.stats import norm
+
+    m = np.asarray([float(x) for x in margins if _num(x)])
+    if m.size < 2:
+        return None
+    sd = float(np.std(m, ddof=1))
+    mu = float(m.mean())
+    if sd == 0:
+        return 1.0 if mu > 0 else 0.0
+    return float(norm.cdf(mu / sd))
+
+
+def _power_cell(p) -> str:
+    if p is None:
+        return "-"
+    return ">0.9999" if p > 0.9999 else (f"**{p:.3g}**" if p < POWER else f"{p:.4f}")
+
+
 def _fmt(x, nd=4) -> str:
     return "-" if x is None else f"{x:.{nd}g}"
 
@@ -229,7 +274,8 @@ def build_report(rows: list[dict], committed: dict, k: int, commit: str, scale: 
     bases = sorted(runs)
     table = []
     out_json: dict = {"commit": commit, "scale": scale, "seed_bases": bases, "target": TARGET, "claims": {}}
-    below = []
+    below: list[str] = []
+    low_power: list[str] = []
     for cid in sorted(committed, key=lambda s: (s[:2], int(s[2:]))):
         ref = committed[cid]["verdict"]
         per = claims.get(cid, {})
@@ -255,6 +301,17 @@ def build_report(rows: list[dict], committed: dict, k: int, commit: str, scale: 
             for r in per[b]["records"]
             if r["nc_rejected"] is not None and r["verdict"] != "refuted"
         ]
+        # control power: per record (by its place in the claim's records), its margins at base 0 and the reruns
+        margins: dict[int, list] = {}
+        for recs in [committed[cid].get("records", [])] + [per[b]["records"] for b in bases if b in per]:
+            for i, r in enumerate(recs):
+                if _num(_margin(r)):
+                    margins.setdefault(i, []).append(float(_margin(r)))
+        powers = {i: control_power(v) for i, v in margins.items()}
+        known = [v for v in powers.values() if v is not None]
+        power = min(known) if known else None
+        if power is not None and power < POWER:
+            low_power.append(cid)
         failed = sorted({t for b in bases if b in per for t in per[b]["failed_tests"]})
         meets = ref == "inconclusive" or share >= TARGET
         # how likely a count this low is if the claim did keep its verdict with probability TARGET per rerun
@@ -274,6 +331,8 @@ def build_report(rows: list[dict], committed: dict, k: int, commit: str, scale: 
             "mean_half_width": halfw,
             "coverage_of_pooled": cover,
             "negative_controls_rejected": f"{sum(bool(x) for x in ncs)}/{len(ncs)}",
+            "control_margins": {str(i): v for i, v in sorted(margins.items())},
+            "control_power": power,
             "failed_tests": failed,
             "meets_target": meets,
             "p_if_target": p_target,
@@ -283,6 +342,7 @@ def build_report(rows: list[dict], committed: dict, k: int, commit: str, scale: 
             f"{'yes' if meets else '**no**'} | {_fmt(pooled)} | {_fmt(sd, 2)} | {_fmt(halfw, 2)} | "
             f"{'-' if ref == 'inconclusive' or p_target is None else f'{p_target:.2g}'} | "
             f"{'-' if cover is None else f'{cover:.0%}'} | {sum(bool(x) for x in ncs)}/{len(ncs)} | "
+            f"{_power_cell(power)} | "
             f"{', '.join(failed) if failed else ''} |"
         )
     n_dec = sum(1 for c in out_json["claims"].values() if c["committed"] != "inconclusive")
@@ -316,9 +376,23 @@ def build_report(rows: list[dict], committed: dict, k: int, commit: str, scale: 
         "probability of keeping the verdict this few times or fewer if the true rate were 95%: a small value "
         "(below 0.05) says the claim is below the target beyond chance; a claim with one change in K is not.",
         "",
+        f"Control power: the estimated probability that the claim's weakest negative control rejects under fresh "
+        f"seeds, Phi(mean / sd) of its margins (`margin_se`: the wrong prediction's distance beyond the rejection "
+        f"threshold, in standard errors; `amemory.stats.control_margin`) over base 0 and the reruns; '-' where the "
+        f"records carry no margins. Target {POWER:.0%}: "
+        + (
+            f"below it: {', '.join(low_power)}."
+            if low_power
+            else (
+                "met by every claim with margins."
+                if any(c["control_power"] is not None for c in out_json["claims"].values())
+                else "no margins recorded yet."
+            )
+        ),
+        "",
         "| claim | committed | reruns | kept | target | mean estimate | sd | mean half-width | p if 95% kept | "
-        "coverage | controls rejected | failed tests |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "coverage | controls rejected | control power | failed tests |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
         *table,
         "",
         *(

@@ -140,3 +140,31 @@ def test_rows_of_an_earlier_commit_are_reused_only_for_unchanged_code(stability,
     assert stability.reusable_rows(table, "memory", "fast", c, [1, 2], tmp_path) == {}
     with pytest.raises(ValueError, match="family must be one of"):
         stability.family_paths("nope")
+
+
+def test_control_power_from_the_margins_of_base_0_and_the_reruns(stability):
+    from scipy.stats import norm
+
+    def rec(margin):
+        return {**_rec("reproduced", -0.5, -0.52, -0.48), "nc_margin": margin}
+
+    # base 0 from a results.json record (negative_control.margin_se), the reruns from summarised rows
+    committed = {
+        "AM1": {
+            "verdict": "reproduced",
+            "records": [{**_rec("reproduced", -0.5, -0.52, -0.48), "negative_control": {"margin_se": 3.0}}],
+        },
+        "AM2": {"verdict": "reproduced", "records": [_rec("reproduced", 1.0, 0.0, 2.0)]},  # no margins
+    }
+    rows = [
+        _row(b, {"AM1": {"verdict": "reproduced", "failed_tests": [], "records": [rec(m)]}})
+        for b, m in ((1, 1.0), (2, 2.0))
+    ]
+    text, js = stability.build_report(rows, committed, 2, "abc", "fast")
+    a1 = js["claims"]["AM1"]
+    assert a1["control_margins"] == {"0": [3.0, 1.0, 2.0]}
+    assert a1["control_power"] == pytest.approx(norm.cdf(2.0 / 1.0))  # mean 2, sd 1
+    assert a1["control_power"] < stability.POWER and "below it: AM1." in text
+    assert js["claims"]["AM2"]["control_power"] is None
+    assert stability.control_power([5.0, 5.0]) == 1.0 and stability.control_power([-1.0, -1.0]) == 0.0
+    assert stability.control_power([4.0]) is None and stability.control_power([None, 3.0, 6.0]) is not None
