@@ -167,11 +167,36 @@ def combine(verdicts: list[str]) -> str:
     return "inconclusive"
 
 
+EARLIER_RUN = {"commit": "unknown", "written": "an earlier run, before runs were recorded", "partial": None}
+
+
+def _git_commit() -> str:
+    """The checkout's commit (12 hex digits, ``+dirty`` with uncommitted changes to tracked files), or 'unknown'."""
+    import subprocess
+
+    root = Path(__file__).resolve().parent.parent
+    try:
+        sha = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, check=True)
+        dirty = subprocess.run(["git", "diff", "--quiet", "HEAD", "--"], cwd=root).returncode != 0
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+    return sha.stdout.strip()[:12] + ("+dirty" if dirty else "")
+
+
+def carried_over(result: dict) -> list[str]:
+    """The claims of a merged report that an earlier run wrote (not this one), by the runs in its timings."""
+    t = result.get("timings", {})
+    this, runs = t.get("this_run"), t.get("runs", {})
+    if this is None:
+        return []
+    return [cid for cid, r in runs.items() if r != this and result["claims"].get(cid, {}).get("records")]
+
+
 def write_report(rec: Recorder, terminal=None) -> dict:
     out = rec.out_dir
     out.mkdir(parents=True, exist_ok=True)
     path = out / "results.json"
-    old_claims, old_timings, old_rss = {}, {}, {}
+    old_claims, old_timings, old_rss, old_runs = {}, {}, {}, {}
     fresh_partial = rec.partial and out.name == "partial"  # a partial run's own directory: nothing merged
     if path.exists() and not fresh_partial:
         try:
@@ -180,9 +205,11 @@ def write_report(rec: Recorder, terminal=None) -> dict:
                 old_claims = old.get("claims", {})
                 old_timings = old.get("timings", {}).get("claims", {})
                 old_rss = old.get("timings", {}).get("peak_rss_mib", {})
+                old_runs = old.get("timings", {}).get("runs", {})
         except (json.JSONDecodeError, OSError):
             pass
-    claims, timings, rss = {}, {}, {}
+    claims, timings, rss, runs = {}, {}, {}, {}
+    this_run = {"commit": _git_commit(), "written": time.strftime("%Y-%m-%d %H:%M:%S"), "partial": rec.partial}
     for cid, (statement, source) in CLAIMS.items():
         if cid in rec.records or cid in rec.errors:
             recs = rec.records.get(cid, [])
@@ -197,10 +224,12 @@ def write_report(rec: Recorder, terminal=None) -> dict:
                 "failed_tests": sorted(rec.errors.get(cid, [])),
             }
             timings[cid] = round(rec.durations.get(cid, 0.0), 2)
+            runs[cid] = this_run
             if cid in rec.peak_rss:
                 rss[cid] = rec.peak_rss[cid]
         elif cid in old_claims:
             entry = old_claims[cid]
+            runs[cid] = old_runs.get(cid, EARLIER_RUN)
             if cid in old_timings:
                 timings[cid] = old_timings[cid]
             if cid in old_rss:
@@ -226,6 +255,8 @@ def write_report(rec: Recorder, terminal=None) -> dict:
         "timings": {
             "claims": timings,
             "peak_rss_mib": rss,
+            "runs": runs,
+            "this_run": this_run,
             "session_seconds": round(time.time() - rec.started, 1),
             "written": time.strftime("%Y-%m-%d %H:%M:%S"),
         },
@@ -352,22 +383,39 @@ def scale_table(fast: dict, full: dict) -> list[str]:
     return L
 
 
+def _run_text(run: dict) -> str:
+    return f"commit {run.get('commit', 'unknown')}, written {run.get('written', '?')}"
+
+
+def _partial_text(result: dict) -> str:
+    """What the header says of a partial run: the claims it ran, and the claims merged from earlier runs."""
+    old = carried_over(result)
+    if old:
+        commits = sorted({result["timings"]["runs"][c]["commit"] for c in old})
+        return (
+            f" **Merged report**: {len(old)} claims ({', '.join(old)}) were carried over from earlier runs (commits "
+            f"{', '.join(commits)}; each such claim's section names its run), the others come from this run"
+            + (f" (commit {result['timings']['this_run']['commit']})." if result["timings"].get("this_run") else ".")
+        )
+    if result.get("partial"):
+        return (
+            " **A partial run** (only some claim checks): this file holds the claims it ran; the full report is "
+            "written by a run of every check."
+        )
+    return ""
+
+
 def render_markdown(result: dict, prefix: str = "../", other_tier: dict | None = None) -> str:
     """The report page; ``prefix`` is the path from the report's directory to the repository root (for links);
     ``other_tier`` (the other scale's results) adds the fast-versus-full table."""
     cl = result["claims"]
+    old_runs = set(carried_over(result))
     counts = {v: sum(c["verdict"] == v for c in cl.values()) for v in (*VERDICTS, NOT_CHECKED)}
     L = [
         f"# Claim verdicts ({result['scale']} scale)",
         "",
         f"Written by `pytest checks/ --scale {result['scale']}`; seed base {result['seed_base']}"
-        f"{' (fresh seeds)' if result['fresh_seeds'] else ''}; device {result['device']}."
-        + (
-            " **A partial run** (only some claim checks): this file holds the claims it ran; the full report is "
-            "written by a run of every check."
-            if result.get("partial")
-            else ""
-        ),
+        f"{' (fresh seeds)' if result['fresh_seeds'] else ''}; device {result['device']}." + _partial_text(result),
         "",
         "Counts: " + ", ".join(f"**{n}** {v}" for v, n in counts.items()) + ".",
         "",
@@ -413,6 +461,11 @@ def render_markdown(result: dict, prefix: str = "../", other_tier: dict | None =
                 "",
                 _source_line(c["source"], fam),
                 "",
+                *(
+                    [f"Carried over from an earlier run: {_run_text(result['timings']['runs'][cid])}.", ""]
+                    if cid in old_runs
+                    else []
+                ),
                 f"**Verdict: {c['verdict']}**",
             ]
             if c.get("failed_tests"):

@@ -141,3 +141,47 @@ def test_fast_versus_full_table():
     assert "| SL1 | reproduced | refuted | **yes** | not yet explained |" == rows["SL1"]
     rows = {line.split(" | ")[0].strip("| "): line for line in scale_table(fast, {})[2:]}
     assert rows["AM1"].endswith("| - | the full tier has not run this claim yet |")
+
+
+def test_a_merged_report_marks_the_claims_carried_over(tmp_path):
+    """Issue #19 item 5: a partial run merged into a report directory keeps the other claims, and marks each one
+    with the run it came from (in results.json's timings, so the claim records stay deterministic)."""
+    first = report.Recorder(tmp_path, "full", 0, False, "cpu", partial=True)
+    _add(first, "reproduced")  # OD6
+    first.record(
+        "AM1",
+        test="t",
+        prediction="p",
+        measurement="m",
+        criterion="c",
+        verdict="refuted",
+        negative_control={"prediction": "n", "rejected": True, "margin_se": 3.5},
+    )
+    report.write_report(first)
+    res = json.loads((tmp_path / "results.json").read_text())
+    assert res["timings"]["runs"]["OD6"] == res["timings"]["this_run"]
+    assert report.carried_over(res) == []
+    md = (tmp_path / "index.md").read_text()
+    assert "A partial run" in md and "Merged report" not in md and "margin +3.50 SE" in md
+    # a second partial run: only OD6 again; AM1 is carried over and says so
+    res["timings"]["this_run"]["written"] = "2026-01-01 00:00:00"  # a run of another time
+    res["timings"]["runs"]["AM1"] = dict(res["timings"]["this_run"])
+    res["timings"]["runs"]["OD6"] = dict(res["timings"]["this_run"])
+    (tmp_path / "results.json").write_text(json.dumps(res))
+    second = report.Recorder(tmp_path, "full", 0, False, "cpu", partial=True)
+    _add(second, "refuted")
+    out = report.write_report(second)
+    assert out["claims"]["AM1"]["verdict"] == "refuted" and out["claims"]["OD6"]["verdict"] == "refuted"
+    assert report.carried_over(out) == ["AM1"]
+    assert out["timings"]["runs"]["AM1"]["written"] == "2026-01-01 00:00:00"
+    md = (tmp_path / "index.md").read_text()
+    assert "**Merged report**: 1 claims (AM1) were carried over" in md
+    assert "Carried over from an earlier run: commit" in md and "written 2026-01-01 00:00:00" in md
+    # a report written before runs were recorded: its claims are carried over from an unknown run
+    res = json.loads((tmp_path / "results.json").read_text())
+    del res["timings"]["runs"]
+    (tmp_path / "results.json").write_text(json.dumps(res))
+    third = report.Recorder(tmp_path, "full", 0, False, "cpu", partial=True)
+    _add(third, "reproduced")
+    out = report.write_report(third)
+    assert out["timings"]["runs"]["AM1"] == report.EARLIER_RUN and report.carried_over(out) == ["AM1"]
