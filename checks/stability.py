@@ -301,11 +301,17 @@ def build_report(rows: list[dict], committed: dict, k: int, commit: str, scale: 
             for r in per[b]["records"]
             if r["nc_rejected"] is not None and r["verdict"] != "refuted"
         ]
-        # control power: per record (by its place in the claim's records), its margins at base 0 and the reruns
+        # control power: per record (by its place in the claim's records), its margins at base 0 and the reruns;
+        # only records that decide and are not refuted at base 0 (a refuted record's control is often the reverse
+        # prediction, which cannot reject by design: its verdict rests on the rejection of the claim itself)
+        base0 = committed[cid].get("records", [])
+        held = {
+            i for i, r in enumerate(base0) if r.get("role", "decides") == "decides" and r.get("verdict") != "refuted"
+        }
         margins: dict[int, list] = {}
-        for recs in [committed[cid].get("records", [])] + [per[b]["records"] for b in bases if b in per]:
+        for recs in [base0] + [per[b]["records"] for b in bases if b in per]:
             for i, r in enumerate(recs):
-                if _num(_margin(r)):
+                if i in held and _num(_margin(r)):
                     margins.setdefault(i, []).append(float(_margin(r)))
         powers = {i: control_power(v) for i, v in margins.items()}
         known = [v for v in powers.values() if v is not None]
@@ -378,8 +384,8 @@ def build_report(rows: list[dict], committed: dict, k: int, commit: str, scale: 
         "",
         f"Control power: the estimated probability that the claim's weakest negative control rejects under fresh "
         f"seeds, Phi(mean / sd) of its margins (`margin_se`: the wrong prediction's distance beyond the rejection "
-        f"threshold, in standard errors; `amemory.stats.control_margin`) over base 0 and the reruns; '-' where the "
-        f"records carry no margins. Target {POWER:.0%}: "
+        f"threshold, in standard errors; `amemory.stats.control_margin`) over base 0 and the reruns, of the records "
+        f"that decide and are not refuted at base 0; '-' where none carries margins. Target {POWER:.0%}: "
         + (
             f"below it: {', '.join(low_power)}."
             if low_power

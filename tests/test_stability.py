@@ -168,3 +168,31 @@ def test_control_power_from_the_margins_of_base_0_and_the_reruns(stability):
     assert js["claims"]["AM2"]["control_power"] is None
     assert stability.control_power([5.0, 5.0]) == 1.0 and stability.control_power([-1.0, -1.0]) == 0.0
     assert stability.control_power([4.0]) is None and stability.control_power([None, 3.0, 6.0]) is not None
+
+
+def test_control_power_leaves_out_refuted_and_sensitivity_records(stability):
+    def rec(verdict, margin, role="decides"):
+        return {**_rec(verdict, 0.0, -1.0, 1.0), "role": role, "nc_margin": margin}
+
+    committed = {
+        "OD6": {
+            "verdict": "refuted",
+            "records": [rec("refuted", -3.0), rec("reproduced", 5.0), rec("reproduced", -2.0, role="sensitivity")],
+        }
+    }
+    rows = [
+        _row(
+            b,
+            {
+                "OD6": {
+                    "verdict": "refuted",
+                    "failed_tests": [],
+                    "records": [rec("refuted", -3.5), rec("reproduced", m), rec("reproduced", -1.0, "sensitivity")],
+                }
+            },
+        )
+        for b, m in ((1, 6.0), (2, 4.0))
+    ]
+    _, js = stability.build_report(rows, committed, 2, "abc", "fast")
+    assert js["claims"]["OD6"]["control_margins"] == {"1": [5.0, 6.0, 4.0]}
+    assert js["claims"]["OD6"]["control_power"] > 0.99
