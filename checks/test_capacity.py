@@ -20,6 +20,8 @@ import numpy as np
 import statsmodels.api as sm
 import torch
 from plotting import figure, loglog_panel
+from scipy.stats import norm
+from scipy.stats import t as t_dist
 from stats import bootstrap_interval, crossing, loglog_fit, within
 
 from impl import capacity as ic
@@ -57,6 +59,39 @@ GRID = {
     },
 }
 ETA = 0.5
+Z95 = float(norm.isf(0.025))  # the normal critical value of the bootstrap 95% intervals (for their SEs)
+
+
+def _all_margin(*margins):
+    """Margin of a control whose parts must all reject: the smallest (None if any part has none)."""
+    return None if any(m is None for m in margins) else float(min(margins))
+
+
+def _any_margin(*margins):
+    """Margin of a control of which any part rejecting suffices: the largest (None if any part has none)."""
+    return None if any(m is None for m in margins) else float(max(margins))
+
+
+def _equivalence_margin(ci, target, crit):
+    """Margin of a control that must find ``within(ci, target, MARGIN)`` false: how far the (symmetric) t-interval
+    ``ci`` (critical value ``crit``) sticks out of [target - MARGIN, target + MARGIN], in SEs of its estimate;
+    positive iff it sticks out (rejected), None for a zero-width interval."""
+    lo, hi = float(ci[0]), float(ci[1])
+    se = (hi - lo) / 2 / crit
+    if not se > 0:
+        return None
+    return float(max((target - MARGIN) - lo, hi - (target + MARGIN)) / se)
+
+
+def _widened_margin(est, ci, wrong, tol=THEORY_TOL):
+    """Margin of a control that must find ``wrong`` outside the bootstrap 95% interval ``ci`` = (lo, hi) of ``est``
+    widened to [lo / tol, hi * tol]: the distance beyond the nearer widened bound, in SEs of ``est`` read off the
+    interval on each side ((hi - est) / 1.96, (est - lo) / 1.96); positive iff outside, None for a zero-width side."""
+    lo, hi = float(ci[0]), float(ci[1])
+    se_hi, se_lo = (hi - est) / Z95, (est - lo) / Z95
+    if not (se_hi > 0 and se_lo > 0):
+        return None
+    return float(max((wrong / tol - hi) / se_hi, (lo - wrong * tol) / se_lo))
 
 
 def _n_grid(construction: str, n_pred: float) -> np.ndarray:
@@ -136,12 +171,21 @@ def _md_check(construction, claim, scale, seeds, device, budget, record, stateme
         "exponents off by 0.5 (b, c) = (1.5, 1.5)": (1.5, 1.5),
     }
     nc = {k: not (within(b_ci, v[0], MARGIN) and within(c_ci, v[1], MARGIN)) for k, v in wrong.items()}
+    # margins: a wrong law is rejected if b's or c's interval sticks out of its band (the larger margin); every
+    # control must reject (the smallest); the OLS t-intervals have n - 3 df
+    crit = float(t_dist.ppf(0.975, len(cells) - 3))
+    margins = {
+        k: _any_margin(_equivalence_margin(b_ci, v[0], crit), _equivalence_margin(c_ci, v[1], crit))
+        for k, v in wrong.items()
+    }
     extra_rows = {}
     if nc_extra is not None:
-        name, rejected, rows = nc_extra(cells)
+        name, rejected, extra_margin, rows = nc_extra(cells)
         nc[name] = rejected
+        margins[name] = extra_margin
         extra_rows = rows
     nc_rejected = all(nc.values())
+    nc_margin = _all_margin(*margins.values())
     # figure: collapse in N/(m d), then N* against m d
     fig, axes = figure(2, 1, w=5.0)
     cm = __import__("matplotlib").colormaps["viridis"]
@@ -204,7 +248,13 @@ def _md_check(construction, claim, scale, seeds, device, budget, record, stateme
         criterion=f"95% CIs of b and c inside [{1 - MARGIN}, {1 + MARGIN}] and theory N* inside the bootstrap 95% "
         f"CI of the measured N* widened by {THEORY_TOL - 1:.0%} at every cell",
         verdict=verdict,
-        negative_control={"prediction": "; ".join(nc), "rejected": nc_rejected, **{k: bool(v) for k, v in nc.items()}},
+        negative_control={
+            "prediction": "; ".join(nc),
+            "rejected": nc_rejected,
+            **{k: bool(v) for k, v in nc.items()},
+            "margin_se": nc_margin,
+            "margins_se": margins,
+        },
         figure=fig,
         data={
             "cells": [
@@ -229,6 +279,7 @@ def _md_check(construction, claim, scale, seeds, device, budget, record, stateme
             **extra_rows,
         },
     )
+    assert nc_margin is None or (nc_margin > 0) == nc_rejected, f"negative control margin {nc_margin} disagrees"
     return dict(ok_law=ok_law, ok_theory=ok_theory, nc=nc, params=params, ci=ci, cells=cells)
 
 
@@ -243,6 +294,9 @@ def test_CP1_lowrank_md(scale, seeds, device, memory_budget, record, finding):
     exponents on this grid the theory puts at b = 0.90, c = 1.16); (ii) the finite-size Gaussian theory's
     N* lies in the bootstrap 95% interval of the measured N* widened by 20% at every cell.
     Negative controls: the same test must reject the full matrix's law (b, c) = (0, 2) and (1.5, 1.5).
+    ``margin_se``: the smallest over the controls of: how far b's or c's interval (the farther out) sticks out of the
+    wrong law's band, in SEs (t_{n-3}); for the saturation control below, log(bound / ratio upper bound) in SEs of the
+    log ratio (the two bootstrap SEs of log N* on the sides used, in quadrature).
     Also measured (reported, not part of the verdict): at m = 2d and 4d the capacity saturates (the rank is d).
     """
     g = GRID["lowrank"][scale]
@@ -276,9 +330,16 @@ def _lowrank_saturation(cells, g, seeds, device, budget):
     ratio_hi = top["ci"][1] / rows[0]["ci"][0]
     bound = (top["m"] / d) ** (1 - MARGIN)
     rejected = bool(ratio_hi < bound)
+    # margin in SEs of log(N*(top) / N*(base)): each bootstrap interval gives the SE of its log N* on the side used
+    # ((log hi - log N*) / 1.96 for the top, (log N* - log lo) / 1.96 for the base), added in quadrature
+    se_top = (np.log(top["ci"][1]) - np.log(top["n_star"])) / Z95
+    se_base = (np.log(rows[0]["n_star"]) - np.log(rows[0]["ci"][0])) / Z95
+    se = float(np.hypot(se_top, se_base))
+    margin = float((np.log(bound) - np.log(ratio_hi)) / se) if se_top > 0 and se_base > 0 else None
     return (
         "N ~ m d also for m > d (N*(%d)/N*(%d) >= %.2f at d = %d)" % (top["m"], d, bound, d),
         rejected,
+        margin,
         {"saturation": rows, "saturation_ratio": top["n_star"] / rows[0]["n_star"], "saturation_ratio_upper": ratio_hi},
     )
 
@@ -294,15 +355,19 @@ def test_CP2_mlp_md(scale, seeds, device, memory_budget, record, finding):
     m from d/4 to 16 d (theory's exponents there: b = 0.95, c = 1.08).
     Negative controls: (0, 2), (1.5, 1.5), and the low-rank law of CP1 (capped at ~ d^2 beyond m = d): the
     CP1 theory N* must fall outside the widened intervals at the cells with m >= 4 d.
+    ``margin_se``: as CP1's for the laws; the low-rank control's is the smallest over those cells of the CP1 N*'s
+    distance beyond the widened interval, in bootstrap SEs of N* (the side's half-width / 1.96).
     """
 
     def lowrank_cap(cells):
         big = [c for c in cells if c["m"] >= 4 * c["d"]]
         pred = np.array([tc.capacity("lowrank", c["m"], c["d"], LEVEL) for c in big])
         inside = [(p >= c["ci"][0] / THEORY_TOL) and (p <= c["ci"][1] * THEORY_TOL) for p, c in zip(pred, big)]
+        margin = _all_margin(*(_widened_margin(c["n_star"], c["ci"], p) for p, c in zip(pred, big))) if big else None
         return (
             "low-rank capacity (CP1 theory) at m >= 4d",
             bool(big) and not any(inside),
+            margin,
             {
                 "lowrank_theory_at_m_ge_4d": [
                     dict(m=c["m"], d=c["d"], n_star=c["n_star"], lowrank_theory=p) for c, p in zip(big, pred)
@@ -336,15 +401,20 @@ def test_CP3_multi_input_md(scale, seeds, device, memory_budget, record, finding
     Criterion (fixed before running): as CP2 (theory's exponents on this grid: b = 0.95, c = 1.10).
     Negative controls: (0, 2), (1.5, 1.5), and the linear memory of the sums (d^2 parameters, about as many as
     the MLP's 2 m d at the smallest cell m = d = 64): its accuracy at that cell's N* must be below 90%.
+    ``margin_se``: as CP1's for the laws; the additive control's is (0.9 - accuracy) in SEs of that accuracy (the
+    larger of the binomial SE of the pooled recalls and the SE over its 4 seeds).
     """
 
     def additive(cells):
         c0 = min(cells, key=lambda c: c["m"] * c["d"])
         n = int(round(np.sqrt(c0["n_star"])))
-        acc = _additive_accuracy(n, c0["d"], seeds(4, offset=999), device)
+        acc, per_seed = _additive_accuracy(n, c0["d"], seeds(4, offset=999), device)
+        # SE of the accuracy: the larger of the binomial SE of the 4 n^2 recalls and the SE over the 4 seeds
+        se = max(np.sqrt(acc * (1 - acc) / per_seed.size / n**2), per_seed.std(ddof=1) / np.sqrt(per_seed.size))
         return (
             "additive linear memory u_y^T W (e_z1 + e~_z2) at the smallest cell's N*",
             bool(acc < LEVEL),
+            float((LEVEL - acc) / se) if se > 0 else None,
             {"additive_accuracy": acc, "additive_n": n, "additive_d": c0["d"]},
         )
 
@@ -363,8 +433,9 @@ def test_CP3_multi_input_md(scale, seeds, device, memory_budget, record, finding
     finding(out["ok_law"] and out["ok_theory"], (out["params"], out["ci"]))
 
 
-def _additive_accuracy(n: int, d: int, seeds_, device) -> float:
-    """Accuracy of the linear memory W = sum_{pairs} u_{f(z1,z2)} (e_{z1} + e~_{z2})^T on the n^2 pairs."""
+def _additive_accuracy(n: int, d: int, seeds_, device) -> tuple[float, np.ndarray]:
+    """Accuracy of the linear memory W = sum_{pairs} u_{f(z1,z2)} (e_{z1} + e~_{z2})^T on the n^2 pairs, pooled
+    over the seeds and per seed."""
     S = len(seeds_)
     E1 = Embedding(n, d, seeds_, "gaussian", "e").full(device=device, dtype=torch.float64)
     E2 = Embedding(n, d, seeds_, "gaussian", "e2").full(device=device, dtype=torch.float64)
@@ -372,7 +443,8 @@ def _additive_accuracy(n: int, d: int, seeds_, device) -> float:
     X = (E1[:, :, None, :] + E2[:, None, :, :]).reshape(S, n * n, d)
     W = U.transpose(1, 2) @ X  # (S, d, d)
     H = X @ W.transpose(1, 2)
-    return float(ic.recall_correct(H, U).to(torch.float64).mean())
+    hits = ic.recall_correct(H, U).to(torch.float64)  # (S, n^2)
+    return float(hits.mean()), hits.mean(1).cpu().numpy()
 
 
 def test_CP4_relu_exponential(scale, seeds, device, memory_budget, record, finding):
@@ -389,6 +461,7 @@ def test_CP4_relu_exponential(scale, seeds, device, memory_budget, record, findi
     are disjoint, N*_relu above; (ii) "exponential / far more": the 95% CI of the log-log slope of N*_relu on
     d lies above 2 (faster than the linear memory's d^2 law).
     Negative control: the same test (ii) applied to the linear memory's measured N*(d) must fail.
+    ``margin_se``: (2 - lower end of the linear memory's slope interval) in SEs of that slope (t_{n-2}).
     The factor N*_relu/N*_linear is reported at every d; theory.capacity's N* is shown, not asserted (its
     Gaussian treatment of the passing keys makes it pessimistic by up to ~2x in error rate).
     """
@@ -410,6 +483,9 @@ def test_CP4_relu_exponential(scale, seeds, device, memory_budget, record, findi
     semilog = np.polyfit(ds, np.log(n_relu), 1)[0]
     ok = disjoint and fit_relu.slope_ci[0] > 2.0
     nc_rejected = not (fit_lin.slope_ci[0] > 2.0)
+    # margin: rejected iff the lower end is <= 2 (non-strict: 0 is a rejection); SE of the slope from its t-interval
+    se_lin = (fit_lin.slope - fit_lin.slope_ci[0]) / float(t_dist.ppf(0.975, fit_lin.n - 2))
+    nc_margin = float((2.0 - fit_lin.slope_ci[0]) / se_lin) if se_lin > 0 else None
     ratio = n_relu / n_lin
     fig, axes = figure(2, 1, w=5.0)
     loglog_panel(
@@ -468,6 +544,7 @@ def test_CP4_relu_exponential(scale, seeds, device, memory_budget, record, findi
         negative_control={
             "prediction": "the linear memory's N*(d) passes the same 'slope above 2' test",
             "rejected": nc_rejected,
+            "margin_se": nc_margin,
         },
         figure=fig,
         data={
@@ -486,6 +563,7 @@ def test_CP4_relu_exponential(scale, seeds, device, memory_budget, record, findi
         },
     )
     assert nc_rejected, f"negative control not rejected: linear slope {fit_lin}"
+    assert nc_margin is None or (nc_margin >= 0) == nc_rejected, f"negative control margin {nc_margin} disagrees"
     finding(ok, (ratio, fit_relu, ci_relu, ci_lin))
 
 

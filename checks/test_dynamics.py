@@ -11,7 +11,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as hst
 from plotting import band_panel, figure, tidy_log_axes
-from stats import holm, mean_ci, paired_less
+from scipy.stats import t as t_dist
+from stats import control_margin, control_margin_p, holm, mean_ci, paired_less
 
 from impl.dynamics import reference_train_autograd, train
 from theory import dynamics as th
@@ -55,7 +56,8 @@ def test_OD1_recursion_and_bound(seeds, record):
     m <- m + gamma M/(e^m + M - 1); the seed's f replaces M - 1 by M (an O(1/M) difference).
     Criterion: over 30 random (gamma in [0.05, 20], M in 2..8, T <= 2000) runs, SGD margins equal the exact
     recursion to 1e-9; for gamma <= 4 the margins lie in the derived sandwich. Negative control: the seed's F
-    used as the exact prediction must miss by more than 1e-6 somewhere (it is an approximation).
+    used as the exact prediction must miss by more than 1e-6 somewhere (it is an approximation). ``margin_se``:
+    None (float64 arithmetic of a fixed approximation, no sampling error).
     """
     rng = np.random.default_rng(seeds(1)[0])
     errs, seed_errs, in_band = [], [], []
@@ -102,6 +104,9 @@ def test_OD1_recursion_and_bound(seeds, record):
             "prediction": "the seed's F as the exact margin",
             "max_error": float(max(seed_errs)),
             "rejected": nc,
+            "margin_se": None,
+            "margin_note": "deterministic: the seed's F differs from the exact recursion by construction (float64 "
+            "arithmetic, no sampling error)",
         },
         figure=fig,
         data={"max_error": float(max(errs)), "seed_F_max_error": float(max(seed_errs))},
@@ -142,7 +147,8 @@ def test_OD2_q_matches_F(scale, seeds, device, record):
     interference of the other memories in the logits during training is ~ sqrt(N/d) = 0.1 of a score, and it
     enters q only through the softmax's error term, averaged over the visits.
     Negative control: the prediction without saturation, q = n gamma M/(M+1) (F's linear regime), must fail
-    the same criterion at some rate.
+    the same criterion at some rate. ``margin_se``: None (a point criterion on medians, which carry no standard
+    error).
     History: a first version measured the readout margin (which adds the interference sqrt(N/d) q_max to a
     token's own q) at d = 10 N; it failed for rare tokens at small rates (median relative errors 2.40, 0.49,
     0.12, 0.16, 0.27), which says the readout is noisy, not that q differs from F; the claim is about q.
@@ -193,6 +199,9 @@ def test_OD2_q_matches_F(scale, seeds, device, record):
             "prediction": "q = n gamma M/(M+1) (no saturation)",
             "median_errors": med_lin,
             "rejected": nc,
+            "margin_se": None,
+            "margin_note": "a point criterion (largest median relative error > 0.1): the medians carry no "
+            "standard error",
         },
         figure=fig,
         data={"lrs": g["lrs"], "median_rel_error": med, "median_rel_error_seed_F": med_seed, "d": g["d"], "T": g["T"]},
@@ -229,7 +238,8 @@ def test_OD3_OD8_flattening(scale, seeds, device, record):
     0.015 over rates 0.01 -> 10) matches F(counts) within 0.003 at every rate up to 10.
     Negative controls: OD3: rho = 1 at every rate (q ∝ p regardless of gamma) must be outside the interval at
     the largest rate, and the reverse of (a) (an increase over the range) must not be significant; OD8: the same
-    interval must exclude rho = 1.
+    interval must exclude rho = 1. ``margin_se`` (both records): the smaller of rho = 1's distance beyond that
+    interval in SEs of the mean rho (t_{S-1}) and z(0.05) - z(p) of the reverse test.
     """
     r, g = _qrun(scale, seeds, device)
     p = zipf_pmf(N, ALPHA)
@@ -255,6 +265,13 @@ def test_OD3_OD8_flattening(scale, seeds, device, record):
     bad3 = bool(overall_rev.significant() or rises.any() or np.any((dhi < -0.1) | (dlo > 0.1)))
     verdict3 = "reproduced" if ok3 else "refuted" if bad3 else "inconclusive"
     nc3 = not (lo[-1] <= 1.0 <= hi[-1]) and not overall_rev.significant()
+    # its margin: both parts must reject, so the smaller margin (a part without spread gives None and drops out)
+    parts3 = [
+        control_margin(mean[-1], lo[-1], hi[-1], 1.0, crit=float(t_dist.ppf(0.975, rho.shape[0] - 1))),
+        _not_significant_margin(overall, overall_rev, rho[:, 0], rho[:, -1])[0],
+    ]
+    margin3 = min((x for x in parts3 if x is not None), default=None)
+    note3 = {} if margin3 is not None else {"margin_note": "zero-width interval and constant paired differences"}
     ok8 = hi[-1] < 0.3
     fig, axes = figure(1, 1)
     axes[0].errorbar(g["lrs"], mean, yerr=[mean - lo, hi - mean], fmt="o", label="measured rho (95% CI over seeds)")
@@ -289,7 +306,7 @@ def test_OD3_OD8_flattening(scale, seeds, device, record):
         f"{', '.join(f'{x:+.3f}' for x in np.diff(mean))}, Holm-significant "
         f"rises: {int(rises.sum())} (step p-values {', '.join(f'{u.p_value:.2g}' for u in ups)}); 95% CI of rho - "
         f"rho_F per rate: {', '.join(f'[{a:+.3f}, {b:+.3f}]' for a, b in zip(dlo, dhi))}",
-        negative_control={"prediction": "rho = 1 at every rate", "rejected": nc3},
+        negative_control={"prediction": "rho = 1 at every rate", "rejected": nc3, "margin_se": margin3, **note3},
         figure=fig,
         data={"lrs": g["lrs"], "rho": mean, "rho_theory": rho_th.mean(0)},
     )
@@ -314,11 +331,12 @@ def test_OD3_OD8_flattening(scale, seeds, device, record):
         estimate=float(mean[-1]),
         criterion="95% interval of rho below 0.3",
         verdict="reproduced" if ok8 else "refuted",
-        negative_control={"prediction": "rho = 1 (q ∝ p)", "rejected": nc3},
+        negative_control={"prediction": "rho = 1 (q ∝ p)", "rejected": nc3, "margin_se": margin3, **note3},
         figure=fig8,
         data={"rho": float(mean[-1])},
     )
     assert nc3
+    assert margin3 is None or (margin3 > 0) == nc3 or (margin3 == 0 and nc3)  # the reverse test rejects at p = 0.05
 
 
 # ------------------------------------------------------------------ surrogate at batch 1000 (OD2, second record)
@@ -329,7 +347,8 @@ def test_OD2_batch_surrogate(scale, seeds, device, record):
     With orthonormal embeddings (N = 100 <= d = 128) the surrogate is exact; the measurement is the mean gap of
     the population errors over seeds and the largest margin gap. Criterion: |mean error gap| <= 1e-9 and margins
     equal to 1e-9 (float64). Negative control: the batch-1 prediction F(total count) (which ignores that a token
-    seen c times in one batch gets one step of weight c/B) must miss the margins by > 1e-3.
+    seen c times in one batch gets one step of weight c/B) must miss the margins by > 1e-3. ``margin_se``: None
+    (float64 arithmetic of a fixed approximation, no sampling error).
     """
     T, B, lr = 100_000, 1000, 100.0
     S = seeds(4)
@@ -373,6 +392,9 @@ def test_OD2_batch_surrogate(scale, seeds, device, record):
             "prediction": "batch-1 F(total count)",
             "min_margin_gap": float(min(nc_gaps)),
             "rejected": nc,
+            "margin_se": None,
+            "margin_note": "deterministic: the batch-1 recursion ignores the batching by construction (float64 "
+            "arithmetic, no sampling error)",
         },
         data={"gaps": gaps, "margin_gaps": mgaps},
     )
@@ -389,6 +411,7 @@ def test_OD2_batch_surrogate_random_embeddings(scale, seeds, device, record):
     ~ sqrt(N/d) q_max ~ 0.3 q_max, can be lost; with q ~ log-saturated these are the tokens seen a handful of
     times, p(x) < ~1e-4 at T = 1e5, whose total Zipf(2) mass on N = 100 is below ~0.01.
     Negative control: the same interval test must reject a prediction off by 0.02 (the surrogate's error + 0.02).
+    ``margin_se``: how far the farther end of its interval lies beyond [-0.01, 0.01], in SEs of the mean (t_{S-1}).
     """
     T, B, lr = 100_000, 1000, 100.0
     S = seeds(6)
@@ -414,6 +437,7 @@ def test_OD2_batch_surrogate_random_embeddings(scale, seeds, device, record):
     ok = -0.01 <= lo and hi <= 0.01
     _mo, loo, hio = mean_ci(err_sgd - (err_sur + 0.02))
     nc = not (-0.01 <= loo and hio <= 0.01)
+    nc_margin = _band_exit_margin(_mo, loo, hio, 0.01, crit=float(t_dist.ppf(0.975, len(S) - 1)))
     record(
         "OD2",
         prediction="batch-B surrogate predicts SGD's population error with random embeddings (d = 10 N, B = 1000)",
@@ -424,10 +448,17 @@ def test_OD2_batch_surrogate_random_embeddings(scale, seeds, device, record):
         estimate=float(m),
         criterion="95% interval of the mean gap inside [-0.01, 0.01]",
         verdict="reproduced" if ok else "refuted",
-        negative_control={"prediction": "surrogate error + 0.02", "interval": [loo, hio], "rejected": nc},
+        negative_control={
+            "prediction": "surrogate error + 0.02",
+            "interval": [loo, hio],
+            "rejected": nc,
+            "margin_se": nc_margin,
+            **({} if nc_margin is not None else {"margin_note": "zero-width interval"}),
+        },
         data={"err_sgd": err_sgd, "err_surrogate": err_sur},
     )
     assert nc
+    assert nc_margin is None or (nc_margin > 0) == nc
 
 
 # ------------------------------------------------------------------ OD4-OD7, OD9, OD10: paired comparisons
@@ -451,14 +482,40 @@ def _one_sided_upper(a, b) -> float:
     return float(d.mean() + sst.t.ppf(0.95, d.size - 1) * se) if se > 0 else float(d.mean())
 
 
+def _not_significant_margin(fwd, rev, a, b, alpha: float = 0.05) -> tuple[float | None, str | None]:
+    """Margin (in SEs) of a control that rejects when the reverse one-sided test ``rev`` = ``paired_less(a, b)`` is
+    not significant (p >= ``alpha``): z(alpha) - z(p), z the upper normal quantile (minus ``control_margin_p``),
+    positive iff it rejected, 0 at p = alpha (where it still rejects). For p > 1/2 it is read from the forward
+    test ``fwd`` (same t statistic, other tail: p = 1 - p_fwd, z(p) = -z(p_fwd)), which keeps its precision where
+    p rounds to 1. Constant paired differences (the p-values are 0 or 1 by rule): (None, why)."""
+    d = np.ravel(np.asarray(a, float) - np.asarray(b, float))
+    if np.allclose(d, d[0]):  # paired_less's rule for constant differences
+        return None, "constant paired differences: the p-value is 0 or 1 by rule, no spread to measure a margin by"
+    if rev.p_value <= 0.5:
+        return -control_margin_p(rev.p_value, alpha=alpha), None
+    return control_margin_p(fwd.p_value, alpha=1 - alpha), None
+
+
+def _band_exit_margin(est: float, lo: float, hi: float, band: float, *, crit: float) -> float | None:
+    """Margin (in SEs) of a control that rejects when the interval [lo, hi] of ``est`` is not inside [-band, band]
+    (either end outside suffices, strictly): the larger of -band - lo and hi - band, each in the SE read off its
+    side of the interval (half-width / ``crit``); positive iff it rejected; None for a zero-width side."""
+    se_lo, se_hi = (est - lo) / crit, (hi - est) / crit
+    if not (se_lo > 0 and se_hi > 0):
+        return None
+    return float(max((-band - lo) / se_lo, (hi - band) / se_hi))
+
+
 def _paired_record(
     claim, label, a, b, name_a, name_b, record, fig=None, extra="", unit="seeds", untuned=(), role="decides", model=None
 ):
     """H1: error(a) < error(b) over paired ``unit``s. Reproduced if p < 0.05; negative control: the reverse H1
-    must not be significant. ``untuned``: names among (name_a, name_b) whose tuned rate is an end of its grid:
+    must not be significant. ``margin_se``: z(0.05) - z(p) of the reverse test (:func:`_not_significant_margin`).
+    ``untuned``: names among (name_a, name_b) whose tuned rate is an end of its grid:
     a verdict against such a method is inconclusive (a rate beyond the grid might reverse it)."""
     t = paired_less(a, b)
     rev = paired_less(b, a)
+    nc_margin, nc_note = _not_significant_margin(t, rev, b, a)
     verdict = "reproduced" if t.significant() else ("refuted" if rev.significant() else "inconclusive")
     note = None
     loser = name_b if verdict == "reproduced" else name_a if verdict == "refuted" else None
@@ -485,10 +542,14 @@ def _paired_record(
             "prediction": f"{name_b} better than {name_a} (reverse)",
             "p_value": rev.p_value,
             "rejected": not rev.significant(),
+            "margin_se": nc_margin,
+            **({"margin_note": nc_note} if nc_note else {}),
         },
         figure=fig,
         data={"a": a, "b": b, "p": t.p_value, "p_reverse": rev.p_value},
     )
+    nc = not rev.significant()
+    assert nc_margin is None or (nc_margin > 0) == nc or (nc_margin == 0 and nc)  # rejects at p = 0.05 too
     return t, rev, verdict
 
 
@@ -501,7 +562,8 @@ def test_OD4_larger_rates_better(scale, seeds, device, record, finding):
 
     Batch-1 SGD, d = 2 N (enough capacity), T samples, rates 0.1, 1, 10 on the same seeds and samples.
     Criterion: one-sided paired t-tests over seeds, error(10) < error(1) and error(1) < error(0.1), p < 0.05 each.
-    Negative control: the reverse orderings must not be significant.
+    Negative control: the reverse orderings must not be significant. ``margin_se``: z(0.05) - z(p) of the reverse
+    test, p its one-sided p-value.
     """
     g = CMP[scale]
     res = train(N, M, g["d"], g["T"], [0.1, 1.0, 10.0], seeds(g["seeds"]), alpha=ALPHA, checkpoints=12, device=device)
@@ -520,7 +582,8 @@ def test_OD5_smaller_batches_better(scale, seeds, device, record, finding):
 
     SGD with the batch-mean gradient, rate 10 (large, OD4), d = 2 N, T samples, batches 1, 16 and 128 (so
     T, T/16 and T/128 steps). Criterion: error(1) < error(16) and error(16) < error(128), one-sided paired
-    t-tests, p < 0.05. Negative control: the reverse orderings not significant.
+    t-tests, p < 0.05. Negative control: the reverse orderings not significant. ``margin_se``: z(0.05) - z(p) of
+    the reverse test, p its one-sided p-value.
     """
     g = CMP[scale]
     S = seeds(g["seeds"])
@@ -583,7 +646,8 @@ def test_OD6_OD7_adaptive_methods(model, scale, seeds, device, record):
     (lr 1e-3) were tuned at an end of their grids, so the grids were widened and the end-of-grid rule added.
     Criterion: one-sided paired t-tests, p < 0.05, for
     Adam < SGD, sign < SGD, normalised < SGD, Adam+LN < Adam. Negative control: the reverse orderings are not
-    significant. A comparison that is not significant is recorded as inconclusive.
+    significant. ``margin_se``: z(0.05) - z(p) of the reverse test, p its one-sided p-value. A comparison that is
+    not significant is recorded as inconclusive.
     """
     g = CMP[scale]
     S_tune, S_test = seeds(3, offset=100), seeds(g["seeds"])
@@ -681,7 +745,8 @@ def test_OD9_OD10_decay_at_small_capacity(scale, seeds, device, record):
     which a monotone trend does not inflate. OD10: erasing: the
     fraction of tokens recalled at some evaluation but not at the end is larger for the large constant rate
     than for the small one (paired, p < 0.05); conservative: the small rate ends worse than the decayed large
-    one (paired, p < 0.05). Negative controls: the reverse orderings are not significant.
+    one (paired, p < 0.05). Negative controls: the reverse orderings are not significant. ``margin_se``:
+    z(0.05) - z(p) of the reverse test, p its one-sided p-value.
     """
     g = CMP[scale]
     S = seeds(g["seeds_small"])
@@ -764,7 +829,7 @@ def test_OD2_trainer_matches_autograd(record):
     ratio is not timed here: it is a performance target (>= 20x), measured on the performance page
     (reports/performance.md, written by benchmarks/perf_report.py).
     Negative control: the same autograd loop at a rate 10% off must disagree by more than 1e-3 (the comparison
-    can tell trainers apart)."""
+    can tell trainers apart). ``margin_se``: None (one deterministic run, no sampling error)."""
     d, T, lr, seeds = 100, 10_000, 1.0, tuple(range(10))
     W = train(N, M, d, T, [lr], seeds, checkpoints=1).W  # (seeds, 1, d, d)
     diff = max(float((W[i, 0] - reference_train_autograd(N, M, d, T, lr, s)).abs().max()) for i, s in enumerate(seeds))
@@ -784,6 +849,8 @@ def test_OD2_trainer_matches_autograd(record):
             "prediction": "autograd SGD at lr 1.1 instead of 1.0",
             "max_abs_W_difference": nc_diff,
             "rejected": nc_diff > 1e-3,
+            "margin_se": None,
+            "margin_note": "deterministic: one fixed run per trainer, no sampling error",
         },
         data={"config": config, "max_abs_W_difference": diff},
     )
@@ -800,7 +867,8 @@ def test_OD6_OD7_optimizer_grid(scale, device, request, record):
     Measurement: per (d, batch) cell at the largest T, the tuned error (min over the 13 rates of the mean over
     seeds); heat maps of it. Criterion (fixed in advance): a one-sided paired t-test over cells, p < 0.05, for
     Adam (0, 0) < SGD (OD6) and Adam + layer norm < Adam (OD7). Negative control: the reverse orderings are not
-    significant. Full tier only (the grid is 25,480 runs); ``--sweep-grid fast`` runs its 3-seed sub-grid.
+    significant. ``margin_se``: z(0.05) - z(p) of the reverse test, p its one-sided p-value. Full tier only (the
+    grid is 25,480 runs); ``--sweep-grid fast`` runs its 3-seed sub-grid.
     The suite's variant of the model (W from 0, centred LayerNorm): sensitivity rows beside the authors' grid
     (``test_OD6_OD7_authors_grid``), which decides.
     """
@@ -885,10 +953,11 @@ def test_OD6_OD7_authors_grid(scale, device, request, record, report_file):
     cells, p < 0.05: OD6 tuned Adam < tuned SGD without normalisation; OD7 tuned Adam with L2 normalisation < tuned
     Adam without, both on model 'matrix' (the talk's model); reproduced if significant, refuted if the reverse is
     significant, else inconclusive. Negative control: the reverse ordering, which must not be significant when the
-    claim is reproduced. Sensitivity rows (shown, not deciding): the same tests with the suite's tuning rule (the
-    best mean over seeds), on the models 'exponential' and 'learnable', Adam vs SGD with the normalisation on, and on
-    the suite's variants of 'matrix' on the same draws (W from 0; the centred LayerNorm), which answer whether a
-    verdict depends on the start of W or on the kind of normalisation.
+    claim is reproduced. ``margin_se``: z(0.05) - z(p) of the reverse test, p its one-sided p-value. Sensitivity
+    rows (shown, not deciding): the same tests with the suite's tuning rule (the best mean over seeds), on the
+    models 'exponential' and 'learnable', Adam vs SGD with the normalisation on, and on the suite's variants of
+    'matrix' on the same draws (W from 0; the centred LayerNorm), which answer whether a verdict depends on the start
+    of W or on the kind of normalisation.
     """
     import sweeps
 

@@ -16,7 +16,8 @@ import pytest
 import torch
 from conftest import live
 from plotting import figure, loglog_panel
-from stats import bootstrap_interval, crossing, linear_fit, loglog_fit, paired_less
+from scipy import stats as st
+from stats import bootstrap_interval, control_margin, crossing, linear_fit, loglog_fit, paired_less
 
 from impl.factual import FactTask, Sizes, gradient_flow_linear, train_transformers
 from theory.factual import (
@@ -92,6 +93,12 @@ def _sweep(configs, make_sizes, ks, tr, seeds, device, memory_budget):
     return out
 
 
+def _slope_margin(fit):
+    """The negative control's margin: NC_SLOPE outside the slope's 95% OLS t-interval (n - 2 df), in SEs of the
+    slope (``control_margin`` with crit t_{n-2})."""
+    return control_margin(fit.slope, *fit.slope_ci, NC_SLOPE, crit=float(st.t.ppf(0.975, fit.n - 2)))
+
+
 def _verdict(suff_ok, fail_ok, fit, target=1.0):
     """reproduced: (i), (ii) and the slope interval inside target +- MARGIN; refuted: (i) fails or the interval
     excludes the target; inconclusive otherwise."""
@@ -163,6 +170,7 @@ def test_FR1_attention_mlp_sizes(scale, seeds, device, record, finding, memory_b
     1/log(S R) ~ 0.2 on this grid). The configs vary S, R and d, so m* ~ S R (d-independent) or
     m* ~ S + R would bend the fit.
     Negative control: the same fit must exclude slope 0.5 (a boundary growing like sqrt(S R / d)).
+    ``margin_se``: distance of 0.5 below the slope interval, in SEs of the slope (t_{n-2}, n configs).
     Verdict: refuted if (i) fails or the interval excludes 1; inconclusive if only (ii) or the margin fails.
     History: the constant c = 2 was fixed after one pilot (S, R, A_max) = (16, 8, 4) with other seeds, where
     attention-only models at k = 1 reached 0.84 and at k = 2 1.00 (attention + MLP: 1.00 at k = 1); the
@@ -186,6 +194,7 @@ def test_FR1_attention_mlp_sizes(scale, seeds, device, record, finding, memory_b
     fit_h = loglog_fit(xh, kst * xh)
     verdict = _verdict(suff_ok, fail_ok, fit)
     nc_rejected = not fit.contains(NC_SLOPE)
+    nc_margin = _slope_margin(fit)
     fig, axes = figure(2, 1, w=5.0)
     labels = [f"S={S} R={R} d={d}" for S, R, D, d in g["configs"]]
     _success_panel(axes[0], ks, rows, labels, "FR1: attention + MLP on the ray k (S+R, SR/d)", "k (sizes / bare bound)")
@@ -217,7 +226,7 @@ def test_FR1_attention_mlp_sizes(scale, seeds, device, record, finding, memory_b
         criterion=f"mean acc >= {SUCCESS} at k >= {C_SUFF:g}, < {LEVEL} at k = {ks.min():g}, slope CI inside "
         f"[{1 - MARGIN}, {1 + MARGIN}]",
         verdict=verdict,
-        negative_control={"prediction": f"boundary slope {NC_SLOPE}", "rejected": nc_rejected},
+        negative_control={"prediction": f"boundary slope {NC_SLOPE}", "rejected": nc_rejected, "margin_se": nc_margin},
         figure=fig,
         data={
             "configs": g["configs"],
@@ -231,6 +240,7 @@ def test_FR1_attention_mlp_sizes(scale, seeds, device, record, finding, memory_b
         },
     )
     assert nc_rejected, f"negative control: slope {NC_SLOPE} not rejected by {fit}"
+    assert nc_margin is None or (nc_margin > 0) == nc_rejected
     finding(suff_ok and fail_ok and fit.contains(1.0), (verdict, mean_acc, kst, fit))
 
 
@@ -266,6 +276,7 @@ def test_FR2_attention_only_sizes(scale, seeds, device, record, finding, memory_
     interval inside [0.75, 1.25] (k* the same for all configs). The configs vary S at fixed R + A_max and
     R + A_max at fixed S, so a boundary set by only one of the two bounds bends the fit.
     Negative control: slope 0.5 must be excluded. Grid history and assertions: as FR1.
+    ``margin_se``: distance of 0.5 below the slope interval, in SEs of the slope (t_{n-2}, n configs).
     """
     g, tr = FR2_GRID[scale], TRAIN[scale]
     ks = np.array(g["ks"])
@@ -280,6 +291,7 @@ def test_FR2_attention_only_sizes(scale, seeds, device, record, finding, memory_
     fit = loglog_fit(x, kst**2 * x)
     verdict = _verdict(suff_ok, fail_ok, fit)
     nc_rejected = not fit.contains(NC_SLOPE)
+    nc_margin = _slope_margin(fit)
     fig, axes = figure(2, 1, w=5.0)
     labels = [f"S={S} R={R} A_max={D}" for S, R, D in g["configs"]]
     _success_panel(axes[0], ks, rows, labels, "FR2: attention only on the ray k (R+A_max, S)", "k (sizes / bare bound)")
@@ -311,7 +323,7 @@ def test_FR2_attention_only_sizes(scale, seeds, device, record, finding, memory_
         criterion=f"mean acc >= {SUCCESS} at k >= {C_SUFF:g}, < {LEVEL} at k = {ks.min():g}, slope CI inside "
         f"[{1 - MARGIN}, {1 + MARGIN}]",
         verdict=verdict,
-        negative_control={"prediction": f"boundary slope {NC_SLOPE}", "rejected": nc_rejected},
+        negative_control={"prediction": f"boundary slope {NC_SLOPE}", "rejected": nc_rejected, "margin_se": nc_margin},
         figure=fig,
         data={
             "configs": g["configs"],
@@ -324,6 +336,7 @@ def test_FR2_attention_only_sizes(scale, seeds, device, record, finding, memory_
         },
     )
     assert nc_rejected, f"negative control: slope {NC_SLOPE} not rejected by {fit}"
+    assert nc_margin is None or (nc_margin > 0) == nc_rejected
     finding(suff_ok and fail_ok and fit.contains(1.0), (verdict, mean_acc, kst, fit))
 
 
@@ -358,7 +371,8 @@ def test_FR3_parameters_scale_with_facts(scale, seeds, device, record, finding, 
     [0.75, 1.25] (log factors of S R change the local slope by ~0.2). Configs vary S and R separately
     (S R from 64 to 512 with S + R from 16 to 72), so P* ~ S + R would give slope ~0.5.
     Negative control: slope 0.5 (parameters scaling like the number of tokens S + R ~ sqrt(S R)) must be
-    excluded by the same interval.
+    excluded by the same interval. ``margin_se``: distance of 0.5 below the slope interval, in SEs of the slope
+    (t_{n-2}, n configs).
     Verdict: reproduced inside the margin; refuted if the interval excludes 1; the test asserts the measured
     outcome (reproduction or a slope significantly below 1). A first run with a factor-2 width grid gave
     slope 0.752 [0.542, 0.962] (refuted); the grid now has sqrt(2) steps, criterion unchanged.
@@ -395,6 +409,7 @@ def test_FR3_parameters_scale_with_facts(scale, seeds, device, record, finding, 
     inside = fit.within(1.0, MARGIN)
     verdict = "reproduced" if inside else ("refuted" if not fit.contains(1.0) else "inconclusive")
     nc_rejected = not fit.contains(NC_SLOPE)
+    nc_margin = _slope_margin(fit)
     fig, axes = figure(2, 1, w=5.0)
     for r in rows:
         S, R = r["cfg"]
@@ -439,7 +454,11 @@ def test_FR3_parameters_scale_with_facts(scale, seeds, device, record, finding, 
         estimate=fit.slope,
         criterion=f"95% CI of the slope inside [{1 - MARGIN}, {1 + MARGIN}]",
         verdict=verdict,
-        negative_control={"prediction": f"slope {NC_SLOPE} (P ~ S + R)", "rejected": nc_rejected},
+        negative_control={
+            "prediction": f"slope {NC_SLOPE} (P ~ S + R)",
+            "rejected": nc_rejected,
+            "margin_se": nc_margin,
+        },
         figure=fig,
         note="The affine fit is a post-hoc reading, not the criterion: a positive intercept P0 "
         "(a size-independent cost, "
@@ -458,6 +477,7 @@ def test_FR3_parameters_scale_with_facts(scale, seeds, device, record, finding, 
         },
     )
     assert nc_rejected, f"negative control: slope {NC_SLOPE} not rejected by {fit}"
+    assert nc_margin is None or (nc_margin > 0) == nc_rejected
     # assert what was measured: either the reproduction, or the refutation (slope significantly below 1)
     finding(inside or fit.slope_ci[1] < 1.0, (verdict, fit, pstar))
 
@@ -496,12 +516,14 @@ def test_FR4_hallucination_phase(scale, seeds, device, record, finding):
     (the KL to p(a|s,r)) does, with a one-sided paired t-test of log times at p < 0.01; (iii) the loss is
     non-increasing along the flow and ends below 0.02 nats (from log(R D) ~ 2.8), all facts recalled.
     Negative control: the same phase test (i) with the subject-and-relation-blind predictor p(a) instead
-    of p(a|r) must fail for every seed.
+    of p(a|r) must fail for every seed. ``margin_se``: distance of the smallest per-seed KL(p(a)||q) on the plateau
+    above 0.05, in sds of that KL over the seeds of its config (every seed must reject: the smallest margin).
     """
     g = FR4_GRID[scale]
     res_all, rows = [], []
     ok = True
     nc_all = True
+    nc_parts = []  # per config: its smallest margin (None: no sd to measure it by)
     for i, (S, R, D, N) in enumerate(g["configs"]):
         task = FactTask(S, R, D, n_noise=N, T=3)
         sd = seeds(g["seeds"], offset=i)
@@ -522,6 +544,11 @@ def test_FR4_hallucination_phase(scale, seeds, device, record, finding):
         cfg_ok = bool(phase.all()) and bool(finite.all()) and order.p_value < 0.01 and conv
         ok &= cfg_ok
         nc_all &= not bool(nc_phase.any())
+        # a seed rejects iff its smallest KL to p(a) on the plateau is >= 0.05 (inf: no plateau checkpoint at all)
+        kl_fin = nc_kl[np.isfinite(nc_kl)]
+        sd_kl = float(np.std(kl_fin, ddof=1)) if kl_fin.size >= 2 else 0.0
+        if kl_fin.size:
+            nc_parts.append(float((kl_fin.min() - KL_SMALL) / sd_kl) if sd_kl > 0 else None)
         rows.append(
             dict(
                 cfg=(S, R, D, N),
@@ -556,6 +583,7 @@ def test_FR4_hallucination_phase(scale, seeds, device, record, finding):
         ax.set_xlabel("time t (gradient flow)")
         ax.set_ylabel("nats")
         ax.legend(fontsize=6)
+    nc_margin = None if not nc_parts or None in nc_parts else min(nc_parts)
     meas = "; ".join(
         f"S={r['cfg'][0]} R={r['cfg'][1]}: min KL(p(a|r)||q) on the plateau {np.max(r['min_kl_r_on_plateau']):.4f} "
         f"(H(a|r)={r['H_r'].mean():.3f}), t(KL_r<0.1)={np.median(r['t_r']):.0f} vs "
@@ -576,6 +604,12 @@ def test_FR4_hallucination_phase(scale, seeds, device, record, finding):
             "prediction": "plateau predictor p(a) (ignoring s and r)",
             "rejected": nc_all,
             "min_kl_marg_on_plateau": [r["min_kl_marg_on_plateau"] for r in rows],
+            "margin_se": nc_margin,
+            **(
+                {"margin_note": "no spread over seeds of the KL on the plateau to measure the margin by"}
+                if nc_margin is None
+                else {}
+            ),
         },
         figure=fig,
         data={
@@ -587,4 +621,5 @@ def test_FR4_hallucination_phase(scale, seeds, device, record, finding):
         },
     )
     assert nc_all, "negative control: p(a) plateau not rejected"
+    assert nc_margin is None or (nc_margin > 0) == nc_all or (nc_margin == 0 and nc_all)  # >= 0.05 rejects
     finding(ok, rows)

@@ -7,7 +7,8 @@ import torch
 from hypothesis import given
 from hypothesis import strategies as hst
 from plotting import figure, loglog_panel
-from stats import loglog_fit, mean_ci
+from scipy.stats import t as t_dist
+from stats import control_margin, loglog_fit, mean_ci
 
 from impl.embeddings import Embedding
 from impl.gradients import autograd_gradient, one_sgd_step, one_step_memory
@@ -15,6 +16,21 @@ from theory.gradients import gradient_lemma, gradient_noisy, noisy_one_step_scor
 from theory.memory import capacity_accuracy
 
 ATOL = 1e-10
+
+
+def _t95(n: int) -> float:
+    """The critical value of ``mean_ci``'s 95% t-interval over n seeds (n - 1 df)."""
+    return float(t_dist.ppf(0.975, n - 1))
+
+
+def _accuracy_margin(hits: torch.Tensor, threshold: float) -> float | None:
+    """Margin of a control that must find the accuracy hits.mean() below ``threshold`` (hits: (seeds, tokens), 0/1):
+    (threshold - accuracy) / SE, with SE the larger of the binomial SE of the pooled recalls and the SE over seeds
+    (tokens of one seed share its embeddings); positive iff below, None when both SEs are 0."""
+    h = hits.double().cpu().numpy()
+    a = float(h.mean())
+    se = max(np.sqrt(a * (1 - a) / h.size), float(h.mean(1).std(ddof=1)) / np.sqrt(h.shape[0]))
+    return float((threshold - a) / se) if se > 0 else None
 
 
 def _random_problem(rng, n, M, d, scale):
@@ -80,6 +96,7 @@ def test_GM1_lemma_identity(seeds, record):
     (random shapes, non-uniform joint p with zeros, W of scale 0.1 to 3); the Hypothesis property
     test_GM1_GM3_identities_property explores further shapes. Negative control: the same formula without the
     p(z) weighting (E_z uniform) must differ by > 1e-6 on some problem.
+    ``margin_se``: None (exact arithmetic on fixed problems: the wrong formula's difference has no sampling error).
     """
 
     def wrong(W, X, U, P):  # forget the marginal p(z): weights every token equally
@@ -98,6 +115,8 @@ def test_GM1_lemma_identity(seeds, record):
             "prediction": "lemma without the p(z) weighting",
             "max_error": float(werrs.max()),
             "rejected": nc,
+            "margin_se": None,
+            "margin_note": "deterministic: an exact identity in float64, the wrong formula differs by O(1)",
         },
         figure=fig,
         data={"max_error": float(errs.max())},
@@ -123,6 +142,8 @@ def test_GM2_one_step_memory(scale, seeds, device, record, finding):
     Gaussian theory of AM3 applies; criterion: accuracy >= 0.99 and >= the theory's prediction - 0.01.
     Negative controls: a prediction 10% too large (slope 1.1) must fall outside the interval of (a), and the
     same accuracy criterion must fail far beyond capacity (N = 2048 at d = 64).
+    ``margin_se``: the smaller of the distance of 1.1 from the slope's interval (SEs of the slope, t_{S-1}) and
+    (0.99 - accuracy) beyond capacity in SEs of that accuracy (the larger of the binomial and the over-seeds SE).
     """
     g = GM2_GRID[scale]
     N, d, S, eta = g["N"], g["d"], g["seeds"], 3.0
@@ -137,12 +158,11 @@ def test_GM2_one_step_memory(scale, seeds, device, record, finding):
     ok = lo <= 1.0 <= hi and acc >= 0.99 and acc >= acc_pred - 0.01
     Nb, db = g["over"]
     W1b, Eb, Ub = one_step_memory(torch.arange(Nb), Nb, db, seeds(2, offset=1), eta=eta, device=device)
-    acc_over = float(
-        ((Eb @ W1b.transpose(-1, -2) @ Ub.transpose(-1, -2)).argmax(-1) == torch.arange(Nb, device=Eb.device))
-        .double()
-        .mean()
-    )
+    hits_over = (Eb @ W1b.transpose(-1, -2) @ Ub.transpose(-1, -2)).argmax(-1) == torch.arange(Nb, device=Eb.device)
+    acc_over = float(hits_over.double().mean())
     nc = (not (lo <= 1.1 <= hi)) and not (acc_over >= 0.99)
+    parts = [control_margin(m, lo, hi, 1.1, crit=_t95(S)), _accuracy_margin(hits_over, 0.99)]  # both must reject
+    nc_margin = None if None in parts else min(parts)
     fig, axes = figure(2, 1)
     sel = np.random.default_rng(0).choice(N * N, 4000, replace=False)
     axes[0].plot(
@@ -171,11 +191,13 @@ def test_GM2_one_step_memory(scale, seeds, device, record, finding):
         negative_control={
             "prediction": f"slope 1.1; accuracy >= 0.99 at N={Nb}, d={db} (got {acc_over:.3f})",
             "rejected": nc,
+            "margin_se": nc_margin,
         },
         figure=fig,
         data={"slopes": slopes, "accuracy": acc, "accuracy_theory": acc_pred, "accuracy_beyond_capacity": acc_over},
     )
     assert nc
+    assert nc_margin is None or (nc_margin > 0) == nc, f"negative control margin {nc_margin} disagrees"
     finding(ok, (m, lo, hi, acc, acc_pred))
 
 
@@ -190,6 +212,8 @@ def test_GM3_noisy_inputs(scale, seeds, device, record, finding):
     must equal (eta/N)(1{y=k} - 1/N) to 1e-12 (the O(1/N^2) term is -eta/N^2). (c) With random N(0, 1/d)
     embeddings, the per-seed slope of measured on predicted scores has a t-interval containing 1;
     negative control: slope 1.1 outside it.
+    ``margin_se``: the distance of 1.1 from the slope's interval, in SEs of the slope (t_{S-1}); the lemma's control
+    is deterministic (exact arithmetic), so the slope's margin is the control's.
     """
 
     def wrong(W, X, U, P):  # mu_hat_k from the class prior instead of p_W(k|x)
@@ -231,6 +255,8 @@ def test_GM3_noisy_inputs(scale, seeds, device, record, finding):
     m, lo, hi = mean_ci(np.array(slopes))
     ok = ok_a and orth_err <= 1e-12 and lo <= 1 <= hi
     nc = nc_a and not (lo <= 1.1 <= hi)
+    # the lemma part has no sampling error (rejected or not with certainty): the slope part's margin decides
+    nc_margin = control_margin(m, lo, hi, 1.1, crit=_t95(len(slopes))) if nc_a else None
     fig, axes = figure(2, 1)
     axes[0].imshow(orth.mean(1) * N / eta, cmap="RdBu_r")
     axes[0].set_title(f"(N/eta) u_k^T W_1 (e_y + p_t), orthonormal; max err {orth_err:.1e}", fontsize=8)
@@ -250,11 +276,17 @@ def test_GM3_noisy_inputs(scale, seeds, device, record, finding):
         estimate=float(m),
         criterion="<= 1e-10; <= 1e-12; t-interval of the slope contains 1",
         verdict="reproduced" if ok else "refuted",
-        negative_control={"prediction": "mu_hat without p_W (class prior); slope 1.1", "rejected": nc},
+        negative_control={
+            "prediction": "mu_hat without p_W (class prior); slope 1.1",
+            "rejected": nc,
+            "margin_se": nc_margin,
+            "margin_note": "the lemma part is deterministic (exact arithmetic): margin of the slope part",
+        },
         figure=fig,
         data={"lemma_max_error": float(errs.max()), "orthonormal_error": orth_err, "slopes": slopes},
     )
     assert nc
+    assert nc_margin is None or (nc_margin > 0) == nc, f"negative control margin {nc_margin} disagrees"
     finding(ok, (errs.max(), orth_err, m, lo, hi))
 
 
@@ -277,6 +309,7 @@ def test_GM4_large_batch_step(scale, seeds, device, record, finding):
     log p(z) over tokens with B p(z) >= 200 (sampling error < 7%). Per seed slope; criterion: the t-interval
     over seeds contains 1 (q proportional to p). Negative controls: slope 0.9 (q ∝ p^0.9, a flatter memory) and
     slope 0 (q = 1, the batch-one large-step regime of OD8) must be outside the interval.
+    ``margin_se``: distance of the nearer of 0.9 and 0 from the slope's interval, in SEs of the slope (t_{S-1}).
     """
     from theory.zipf import zipf_pmf
 
@@ -299,6 +332,7 @@ def test_GM4_large_batch_step(scale, seeds, device, record, finding):
     m, lo, hi = mean_ci(np.array(slopes))
     ok = lo <= 1.0 <= hi
     nc = not (lo <= 0.9 <= hi) and not (lo <= 0.0 <= hi)
+    nc_margin = control_margin(m, lo, hi, [0.9, 0.0], crit=_t95(S))
     fig, axes = figure(1, 1)
     qm = q_hat[:, keep]
     loglog_panel(
@@ -324,9 +358,10 @@ def test_GM4_large_batch_step(scale, seeds, device, record, finding):
         estimate=float(m),
         criterion="t-interval over seeds of the log-log slope contains 1",
         verdict="reproduced" if ok else "refuted",
-        negative_control={"prediction": "slope 0.9 and slope 0 (q = 1)", "rejected": nc},
+        negative_control={"prediction": "slope 0.9 and slope 0 (q = 1)", "rejected": nc, "margin_se": nc_margin},
         figure=fig,
         data={"slopes": slopes, "tokens_used": int(keep.sum()), "batch": B},
     )
     assert nc
+    assert nc_margin is None or (nc_margin > 0) == nc, f"negative control margin {nc_margin} disagrees"
     finding(ok, (m, lo, hi))

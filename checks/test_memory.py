@@ -5,7 +5,9 @@ from __future__ import annotations
 import numpy as np
 import torch
 from plotting import figure, loglog_panel
-from stats import bootstrap_interval, crossing, finite_size_qualifier, loglog_fit, slope_verdict
+from scipy.stats import norm
+from scipy.stats import t as t_dist
+from stats import bootstrap_interval, control_margin, crossing, finite_size_qualifier, loglog_fit, slope_verdict
 
 from impl.embeddings import Embedding, random_matrix
 
@@ -32,6 +34,8 @@ def test_AM1_near_orthonormal(scale, seeds, device, record, finding):
     2-3% at d >= 32), so 10% was a 2-sd bound that failed in 6% of draws; with 32 seeds it is about 2.2%, and 10%
     is more than 4 sd at every d.
     Negative control: the prediction used, shifted by 0.1 either way, must fall outside every interval.
+    ``margin_se``: distance of the nearest shifted slope from its interval, in SEs of the slope (Bonferroni t_{n-2}),
+    the smallest over the four quantities.
     History (issue #19, item 8): with 6 seeds the check was refuted at seed base 3 of the stability reruns by the
     sd of ||W u||^2 - 1 at d = 16 being 14.8% off (a 3-sd draw of a 5%-noisy estimate; the slopes were inside);
     the seeds went from 6 to 32 and the four slope intervals became simultaneous (they were four separate 95%
@@ -70,6 +74,17 @@ def test_AM1_near_orthonormal(scale, seeds, device, record, finding):
     svs = {k: slope_verdict(fits[k], -0.5, finite[k], 0.1) for k in names}
     ok = all(v.ok for v in svs.values()) and all(r < 0.10 for r in ratios.values())
     nc_rejected = all(v.nc_rejected for v in svs.values())
+    # margin: both shifted values of every quantity must be outside its interval (t_{n-2} at the Bonferroni level)
+    margins = {
+        k: control_margin(
+            f.slope,
+            *f.slope_ci,
+            [svs[k].used - 0.1, svs[k].used + 0.1],
+            crit=float(t_dist.ppf(0.5 + level / 2, f.n - 2)),
+        )
+        for k, f in fits.items()
+    }
+    margin = None if any(v is None for v in margins.values()) else min(margins.values())
     fig, axes = figure(2, 1, w=4.8)
     dd = np.geomspace(ds[0], ds[-1], 50)
     for i, k in enumerate(names):
@@ -104,11 +119,17 @@ def test_AM1_near_orthonormal(scale, seeds, device, record, finding):
         "slope) and every sd within 10% of exact",
         verdict="reproduced" if ok else "refuted",
         qualifier=finite_size_qualifier(*svs.values()),
-        negative_control={"prediction": "the slope used shifted by +-0.1", "rejected": nc_rejected},
+        negative_control={
+            "prediction": "the slope used shifted by +-0.1",
+            "rejected": nc_rejected,
+            "margin_se": margin,
+            "margins_se": margins,
+        },
         figure=fig,
         data={"d": ds, "sd": sds, "fits": {k: f.as_dict() for k, f in fits.items()}, "max_rel_error": ratios},
     )
     assert nc_rejected, "negative control: a slope shifted by 0.1 was not rejected"
+    assert margin is None or (margin > 0) == nc_rejected, f"negative control margin {margin} disagrees"
     finding(ok, f"AM1 not reproduced: {fits}, {ratios}")
 
 
@@ -161,6 +182,7 @@ def test_AM2_score_statistics(scale, seeds, device, record, finding, memory_budg
     Criterion (fixed in advance): all 6 |t| < 4 (a Bonferroni-safe bound: P(|Z| > 4) ~ 6e-5 each).
     Negative control: the same test fed the variance without the cross-output term |{f*(z') != y}|/d^2
     (i.e. ignoring interference from the other outputs) must give |t| > 4 on the injective map.
+    ``margin_se``: |t| - 4, the distance of that t-statistic beyond the threshold 4, in SEs.
     """
     from theory.memory import score_moments
 
@@ -197,6 +219,8 @@ def test_AM2_score_statistics(scale, seeds, device, record, finding, memory_budg
             no_cross = ((1 + 2 / d) / d * (n_same + 1)).mean()  # same-output and self terms only
             nc_t = float((var_w.mean() - no_cross) / (var_w.std(ddof=1) / np.sqrt(S)))
     ok = all(abs(t) < 4 for t in tvals)
+    nc_rejected = abs(nc_t) > 4
+    nc_margin = abs(nc_t) - 4.0  # the t-statistic is already in SEs; the threshold is 4
     fig, axes = figure(1, 1, w=6.0)
     ax = axes[0]
     lab = [f"{r['map']}\n{r['quantity']}" for r in rows if r["quantity"] != "mean(gamma_correct) - 1"]
@@ -221,12 +245,14 @@ def test_AM2_score_statistics(scale, seeds, device, record, finding, memory_budg
         negative_control={
             "prediction": "variance without the |{f*(z') != y}|/d^2 term (injective map)",
             "t": nc_t,
-            "rejected": abs(nc_t) > 4,
+            "rejected": nc_rejected,
+            "margin_se": nc_margin,
         },
         figure=fig,
         data={"rows": rows, "d": d, "N": N, "seeds": S},
     )
     assert abs(nc_t) > 4, f"negative control not rejected: t={nc_t}"
+    assert (nc_margin > 0) == nc_rejected, f"negative control margin {nc_margin} disagrees"
     finding(ok, rows)
 
 
@@ -247,6 +273,38 @@ CAP_GRID = {
     ),
 }
 LEVEL = 0.9
+Z95 = float(norm.isf(0.025))
+
+
+def _all_margin(*margins):
+    """Margin of a control whose parts must all reject: the smallest (None if any part has none)."""
+    return None if any(m is None for m in margins) else float(min(margins))
+
+
+def _any_margin(*margins):
+    """Margin of a control of which any part rejecting suffices: the largest (None if any part has none)."""
+    return None if any(m is None for m in margins) else float(max(margins))
+
+
+def _equivalence_margin(fit, target, half_width):
+    """Margin of a control that must find ``fit.within(target, half_width)`` false: how far the 95% slope interval
+    sticks out of [target - half_width, target + half_width], in SEs of the slope (t_{n-2}); positive iff it sticks
+    out (rejected), None for a zero-width interval."""
+    lo, hi = fit.slope_ci
+    se = (hi - lo) / 2 / float(t_dist.ppf(0.975, fit.n - 2))
+    if not se > 0:
+        return None
+    return float(max((target - half_width) - lo, hi - (target + half_width)) / se)
+
+
+def _widened_margin(est, lo, hi, wrong, tol):
+    """Margin of a control that must find ``wrong`` outside the bootstrap 95% interval [lo, hi] of ``est`` widened
+    to [lo / tol, hi * tol]: the distance beyond the nearer widened bound, in SEs of ``est`` read off the interval
+    on each side ((hi - est) / 1.96, (est - lo) / 1.96); positive iff outside, None for a zero-width side."""
+    se_hi, se_lo = (hi - est) / Z95, (est - lo) / Z95
+    if not (se_hi > 0 and se_lo > 0):
+        return None
+    return float(max((wrong / tol - hi) / se_hi, (lo - wrong * tol) / se_lo))
 
 
 def _capacity_curves(kind, ds, S_min, tokens, points, seeds, runs):
@@ -313,6 +371,11 @@ def _capacity_check(kind, claim, scale, seeds, stored_runs, record, law_slope, m
     ok = law_holds(law_slope) and theory_holds(n_pred) and bool(np.all(curve_dev[big] < 0.05))
     nc_slope = not law_holds(wrong_slope)
     nc_curve = not theory_holds(other_pred)
+    # margins: the slope interval outside the wrong law's band; the other map's N* outside the widened interval at
+    # some d (any suffices); both parts must reject
+    slope_margin = _equivalence_margin(fit, wrong_slope, margin)
+    curve_margin = _any_margin(*(_widened_margin(*v, 1.15) for v in zip(n_star, lo, hi, other_pred)))
+    nc_margin = _all_margin(slope_margin, curve_margin)
     fig, axes = figure(3, 1, w=4.4)
     cm = __import__("matplotlib").colormaps["viridis"]
     for i, c in enumerate(curves):
@@ -373,6 +436,9 @@ def _capacity_check(kind, claim, scale, seeds, stored_runs, record, law_slope, m
             "rejected": nc_slope and nc_curve,
             "slope_rejected": nc_slope,
             "curve_rejected": nc_curve,
+            "margin_se": nc_margin,
+            "slope_margin_se": slope_margin,
+            "curve_margin_se": curve_margin,
         },
         figure=fig,
         data={
@@ -387,6 +453,7 @@ def _capacity_check(kind, claim, scale, seeds, stored_runs, record, law_slope, m
         },
     )
     assert nc_slope and nc_curve, "negative control not rejected"
+    assert nc_margin is None or (nc_margin > 0) == (nc_slope and nc_curve), f"control margin {nc_margin} disagrees"
     finding(ok, (fit, pred_fit, n_star / n_pred, curve_dev))
 
 
@@ -405,6 +472,8 @@ def test_AM3_injective_capacity(scale, seeds, stored_runs, record, finding):
     measured N* (seeds resampled) widened by 15% (the approximation's error), at every d; (iii) whole
     accuracy curves within 0.05 of the theory on average (d >= 32).
     Negative control: exponent 1 (AM4's law) fails (i) and the mod-2 N*(d) curve fails (ii).
+    ``margin_se``: the smaller of (i)'s (how far the slope interval sticks out of [0.75, 1.25], in SEs of the slope,
+    t_{n-2}) and (ii)'s (the largest over d of the mod-2 N*'s distance beyond the widened interval, in bootstrap SEs).
     History: a first run on d = 16..128 gave slope 2.149 [2.048, 2.250], at the edge of (i); the theory's
     -O(d) finite-size term steepens the local slope at small d, so the fast grid now runs to d = 256 and
     leaves out d = 16 (N* ~ 7, where the 1/N granularity of the accuracy dominates), and small d get more
@@ -423,6 +492,7 @@ def test_AM4_mod2_capacity(scale, seeds, stored_runs, record, finding):
     Criterion: (i) the 95% interval of the slope lies inside [0.9, 1.1] (no log factor is expected, and the
     finite-d theory's local slope differs from 1 by < 0.05 on this grid); (ii) and (iii) as for AM3.
     Negative control: exponent 2 (AM3's law) fails (i) and the injective N*(d) curve fails (ii).
+    ``margin_se``: as AM3's ((i): the slope interval outside [1.9, 2.1]; (ii): the injective N* beyond it).
     """
     _capacity_check(
         "mod", "AM4", scale, seeds, stored_runs, record, 1.0, 0.1, 2.0, "asymptotic N* = d / Phi^-1(0.9)^2", finding
