@@ -15,7 +15,18 @@ import numpy as np
 import torch
 from conftest import need_memory
 from plotting import band, figure
-from stats import bootstrap_interval, chi2_rows, crossing, mean_ci, paired_less, seed_proportion_ci
+from scipy.stats import norm
+from scipy.stats import t as t_dist
+from stats import (
+    bootstrap_interval,
+    chi2_rows,
+    control_margin,
+    control_margin_p,
+    crossing,
+    mean_ci,
+    paired_less,
+    seed_proportion_ci,
+)
 
 from impl.transformer import (
     BigramTask,
@@ -42,6 +53,30 @@ TRAIN = {
 def _task(scale) -> BigramTask:
     g = TASK[scale]
     return BigramTask(N=g["N"], T=g["T"], K=g["K"], alpha=g["alpha"], source=g["source"])
+
+
+def _t95(S: int) -> float:
+    """The two-sided 95% t quantile with S - 1 df: the critical value of ``mean_ci``'s interval over S seeds."""
+    return float(t_dist.ppf(0.975, S - 1))
+
+
+def _one_sided_margin(m, lo, hi, bound, above: bool, crit: float) -> float | None:
+    """``margin_se`` of a control that rejects when the interval [lo, hi] of the estimate m lies above ``bound``
+    (lo > bound; ``above``) or below it (hi < bound): (lo - bound) / SE or (bound - hi) / SE, SE read off that side
+    of the interval ((m - lo) / crit or (hi - m) / crit). It is ``stats.control_margin(m, lo, hi, bound, crit)``
+    while the bound lies on the other side of the estimate; when the estimate is itself among the wrong values the
+    helper would read the opposite side, so the same formula is written out. None on a zero-width side."""
+    if (m > bound) if above else (m < bound):
+        return control_margin(m, lo, hi, bound, crit=crit)
+    se = ((m - lo) if above else (hi - m)) / crit
+    if se <= 0:
+        return None
+    return float((lo - bound) / se if above else (bound - hi) / se)
+
+
+def _margin_keys(margin: float | None, why: str) -> dict:
+    """The margin entries of a negative control: ``margin_se``, and ``margin_note`` (``why``) when it is None."""
+    return {"margin_se": margin} if margin is not None else {"margin_se": None, "margin_note": why}
 
 
 def _icl_runs(shared, seeds, scale, device):
@@ -87,6 +122,7 @@ def test_TF1_bigram_data_model(scale, seeds, device, record, finding):
     exact, so p is uniform; a 0.001 level makes a false alarm over three tests < 0.3%).
     Negative control: the same chi-square of (b) against the bigrams of another corpus (task_seed + 1), and of
     the trigger rows against pi_b (the chain without in-context outputs), must give p < 1e-6.
+    ``margin_se``: z(p) - z(1e-6) of the larger p-value (upper normal quantiles; p = 0 is read as 1e-300).
     """
     g = TASK[scale]
     task = _task(scale)
@@ -119,6 +155,7 @@ def test_TF1_bigram_data_model(scale, seeds, device, record, finding):
     nc_trig = chi2_rows(tc, task.pi_b[task.triggers])
     ok = violations == 0 and min(ch_b[2], ch_o[2], ch_1[2]) > 1e-3
     nc_rejected = nc_other[2] < 1e-6 and nc_trig[2] < 1e-6
+    nc_margin = min(control_margin_p(nc_other[2], alpha=1e-6), control_margin_p(nc_trig[2], alpha=1e-6))
     fig, axes = figure(2, 1, w=4.8)
     emp = counts[nontrig] / counts[nontrig].sum(1, keepdim=True)
     pb = task.pi_b[nontrig]
@@ -157,6 +194,7 @@ def test_TF1_bigram_data_model(scale, seeds, device, record, finding):
             "prediction": "bigrams of another corpus (the synthetic Zipf law, N = 65); trigger rows following pi_b",
             "p_values": [nc_other[2], nc_trig[2]],
             "rejected": nc_rejected,
+            "margin_se": nc_margin,
         },
         figure=fig,
         data={
@@ -171,6 +209,7 @@ def test_TF1_bigram_data_model(scale, seeds, device, record, finding):
         "characters) with the suite's sampler (K = 3 triggers, the most frequent under the stationary law).",
     )
     assert nc_rejected, (nc_other, nc_trig)
+    assert (nc_margin > 0) == nc_rejected, nc_margin
     finding(ok, (violations, ch_b, ch_o, ch_1))
 
 
@@ -323,7 +362,8 @@ def test_TF2_one_layer_fails_two_layers_succeed(scale, seeds, shared, device, re
     verdict is about those sizes. Sensitivity (recorded, not part of the verdict): the same runs on the synthetic
     Zipf bigrams (N = 65), to see whether the 1-layer plateau depends on the data.
     Negative control: the same closeness test fed the wrong prediction 'the 1-layer model reaches the 2-layer
-    number (0.99 +- 0.01)' must call it inconsistent.
+    number (0.99 +- 0.01)' must call it inconsistent. ``margin_se``: how far the 1-layer interval misses the band
+    [0.98, 1.00], in SEs of the 1-layer mean (t_{S-1}); the same value on all three records.
     """
     r = _birth_runs(shared, seeds, scale, device, memory_budget, stored_runs)
     G = BIRTH[scale]
@@ -338,6 +378,15 @@ def test_TF2_one_layer_fails_two_layers_succeed(scale, seeds, shared, device, re
     m1, lo1, hi1 = ci[("1 layer", "shakespeare")]
     m2, lo2, hi2 = ci[("2 layers", "shakespeare")]
     nc_rejected = _closeness(lo1, hi1, TALK["2 layers"]) == "inconsistent"
+    # inconsistent: hi1 < v - delta or lo1 > v + delta (either suffices: the larger margin)
+    v2, delta2 = TALK["2 layers"]
+    crit1 = _t95(len(acc[("1 layer", "shakespeare")]))
+    nc_parts = [
+        _one_sided_margin(m1, lo1, hi1, v2 - delta2, above=False, crit=crit1),
+        _one_sided_margin(m1, lo1, hi1, v2 + delta2, above=True, crit=crit1),
+    ]
+    nc_margin = None if None in nc_parts else max(nc_parts)
+    nc_keys = _margin_keys(nc_margin, "zero-width interval: the 1-layer accuracies are equal at every seed")
     sens = paired_less(acc[("1 layer", "synthetic")], acc[("1 layer", "shakespeare")])
 
     fig, axes = figure(2, 1, w=5.0)
@@ -389,6 +438,7 @@ def test_TF2_one_layer_fails_two_layers_succeed(scale, seeds, shared, device, re
             "prediction": "1 layer reaches the 2-layer number (0.99 +- 0.01)",
             "interval_1layer": [lo1, hi1],
             "rejected": nc_rejected,
+            **nc_keys,
         },
         figure=fig,
         data={
@@ -417,6 +467,7 @@ def test_TF2_one_layer_fails_two_layers_succeed(scale, seeds, shared, device, re
             "prediction": "1 layer reaches the 2-layer number (0.99 +- 0.01)",
             "interval_1layer": [lo1, hi1],
             "rejected": nc_rejected,
+            **nc_keys,
         },
     )
     ms, los, his = ci[("1 layer", "synthetic")]
@@ -433,10 +484,11 @@ def test_TF2_one_layer_fails_two_layers_succeed(scale, seeds, shared, device, re
         role="sensitivity",
         criterion="sensitivity row (the verdict is the first TF2 record's)",
         verdict=verdict,
-        negative_control={"prediction": "as the first TF2 record", "rejected": nc_rejected},
+        negative_control={"prediction": "as the first TF2 record", "rejected": nc_rejected, **nc_keys},
         figure=fig2,
     )
     assert nc_rejected, (lo1, hi1)
+    assert nc_margin is None or (nc_margin > 0) == nc_rejected, nc_margin
     for v in acc.values():
         assert np.all((v >= 0) & (v <= 1))
     # what was measured decides the verdict; assert it (a refutation names the number outside its band)
@@ -462,7 +514,8 @@ def test_TF3_construction_solves_task(scale, seeds, device, record, finding):
     separately (found while building the check, before the criterion was fixed on the inner positions).
     Criterion: at the largest d the inner accuracy has mean >= 0.99 and lower 95% bound >= 0.98.
     Negative control: the same construction without the remapping (W_KQ^2 = sum_k e_k e_k^T) must have inner
-    accuracy with upper 95% bound < 0.5 at the largest d.
+    accuracy with upper 95% bound < 0.5 at the largest d. ``margin_se``: how far that upper bound lies below 0.5, in SEs
+    read off the upper side of the interval (crit: t_{S-1} where the t-interval made that bound, else 1.96).
     Interval: stats.seed_proportion_ci, the hull of the t-interval over seeds and the Clopper-Pearson interval of
     the pooled (correct, positions) counts. History: it was the t-interval alone, which collapses to [1, 1] when
     every seed is perfect: over 5 reruns it was [1, 1] three times while the pooled accuracy of the 30 seeds was
@@ -514,8 +567,12 @@ def test_TF3_construction_solves_task(scale, seeds, device, record, finding):
     m_in, lo_in, hi_in = prop_ci("inner")
     m_all, lo_all, hi_all = prop_ci("all")
     m_nc, lo_nc, hi_nc = prop_ci("no remap")
+    # the control's upper bound is the larger of the t-interval's (t_{S-1}) and the Clopper-Pearson one's (95%: z)
+    hi_nc_t = mean_ci(np.round(A["no remap"][-1] * n_pos["no remap"]) / n_pos["no remap"])[2]
+    crit_nc = _t95(len(sd)) if hi_nc_t >= hi_nc else float(norm.isf(0.025))
     ok = m_in >= 0.99 and lo_in >= 0.98
     nc_rejected = hi_nc < 0.5
+    nc_margin = _one_sided_margin(m_nc, lo_nc, hi_nc, 0.5, above=False, crit=crit_nc)
     fig, axes = figure(1, 1, w=5.5)
     ax = axes[0]
     for k, mk in (("inner", "o-"), ("all", "s--"), ("no remap", "x:")):
@@ -556,6 +613,7 @@ def test_TF3_construction_solves_task(scale, seeds, device, record, finding):
             "prediction": "W_KQ^2 = sum_k e_k e_k^T (no remapping)",
             "accuracy": [m_nc, lo_nc, hi_nc],
             "rejected": nc_rejected,
+            **_margin_keys(nc_margin, "zero-width upper side: the no-remap accuracy interval ends at its mean"),
         },
         figure=fig,
         data={"d": G["d"], "acc": A, "d_star": d_star, "d_star_ci": d_ci},
@@ -563,6 +621,7 @@ def test_TF3_construction_solves_task(scale, seeds, device, record, finding):
         "the 'all positions' curve shows the cost of that boundary case.",
     )
     assert nc_rejected, (m_nc, hi_nc)
+    assert nc_margin is None or (nc_margin > 0) == nc_rejected, nc_margin
     finding(ok, (m_in, lo_in))
 
 
@@ -585,7 +644,8 @@ def test_TF4_probe_order_and_joint_learning(scale, seeds, shared, device, record
     The layer-by-layer schedule trains W_OV^2, then W_KQ^2, then W_KQ^1, moving on as soon as the current
     probe reaches 0.9 (an oracle switch, the most favourable to it).
     Negative control: the reverse order ('W_KQ^1 first': c(W_KQ^1) - c(W_OV^2) < 0) must be rejected: the 95%
-    interval of that mean difference must lie above 0.
+    interval of that mean difference must lie above 0. ``margin_se``: the interval's lower bound over 0, in SEs of the
+    mean difference (t_{S-1}), on each record.
     Verdict: reproduced when all three tests pass; refuted when one of them is significant in the reverse
     direction (p > 0.95); inconclusive otherwise. The test asserts the parts that the data decide.
     """
@@ -605,8 +665,9 @@ def test_TF4_probe_order_and_joint_learning(scale, seeds, shared, device, record
     tj_test = paired_less(np.log(tjc), np.log(tsc))
     joint_ok = tj_test.p_value < 0.05
     rev = cc["WKQ1"] - cc["WOV2"]
-    _mrev, lorev, hirev = mean_ci(rev)
+    mrev, lorev, hirev = mean_ci(rev)
     nc_rejected = lorev > 0
+    nc_margin = _one_sided_margin(mrev, lorev, hirev, 0.0, above=True, crit=_t95(rev.size))
     ok = order_ok and joint_ok
     fig, axes = figure(3, 1, w=4.4)
     for k in ("WOV2", "WKQ2", "WKQ1"):
@@ -641,6 +702,7 @@ def test_TF4_probe_order_and_joint_learning(scale, seeds, shared, device, record
             "prediction": "reverse order: W_KQ^1 before W_OV^2",
             "diff_ci": [lorev, hirev],
             "rejected": nc_rejected,
+            **_margin_keys(nc_margin, "zero-width interval: the step difference is equal at every seed"),
         },
         figure=fig,
         data={"cross_steps": cc, "t_joint": tj, "t_staged": ts, "order_tests": [t1.p_value, t2.p_value]},
@@ -664,6 +726,7 @@ def test_TF4_probe_order_and_joint_learning(scale, seeds, shared, device, record
     else:
         verdict_b = "inconclusive"
     nc_b = rev_b[1] > 0
+    nc_b_margin = _one_sided_margin(*rev_b, 0.0, above=True, crit=_t95(cbc["WKQ1"].size))
     fig_b, ax_b = figure(1, 1, w=5.0)
     for k in ("WOV2", "WKQ2", "WKQ1"):
         band(ax_b[0], b.steps, b.probes[k], f"{k} (reached 0.5 by {int(np.isfinite(cb[k]).sum())}/{cb[k].size})")
@@ -689,6 +752,7 @@ def test_TF4_probe_order_and_joint_learning(scale, seeds, shared, device, record
             "prediction": "reverse order: W_KQ^1 before W_OV^2",
             "diff_ci": list(rev_b[1:]),
             "rejected": nc_b,
+            **_margin_keys(nc_b_margin, "zero-width interval: the step difference is equal at every seed"),
         },
         figure=fig_b,
         data={"cross_steps": cbc, "order_tests": [u1.p_value, u2.p_value]},
@@ -696,6 +760,8 @@ def test_TF4_probe_order_and_joint_learning(scale, seeds, shared, device, record
     # both records are written before anything is asserted
     assert nc_rejected, (lorev, hirev)
     assert nc_b, rev_b
+    assert nc_margin is None or (nc_margin > 0) == nc_rejected, nc_margin
+    assert nc_b_margin is None or (nc_b_margin > 0) == nc_b, nc_b_margin
     # the verdict follows from the three tests (recorded above); assert that, not the outcome (Shakespeare data)
     assert ok == (t1.p_value < 0.05 and t2.p_value < 0.05 and joint_ok)
 
@@ -740,7 +806,8 @@ def test_TF5_three_gradient_steps(scale, seeds, device, record, finding):
     has mean >= 0.9. Also reported: the same steps in the full residual architecture.
     Negative control: the reverse order (W_KQ^1, W_KQ^2, W_OV^2): at zero W_OV^2 the gradient of the logits in
     W_KQ^2 vanishes and the one in W_KQ^1 carries no previous-token signal, so the W_KQ^1 and W_KQ^2 probes must
-    stay below 0.5.
+    stay below 0.5. ``margin_se``: (0.5 - mean) / SE of the mean over seeds (no interval: the threshold is on the
+    mean), the smaller over the two probes; a probe equal at every seed (W_KQ^2: exactly 0) has no SE and drops out.
     """
     G = TF5_GRID[scale]
     sd = seeds(G["seeds"])
@@ -751,6 +818,16 @@ def test_TF5_three_gradient_steps(scale, seeds, device, record, finding):
     final = {k: res[G["d"][-1]][i][k] for i, k in enumerate(order)}  # each probe right after its own step
     ok = all(final[k].mean() >= 0.9 for k in order)
     nc_rejected = rev[-1]["WKQ1"].mean() < 0.5 and rev[-1]["WKQ2"].mean() < 0.5
+    # each probe's mean against 0.5 in SEs of that mean; both must reject (the smaller); a probe with no spread over
+    # seeds has no SE: it drops out when below 0.5 (deterministic at these seeds), else the control has no margin
+    nc_parts, nc_flat = [], []
+    for k in ("WKQ1", "WKQ2"):
+        v = rev[-1][k]
+        if np.ptp(v) > 0:
+            nc_parts.append(float((0.5 - v.mean()) / (v.std(ddof=1) / np.sqrt(v.size))))
+        else:
+            nc_flat.append(bool(v.mean() < 0.5))
+    nc_margin = min(nc_parts) if nc_parts and all(nc_flat) else None
     fig, axes = figure(1, 1, w=6.0)
     ax = axes[0]
     xs = np.arange(3)
@@ -780,6 +857,12 @@ def test_TF5_three_gradient_steps(scale, seeds, device, record, finding):
             "prediction": "reverse order recovers W_KQ^1 and W_KQ^2",
             "probes": {k: float(rev[-1][k].mean()) for k in order},
             "rejected": nc_rejected,
+            **_margin_keys(
+                nc_margin,
+                "no SE: the reverse-order probes are equal at every seed"
+                if all(nc_flat)
+                else "a probe with no spread over seeds is >= 0.5 (deterministic at these seeds)",
+            ),
         },
         figure=fig,
         data={"simplified": {str(d): res[d] for d in G["d"]}, "full_residual": full_arch, "reverse": rev, "grid": G},
@@ -788,6 +871,7 @@ def test_TF5_three_gradient_steps(scale, seeds, device, record, finding):
         "steps only partly overcome at these widths (reported, not part of the verdict).",
     )
     assert nc_rejected, rev
+    assert nc_margin is None or (nc_margin > 0) == nc_rejected, nc_margin
     finding(ok, final)
 
 
@@ -811,7 +895,8 @@ def test_TF6_global_bigrams_before_induction(scale, seeds, device, record, findi
     of the last three evaluations, on a geometric grid of steps), per seed.
     Criterion (fixed in advance): the geometric mean of the ratio samples(in-context) / samples(global) has a
     lower 95% bound >= 5 ('far fewer': the theory's O(N) vs O(1), N = 65 characters).
-    Negative control: equal speeds (ratio 1) must lie below the interval.
+    Negative control: equal speeds (ratio 1) must lie below the interval. ``margin_se``: the lower bound's log over
+    log 1 = 0, in SEs of the mean log ratio (t_{S-1}).
     Seeds (fast): the interval is the t-interval of the mean per-seed log ratio, so the lower bound is
     exp(m - t_{n-1} s / sqrt(n)). Stability reruns with 4 seeds (seed bases 0-5): per-seed sd of the log ratio s
     0.27-0.50 (pooled 0.38), mean log ratio ln 10.8; the lower bound then reaches 5 with probability (noncentral
@@ -849,6 +934,7 @@ def test_TF6_global_bigrams_before_induction(scale, seeds, device, record, findi
     ratio, rlo, rhi = float(np.exp(mlr)), float(np.exp(lo)), float(np.exp(hi))
     ok = rlo >= 5
     nc_rejected = rlo > 1
+    nc_margin = _one_sided_margin(mlr, lo, hi, 0.0, above=True, crit=_t95(lr_.size))
     fig, axes = figure(1, 1, w=5.5)
     ax = axes[0]
     xs = np.maximum(steps, 1) * G["batch"]
@@ -871,7 +957,11 @@ def test_TF6_global_bigrams_before_induction(scale, seeds, device, record, findi
         estimate=ratio,
         criterion="lower 95% bound of the geometric-mean ratio >= 5",
         verdict="reproduced" if ok else ("refuted" if rhi < 5 else "inconclusive"),
-        negative_control={"prediction": "equal speed (ratio 1)", "rejected": nc_rejected},
+        negative_control={
+            "prediction": "equal speed (ratio 1)",
+            "rejected": nc_rejected,
+            **_margin_keys(nc_margin, "zero-width interval: the log ratio is equal at every seed"),
+        },
         figure=fig,
         data={
             "steps": steps,
@@ -883,4 +973,5 @@ def test_TF6_global_bigrams_before_induction(scale, seeds, device, record, findi
         },
     )
     assert nc_rejected, (rlo, rhi)
+    assert nc_margin is None or (nc_margin > 0) == nc_rejected, nc_margin
     finding(ok, (ratio, rlo, rhi))
