@@ -802,7 +802,8 @@ def control_margin(estimate: float, lo: float, hi: float, wrong, *, crit: float 
     estimate : float
         The point estimate at the centre of the interval.
     lo, hi : float
-        The interval, lo <= estimate <= hi.
+        The interval, lo <= hi; when the estimate lies outside it (a percentile bootstrap can do that), the
+        standard error is the symmetric (hi - lo) / (2 crit) on both sides.
     wrong : float or sequence of float
         The wrong prediction(s) the control must reject.
     crit : float, default 1.96
@@ -816,13 +817,17 @@ def control_margin(estimate: float, lo: float, hi: float, wrong, *, crit: float 
     vals = np.atleast_1d(np.asarray(wrong, dtype=float))
     if vals.size == 0 or not np.all(np.isfinite(vals)):
         raise ValueError(f"wrong must be one or more finite values, got {wrong!r}")
-    if not (np.isfinite(estimate) and np.isfinite(lo) and np.isfinite(hi)) or not lo <= estimate <= hi:
-        raise ValueError(f"need finite lo <= estimate <= hi, got lo={lo}, estimate={estimate}, hi={hi}")
+    if not (np.isfinite(estimate) and np.isfinite(lo) and np.isfinite(hi)) or not lo <= hi:
+        raise ValueError(f"need finite estimate, lo and hi with lo <= hi, got lo={lo}, estimate={estimate}, hi={hi}")
     if not np.isfinite(crit) or crit <= 0:
         raise ValueError(f"crit must be a finite number > 0, got {crit}")
+    inside = lo <= estimate <= hi
     out = []
     for w in vals:
-        se = (hi - estimate) / crit if w >= estimate else (estimate - lo) / crit
+        if not inside:  # a percentile-bootstrap interval can miss its own estimate: the symmetric SE
+            se = (hi - lo) / (2 * crit)
+        else:
+            se = (hi - estimate) / crit if w >= estimate else (estimate - lo) / crit
         if se <= 0:
             return None
         out.append((w - hi) / se if w >= estimate else (lo - w) / se)

@@ -30,6 +30,8 @@ from stats import (
     bonferroni,
     bootstrap_interval,
     cluster_fit,
+    control_margin,
+    control_margin_p,
     finite_size_qualifier,
     mean_curve_fit,
     paired_less,
@@ -100,6 +102,21 @@ NC_SHIFT = 0.1
 def t_crit(S: int) -> float:
     """The two-sided 95% t quantile with S - 1 df (the clustered intervals'): SE = half-width / t_crit(S)."""
     return float(t_dist.ppf(0.975, S - 1))
+
+
+def sv_margin(fit: Fit, sv, S: int) -> float | None:
+    """``margin_se`` of a slope_verdict control: the nearer of ``sv.used`` +- NC_SHIFT from the slope's 95% interval
+    (t with S - 1 df: ``mean_curve_fit`` and ``cluster_fit`` over S seeds), in SEs of the slope; positive iff both
+    shifted values are outside (``sv.nc_rejected``), None for a zero-width interval."""
+    return control_margin(fit.slope, *fit.slope_ci, [sv.used - NC_SHIFT, sv.used + NC_SHIFT], crit=t_crit(S))
+
+
+def nc_fields(margin: float | None, note: str) -> dict:
+    """The margin keys of a negative control: ``margin_se``, and ``margin_note`` (``note``) only where it is None."""
+    return {"margin_se": margin} if margin is not None else {"margin_se": None, "margin_note": note}
+
+
+ZERO_WIDTH = "zero-width interval (no sampling error): deterministic"
 
 
 # ------------------------------------------------------------------ shared simulations
@@ -339,7 +356,8 @@ def test_SL1_hutter_finite_sample(scale, sim, record, finding):
     contains -(alpha-1)/alpha or the slope of the exact finite-N curve on the same grid (finite N
     removes mass only beyond T ~ N^alpha, far outside the grid); (ii) the mean unseen mass agrees with
     the exact sum at every T: |t| < 4 (S - 1 df; Bonferroni-safe over <= 13 points).
-    Negative control: the prediction used, shifted by +-0.1, is outside the interval.
+    Negative control: the prediction used, shifted by +-0.1, is outside the interval. ``margin_se``: distance of the
+    nearer shifted slope from the interval, in SEs of the slope (jackknife, t_{S-1}).
     History (issue #19, item 8): the slope was the clustered mean of per-seed log-log slopes, i.e. of E[log U], not
     of log E[U] as predicted; the Jensen gap (0.9 of its standard error) refuted the claim at seed base 4 of the
     stability reruns (-0.483 [-0.494, -0.472] against -0.4986). The estimator now matches the prediction; the
@@ -382,6 +400,7 @@ def test_SL1_hutter_finite_sample(scale, sim, record, finding):
         axes[1].set_xlabel("T")
         axes[1].set_ylabel("t-statistic vs exact sum")
         ok = sv.ok and ok_exact
+        margin = sv_margin(fit, sv, U.shape[0])
         record(
             "SL1",
             qualifier=finite_size_qualifier(sv),
@@ -393,11 +412,16 @@ def test_SL1_hutter_finite_sample(scale, sim, record, finding):
             estimate=fit.slope,
             criterion="slope CI contains the asymptotic or finite-N slope; all |t| < 4 against the exact sum",
             verdict="reproduced" if ok else "refuted",
-            negative_control={"prediction": f"slope {sv.used:.3f} +- {NC_SHIFT}", "rejected": sv.nc_rejected},
+            negative_control={
+                "prediction": f"slope {sv.used:.3f} +- {NC_SHIFT}",
+                "rejected": sv.nc_rejected,
+                **nc_fields(margin, ZERO_WIDTH),
+            },
             figure=fig,
             data={"alpha": alpha, "T": T, "mean": m, "exact": exact, "poisson": pois, "t": t, "fit": fit.as_dict()},
         )
         assert sv.nc_rejected, f"negative control not rejected: {fit}"
+        assert margin is None or (margin > 0) == sv.nc_rejected, (margin, fit, sv.used)
         finding(ok, (fit, asym, finite, t))
 
 
@@ -420,6 +444,7 @@ def _d_slope_check(claim, scheme, scale, sim, record, d_min):
         asym = ts.error_exponent(scheme, alpha, "d")
         finite = ts.loglog_slope(d[sel], gauss[sel])
         sv = slope_verdict(fit, asym, finite, shift=NC_SHIFT)
+        margin = sv_margin(fit, sv, Y.shape[0])
         fig, axes = figure(1, 1, w=5.2)
         loglog_band(
             axes[0],
@@ -451,7 +476,11 @@ def _d_slope_check(claim, scheme, scale, sim, record, d_min):
             criterion="95% CI (jackknife over seeds) of the slope of the seed-mean error contains the asymptotic "
             "exponent or the slope of the finite-N prediction on the same grid",
             verdict=sv.verdict,
-            negative_control={"prediction": f"slope {sv.used:.3f} +- {NC_SHIFT}", "rejected": sv.nc_rejected},
+            negative_control={
+                "prediction": f"slope {sv.used:.3f} +- {NC_SHIFT}",
+                "rejected": sv.nc_rejected,
+                **nc_fields(margin, ZERO_WIDTH),
+            },
             figure=fig,
             data={
                 "alpha": alpha,
@@ -468,6 +497,7 @@ def _d_slope_check(claim, scheme, scale, sim, record, d_min):
             f"{finite:.3f}",
         )
         assert sv.nc_rejected, f"negative control not rejected: {fit} vs {sv.used}"
+        assert margin is None or (margin > 0) == sv.nc_rejected, (margin, fit, sv.used)
         yield sv.verdict, fit, asym, finite
 
 
@@ -483,7 +513,8 @@ def test_SL2_q_equals_p_in_d(scale, sim, record, finding):
     Criterion: 95% CI of the seed-mean curve's slope (jackknife over seeds) contains -(alpha-1)/(2 alpha) or the
     Gaussian curve's slope
     (reproduced); strictly between the two: inconclusive; else refuted (see slope_verdict).
-    Negative control: that prediction +-0.1 must be rejected.
+    Negative control: that prediction +-0.1 must be rejected. ``margin_se``: distance of the nearer shifted slope
+    from the interval, in SEs of the slope (jackknife, t_{S-1}).
     History: with 8 seeds on N = 10^5 the interval was +-0.09 wide and could not reject +-0.1; the q = p
     run now uses 40 seeds (on N = 10^4 in the fast tier, see DGRID). Finding (fast tier, alpha = 2):
     the slope lies strictly between the asymptote -0.25 and the unconditional Gaussian finite-d curve
@@ -507,7 +538,8 @@ def test_SL3_threshold_in_d(scale, sim, record, finding):
     theory of the same weights.
     Criterion: 95% CI of the seed-mean curve's slope (jackknife over seeds; it was the clustered per-seed slope,
     whose Jensen gap is described in ``mean_curve_fit``) contains -(alpha-1) or the finite-N slope. Negative
-    control: +-0.1.
+    control: +-0.1. ``margin_se``: distance of the nearer shifted slope from the interval, in SEs of the slope
+    (jackknife, t_{S-1}).
     """
     for verdict, fit, asym, finite in _d_slope_check("SL3", "threshold", scale, sim, record, d_min=64):
         finding(verdict == "reproduced", (fit, asym, finite))
@@ -523,7 +555,10 @@ def test_SL5_counts(scale, sim, record, finding):
     Criteria: (i) the d-slope at the largest T (whole d grid) as in SL2; (ii) at every (d, T) the excess
     error over q = p on the same embeddings is not significantly above the bound (one-sided paired
     t-test, p > 0.001 at every point).
-    Negative control: the d-slope prediction +-0.1 is rejected.
+    Negative control: the d-slope prediction +-0.1 is rejected (``margin_se``: distance of the nearer shifted slope
+    from the interval, in SEs of the slope, jackknife, t_{S-1}); in the T-term record, the bound divided by 10 is
+    exceeded by the mean excess at some (d, T) (``margin_se``: the largest (mean excess - bound/10) / SE of the mean
+    over the points; no critical value: any mean above it rejects).
     Finding (fast tier, alpha = 2): the d-slope of counts at T = 10^6 is that of q = p (-0.284 vs
     -0.287), between the asymptote and the Gaussian finite-d curve: 'inconclusive' as for SL2; the T
     bound holds everywhere (the excess is far below it).
@@ -545,6 +580,12 @@ def test_SL5_counts(scale, sim, record, finding):
             ]
         )
         ok_bound = bool(np.all(pv > 1e-3))
+        # the control: the mean excess above bound / 10 at some (d, T) (any point suffices: the largest margin)
+        nc_T = bool(np.any(excess.mean(0) > bound / 10))
+        gap = excess.mean(0) - bound / 10
+        se_x = excess.std(0, ddof=1) / np.sqrt(excess.shape[0])
+        z = np.where(se_x > 0, gap / np.where(se_x > 0, se_x, 1.0), np.where(gap > 0, np.inf, -np.inf))  # se 0: fixed
+        margin_T = float(z.max()) if np.isfinite(z.max()) else None
         fig, axes = figure(1, 1, w=5.2)
         for i in range(0, len(r["d"]), 2):
             m = np.maximum(excess[:, i].mean(0), 1e-6)
@@ -567,7 +608,8 @@ def test_SL5_counts(scale, sim, record, finding):
             verdict="reproduced" if ok_bound else "refuted",
             negative_control={
                 "prediction": "bound divided by 10 at small T (must be violated somewhere)",
-                "rejected": bool(np.any(excess.mean(0) > bound / 10)),
+                "rejected": nc_T,
+                **nc_fields(margin_T, "a point with no seed-to-seed variation decides: deterministic"),
             },
             figure=fig,
             data={
@@ -582,6 +624,7 @@ def test_SL5_counts(scale, sim, record, finding):
             "it is not tight for counts: unseen rare tokens would not be recalled by q = p anyway",
         )
         assert np.any(excess.mean(0) > bound / 10), "negative control: a 10x smaller bound was never violated"
+        assert margin_T is None or (margin_T > 0) == nc_T, (margin_T, nc_T)
         finding(verdict != "refuted" and ok_bound, (fit, asym, finite, pv.min()))
 
 
@@ -600,6 +643,8 @@ def test_SL4_top_seen_joint(scale, sim, record, finding):
     explains the whole (d, T) grid, i.e. the ratio of the mean error to U_T + tail_K varies by at most
     a factor 2 over the grid (while the error itself varies by ~100x).
     Negative controls: slopes +-0.1 rejected; and the other scheme's surface (q = counts) violates (iii).
+    ``margin_se``: the smallest of T_margin_se and d_margin_se (the nearer shifted slope from the slope's interval, in
+    SEs of the slope, t_{S-1}) and counts_margin_se ((counts spread - 2) / its jackknife-over-seeds SE).
     History: the first run used for (iii) the band [0.85 x lower, 1.15 x upper] with the chance factor
     1 - 1/M; it failed at d <= 32 and at T = 42 (ratios to the upper curve up to 1.46), because with a
     few unstored tokens their chance recall depends on their outputs (with K = 2 stored tokens of
@@ -656,6 +701,20 @@ def test_SL4_top_seen_joint(scale, sim, record, finding):
         mc = r["err"]["counts"].mean(0)
         spread_c = float((mc / law).max() / (mc / law).min())
         nc_joint = spread_c > 2
+        # margins: the shifted slopes from their intervals; the counts spread from 2 in its jackknife-over-seeds SE
+        S_c = r["err"]["counts"].shape[0]
+        jk = []
+        for i in range(S_c):
+            q = np.delete(r["err"]["counts"], i, axis=0).mean(0) / law
+            jk.append(q.max() / q.min())
+        se_c = float(np.sqrt((S_c - 1) / S_c * np.sum((np.array(jk) - np.mean(jk)) ** 2)))
+        margins = {
+            "T_margin_se": sv_margin(fitT, svT, rT["err"].shape[0]),
+            "d_margin_se": sv_margin(fitD, svD, Y.shape[0]),
+            "counts_margin_se": (spread_c - 2) / se_c if se_c > 0 else None,
+        }
+        parts = [v for v in margins.values() if v is not None]
+        margin = min(parts) if parts else None
         ok = svT.ok and svD.ok and spread <= 2
         verdict = "reproduced" if ok else ("inconclusive" if svT.ok and svD.ok else "refuted")
         nc = svT.nc_rejected and svD.nc_rejected and nc_joint
@@ -719,12 +778,10 @@ def test_SL4_top_seen_joint(scale, sim, record, finding):
                 "q = counts surface in the band",
                 "rejected": nc,
                 "T": svT.nc_rejected,
-                "T_margin_se": float(
-                    NC_SHIFT / ((fitT.slope_ci[1] - fitT.slope_ci[0]) / 2 / t_crit(rT["err"].shape[0]))
-                ),
-                "d_margin_se": float(NC_SHIFT / ((fitD.slope_ci[1] - fitD.slope_ci[0]) / 2 / t_crit(Y.shape[0]))),
                 "d": svD.nc_rejected,
                 "counts_surface": nc_joint,
+                **margins,
+                **nc_fields(margin, "every part without sampling error (zero-width intervals): deterministic"),
             },
             figure=fig,
             data={
@@ -744,12 +801,45 @@ def test_SL4_top_seen_joint(scale, sim, record, finding):
             },
         )
         assert nc, (svT, svD, nc_joint)
+        assert margin is None or (margin > 0) == nc, margins
+        for key, rej in (
+            ("T_margin_se", svT.nc_rejected),
+            ("d_margin_se", svD.nc_rejected),
+            ("counts_margin_se", nc_joint),
+        ):
+            assert margins[key] is None or (margins[key] > 0) == rej, (key, margins)
         # finding asserted: both exponents reproduced (the joint two-sided factor-2 criterion is reported, see
         # the docstring)
         finding(svT.ok and svD.ok, (fitT, asymT, finT, fitD, asymD, finD, ratio))
 
 
 # ------------------------------------------------------------------ SL6
+def _no_rise_margin(Y: np.ndarray, j: int, fit: Fit | None) -> float | None:
+    """``margin_se`` of SL6's control "q = top d/c rises too" (Y: per-seed errors (S, nT) at the smallest d, j: the T
+    of the seed-mean minimum, fit: the clustered slope after it). The rise test passes iff the paired p-value of
+    'error at T_j < error at the largest T' is < 0.01, a fit exists (>= 3 T) and the slope's lower bound is > 0; the
+    control rejects when ANY of these fails, so its margin is the largest of: z(0.01) - z(p) (``control_margin_p`` of
+    the opposite tail 1 - p at level 0.99, precise where p rounds to 1) and -lo / SE of the slope (t_{S-1}).
+    None when a failing part has no sampling error (constant paired differences, no fit, a zero-width interval): the
+    control then rejects at every draw that keeps it so."""
+    diff = Y[:, j] - Y[:, -1]
+    if fit is None:
+        return None
+    parts = []
+    if np.allclose(diff, diff[0]):  # paired_less is deterministic here: p = 0 (a rise) or 1 (no rise)
+        if diff[0] >= 0:
+            return None
+    else:
+        parts.append(control_margin_p(paired_less(Y[:, -1], Y[:, j]).p_value, alpha=0.99))
+    lo = fit.slope_ci[0]
+    se = (fit.slope - lo) / t_crit(Y.shape[0])
+    if se > 0:
+        parts.append(-lo / se)
+    elif lo <= 0:
+        return None
+    return max(parts) if parts else None
+
+
 def test_SL6_seen_overflow(scale, sim, record, finding):
     """SL6 (000 'Scaling laws with finite capacity'): q = 1{z in S_n} with d >> N gives n^-(alpha-1)/alpha + d^-k
     for any k; with d small, storing every seen token overflows the memory (error grows with n).
@@ -763,6 +853,9 @@ def test_SL6_seen_overflow(scale, sim, record, finding):
     the d^-k term is negligible) and the error follows (1 - 1/M) sum p(1-p)^T: its T-slope over
     T <= 1000 (before the finite-N cut-off at T ~ N^alpha) has a CI containing -(alpha-1)/alpha or the
     exact finite-N slope. Negative control: +-0.1.
+    ``margin_se``: both controls must reject, so the smaller of top_margin_se (see ``_no_rise_margin``: how far the
+    rise test on q = top fails, in SEs; None when it fails with no sampling error) and slope_margin_se (the nearer
+    shifted slope from the interval, in SEs of the slope, t_{S-1}).
     """
     for alpha in _alphas(scale):
         r = sim("core", alpha)
@@ -788,6 +881,11 @@ def test_SL6_seen_overflow(scale, sim, record, finding):
         ok_tok = bool(seen_tok.mean(0).max() < 1e-3)
         ok = rise["seen"]["ok"] and svb.ok and ok_tok
         nc = (not rise["top"]["ok"]) and svb.nc_rejected
+        top = r["err"]["top"][:, 0]
+        m_top = _no_rise_margin(top, rise["top"]["j"], rise["top"]["fit"])
+        m_slope = sv_margin(fitb, svb, s["seen"].shape[0])
+        parts = [v for v in (m_top, m_slope) if v is not None]
+        margin = min(parts) if parts else None
         fig, axes = figure(3, 1, w=4.4)
         for i in range(len(r["d"])):
             axes[0].plot(T, r["err"]["seen"][:, i].mean(0), "o-", ms=3, label=f"seen, d={r['d'][i]:.0f}")
@@ -841,6 +939,17 @@ def test_SL6_seen_overflow(scale, sim, record, finding):
                 "rejected": nc,
                 "top_rise_p": rise["top"]["p"],
                 "slope": svb.nc_rejected,
+                "top_margin_se": m_top,
+                "slope_margin_se": m_slope,
+                **nc_fields(margin, "both parts without sampling error: deterministic"),
+                **(
+                    {
+                        "top_margin_note": "the rise test on q = top fails with no sampling error (constant paired "
+                        "differences, no fit or a zero-width interval): deterministic"
+                    }
+                    if m_top is None
+                    else {}
+                ),
             },
             figure=fig,
             data={
@@ -855,6 +964,9 @@ def test_SL6_seen_overflow(scale, sim, record, finding):
             },
         )
         assert nc, (rise["top"], fitb, svb.used)
+        assert margin is None or (margin > 0) == nc, (m_top, m_slope)
+        assert m_top is None or (m_top > 0) == (not rise["top"]["ok"]), (m_top, rise["top"])
+        assert m_slope is None or (m_slope > 0) == svb.nc_rejected, (m_slope, fitb, svb.used)
         finding(ok, (rise["seen"], fitb, asym, fin, seen_tok.mean(0)))
 
 
@@ -899,8 +1011,9 @@ def test_SL7_which_reading(scale, sim, seeds, record, finding):
     excludes +-0.1). Power: D's bootstrap SE was about 0.015 before this change (40 seeds, seed base 0: 97.5%
     interval [0.157, 0.224] for the written reading's D = 0.192); a prediction 0.1 away is then rejected unless D
     lies within 0.1 - 1.96 SE = 0.071 of it (4.7 SE): P(reject both) >= 0.9999 when the tested reading is right
-    (D = 0), and P(reject +0.1) = Phi((0.19 - 0.129) / 0.015), about 0.99998, at the written reading's D. The
-    record keeps the margin |D -+ 0.1| / SE of each run (``margin_se``; rejection needs > 1.96).
+    (D = 0), and P(reject +0.1) = Phi((0.19 - 0.129) / 0.015), about 0.99998, at the written reading's D.
+    ``margin_se``: distance of the nearer shifted value (+-0.1) from D's interval, in SEs of D read off the interval
+    on that side (percentile bootstrap, crit 1.96); rejection needs > 0.
     History: (1) the interval of the measured slope alone (clustered, 95%) was compared with the fitted
     curve's slope as if that were fixed; with q = p only (d/c)^(1/4) tokens are stored, the fitted curve is
     a staircase and its slope jumps with c (-0.255, -0.261 or -0.276 over seed bases 0..9, 40 seeds each),
@@ -951,8 +1064,8 @@ def test_SL7_which_reading(scale, sim, seeds, record, finding):
         sq, li = res["square"], res["linear"]
         mean_slope = float(_centred_slope(ld, np.log(m)))
         nc = not (li["D_ci"][0] <= NC_SHIFT <= li["D_ci"][1]) and not (li["D_ci"][0] <= -NC_SHIFT <= li["D_ci"][1])
-        # |D - the nearer shifted prediction| in units of the bootstrap SE of D (rejection needs > 1.96)
-        nc_margin = min(abs(li["D"] - NC_SHIFT), abs(li["D"] + NC_SHIFT)) / li["se"]
+        # the nearer shifted value's distance from D's interval, in bootstrap SEs of D (rejection needs > 0)
+        nc_margin = control_margin(li["D"], *li["D_ci"], [-NC_SHIFT, NC_SHIFT], crit=float(norm.ppf(0.975)))
         verdict = "reproduced" if li["supported"] and nc else ("refuted" if not li["supported"] else "inconclusive")
         fig, axes = figure(1, 1, w=5.4)
         loglog_band(
@@ -1003,7 +1116,7 @@ def test_SL7_which_reading(scale, sim, seeds, record, finding):
             negative_control={
                 "prediction": f"written-reading slope {li['slope']:.3f} +- {NC_SHIFT}",
                 "rejected": nc,
-                "margin_se": float(nc_margin),
+                **nc_fields(nc_margin, ZERO_WIDTH),
             },
             figure=fig,
             data=data,
@@ -1020,21 +1133,32 @@ def test_SL7_which_reading(scale, sim, seeds, record, finding):
             role="sensitivity",
             criterion="shown, not deciding: supported iff the 95% seed-bootstrap interval of D contains 0",
             verdict=verdict,
-            negative_control={"prediction": "as the first SL7 record", "rejected": nc},
+            negative_control={
+                "prediction": "as the first SL7 record",
+                "rejected": nc,
+                **nc_fields(nc_margin, ZERO_WIDTH),
+            },
         )
         assert nc, (li["D"], li["D_ci"])
+        assert nc_margin is None or (nc_margin > 0) == nc, (nc_margin, li["D"], li["D_ci"])
         # what was measured decides the verdict; on the fixed seeds the finding is that the written reading fails
         assert verdict == ("refuted" if not li["supported"] else "reproduced")
         finding(not li["supported"], (fit, res))
 
 
 # ------------------------------------------------------------------ SL8
-def _ones_best(s: dict, i: int) -> tuple[bool, float]:
+def _ones_best(s: dict, i: int) -> tuple[bool, float, float | None]:
     """Is q = 1 better than q = p, q = seen and q = counts (every T) at width index i of the small-N simulation
-    ``s``: one-sided paired tests, all rejected after Bonferroni? Also the largest p-value."""
+    ``s``: one-sided paired tests, all rejected after Bonferroni? Also the largest p-value, and the margin of
+    'not best' (some test not significant at 0.05/m, m tests; any suffices: the largest of z(0.05/m) - z(p)), from
+    the opposite tails 1 - p (``control_margin_p`` at level 1 - 0.05/m), precise where p rounds to 1; None where
+    a scheme equals q = 1 in every seed (paired_less gives p = 1 both ways: not best, with no sampling error)."""
     others = [s["q_p"][:, i]] + [s[k][:, i, j] for k in ("seen", "counts") for j in range(len(s["T"]))]
     pv = [paired_less(s["ones"][:, i], o).p_value for o in others]
-    return bool(bonferroni(pv).all()), float(np.max(pv))
+    opp = [paired_less(o, s["ones"][:, i]).p_value for o in others]
+    tied = any(a == 1.0 and b == 1.0 for a, b in zip(pv, opp))
+    not_best = None if tied else control_margin_p(min(opp), alpha=1 - 0.05 / len(others))
+    return bool(bonferroni(pv).all()), float(np.max(pv)), not_best
 
 
 def test_SL8_capacity_and_orderings(scale, sim, seeds, record, finding):
@@ -1075,6 +1199,10 @@ def test_SL8_capacity_and_orderings(scale, sim, seeds, record, finding):
     q = seen and q = counts (at every T) (paired, Bonferroni), and the threshold scheme stores the same
     tokens (K >= N); at N = 10^4 (fast; 10^5 full; d <= 1024 << N) q = 1 is worse than the threshold at every d
     (paired, p < 0.05/#d). Negative control: at N = 256, d = 16 the 'q = 1 best' test must fail.
+    ``margin_se``: all three controls must reject, so the smallest of a_margin_se (-2(alpha-1) from the bootstrap
+    interval, in SEs of the slope read off its lower side, crit 1.96), b_margin_se (the smallest z(0.05/#d) - z(p) of
+    the reversed tests) and c_margin_se (the largest z(0.05/m) - z(p) of the 'q = 1 best' tests at d = 16), the
+    p-values' z from their opposite tails (precise where p rounds to 1); a_pm01_margin_se (+-0.1) is shown only.
     """
     for alpha in _alphas(scale):
         r = sim("dgrid", alpha)
@@ -1099,8 +1227,8 @@ def test_SL8_capacity_and_orderings(scale, sim, seeds, record, finding):
         # (c)
         s = sim("small", alpha)
         i8 = int(np.nonzero(s["d"] >= 8 * s["N"])[0][0])
-        best_big, pmax_big = _ones_best(s, i8)
-        best_small, pmax_small = _ones_best(s, 0)
+        best_big, pmax_big, _ = _ones_best(s, i8)
+        best_small, pmax_small, margin_c = _ones_best(s, 0)
         same_thr = bool(np.floor(s["d"][i8] / C) >= s["N"])
         pw = np.array([paired_less(r["err_ratio"][:, i, jc], r["err_ones"][:, i]).p_value for i in range(len(d))])
         worse_big_N = bool(bonferroni(pw).all())
@@ -1108,6 +1236,17 @@ def test_SL8_capacity_and_orderings(scale, sim, seeds, record, finding):
         nc_c = not best_small
         ok = ok_a and ok_b and ok_c
         nc = nc_a and nc_b and nc_c
+        # margins (a) from the bootstrap interval (percentile, 95%: crit 1.96); (b) from the reversed tests' opposite
+        # tails, pb = 1 - pb_rev (precise where pb_rev rounds to 1), all d >= 50 non-significant: the smallest; a d
+        # whose schemes tie in every seed (p = 1 both ways) is non-significant with no sampling error
+        z95 = float(norm.ppf(0.975))
+        margin_a = control_margin(fit.slope, *fit.slope_ci, -2 * (alpha - 1), crit=z95)
+        margin_a01 = control_margin(fit.slope, *fit.slope_ci, [sv_a.used - NC_SHIFT, sv_a.used + NC_SHIFT], crit=z95)
+        untied = ~((pb[big] == 1.0) & (pb_rev[big] == 1.0))
+        mb = [control_margin_p(x, alpha=1 - 0.05 / int(big.sum())) for x in pb[big][untied]]
+        margins = {"a_margin_se": margin_a, "b_margin_se": min(mb) if mb else None, "c_margin_se": margin_c}
+        parts = [v for v in margins.values() if v is not None]
+        margin = min(parts) if parts else None
         fig, axes = figure(3, 1, w=4.4)
         ax = axes[0]
         ax.plot(dB, Estar, "o-", ms=4, label=f"best threshold E*(d) = min_r mean: slope {fit}")
@@ -1171,6 +1310,9 @@ def test_SL8_capacity_and_orderings(scale, sim, seeds, record, finding):
                 "b": nc_b,
                 "c": nc_c,
                 "small_d_max_p": pmax_small,
+                "a_pm01_margin_se": margin_a01,
+                **margins,
+                **nc_fields(margin, "no part with sampling error: deterministic"),
             },
             figure=fig,
             data={
@@ -1188,4 +1330,8 @@ def test_SL8_capacity_and_orderings(scale, sim, seeds, record, finding):
             },
         )
         assert nc, (nc_a, nc_b, nc_c)
+        assert margin is None or (margin > 0) == nc, margins
+        for key, rej in (("a_margin_se", nc_a), ("b_margin_se", nc_b), ("c_margin_se", nc_c)):
+            assert margins[key] is None or (margins[key] > 0) == rej, (key, margins)
+        assert margin_a01 is None or (margin_a01 > 0) == sv_a.nc_rejected, (margin_a01, fit, sv_a.used)
         finding(ok, (fit, asym, fin, pb, best_big, same_thr, pw))

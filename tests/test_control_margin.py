@@ -52,6 +52,13 @@ def test_probability_to_keep_rejecting_is_about_phi_of_the_margin():
     assert abs(share - st.norm.cdf(np.mean(margins) / np.std(margins))) < 0.05
 
 
+def test_an_estimate_outside_its_interval_uses_the_symmetric_se():
+    # percentile bootstrap [1, 3] around an estimate of 0.5: SE = (3 - 1) / (2 Z) = 1 / Z on both sides
+    assert control_margin(0.5, 1.0, 3.0, 5.0) == pytest.approx((5.0 - 3.0) * Z)
+    assert control_margin(0.5, 1.0, 3.0, 0.0) == pytest.approx((1.0 - 0.0) * Z)
+    assert control_margin(0.5, 1.0, 3.0, 2.0) < 0
+
+
 def test_degenerate_interval_has_no_margin():
     assert control_margin(1.0, 1.0, 1.0, 2.0) is None
 
@@ -59,7 +66,8 @@ def test_degenerate_interval_has_no_margin():
 @pytest.mark.parametrize(
     "args, kw, match",
     [
-        ((0.0, 1.0, 2.0, 3.0), {}, "lo <= estimate"),
+        ((0.0, 2.0, 1.0, 3.0), {}, "lo <= hi"),
+        ((float("nan"), 1.0, 2.0, 3.0), {}, "finite"),
         ((0.0, -1.0, 1.0, []), {}, "wrong"),
         ((0.0, -1.0, 1.0, float("nan")), {}, "wrong"),
         ((0.0, -1.0, 1.0, 3.0), {"crit": 0.0}, "crit"),
