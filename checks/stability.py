@@ -218,20 +218,24 @@ def _margin(r: dict):
 
 
 def control_power(margins) -> float | None:
-    """Estimated probability that a negative control rejects under fresh seeds, from its margins (in SEs, > 0 iff
-    it rejected: ``amemory.stats.control_margin``) over the committed run and the reruns: Phi(mean / sd), the
-    normal model of the margin across draws of seeds; 1 or 0 when the margins do not vary (a deterministic
-    control); None with fewer than two margins.
+    """Estimated probability that a negative control rejects under fresh seeds, from its margins over the committed
+    run and the reruns: Phi(mean margin).
+
+    A margin (``amemory.stats.control_margin``) is the control's statistic minus its threshold in units of the
+    statistic's own standard error, so under a calibrated interval the statistic has sd about 1 in those units and
+    P(reject) = Phi(E[margin]); the mean over runs estimates E[margin]. The runs' sd of the margins is not used as
+    the scale: it also carries the noise of each run's SE estimate, which grows with the margin (a noncentral t) and
+    would make a control 100 SEs away look uncertain, while such a control never fails (e.g. AM4's margins 68-261).
 
     Parameters
     ----------
     margins : sequence of float
-        The control's margins, one per run (base 0 and the reruns).
+        The control's margins, one per run (base 0 and the reruns); non-numbers are skipped.
 
     Returns
     -------
     float or None
-        The estimated power, in [0, 1].
+        The estimated power, in [0, 1]; None with fewer than two margins.
     """
     import numpy as np
     from scipy.stats import norm
@@ -239,11 +243,7 @@ def control_power(margins) -> float | None:
     m = np.asarray([float(x) for x in margins if _num(x)])
     if m.size < 2:
         return None
-    sd = float(np.std(m, ddof=1))
-    mu = float(m.mean())
-    if sd == 0:
-        return 1.0 if mu > 0 else 0.0
-    return float(norm.cdf(mu / sd))
+    return float(norm.cdf(m.mean()))
 
 
 def _power_cell(p) -> str:
@@ -383,7 +383,7 @@ def build_report(rows: list[dict], committed: dict, k: int, commit: str, scale: 
         "(below 0.05) says the claim is below the target beyond chance; a claim with one change in K is not.",
         "",
         f"Control power: the estimated probability that the claim's weakest negative control rejects under fresh "
-        f"seeds, Phi(mean / sd) of its margins (`margin_se`: the wrong prediction's distance beyond the rejection "
+        f"seeds, Phi(mean margin) over its margins (`margin_se`: the wrong prediction's distance beyond the rejection "
         f"threshold, in standard errors; `amemory.stats.control_margin`) over base 0 and the reruns, of the records "
         f"that decide and are not refuted at base 0; '-' where none carries margins. Target {POWER:.0%}: "
         + (

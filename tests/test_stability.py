@@ -163,10 +163,12 @@ def test_control_power_from_the_margins_of_base_0_and_the_reruns(stability):
     text, js = stability.build_report(rows, committed, 2, "abc", "fast")
     a1 = js["claims"]["AM1"]
     assert a1["control_margins"] == {"0": [3.0, 1.0, 2.0]}
-    assert a1["control_power"] == pytest.approx(norm.cdf(2.0 / 1.0))  # mean 2, sd 1
+    assert a1["control_power"] == pytest.approx(norm.cdf(2.0))  # Phi(mean margin)
     assert a1["control_power"] < stability.POWER and "below it: AM1." in text
     assert js["claims"]["AM2"]["control_power"] is None
-    assert stability.control_power([5.0, 5.0]) == 1.0 and stability.control_power([-1.0, -1.0]) == 0.0
+    assert stability.control_power([5.0, 5.0]) == pytest.approx(norm.cdf(5.0))
+    assert stability.control_power([-1.0, -1.0]) == pytest.approx(norm.cdf(-1.0))
+    assert stability.control_power([68.0, 261.0]) == 1.0  # far controls are certain, however spread their margins
     assert stability.control_power([4.0]) is None and stability.control_power([None, 3.0, 6.0]) is not None
 
 
