@@ -279,7 +279,10 @@ def build_report(rows: list[dict], committed: dict, k: int, commit: str, scale: 
     out_json: dict = {"commit": commit, "scale": scale, "seed_bases": bases, "target": TARGET, "claims": {}}
     below: list[str] = []
     low_power: list[str] = []
+    fams_ran = {row["family"] for row in rows}
     for cid in sorted(committed, key=lambda s: (s[:2], int(s[2:]))):
+        if PREFIX[cid[:2]] not in fams_ran:
+            continue  # a family not rerun (a partial report): its claims are not counted or shown
         ref = committed[cid]["verdict"]
         per = claims.get(cid, {})
         verdicts = [
@@ -498,7 +501,10 @@ def main(argv=None) -> int:
         )
         text = text.replace("\n\nTarget:", f"\n\n{note}\n\nTarget:", 1)
     if missing:
-        part = f"**Partial**: {len(rows)} of {len(rows) + missing} (family, seed base) runs stored."
+        absent = sorted(f for f in fams if not reuse[f])
+        part = f"**Partial**: {len(rows)} of {len(rows) + missing} (family, seed base) runs stored" + (
+            f"; not rerun on this code, so not in the table: {', '.join(absent)}." if absent else "."
+        )
         text = text.replace("\n\nTarget:", f"\n\n{part}\n\nTarget:", 1)
     js["borrowed_rows"] = [{"family": f, "commit": c} for f, c in borrowed]
     js["partial"] = {"stored": len(rows), "missing": missing}

@@ -33,8 +33,8 @@ def _rec(verdict, est, lo, hi, nc=True):
     }
 
 
-def _row(base, claims, rc=0):
-    return {"family": "memory", "seed_base": base, "rc": rc, "seconds": 1.0, "claims": claims, "tail": ""}
+def _row(base, claims, rc=0, family="memory"):
+    return {"family": family, "seed_base": base, "rc": rc, "seconds": 1.0, "claims": claims, "tail": ""}
 
 
 def test_counts_kept_errored_and_coverage(stability):
@@ -192,9 +192,25 @@ def test_control_power_leaves_out_refuted_and_sensitivity_records(stability):
                     "records": [rec("refuted", -3.5), rec("reproduced", m), rec("reproduced", -1.0, "sensitivity")],
                 }
             },
+            family="dynamics",
         )
         for b, m in ((1, 6.0), (2, 4.0))
     ]
     _, js = stability.build_report(rows, committed, 2, "abc", "fast")
     assert js["claims"]["OD6"]["control_margins"] == {"1": [5.0, 6.0, 4.0]}
     assert js["claims"]["OD6"]["control_power"] > 0.99
+
+
+def test_a_partial_report_shows_only_the_families_rerun(stability):
+    committed = {
+        "AM1": {"verdict": "reproduced", "records": [_rec("reproduced", -0.5, -0.52, -0.48)]},
+        "OD1": {"verdict": "reproduced", "records": [_rec("reproduced", 1.0, 0.9, 1.1)]},
+    }
+    rows = [
+        _row(
+            1,
+            {"AM1": {"verdict": "reproduced", "failed_tests": [], "records": [_rec("reproduced", -0.5, -0.52, -0.48)]}},
+        )
+    ]
+    text, js = stability.build_report(rows, committed, 1, "abc", "fast")
+    assert set(js["claims"]) == {"AM1"} and "| OD1 |" not in text and "Met by 1 of 1" in text
