@@ -39,6 +39,9 @@ __all__ = [
     "Fit",
     "Paired",
     "SlopeVerdict",
+    "all_margin",
+    "any_margin",
+    "band_margin",
     "bonferroni",
     "bootstrap_interval",
     "chi2_rows",
@@ -57,6 +60,8 @@ __all__ = [
     "seed_proportion_ci",
     "slope_verdict",
     "spearman",
+    "t_crit",
+    "widened_margin",
     "within",
 ]
 
@@ -786,7 +791,9 @@ def chi2_rows(obs, probs, min_expected: float = 5.0) -> tuple[float, int, float]
 _Z95 = float(st.norm.isf(0.025))
 
 
-def control_margin(estimate: float, lo: float, hi: float, wrong, *, crit: float = _Z95) -> float | None:
+def control_margin(
+    estimate: float, lo: float, hi: float, wrong, *, crit: float = _Z95, side: str = "nearer"
+) -> float | None:
     """Margin of a negative control that must find each ``wrong`` value outside the interval [lo, hi] of an
     estimate: the distance from the wrong value to the nearer bound, in standard errors, positive iff it lies
     outside (the control rejected it), 0 on the bound.
@@ -808,6 +815,11 @@ def control_margin(estimate: float, lo: float, hi: float, wrong, *, crit: float 
         The wrong prediction(s) the control must reject.
     crit : float, default 1.96
         The critical value that made the interval (1.96 for 95%; a t quantile, a Bonferroni z, ...), > 0.
+    side : {"nearer", "below", "above"}, default "nearer"
+        Where the control needs the wrong value: outside the interval on the side it lies on ("nearer"), or
+        strictly below it (``lo > wrong``: a one-sided control, "below") or above it (``hi < wrong``, "above"),
+        whichever side of the estimate the wrong value lies on; a one-sided margin is negative while the wrong
+        value is on the estimate's far side.
 
     Returns
     -------
@@ -821,17 +833,145 @@ def control_margin(estimate: float, lo: float, hi: float, wrong, *, crit: float 
         raise ValueError(f"need finite estimate, lo and hi with lo <= hi, got lo={lo}, estimate={estimate}, hi={hi}")
     if not np.isfinite(crit) or crit <= 0:
         raise ValueError(f"crit must be a finite number > 0, got {crit}")
+    if side not in ("nearer", "below", "above"):
+        raise ValueError(f"side must be one of 'nearer', 'below', 'above', got {side!r}")
     inside = lo <= estimate <= hi
     out = []
     for w in vals:
+        above = w >= estimate if side == "nearer" else side == "above"
         if not inside:  # a percentile-bootstrap interval can miss its own estimate: the symmetric SE
             se = (hi - lo) / (2 * crit)
         else:
-            se = (hi - estimate) / crit if w >= estimate else (estimate - lo) / crit
+            se = (hi - estimate) / crit if above else (estimate - lo) / crit
         if se <= 0:
             return None
-        out.append((w - hi) / se if w >= estimate else (lo - w) / se)
+        out.append((w - hi) / se if above else (lo - w) / se)
     return float(min(out))
+
+
+def band_margin(estimate: float, lo: float, hi: float, band_lo: float, band_hi: float, *, crit: float = _Z95):
+    """Margin of a negative control that must find the interval [lo, hi] of an estimate *not* inside the band
+    [band_lo, band_hi] (an equivalence test that must fail: either end outside suffices): the larger of
+    ``(band_lo - lo) / SE_lo`` and ``(hi - band_hi) / SE_hi``, each SE read off its own side of the interval
+    (``(estimate - lo) / crit``, ``(hi - estimate) / crit``, as in :func:`control_margin`). Positive iff an end
+    lies strictly outside (the control rejected); None when a side has zero width.
+
+    Parameters
+    ----------
+    estimate : float
+        The point estimate (a side on which it lies outside [lo, hi] has no SE: None).
+    lo, hi : float
+        The interval, lo <= hi.
+    band_lo, band_hi : float
+        The band, band_lo <= band_hi.
+    crit : float, default 1.96
+        The critical value that made the interval, > 0.
+
+    Returns
+    -------
+    float or None
+        The margin; None when a side of the interval has zero width.
+    """
+    if not all(np.isfinite(v) for v in (estimate, lo, hi, band_lo, band_hi)) or not lo <= hi:
+        raise ValueError(f"need finite estimate, lo and hi with lo <= hi, got lo={lo}, estimate={estimate}, hi={hi}")
+    if not band_lo <= band_hi:
+        raise ValueError(f"band_lo must be <= band_hi, got [{band_lo}, {band_hi}]")
+    if not np.isfinite(crit) or crit <= 0:
+        raise ValueError(f"crit must be a finite number > 0, got {crit}")
+    se_lo, se_hi = (estimate - lo) / crit, (hi - estimate) / crit
+    if not (se_lo > 0 and se_hi > 0):
+        return None
+    return float(max((band_lo - lo) / se_lo, (hi - band_hi) / se_hi))
+
+
+def widened_margin(estimate: float, lo: float, hi: float, wrong: float, tol: float, *, crit: float = _Z95):
+    """Margin of a negative control that must find ``wrong`` outside the interval [lo, hi] of a positive estimate
+    widened by the factor ``tol`` to [lo / tol, hi * tol] (a prediction's own error allowed for): how far
+    ``wrong / tol`` lies above ``hi``, or ``wrong * tol`` below ``lo``, in SEs of the estimate read off that side
+    of the unwidened interval (as in :func:`control_margin`); positive iff outside, None for a zero-width side.
+
+    Parameters
+    ----------
+    estimate, lo, hi : float
+        The estimate and its interval, lo <= hi (a side on which the estimate lies outside has no SE: None).
+    wrong : float
+        The wrong prediction, > 0.
+    tol : float
+        The widening factor, >= 1.
+    crit : float, default 1.96
+        The critical value that made the interval, > 0.
+
+    Returns
+    -------
+    float or None
+        The margin; None when a side of the interval has zero width.
+    """
+    if not all(np.isfinite(v) for v in (estimate, lo, hi, wrong, tol)) or not lo <= hi:
+        raise ValueError(f"need finite estimate, lo and hi with lo <= hi, got lo={lo}, estimate={estimate}, hi={hi}")
+    if not wrong > 0:
+        raise ValueError(f"wrong must be > 0, got {wrong}")
+    if not tol >= 1:
+        raise ValueError(f"tol must be >= 1, got {tol}")
+    if not np.isfinite(crit) or crit <= 0:
+        raise ValueError(f"crit must be a finite number > 0, got {crit}")
+    se_hi, se_lo = (hi - estimate) / crit, (estimate - lo) / crit
+    if not (se_hi > 0 and se_lo > 0):
+        return None
+    return float(max((wrong / tol - hi) / se_hi, (lo - wrong * tol) / se_lo))
+
+
+def all_margin(*margins) -> float | None:
+    """Margin of a control whose parts must all reject: the smallest.
+
+    Parameters
+    ----------
+    *margins : float or None
+        The parts' margins.
+
+    Returns
+    -------
+    float or None
+        The smallest margin; None if any part has none.
+    """
+    return None if any(m is None for m in margins) else float(min(margins))
+
+
+def any_margin(*margins) -> float | None:
+    """Margin of a control of which any one part rejecting suffices: the largest.
+
+    Parameters
+    ----------
+    *margins : float or None
+        The parts' margins.
+
+    Returns
+    -------
+    float or None
+        The largest margin; None if any part has none.
+    """
+    return None if any(m is None for m in margins) else float(max(margins))
+
+
+def t_crit(n: int, level: float = 0.95) -> float:
+    """The critical value of :func:`mean_ci`'s two-sided t-interval over ``n`` values (n - 1 df).
+
+    Parameters
+    ----------
+    n : int
+        The number of values, >= 2.
+    level : float, default 0.95
+        The interval's level, in (0, 1).
+
+    Returns
+    -------
+    float
+        The t quantile of order (1 + level) / 2 with n - 1 degrees of freedom.
+    """
+    if int(n) != n or n < 2:
+        raise ValueError(f"n must be an integer >= 2, got {n}")
+    if not 0 < level < 1:
+        raise ValueError(f"level must be in (0, 1), got {level}")
+    return float(st.t.ppf(0.5 + level / 2, int(n) - 1))
 
 
 def control_margin_p(p: float, *, alpha: float = 0.05, two_sided: bool = False) -> float:

@@ -22,7 +22,7 @@ import torch
 from plotting import figure, loglog_panel
 from scipy.stats import norm
 from scipy.stats import t as t_dist
-from stats import bootstrap_interval, crossing, loglog_fit, within
+from stats import all_margin, any_margin, band_margin, bootstrap_interval, crossing, loglog_fit, widened_margin, within
 
 from impl import capacity as ic
 from impl.embeddings import Embedding
@@ -60,38 +60,6 @@ GRID = {
 }
 ETA = 0.5
 Z95 = float(norm.isf(0.025))  # the normal critical value of the bootstrap 95% intervals (for their SEs)
-
-
-def _all_margin(*margins):
-    """Margin of a control whose parts must all reject: the smallest (None if any part has none)."""
-    return None if any(m is None for m in margins) else float(min(margins))
-
-
-def _any_margin(*margins):
-    """Margin of a control of which any part rejecting suffices: the largest (None if any part has none)."""
-    return None if any(m is None for m in margins) else float(max(margins))
-
-
-def _equivalence_margin(ci, target, crit):
-    """Margin of a control that must find ``within(ci, target, MARGIN)`` false: how far the (symmetric) t-interval
-    ``ci`` (critical value ``crit``) sticks out of [target - MARGIN, target + MARGIN], in SEs of its estimate;
-    positive iff it sticks out (rejected), None for a zero-width interval."""
-    lo, hi = float(ci[0]), float(ci[1])
-    se = (hi - lo) / 2 / crit
-    if not se > 0:
-        return None
-    return float(max((target - MARGIN) - lo, hi - (target + MARGIN)) / se)
-
-
-def _widened_margin(est, ci, wrong, tol=THEORY_TOL):
-    """Margin of a control that must find ``wrong`` outside the bootstrap 95% interval ``ci`` = (lo, hi) of ``est``
-    widened to [lo / tol, hi * tol]: the distance beyond the nearer widened bound, in SEs of ``est`` read off the
-    interval on each side ((hi - est) / 1.96, (est - lo) / 1.96); positive iff outside, None for a zero-width side."""
-    lo, hi = float(ci[0]), float(ci[1])
-    se_hi, se_lo = (hi - est) / Z95, (est - lo) / Z95
-    if not (se_hi > 0 and se_lo > 0):
-        return None
-    return float(max((wrong / tol - hi) / se_hi, (lo - wrong * tol) / se_lo))
 
 
 def _n_grid(construction: str, n_pred: float) -> np.ndarray:
@@ -175,7 +143,10 @@ def _md_check(construction, claim, scale, seeds, device, budget, record, stateme
     # control must reject (the smallest); the OLS t-intervals have n - 3 df
     crit = float(t_dist.ppf(0.975, len(cells) - 3))
     margins = {
-        k: _any_margin(_equivalence_margin(b_ci, v[0], crit), _equivalence_margin(c_ci, v[1], crit))
+        k: any_margin(
+            band_margin(params[1], *b_ci, v[0] - MARGIN, v[0] + MARGIN, crit=crit),
+            band_margin(params[2], *c_ci, v[1] - MARGIN, v[1] + MARGIN, crit=crit),
+        )
         for k, v in wrong.items()
     }
     extra_rows = {}
@@ -185,7 +156,7 @@ def _md_check(construction, claim, scale, seeds, device, budget, record, stateme
         margins[name] = extra_margin
         extra_rows = rows
     nc_rejected = all(nc.values())
-    nc_margin = _all_margin(*margins.values())
+    nc_margin = all_margin(*margins.values())
     # figure: collapse in N/(m d), then N* against m d
     fig, axes = figure(2, 1, w=5.0)
     cm = __import__("matplotlib").colormaps["viridis"]
@@ -363,7 +334,11 @@ def test_CP2_mlp_md(scale, seeds, device, memory_budget, record, finding):
         big = [c for c in cells if c["m"] >= 4 * c["d"]]
         pred = np.array([tc.capacity("lowrank", c["m"], c["d"], LEVEL) for c in big])
         inside = [(p >= c["ci"][0] / THEORY_TOL) and (p <= c["ci"][1] * THEORY_TOL) for p, c in zip(pred, big)]
-        margin = _all_margin(*(_widened_margin(c["n_star"], c["ci"], p) for p, c in zip(pred, big))) if big else None
+        margin = (
+            all_margin(*(widened_margin(c["n_star"], *c["ci"], p, THEORY_TOL) for p, c in zip(pred, big)))
+            if big
+            else None
+        )
         return (
             "low-rank capacity (CP1 theory) at m >= 4d",
             bool(big) and not any(inside),

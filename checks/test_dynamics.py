@@ -12,7 +12,7 @@ from hypothesis import given
 from hypothesis import strategies as hst
 from plotting import band_panel, figure, tidy_log_axes
 from scipy.stats import t as t_dist
-from stats import control_margin, control_margin_p, holm, mean_ci, paired_less
+from stats import band_margin, control_margin, control_margin_p, holm, mean_ci, paired_less, t_crit
 
 from impl.dynamics import reference_train_autograd, train
 from theory import dynamics as th
@@ -437,7 +437,7 @@ def test_OD2_batch_surrogate_random_embeddings(scale, seeds, device, record):
     ok = -0.01 <= lo and hi <= 0.01
     _mo, loo, hio = mean_ci(err_sgd - (err_sur + 0.02))
     nc = not (-0.01 <= loo and hio <= 0.01)
-    nc_margin = _band_exit_margin(_mo, loo, hio, 0.01, crit=float(t_dist.ppf(0.975, len(S) - 1)))
+    nc_margin = band_margin(_mo, loo, hio, -0.01, 0.01, crit=t_crit(len(S)))
     record(
         "OD2",
         prediction="batch-B surrogate predicts SGD's population error with random embeddings (d = 10 N, B = 1000)",
@@ -494,16 +494,6 @@ def _not_significant_margin(fwd, rev, a, b, alpha: float = 0.05) -> tuple[float 
     if rev.p_value <= 0.5:
         return -control_margin_p(rev.p_value, alpha=alpha), None
     return control_margin_p(fwd.p_value, alpha=1 - alpha), None
-
-
-def _band_exit_margin(est: float, lo: float, hi: float, band: float, *, crit: float) -> float | None:
-    """Margin (in SEs) of a control that rejects when the interval [lo, hi] of ``est`` is not inside [-band, band]
-    (either end outside suffices, strictly): the larger of -band - lo and hi - band, each in the SE read off its
-    side of the interval (half-width / ``crit``); positive iff it rejected; None for a zero-width side."""
-    se_lo, se_hi = (est - lo) / crit, (hi - est) / crit
-    if not (se_lo > 0 and se_hi > 0):
-        return None
-    return float(max((-band - lo) / se_lo, (hi - band) / se_hi))
 
 
 def _paired_record(

@@ -7,8 +7,7 @@ import torch
 from hypothesis import given
 from hypothesis import strategies as hst
 from plotting import figure, loglog_panel
-from scipy.stats import t as t_dist
-from stats import control_margin, loglog_fit, mean_ci
+from stats import control_margin, loglog_fit, mean_ci, t_crit
 
 from impl.embeddings import Embedding
 from impl.gradients import autograd_gradient, one_sgd_step, one_step_memory
@@ -16,11 +15,6 @@ from theory.gradients import gradient_lemma, gradient_noisy, noisy_one_step_scor
 from theory.memory import capacity_accuracy
 
 ATOL = 1e-10
-
-
-def _t95(n: int) -> float:
-    """The critical value of ``mean_ci``'s 95% t-interval over n seeds (n - 1 df)."""
-    return float(t_dist.ppf(0.975, n - 1))
 
 
 def _accuracy_margin(hits: torch.Tensor, threshold: float) -> float | None:
@@ -161,7 +155,7 @@ def test_GM2_one_step_memory(scale, seeds, device, record, finding):
     hits_over = (Eb @ W1b.transpose(-1, -2) @ Ub.transpose(-1, -2)).argmax(-1) == torch.arange(Nb, device=Eb.device)
     acc_over = float(hits_over.double().mean())
     nc = (not (lo <= 1.1 <= hi)) and not (acc_over >= 0.99)
-    parts = [control_margin(m, lo, hi, 1.1, crit=_t95(S)), _accuracy_margin(hits_over, 0.99)]  # both must reject
+    parts = [control_margin(m, lo, hi, 1.1, crit=t_crit(S)), _accuracy_margin(hits_over, 0.99)]  # both must reject
     nc_margin = None if None in parts else min(parts)
     fig, axes = figure(2, 1)
     sel = np.random.default_rng(0).choice(N * N, 4000, replace=False)
@@ -256,7 +250,7 @@ def test_GM3_noisy_inputs(scale, seeds, device, record, finding):
     ok = ok_a and orth_err <= 1e-12 and lo <= 1 <= hi
     nc = nc_a and not (lo <= 1.1 <= hi)
     # the lemma part has no sampling error (rejected or not with certainty): the slope part's margin decides
-    nc_margin = control_margin(m, lo, hi, 1.1, crit=_t95(len(slopes))) if nc_a else None
+    nc_margin = control_margin(m, lo, hi, 1.1, crit=t_crit(len(slopes))) if nc_a else None
     fig, axes = figure(2, 1)
     axes[0].imshow(orth.mean(1) * N / eta, cmap="RdBu_r")
     axes[0].set_title(f"(N/eta) u_k^T W_1 (e_y + p_t), orthonormal; max err {orth_err:.1e}", fontsize=8)
@@ -332,7 +326,7 @@ def test_GM4_large_batch_step(scale, seeds, device, record, finding):
     m, lo, hi = mean_ci(np.array(slopes))
     ok = lo <= 1.0 <= hi
     nc = not (lo <= 0.9 <= hi) and not (lo <= 0.0 <= hi)
-    nc_margin = control_margin(m, lo, hi, [0.9, 0.0], crit=_t95(S))
+    nc_margin = control_margin(m, lo, hi, [0.9, 0.0], crit=t_crit(S))
     fig, axes = figure(1, 1)
     qm = q_hat[:, keep]
     loglog_panel(

@@ -5,9 +5,19 @@ from __future__ import annotations
 import numpy as np
 import torch
 from plotting import figure, loglog_panel
-from scipy.stats import norm
 from scipy.stats import t as t_dist
-from stats import bootstrap_interval, control_margin, crossing, finite_size_qualifier, loglog_fit, slope_verdict
+from stats import (
+    all_margin,
+    any_margin,
+    band_margin,
+    bootstrap_interval,
+    control_margin,
+    crossing,
+    finite_size_qualifier,
+    loglog_fit,
+    slope_verdict,
+    widened_margin,
+)
 
 from impl.embeddings import Embedding, random_matrix
 
@@ -273,38 +283,6 @@ CAP_GRID = {
     ),
 }
 LEVEL = 0.9
-Z95 = float(norm.isf(0.025))
-
-
-def _all_margin(*margins):
-    """Margin of a control whose parts must all reject: the smallest (None if any part has none)."""
-    return None if any(m is None for m in margins) else float(min(margins))
-
-
-def _any_margin(*margins):
-    """Margin of a control of which any part rejecting suffices: the largest (None if any part has none)."""
-    return None if any(m is None for m in margins) else float(max(margins))
-
-
-def _equivalence_margin(fit, target, half_width):
-    """Margin of a control that must find ``fit.within(target, half_width)`` false: how far the 95% slope interval
-    sticks out of [target - half_width, target + half_width], in SEs of the slope (t_{n-2}); positive iff it sticks
-    out (rejected), None for a zero-width interval."""
-    lo, hi = fit.slope_ci
-    se = (hi - lo) / 2 / float(t_dist.ppf(0.975, fit.n - 2))
-    if not se > 0:
-        return None
-    return float(max((target - half_width) - lo, hi - (target + half_width)) / se)
-
-
-def _widened_margin(est, lo, hi, wrong, tol):
-    """Margin of a control that must find ``wrong`` outside the bootstrap 95% interval [lo, hi] of ``est`` widened
-    to [lo / tol, hi * tol]: the distance beyond the nearer widened bound, in SEs of ``est`` read off the interval
-    on each side ((hi - est) / 1.96, (est - lo) / 1.96); positive iff outside, None for a zero-width side."""
-    se_hi, se_lo = (hi - est) / Z95, (est - lo) / Z95
-    if not (se_hi > 0 and se_lo > 0):
-        return None
-    return float(max((wrong / tol - hi) / se_hi, (lo - wrong * tol) / se_lo))
 
 
 def _capacity_curves(kind, ds, S_min, tokens, points, seeds, runs):
@@ -373,9 +351,11 @@ def _capacity_check(kind, claim, scale, seeds, stored_runs, record, law_slope, m
     nc_curve = not theory_holds(other_pred)
     # margins: the slope interval outside the wrong law's band; the other map's N* outside the widened interval at
     # some d (any suffices); both parts must reject
-    slope_margin = _equivalence_margin(fit, wrong_slope, margin)
-    curve_margin = _any_margin(*(_widened_margin(*v, 1.15) for v in zip(n_star, lo, hi, other_pred)))
-    nc_margin = _all_margin(slope_margin, curve_margin)
+    slope_margin = band_margin(
+        fit.slope, *fit.slope_ci, wrong_slope - margin, wrong_slope + margin, crit=float(t_dist.ppf(0.975, fit.n - 2))
+    )
+    curve_margin = any_margin(*(widened_margin(*v, 1.15) for v in zip(n_star, lo, hi, other_pred)))
+    nc_margin = all_margin(slope_margin, curve_margin)
     fig, axes = figure(3, 1, w=4.4)
     cm = __import__("matplotlib").colormaps["viridis"]
     for i, c in enumerate(curves):

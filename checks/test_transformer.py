@@ -16,7 +16,6 @@ import torch
 from conftest import need_memory
 from plotting import band, figure
 from scipy.stats import norm
-from scipy.stats import t as t_dist
 from stats import (
     bootstrap_interval,
     chi2_rows,
@@ -26,6 +25,7 @@ from stats import (
     mean_ci,
     paired_less,
     seed_proportion_ci,
+    t_crit,
 )
 
 from impl.transformer import (
@@ -53,25 +53,6 @@ TRAIN = {
 def _task(scale) -> BigramTask:
     g = TASK[scale]
     return BigramTask(N=g["N"], T=g["T"], K=g["K"], alpha=g["alpha"], source=g["source"])
-
-
-def _t95(S: int) -> float:
-    """The two-sided 95% t quantile with S - 1 df: the critical value of ``mean_ci``'s interval over S seeds."""
-    return float(t_dist.ppf(0.975, S - 1))
-
-
-def _one_sided_margin(m, lo, hi, bound, above: bool, crit: float) -> float | None:
-    """``margin_se`` of a control that rejects when the interval [lo, hi] of the estimate m lies above ``bound``
-    (lo > bound; ``above``) or below it (hi < bound): (lo - bound) / SE or (bound - hi) / SE, SE read off that side
-    of the interval ((m - lo) / crit or (hi - m) / crit). It is ``stats.control_margin(m, lo, hi, bound, crit)``
-    while the bound lies on the other side of the estimate; when the estimate is itself among the wrong values the
-    helper would read the opposite side, so the same formula is written out. None on a zero-width side."""
-    if (m > bound) if above else (m < bound):
-        return control_margin(m, lo, hi, bound, crit=crit)
-    se = ((m - lo) if above else (hi - m)) / crit
-    if se <= 0:
-        return None
-    return float((lo - bound) / se if above else (bound - hi) / se)
 
 
 def _margin_keys(margin: float | None, why: str) -> dict:
@@ -278,7 +259,7 @@ def _train_birth(scale, sd, device, memory_budget, runs):
     values (582 MiB measured at the full tier with 5 seeds), the smallest unit of this check's memory. S is the
     seeds of one call: all of them at the fast tier, one per row at the full tier (times the store's workers).
     """
-    from tasks import birth_run_task
+    from tasks import BIRTH_RUN_KEYS, birth_run_task
 
     from impl.birth import _step_bytes
 
@@ -290,24 +271,8 @@ def _train_birth(scale, sd, device, memory_budget, runs):
     need_memory(f"TF2 (S={S}, T={T}, d={d})", max(one, evaluation), memory_budget)
     max_bytes = min(memory_budget // 2, 256 * 2**20)
     keys = [("shakespeare", 2), ("shakespeare", 1), ("synthetic", 2), ("synthetic", 1)]
-    configs = [
-        dict(
-            source=src,
-            layers=L,
-            T=T,
-            d=d,
-            K=G["K"],
-            steps=G["steps"],
-            batch=G["batch"],
-            lr=G["lr"],
-            eval_every=G["eval_every"],
-            eval_batch=G["eval_batch"],
-            final_batch=G["final_batch"],
-            max_bytes=int(max_bytes),
-            attention=32,
-        )
-        for src, L in keys
-    ]
+    fixed = {**G, "max_bytes": int(max_bytes), "attention": 32}
+    configs = [{k: {**fixed, "source": src, "layers": L}[k] for k in BIRTH_RUN_KEYS} for src, L in keys]
     res = runs.fn(birth_run_task, configs, sd, task="birth_run", version="1", desc="TF2 birth runs")
     out = {"seeds": sd}
     for key, rows in zip(keys, res):
@@ -381,10 +346,10 @@ def test_TF2_one_layer_fails_two_layers_succeed(scale, seeds, shared, device, re
     nc_rejected = _closeness(lo1, hi1, TALK["2 layers"]) == "inconsistent"
     # inconsistent: hi1 < v - delta or lo1 > v + delta (either suffices: the larger margin)
     v2, delta2 = TALK["2 layers"]
-    crit1 = _t95(len(acc[("1 layer", "shakespeare")]))
+    crit1 = t_crit(len(acc[("1 layer", "shakespeare")]))
     nc_parts = [
-        _one_sided_margin(m1, lo1, hi1, v2 - delta2, above=False, crit=crit1),
-        _one_sided_margin(m1, lo1, hi1, v2 + delta2, above=True, crit=crit1),
+        control_margin(m1, lo1, hi1, v2 - delta2, side="above", crit=crit1),
+        control_margin(m1, lo1, hi1, v2 + delta2, side="below", crit=crit1),
     ]
     nc_margin = None if None in nc_parts else max(nc_parts)
     nc_keys = _margin_keys(nc_margin, "zero-width interval: the 1-layer accuracies are equal at every seed")
@@ -570,10 +535,10 @@ def test_TF3_construction_solves_task(scale, seeds, device, record, finding):
     m_nc, lo_nc, hi_nc = prop_ci("no remap")
     # the control's upper bound is the larger of the t-interval's (t_{S-1}) and the Clopper-Pearson one's (95%: z)
     hi_nc_t = mean_ci(np.round(A["no remap"][-1] * n_pos["no remap"]) / n_pos["no remap"])[2]
-    crit_nc = _t95(len(sd)) if hi_nc_t >= hi_nc else float(norm.isf(0.025))
+    crit_nc = t_crit(len(sd)) if hi_nc_t >= hi_nc else float(norm.isf(0.025))
     ok = m_in >= 0.99 and lo_in >= 0.98
     nc_rejected = hi_nc < 0.5
-    nc_margin = _one_sided_margin(m_nc, lo_nc, hi_nc, 0.5, above=False, crit=crit_nc)
+    nc_margin = control_margin(m_nc, lo_nc, hi_nc, 0.5, side="above", crit=crit_nc)
     fig, axes = figure(1, 1, w=5.5)
     ax = axes[0]
     for k, mk in (("inner", "o-"), ("all", "s--"), ("no remap", "x:")):
@@ -672,7 +637,7 @@ def test_TF4_probe_order_and_joint_learning(scale, seeds, shared, device, record
     rev = cc["WKQ1"] - cc["WOV2"]
     mrev, lorev, hirev = mean_ci(rev)
     nc_rejected = lorev > 0
-    nc_margin = _one_sided_margin(mrev, lorev, hirev, 0.0, above=True, crit=_t95(rev.size))
+    nc_margin = control_margin(mrev, lorev, hirev, 0.0, side="below", crit=t_crit(rev.size))
     ok = order_ok and joint_ok
     fig, axes = figure(3, 1, w=4.4)
     for k in ("WOV2", "WKQ2", "WKQ1"):
@@ -731,7 +696,7 @@ def test_TF4_probe_order_and_joint_learning(scale, seeds, shared, device, record
     else:
         verdict_b = "inconclusive"
     nc_b = rev_b[1] > 0
-    nc_b_margin = _one_sided_margin(*rev_b, 0.0, above=True, crit=_t95(cbc["WKQ1"].size))
+    nc_b_margin = control_margin(*rev_b, 0.0, side="below", crit=t_crit(cbc["WKQ1"].size))
     fig_b, ax_b = figure(1, 1, w=5.0)
     for k in ("WOV2", "WKQ2", "WKQ1"):
         band(ax_b[0], b.steps, b.probes[k], f"{k} (reached 0.5 by {int(np.isfinite(cb[k]).sum())}/{cb[k].size})")
@@ -939,7 +904,7 @@ def test_TF6_global_bigrams_before_induction(scale, seeds, device, record, findi
     ratio, rlo, rhi = float(np.exp(mlr)), float(np.exp(lo)), float(np.exp(hi))
     ok = rlo >= 5
     nc_rejected = rlo > 1
-    nc_margin = _one_sided_margin(mlr, lo, hi, 0.0, above=True, crit=_t95(lr_.size))
+    nc_margin = control_margin(mlr, lo, hi, 0.0, side="below", crit=t_crit(lr_.size))
     fig, axes = figure(1, 1, w=5.5)
     ax = axes[0]
     xs = np.maximum(steps, 1) * G["batch"]
