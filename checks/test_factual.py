@@ -100,12 +100,18 @@ def _slope_margin(fit):
 
 
 def _verdict(suff_ok, fail_ok, fit, target=1.0):
-    """reproduced: (i), (ii) and the slope interval inside target +- MARGIN; refuted: (i) fails or the interval
-    excludes the target; inconclusive otherwise."""
-    if suff_ok and fail_ok and fit.within(target, MARGIN):
-        return "reproduced"
+    """The one rule of FR1-FR3. refuted: (i) fails or the slope interval excludes the target (the suite's rule for
+    a law, as ``stats.slope_verdict``); reproduced: (i), (ii), and the interval contains the target and lies inside
+    target +- MARGIN (precise enough to tell the law from one bent by a log factor, about 0.2 on these grids);
+    inconclusive otherwise (an interval that holds the target but is too wide, or (ii) fails).
+    History (issue #19, item 3): before, 'reproduced' needed only the interval inside the band and was tested
+    first, so an interval inside the band that excludes the target (e.g. [0.76, 0.99]) was reproduced while a
+    wider one that also excludes it ([0.70, 0.98]) was refuted: more precise evidence against the law read as
+    support. No verdict at seed base 0 or in the stability reruns (FR1-FR3, bases 1-3) changes with the fix."""
     if not suff_ok or not fit.contains(target):
         return "refuted"
+    if fail_ok and fit.within(target, MARGIN):
+        return "reproduced"
     return "inconclusive"
 
 
@@ -295,6 +301,16 @@ def test_FR2_attention_only_sizes(scale, seeds, device, record, finding, memory_
     slope 0.839 [0.702, 0.977], margin 3.26: the product of the two bounds over-predicts how the boundary grows
     (k* from 0.99 to 1.32 over the grid, not constant). The interval's upper end is only about 0.4 SE below 1, so
     this verdict may not be stable under fresh seeds; the stability reruns will say.
+    Fast tier: the slope test does not decide (issue #19, item 8: a claim whose verdict is not stable under fresh
+    seeds gets more seeds or sizes, or becomes inconclusive with the reason). Measured: with 12 configs the slope
+    test gave refuted at seed base 0 (0.839 [0.702, 0.977]) and reproduced at bases 1-3 (0.921 [0.773, 1.069],
+    0.990 [0.815, 1.165], 0.946 [0.795, 1.098]); with 24 configs (12 more, S (R + A_max) 128 to 768) it gave
+    0.841 [0.737, 0.945], 0.877 [0.758, 0.995], 0.940 [0.814, 1.066], 0.920 [0.800, 1.040] at bases 0-3: a slope
+    near 0.9 whose distance from 1 is about one interval half-width, so the test's answer is a coin toss at any
+    grid this tier can afford (about 6 times the configs would be needed to keep 1 outside the interval in 95% of
+    draws). So at the fast tier the verdict is refuted if (i) fails (that part is stable: min accuracy at k >= 2 is
+    0.995-1.000 in every draw) and inconclusive otherwise; the slope test's own verdict is in the record's note.
+    The full tier (larger S (R + A_max), 8 seeds) decides by the slope test.
     """
     g, tr = FR2_GRID[scale], TRAIN[scale]
     ks = np.array(g["ks"])
@@ -307,7 +323,15 @@ def test_FR2_attention_only_sizes(scale, seeds, device, record, finding, memory_
     fail_ok = bool(np.all(mean_acc[:, ks == ks.min()] < LEVEL))
     assert np.all(np.isfinite(kst)), f"a success curve never crossed {LEVEL}: {mean_acc}"
     fit = loglog_fit(x, kst**2 * x)
-    verdict = _verdict(suff_ok, fail_ok, fit)
+    verdict = test_verdict = _verdict(suff_ok, fail_ok, fit)
+    note = None
+    if scale == "fast" and suff_ok:  # the slope test flips under fresh seeds here (docstring): it does not decide
+        verdict = "inconclusive"
+        note = (
+            f"The slope test alone gives {test_verdict} (slope {fit}); at the fast tier it flips under fresh seeds "
+            "(the slope is about 0.9, one interval half-width from 1: see the check's docstring and "
+            "reports/stability.md), so it does not decide here; the full tier decides by it."
+        )
     nc_rejected = not fit.contains(NC_SLOPE)
     nc_margin = _slope_margin(fit)
     fig, axes = figure(2, 1, w=5.0)
@@ -330,6 +354,7 @@ def test_FR2_attention_only_sizes(scale, seeds, device, record, finding, memory_
     )
     record(
         "FR2",
+        note=note,
         prediction=f"success for d >= {C_SUFF:g}(R+A_max), H d_h >= {C_SUFF:g} S; boundary proportional to the bounds",
         measurement=f"min mean acc at k>={C_SUFF:g}: {mean_acc[:, ks >= C_SUFF].min():.3f}; "
         f"max mean acc at k={ks.min():g}: "
@@ -392,7 +417,8 @@ def test_FR3_parameters_scale_with_facts(scale, seeds, device, record, finding, 
     Negative control: slope 0.5 (parameters scaling like the number of tokens S + R ~ sqrt(S R)) must be
     excluded by the same interval. ``margin_se``: distance of 0.5 below the slope interval, in SEs of the slope
     (t_{n-2}, n configs).
-    Verdict: reproduced inside the margin; refuted if the interval excludes 1; the test asserts the measured
+    Verdict (``_verdict``, the rule of FR1-FR3): refuted if the interval excludes 1; reproduced if it holds 1 and
+    lies inside the margin; inconclusive otherwise; the test asserts the measured
     outcome (reproduction or a slope significantly below 1). A first run with a factor-2 width grid gave
     slope 0.752 [0.542, 0.962] (refuted); the grid now has sqrt(2) steps, criterion unchanged.
     Sizing (fast): the interval is the OLS t-interval over configurations (n - 2 df), so its width is set by how
@@ -425,8 +451,7 @@ def test_FR3_parameters_scale_with_facts(scale, seeds, device, record, finding, 
     assert np.all(np.isfinite(pstar)), f"a success curve never crossed {LEVEL}"
     fit = loglog_fit(facts, pstar)
     affine = linear_fit(facts, pstar)  # post-hoc reading: P* = P0 + c S R (a fixed cost plus a cost per fact)
-    inside = fit.within(1.0, MARGIN)
-    verdict = "reproduced" if inside else ("refuted" if not fit.contains(1.0) else "inconclusive")
+    verdict = _verdict(True, True, fit)
     nc_rejected = not fit.contains(NC_SLOPE)
     nc_margin = _slope_margin(fit)
     fig, axes = figure(2, 1, w=5.0)
@@ -498,7 +523,7 @@ def test_FR3_parameters_scale_with_facts(scale, seeds, device, record, finding, 
     assert nc_rejected, f"negative control: slope {NC_SLOPE} not rejected by {fit}"
     assert nc_margin is None or (nc_margin > 0) == nc_rejected
     # assert what was measured: either the reproduction, or the refutation (slope significantly below 1)
-    finding(inside or fit.slope_ci[1] < 1.0, (verdict, fit, pstar))
+    finding(verdict == "reproduced" or fit.slope_ci[1] < 1.0, (verdict, fit, pstar))
 
 
 # ------------------------------------------------------------------------------------------ FR4
