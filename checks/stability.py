@@ -45,12 +45,6 @@ POWER = 0.99  # issue #19: every negative control rejects with probability >= 99
 # Why a claim stays below the target after the remedies (more seeds, larger sizes, calibrated intervals) were
 # tried: written from the measurements named in each text, shown in the report only while the claim is below it.
 WHY: dict[str, str] = {
-    "FR2": "not stable, open: with 12 configurations (since 96d836b) seed base 0 gives refuted (slope 0.839 [0.702, "
-    "0.977], the upper end 0.4 SE below 1) while seed bases 1-3 give reproduced (slope mean 0.95, sd 0.035): base 0 "
-    "is a low draw of a slope near 1. Next: more configurations or seeds until the verdict is stable, or inconclusive "
-    "with this reason.",
-    "FR3": "seed bases 4 and 5 not rerun yet on this code (counted as not kept); refuted in every rerun so far.",
-    "FR4": "seed bases 4 and 5 not rerun yet on this code (counted as not kept); reproduced in every rerun so far.",
     "SL1": "one miss in five of a calibrated 95% containment test of a true prediction (probability 0.23 at a 95% "
     "keep rate). At seed base 4 the slope of the seed-mean unseen mass, -0.485 [-0.498, -0.473], misses the exact "
     "finite-N slope -0.4986 by 0.001; over bases 0-5 the estimates average -0.498 (sd 0.007), so no bias is left "
@@ -314,11 +308,17 @@ def build_report(rows: list[dict], committed: dict, k: int, commit: str, scale: 
             if r["nc_rejected"] is not None and r["verdict"] != "refuted"
         ]
         # control power: per record (by its place in the claim's records), its margins at base 0 and the reruns;
-        # only records that decide and are not refuted at base 0 (a refuted record's control is often the reverse
-        # prediction, which cannot reject by design: its verdict rests on the rejection of the claim itself)
+        # only records that decide, carry the claim's own verdict at base 0 and are not refuted: a refuted record's
+        # control is often the reverse prediction, which cannot reject by design (its verdict rests on the
+        # rejection of the claim itself), and a deciding record whose verdict is not the claim's (OD6's inconclusive
+        # comparisons under a refuted claim, whose control 'the reverse is not significant' is the definition of
+        # inconclusive) does not carry the verdict the control guards
         base0 = committed[cid].get("records", [])
+        claim_v = committed[cid].get("verdict")
         held = {
-            i for i, r in enumerate(base0) if r.get("role", "decides") == "decides" and r.get("verdict") != "refuted"
+            i
+            for i, r in enumerate(base0)
+            if r.get("role", "decides") == "decides" and r.get("verdict") == claim_v and claim_v != "refuted"
         }
         margins: dict[int, list] = {}
         for recs in [base0] + [per[b]["records"] for b in bases if b in per]:
@@ -397,7 +397,9 @@ def build_report(rows: list[dict], committed: dict, k: int, commit: str, scale: 
         f"Control power: the estimated probability that the claim's weakest negative control rejects under fresh "
         f"seeds, Phi(mean margin) over its margins (`margin_se`: the wrong prediction's distance beyond the rejection "
         f"threshold, in standard errors; `amemory.stats.control_margin`) over base 0 and the reruns, of the records "
-        f"that decide and are not refuted at base 0; '-' where none carries margins. Phi(mean margin) takes the "
+        f"that decide and carry the claim's verdict at base 0, for claims not refuted there (a refuted record's "
+        f"control is often the reverse prediction, and a deciding record with another verdict does not carry the "
+        f"claim's); '-' where none carries margins. Phi(mean margin) takes the "
         f"statistic's sd as 1 SE; with few degrees of freedom it is larger and the power lower (a margin of 2.33 is "
         f"0.961 at 4 df, 0.983 at 10), so a value just above the target is not yet enough there. Target {POWER:.0%}: "
         + (

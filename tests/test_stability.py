@@ -172,25 +172,26 @@ def test_control_power_from_the_margins_of_base_0_and_the_reruns(stability):
     assert stability.control_power([4.0]) is None and stability.control_power([None, 3.0, 6.0]) is not None
 
 
-def test_control_power_leaves_out_refuted_and_sensitivity_records(stability):
+def test_control_power_leaves_out_refuted_sensitivity_and_other_verdict_records(stability):
+    """Only deciding records that carry the claim's own (non-refuted) verdict at base 0 count: OD6-like inconclusive
+    comparisons under another verdict, refuted records and sensitivity rows do not; a refuted claim has none."""
+
     def rec(verdict, margin, role="decides"):
         return {**_rec(verdict, 0.0, -1.0, 1.0), "role": role, "nc_margin": margin}
 
+    def recs(m, v="reproduced"):
+        return [rec("refuted", -3.0), rec(v, m), rec("inconclusive", -0.5), rec("reproduced", -2.0, "sensitivity")]
+
     committed = {
-        "OD6": {
-            "verdict": "refuted",
-            "records": [rec("refuted", -3.0), rec("reproduced", 5.0), rec("reproduced", -2.0, role="sensitivity")],
-        }
+        "OD6": {"verdict": "reproduced", "records": recs(5.0)},
+        "OD7": {"verdict": "refuted", "records": recs(5.0, "refuted")},
     }
     rows = [
         _row(
             b,
             {
-                "OD6": {
-                    "verdict": "refuted",
-                    "failed_tests": [],
-                    "records": [rec("refuted", -3.5), rec("reproduced", m), rec("reproduced", -1.0, "sensitivity")],
-                }
+                "OD6": {"verdict": "reproduced", "failed_tests": [], "records": recs(m)},
+                "OD7": {"verdict": "refuted", "failed_tests": [], "records": recs(m, "refuted")},
             },
             family="dynamics",
         )
@@ -199,6 +200,7 @@ def test_control_power_leaves_out_refuted_and_sensitivity_records(stability):
     _, js = stability.build_report(rows, committed, 2, "abc", "fast")
     assert js["claims"]["OD6"]["control_margins"] == {"1": [5.0, 6.0, 4.0]}
     assert js["claims"]["OD6"]["control_power"] > 0.99
+    assert js["claims"]["OD7"]["control_power"] is None
 
 
 def test_a_partial_report_shows_only_the_families_rerun(stability):
