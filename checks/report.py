@@ -531,12 +531,14 @@ def render_markdown(result: dict, prefix: str = "../", other_tier: dict | None =
 
 
 def update_readme(readme: Path, results: Path) -> None:
-    """Rewrite the claim table between the <!-- claims --> markers of README.md from results.json."""
+    """Rewrite the claim table between the <!-- claims --> markers of README.md from results.json: each row shows
+    the claim's records in the report's order (:func:`headline_order`), so the deciding record whose verdict is the
+    claim's comes first, as in the report's table (issue #19, item 2)."""
     res = json.loads(results.read_text())
-    rows = ["| id | claim | verdict | measurement [95% CI] |", "|---|---|---|---|"]
+    rows = ["| id | claim | verdict | measurement [95% CI] (the deciding record first) |", "|---|---|---|---|"]
     for cid in CLAIMS:
         c = res["claims"][cid]
-        meas = "; ".join(r["measurement"] + _interval(r) for r in c["records"])
+        meas = "; ".join(r["measurement"] + _interval(r) for r in headline_order(c["records"], c["verdict"]))
         if len(meas) > 160:
             meas = meas[:157] + "..."
         rows.append(

@@ -185,3 +185,22 @@ def test_a_merged_report_marks_the_claims_carried_over(tmp_path):
     _add(third, "reproduced")
     out = report.write_report(third)
     assert out["timings"]["runs"]["AM1"] == report.EARLIER_RUN and report.carried_over(out) == ["AM1"]
+
+
+def test_readme_table_shows_the_deciding_record_first(tmp_path):
+    """README's claim table (``update_readme``) starts each row with the headline record, as the report does:
+    OD6's refuted verdict is not shown beside an inconclusive comparison's measurement."""
+    res = json.loads((CHECKS.parent / "reports" / "results.json").read_text())
+    c = res["claims"]["OD6"]
+    c["records"] = [
+        {**c["records"][0], "measurement": "first, inconclusive", "verdict": "inconclusive"},
+        {**c["records"][0], "measurement": "second, refuted", "verdict": "refuted"},
+    ]
+    c["verdict"] = "refuted"
+    results = tmp_path / "results.json"
+    results.write_text(json.dumps(res))
+    readme = tmp_path / "README.md"
+    readme.write_text("intro\n<!-- claims -->\nold\n<!-- /claims -->\nend\n")
+    report.update_readme(readme, results)
+    row = next(line for line in readme.read_text().splitlines() if line.startswith("| [OD6]"))
+    assert "| refuted | second, refuted" in row and row.index("second") < row.index("first")
