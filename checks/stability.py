@@ -51,8 +51,12 @@ WHY: dict[str, str] = {
     "= 0.99; 34 vs 131 in the paper's model, 8 seeds, with W_KQ^1 reached by only 5 of 8 seeds, so that record is "
     "inconclusive by its rule). The suite's-model record is refuted at bases 0, 2 and 4 and inconclusive at 1, 3 "
     "and 5; the paper's-model record is refuted at 2 and 5 and inconclusive at 0, 1, 3 and 4; the claim is refuted "
-    "when either is. Open: more seeds for both records (and a run long enough for every seed's W_KQ^1 probe to "
-    "reach 0.5) until the reverse-order test decides stably, or inconclusive with this reason.",
+    "when either is. More seeds alone do not settle it (measured for the suite's model, paired one-sided "
+    "p(OV2 < KQ2) at bases 0-3: 0.9935, 0.42, 0.957, 0.9486 with 5 seeds; 0.9995, 0.49, 0.9996, 0.9985 with 10; "
+    "0.930 at base 1 and 0.9951 at base 4 with 20): the step difference is heavy-tailed (at base 1 a few late "
+    "W_KQ^2 crossings cancel the mean), so a t-test on it is fragile. Open: a rule fixed in advance that fits "
+    "this (a rank test on the crossing steps; for the paper's model a run long enough for every seed's W_KQ^1 "
+    "probe to reach 0.5), or inconclusive with this reason.",
     "SL1": "one miss in five of a calibrated 95% containment test of a true prediction (probability 0.23 at a 95% "
     "keep rate). At seed base 4 the slope of the seed-mean unseen mass, -0.485 [-0.498, -0.473], misses the exact "
     "finite-N slope -0.4986 by 0.001; over bases 0-5 the estimates average -0.498 (sd 0.007), so no bias is left "
