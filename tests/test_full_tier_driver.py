@@ -49,11 +49,37 @@ def test_table_has_every_family_and_says_what_ran():
     sc = next(r for r in rows if r.startswith("| scaling "))
     assert "exit 1 (1 failed, 7 passed)" in sc
     assert "| memory | not run here yet |" in text
-    # the projection divides by the bandwidth ratio, the pessimistic column by 10; only finished families count
+    # the projection divides by the bandwidth ratio; only finished families count; no GPU run: "not run"
     assert f"{full_tier.GPU_GBS / full_tier.CPU_GBS:.0f} times faster" in text
-    assert "0:00:07 |" in gd  # 70.4 s / 10
+    assert "| not run |  | 0:00:01 |" in gd  # 70.4 s x 50.6 / 4800
+    assert "No family has been timed on a GPU yet" in text
     assert "Finished families: 0:01:10" in text
     assert "--scale full --device cuda" in text
+
+
+def test_measured_gpu_column_ratio_and_verdict_agreement():
+    """A finished GPU run gives the measured time, the ratio here / there and whether the verdicts agree; a
+    failed one shows its hand-written note; the text then reports the measured range, not the projection alone."""
+    g = dict(COSTS["families"]["gd"], wall_s=35.2, threads=8, device="cuda")
+    bad = dict(g, family="scaling", rc=1)
+    cuda = {"families": {"gd": g, "scaling": bad}, "notes": {"scaling": "stopped: see its log"}}
+    text = full_tier.render(COSTS, cuda)
+    gd = next(r for r in text.splitlines() if r.startswith("| gd "))
+    assert "0:00:35 (8 CPU threads, abc1234); same verdicts | 2.0x |" in gd
+    sc = next(r for r in text.splitlines() if r.startswith("| scaling "))
+    assert "stopped: see its log" in sc
+    assert "ran 2.0 to 2.0 times faster than here" in text
+    g2 = dict(g, claims={"GD1": "reproduced", "GD2": "reproduced"})
+    gd2 = next(r for r in full_tier.render(COSTS, {"families": {"gd": g2}}).splitlines() if r.startswith("| gd "))
+    assert "verdicts differ" in gd2
+
+
+def test_costs_and_reports_of_devices_are_kept_apart():
+    assert full_tier.costs_path("cpu").name == "costs.json"
+    assert full_tier.costs_path("cuda").name == "costs_cuda.json"
+    assert full_tier.report_dir("cpu") == "reports/full" and full_tier.report_dir("cuda") == "reports/full-cuda"
+    with pytest.raises(ValueError, match="device"):
+        full_tier.costs_path("tpu")
 
 
 def test_section_replaces_itself(tmp_path, monkeypatch):
