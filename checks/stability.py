@@ -4,20 +4,22 @@ report, per claim, how often the verdict stays the same and how the deciding mea
 Usage (from the project root)::
 
     python checks/stability.py run    --k 5 [--families memory,gd] [--scale fast] [--store .sweeps/stability.sqlite]
+                                      [--only-bases 4,5]
     python checks/stability.py report [--k 5] [--out reports/stability.md]
 
 ``run`` goes through the sweep store: one row per (family, seed base), so a stopped run resumes where it
-stopped and two drivers on one store split the work. Each row is one ``pytest checks/test_<family>.py
---seed-base B --hypothesis-seed B`` in a subprocess, into a temporary report directory (the committed report
-is never touched); the row keeps what that run recorded (every claim's verdict, every record's estimate,
-interval and negative control) and pytest's exit status, so a check that errors under a seed draw is counted,
-not hidden. The fresh seed bases are 1..K (base 0 is the committed report's fixed seeds); they were fixed
-before any rerun was looked at. The configuration holds the commit of the code, so rows of other code are
-never mixed in; ``report`` reads the rows of the current commit (``--commit`` to choose another). One
-exception, checked, not assumed: a family whose code is byte-identical at an earlier commit (``git diff --quiet``
-over ``amemory/``, ``impl/``, ``theory/``, ``checks/`` and ``pyproject.toml``, the other families' check files
-excepted: :func:`same_code`) reuses that commit's rows, in ``run`` (it is not rerun) and in ``report`` (which
-names the commits the rows came from), so that a change to one family's check reruns that family only.
+stopped and two drivers on one store split the work (by families, or by seed bases with ``--only-bases``).
+Each row is one ``pytest checks/test_<family>.py --seed-base B --hypothesis-seed B`` in a subprocess, into a
+temporary report directory (the committed report is never touched); the row keeps what that run recorded (every
+claim's verdict, every record's estimate, interval and negative control) and pytest's exit status, so a check
+that errors under a seed draw is counted, not hidden. The fresh seed bases are 1..K (base 0 is the committed
+report's fixed seeds); they were fixed before any rerun was looked at. The configuration holds the commit of
+the code, so rows of other code are never mixed in; ``report`` reads the rows of the current commit
+(``--commit`` to choose another). One exception, checked, not assumed: a family whose code is byte-identical at
+an earlier commit (``git diff --quiet`` over ``amemory/``, ``impl/``, ``theory/``, ``checks/`` and
+``pyproject.toml``, the other families' check files excepted: :func:`same_code`) reuses that commit's rows, in
+``run`` (it is not rerun) and in ``report`` (which names the commits the rows came from), so that a change to
+one family's check reruns that family only.
 
 ``report`` writes ``reports/stability.md`` (and ``reports/stability.json``): per claim the committed verdict,
 the verdicts of the K reruns, the share that kept the committed verdict against the target (95%), and for the
@@ -469,6 +471,11 @@ def main(argv=None) -> int:
         p.add_argument("--scale", choices=("fast", "full"), default="fast")
         p.add_argument("--store", default=".sweeps/stability.sqlite")
         p.add_argument("--commit", default=None, help="the code's commit (default: the checkout's HEAD)")
+    sub.choices["run"].add_argument(
+        "--only-bases",
+        default=None,
+        help="comma-separated subset of the bases 1..K to run now (e.g. 4,5 in a second driver); default all",
+    )
     sub.choices["report"].add_argument("--out", default="reports/stability.md")
     a = ap.parse_args(argv)
     if not 1 <= a.k <= 1000:
@@ -485,6 +492,14 @@ def main(argv=None) -> int:
     configs = _configs(fams, a.scale, commit)
     bases = list(range(1, a.k + 1))
     if a.cmd == "run":
+        if a.only_bases:
+            try:
+                only = sorted({int(x) for x in a.only_bases.split(",") if x})
+            except ValueError:
+                only = []
+            if not only or not set(only) <= set(bases):
+                ap.error(f"--only-bases must be a comma-separated subset of 1..{a.k}, got {a.only_bases!r}")
+            bases = only
         if commit.endswith("+dirty"):
             ap.error("the checkout has uncommitted changes: commit first (a row is about the code of one commit)")
         Path(a.store).parent.mkdir(parents=True, exist_ok=True)

@@ -15,7 +15,7 @@ import numpy as np
 import torch
 from conftest import need_memory
 from plotting import band, figure
-from scipy.stats import norm
+from scipy.stats import binomtest, norm
 from stats import (
     bootstrap_interval,
     chi2_rows,
@@ -45,8 +45,9 @@ TASK = {
     "full": dict(N=65, T=256, K=3, alpha=1.5, d=128, source="shakespeare"),
 }
 TRAIN = {
-    "fast": dict(seeds=5, steps=600, batch=32, lr=1.0, eval_every=20, eval_batch=256, final_batch=512),
-    "full": dict(seeds=8, steps=4000, batch=64, lr=1.0, eval_every=50, eval_batch=512, final_batch=2048),
+    # 30 seeds: the power of TF4's sign test (TF4's docstring, History)
+    "fast": dict(seeds=30, steps=600, batch=32, lr=1.0, eval_every=20, eval_batch=256, final_batch=512),
+    "full": dict(seeds=30, steps=4000, batch=64, lr=1.0, eval_every=50, eval_batch=512, final_batch=2048),
 }
 
 
@@ -55,14 +56,34 @@ def _task(scale) -> BigramTask:
     return BigramTask(N=g["N"], T=g["T"], K=g["K"], alpha=g["alpha"], source=g["source"])
 
 
+def sign_order(a, b) -> dict:
+    """Exact sign test of a per-seed order: does ``a`` come before ``b`` (``a < b``) in most seeds?
+
+    ``a``, ``b``: paired per-seed values (e.g. the steps at which two probes reach a level). Seeds with ``a == b``
+    are left out (the usual sign test). Returns ``before`` (seeds with a < b), ``after`` (a > b), ``ties``,
+    ``p_before`` (one-sided exact binomial p-value of 'a before b in more than half of the seeds') and ``p_after``
+    (the same for the reverse order); both are 1.0 when every seed ties.
+    """
+    a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+    if a.shape != b.shape or a.ndim != 1 or a.size == 0:
+        raise ValueError(f"a and b must be paired 1-d arrays of equal, non-zero length, got {a.shape} and {b.shape}")
+    if not (np.isfinite(a).all() and np.isfinite(b).all()):
+        raise ValueError("a and b must be finite (count a value never reached as the budget)")
+    before, after = int((a < b).sum()), int((a > b).sum())
+    n = before + after
+    p_before = float(binomtest(before, n, 0.5, alternative="greater").pvalue) if n else 1.0
+    p_after = float(binomtest(after, n, 0.5, alternative="greater").pvalue) if n else 1.0
+    return {"before": before, "after": after, "ties": int(a.size - n), "p_before": p_before, "p_after": p_after}
+
+
 def _margin_keys(margin: float | None, why: str) -> dict:
     """The margin entries of a negative control: ``margin_se``, and ``margin_note`` (``why``) when it is None."""
     return {"margin_se": margin} if margin is not None else {"margin_se": None, "margin_note": why}
 
 
 def _icl_runs(shared, seeds, scale, device):
-    """The training runs that TF2 and TF4 share, run once per module (``shared``) on the seeds of the fixed tag
-    'tf-icl-runs' (new ones under --fresh-seeds)."""
+    """TF4's runs of the suite's model, once per module (``shared``), on the seeds of the fixed tag 'tf-icl-runs'
+    (new ones under --fresh-seeds)."""
     return shared(_train_icl, scale, seeds(TRAIN[scale]["seeds"], tag="tf-icl-runs"), device)
 
 
@@ -602,9 +623,11 @@ def test_TF4_probe_order_and_joint_learning(scale, seeds, shared, device, record
     the layer-by-layer comparison is not run on it).
 
     Probes are computed after every step (impl.transformer.induction_probes). Per seed, the first step at which
-    each probe reaches 0.5 (half of the memory recalled; the coarse W_KQ^2 probe has K = 3 triggers).
-    Criterion (fixed in advance): the paired one-sided t-tests c(W_OV^2) < c(W_KQ^2) and c(W_KQ^2) < c(W_KQ^1)
-    both have p < 0.05 (order reproduced); and the steps to reach in-context accuracy 0.9 (eval every
+    each probe reaches 0.5 (half of the memory recalled; the coarse W_KQ^2 probe has K = 3 triggers; a probe that
+    never reaches it counts as the budget, steps + 1).
+    Criterion (fixed in advance, see History): the order is a per-seed order, so it is decided by exact sign tests
+    (``sign_order``; ties left out): 'W_OV^2 before W_KQ^2' and 'W_KQ^2 before W_KQ^1' in more than half of the
+    seeds, each one-sided p < 0.05 (order reproduced); and the steps to reach in-context accuracy 0.9 (eval every
     ``eval_every`` steps; a run that never reaches it counts as the budget, which favours the slower schedule)
     are smaller for joint than for layer-by-layer training (paired one-sided t-test on log steps, p < 0.05).
     The layer-by-layer schedule trains W_OV^2, then W_KQ^2, then W_KQ^1, moving on as soon as the current
@@ -613,11 +636,23 @@ def test_TF4_probe_order_and_joint_learning(scale, seeds, shared, device, record
     interval of that mean difference must lie above 0. ``margin_se``: the interval's lower bound over 0, in SEs of the
     mean difference (t_{S-1}), on each record.
     Verdict: reproduced when all three tests pass; refuted when one of them is significant in the reverse
-    direction (p > 0.95); inconclusive otherwise. The test asserts the parts that the data decide.
+    direction (the reverse sign test p < 0.05; for the t-test p > 0.95); inconclusive otherwise. The test asserts
+    the parts that the data decide.
     History: the paper-model record's control (the TF2 runs) had a margin of 1.85 SE at seed base 0 with 5 seeds
     (committed 2-thread run; 2.41 at one thread), a power of about Phi(1.85) = 0.97, so about 3% of fresh draws
     would fail its assertion; the TF2 runs went from 5 to 8 seeds at the fast tier (sqrt(8/5) smaller SE and
     t_7 for t_4: an expected margin of about (1.85 + 2.78) 1.26 - 2.36 = 3.5, a power of 0.9998).
+    Until 2026-12-04 the order was decided by paired t-tests on the crossing steps with 5 seeds. Over seed bases
+    0-5 the suite-model record was refuted in 3 draws and inconclusive in 3 (reports/stability.md): the step
+    difference is heavy-tailed (a few seeds reach the W_KQ^2 probe's 0.5 late, e.g. at step 127 against a median
+    of 4), and one such seed cancels the mean; with 10 and 20 seeds the t-test still flipped (p(OV2 < KQ2) 0.49
+    and 0.93 at seed base 1). A per-seed order is what the claim states, so the test became the sign test, which
+    a few late seeds cannot overturn. Its size came from a pilot at seed base 100 (used by no report, nor by
+    the stability reruns 1-5): W_KQ^2 reached 0.5 before W_OV^2 in 27 of 30 seeds, a share of 0.90 (95%
+    Clopper-Pearson [0.73, 0.98]). With 30 seeds the exact one-sided sign test at 0.05 needs 20 of 30; it rejects
+    with probability 0.9999 at a share of 0.9 and 0.974 at 0.8 (0.89 at the interval's bottom, 0.75), so both
+    records' verdicts are powered for the target of 95% stability; the full tier runs 30 seeds too. The rule and
+    the 30 seeds were fixed after the pilot and before any of the seed bases 0-5 was run with them.
     """
     r = _icl_runs(shared, seeds, scale, device)
     tr = TRAIN[scale]
@@ -626,9 +661,10 @@ def test_TF4_probe_order_and_joint_learning(scale, seeds, shared, device, record
     cross = {k: first_crossing(j.probe_steps, j.probes[k], lev) for k in ("WOV2", "WKQ2", "WKQ1")}
     budget = tr["steps"] + 1
     cc = {k: np.where(np.isnan(v), budget, v) for k, v in cross.items()}
-    t1 = paired_less(cc["WOV2"], cc["WKQ2"])
-    t2 = paired_less(cc["WKQ2"], cc["WKQ1"])
-    order_ok = t1.p_value < 0.05 and t2.p_value < 0.05
+    t1 = sign_order(cc["WOV2"], cc["WKQ2"])
+    t2 = sign_order(cc["WKQ2"], cc["WKQ1"])
+    order_ok = t1["p_before"] < 0.05 and t2["p_before"] < 0.05
+    order_rev = t1["p_after"] < 0.05 or t2["p_after"] < 0.05
     tj = first_crossing(j.steps, j.metrics["icl"], 0.9)
     ts = first_crossing(s.steps, s.metrics["icl"], 0.9)
     tjc, tsc = np.where(np.isnan(tj), budget, tj), np.where(np.isnan(ts), budget, ts)
@@ -639,9 +675,10 @@ def test_TF4_probe_order_and_joint_learning(scale, seeds, shared, device, record
     nc_rejected = lorev > 0
     nc_margin = control_margin(mrev, lorev, hirev, 0.0, side="below", crit=t_crit(rev.size))
     ok = order_ok and joint_ok
+    med = {k: float(np.median(v)) for k, v in cc.items()}
     fig, axes = figure(3, 1, w=4.4)
     for k in ("WOV2", "WKQ2", "WKQ1"):
-        band(axes[0], j.probe_steps, j.probes[k], f"{k} (cross 0.5: {np.nanmean(cross[k]):.0f})", clip=(0, 1))
+        band(axes[0], j.probe_steps, j.probes[k], f"{k} (reaches 0.5: median step {med[k]:.0f})", clip=(0, 1))
         band(axes[1], s.probe_steps, s.probes[k], k, clip=(0, 1))
     for ax, t in ((axes[0], "joint training: probes"), (axes[1], "layer by layer (OV2 -> KQ2 -> KQ1): probes")):
         ax.axhline(lev, c="k", lw=0.6, ls=":")
@@ -659,15 +696,17 @@ def test_TF4_probe_order_and_joint_learning(scale, seeds, shared, device, record
     record(
         "TF4",
         prediction="probe order W_OV^2 < W_KQ^2 < W_KQ^1; joint learning faster than layer by layer",
-        measurement=f"steps to probe 0.5 (mean over seeds): OV2 {cc['WOV2'].mean():.1f}, KQ2 {cc['WKQ2'].mean():.1f}, "
-        f"KQ1 {cc['WKQ1'].mean():.1f}; p(OV2<KQ2)={t1.p_value:.2g}, p(KQ2<KQ1)={t2.p_value:.2g}; "
+        measurement=f"steps to probe 0.5 (median over {cc['WOV2'].size} seeds): OV2 {med['WOV2']:.0f}, "
+        f"KQ2 {med['WKQ2']:.0f}, KQ1 {med['WKQ1']:.0f}; OV2 before KQ2 in {t1['before']}, after in {t1['after']} "
+        f"(sign test p(before)={t1['p_before']:.2g}, p(after)={t1['p_after']:.2g}); KQ2 before KQ1 in "
+        f"{t2['before']}, after in {t2['after']} (p(before)={t2['p_before']:.2g}, p(after)={t2['p_after']:.2g}); "
         f"steps to accuracy 0.9: joint {np.nanmean(tj) if np.isfinite(tj).any() else float('nan'):.0f} "
         f"(reached by {int(np.isfinite(tj).sum())}/{tj.size}), layer by layer reached by "
         f"{int(np.isfinite(ts).sum())}/{ts.size} within {tr['steps']} steps; p(joint faster)={tj_test.p_value:.2g}",
-        criterion="both order tests p < 0.05 and joint faster p < 0.05 (paired, one-sided)",
-        verdict="reproduced"
-        if ok
-        else ("refuted" if (t1.p_value > 0.95 or t2.p_value > 0.95 or tj_test.p_value > 0.95) else "inconclusive"),
+        criterion="both order sign tests (exact, one-sided, per-seed order) p < 0.05 and joint faster p < 0.05 "
+        "(paired one-sided t-test on log steps); refuted when a reverse sign test has p < 0.05 or the t-test "
+        "p > 0.95",
+        verdict="reproduced" if ok else ("refuted" if (order_rev or tj_test.p_value > 0.95) else "inconclusive"),
         negative_control={
             "prediction": "reverse order: W_KQ^1 before W_OV^2",
             "diff_ci": [lorev, hirev],
@@ -675,7 +714,7 @@ def test_TF4_probe_order_and_joint_learning(scale, seeds, shared, device, record
             **_margin_keys(nc_margin, "zero-width interval: the step difference is equal at every seed"),
         },
         figure=fig,
-        data={"cross_steps": cc, "t_joint": tj, "t_staged": ts, "order_tests": [t1.p_value, t2.p_value]},
+        data={"cross_steps": cc, "t_joint": tj, "t_staged": ts, "order_tests": [t1, t2]},
     )
 
     # the paper's model (impl.birth, the TF2 runs): the authors' probes along their training, same order test
@@ -683,15 +722,15 @@ def test_TF4_probe_order_and_joint_learning(scale, seeds, shared, device, record
     bud_b = int(b.steps[-1]) + BIRTH[scale]["eval_every"]
     cb = {k: first_crossing(b.steps, b.probes[k], lev) for k in ("WOV2", "WKQ2", "WKQ1")}
     cbc = {k: np.where(np.isnan(v), bud_b, v) for k, v in cb.items()}
-    u1 = paired_less(cbc["WOV2"], cbc["WKQ2"])
-    u2 = paired_less(cbc["WKQ2"], cbc["WKQ1"])
-    ok_b = u1.p_value < 0.05 and u2.p_value < 0.05
+    u1 = sign_order(cbc["WOV2"], cbc["WKQ2"])
+    u2 = sign_order(cbc["WKQ2"], cbc["WKQ1"])
+    ok_b = u1["p_before"] < 0.05 and u2["p_before"] < 0.05
     rev_b = mean_ci(cbc["WKQ1"] - cbc["WOV2"])
     # a probe that some seed never brings to 0.5 within the run leaves the order undecided: inconclusive
     all_reached = all(np.isfinite(v).all() for v in cb.values())
     if ok_b:
         verdict_b = "reproduced"
-    elif all_reached and (u1.p_value > 0.95 or u2.p_value > 0.95):
+    elif all_reached and (u1["p_after"] < 0.05 or u2["p_after"] < 0.05):
         verdict_b = "refuted"
     else:
         verdict_b = "inconclusive"
@@ -712,11 +751,12 @@ def test_TF4_probe_order_and_joint_learning(scale, seeds, shared, device, record
         measurement=f"({scale} tier, sizes of TF2) steps to probe 0.5, mean over seeds (never reached = "
         f"{bud_b}): OV2 {cbc['WOV2'].mean():.0f}, KQ2 {cbc['WKQ2'].mean():.0f}, KQ1 {cbc['WKQ1'].mean():.0f}; "
         f"reached by {int(np.isfinite(cb['WOV2']).sum())}, {int(np.isfinite(cb['WKQ2']).sum())}, "
-        f"{int(np.isfinite(cb['WKQ1']).sum())} of {cb['WOV2'].size}; p(OV2<KQ2)={u1.p_value:.2g}, "
-        f"p(KQ2<KQ1)={u2.p_value:.2g}",
-        criterion="both paired one-sided order tests p < 0.05 (evaluation grid of TF2); refuted when every probe "
-        "reaches 0.5 in every seed and a test is significant the other way (p > 0.95); else inconclusive; joint vs "
-        "layer by layer is tested on the suite's model only",
+        f"{int(np.isfinite(cb['WKQ1']).sum())} of {cb['WOV2'].size}; OV2 before KQ2 in {u1['before']}, after in "
+        f"{u1['after']} (sign test p(before)={u1['p_before']:.2g}, p(after)={u1['p_after']:.2g}); KQ2 before KQ1 in "
+        f"{u2['before']}, after in {u2['after']} (p(before)={u2['p_before']:.2g}, p(after)={u2['p_after']:.2g})",
+        criterion="both order sign tests (exact, one-sided, per-seed order) p < 0.05 (evaluation grid of TF2); "
+        "refuted when every probe reaches 0.5 in every seed and a reverse sign test has p < 0.05; else "
+        "inconclusive; joint vs layer by layer is tested on the suite's model only",
         verdict=verdict_b,
         negative_control={
             "prediction": "reverse order: W_KQ^1 before W_OV^2",
@@ -725,7 +765,7 @@ def test_TF4_probe_order_and_joint_learning(scale, seeds, shared, device, record
             **_margin_keys(nc_b_margin, "zero-width interval: the step difference is equal at every seed"),
         },
         figure=fig_b,
-        data={"cross_steps": cbc, "order_tests": [u1.p_value, u2.p_value]},
+        data={"cross_steps": cbc, "order_tests": [u1, u2]},
     )
     # both records are written before anything is asserted
     assert nc_rejected, (lorev, hirev)
@@ -733,7 +773,7 @@ def test_TF4_probe_order_and_joint_learning(scale, seeds, shared, device, record
     assert nc_margin is None or (nc_margin > 0) == nc_rejected, nc_margin
     assert nc_b_margin is None or (nc_b_margin > 0) == nc_b, nc_b_margin
     # the verdict follows from the three tests (recorded above); assert that, not the outcome (Shakespeare data)
-    assert ok == (t1.p_value < 0.05 and t2.p_value < 0.05 and joint_ok)
+    assert ok == (t1["p_before"] < 0.05 and t2["p_before"] < 0.05 and joint_ok)
 
 
 # ---------------------------------------------------------------- TF5

@@ -90,12 +90,18 @@ def test_inconclusive_claims_are_not_held_to_the_target(stability):
 
 
 def test_command_line_errors(stability, capsys):
-    for argv in (["run", "--k", "0"], ["report", "--families", "nope"]):
+    for argv in (
+        ["run", "--k", "0"],
+        ["report", "--families", "nope"],
+        ["run", "--k", "5", "--only-bases", "6"],
+        ["run", "--k", "5", "--only-bases", "a,b"],
+    ):
         with pytest.raises(SystemExit) as e:
             stability.main(argv)
         assert e.value.code == 2
     err = capsys.readouterr().err
     assert "--k must be in [1, 1000]" in err and "--families must be a comma-separated subset" in err
+    assert err.count("--only-bases must be a comma-separated subset of 1..5") == 2
 
 
 def _git(cwd, *args):
