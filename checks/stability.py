@@ -47,18 +47,6 @@ POWER = 0.99  # issue #19: every negative control rejects with probability >= 99
 # Why a claim stays below the target after the remedies (more seeds, larger sizes, calibrated intervals) were
 # tried: written from the measurements named in each text, shown in the report only while the claim is below it.
 WHY: dict[str, str] = {
-    "TF4": "the predicted order (W_OV^2's probe first, then W_KQ^2, then W_KQ^1) appears in none of the six runs "
-    "(base 0 and five reruns) of either model; what flips is whether its reverse is significant. W_KQ^2's probe "
-    "reaches 0.5 before W_OV^2's on average (base 0: 7.2 vs 15.8 steps in the suite's model, 5 seeds, p(OV2 < KQ2) "
-    "= 0.99; 34 vs 131 in the paper's model, 8 seeds, with W_KQ^1 reached by only 5 of 8 seeds, so that record is "
-    "inconclusive by its rule). The suite's-model record is refuted at bases 0, 2 and 4 and inconclusive at 1, 3 "
-    "and 5; the paper's-model record is refuted at 2 and 5 and inconclusive at 0, 1, 3 and 4; the claim is refuted "
-    "when either is. More seeds alone do not settle it (measured for the suite's model, paired one-sided "
-    "p(OV2 < KQ2) at bases 0-3: 0.9935, 0.42, 0.957, 0.9486 with 5 seeds; 0.9995, 0.49, 0.9996, 0.9985 with 10; "
-    "0.930 at base 1 and 0.9951 at base 4 with 20): the step difference is heavy-tailed (at base 1 a few late "
-    "W_KQ^2 crossings cancel the mean), so a t-test on it is fragile. Open: a rule fixed in advance that fits "
-    "this (a rank test on the crossing steps; for the paper's model a run long enough for every seed's W_KQ^1 "
-    "probe to reach 0.5), or inconclusive with this reason.",
     "SL1": "one miss in five of a calibrated 95% containment test of a true prediction (probability 0.23 at a 95% "
     "keep rate). At seed base 4 the slope of the seed-mean unseen mass, -0.485 [-0.498, -0.473], misses the exact "
     "finite-N slope -0.4986 by 0.001; over bases 0-5 the estimates average -0.498 (sd 0.007), so no bias is left "
