@@ -64,11 +64,12 @@ def compare_rows(cpu: dict, gpu: dict) -> dict:
         b = np.asarray(gpu[k]["result"], dtype=float)
         if a.shape != b.shape:
             raise ValueError(f"row {k} has shape {a.shape} on the CPU and {b.shape} on the GPU")
-        diff = float(np.abs(a - b).max()) if a.size else 0.0
+        gap = np.abs(a - b)
+        diff = float(gap.max()) if a.size else 0.0
         out["identical"] += int(diff == 0.0)
         out["values"] += a.size
         out["values_differ"] += int((a != b).sum())
-        out["flips"] += int((np.abs(a - b) > 1e-9).sum())
+        out["flips"] += int((gap > 1e-9).sum())
         out["max_abs"] = max(out["max_abs"], diff)
         g = by_d[int(cpu[k]["config"]["d"])]
         g["rows"] += 1

@@ -203,8 +203,7 @@ def render(costs: dict, cuda: dict | None = None) -> str:
         if g is not None and g["rc"] == 0 and r["rc"] == 0:
             ratios.append(r["wall_s"] / g["wall_s"])
             ratio = f"{ratios[-1]:.1f}x"
-            same = {k: v for k, v in g["claims"].items() if r["claims"].get(k) == v}
-            gpu += "; same verdicts" if len(same) == len(r["claims"]) == len(g["claims"]) else "; verdicts differ"
+            gpu += "; same verdicts" if g["claims"] == r["claims"] else "; verdicts differ"
         L.append(
             f"| {family} | {status} | {_hms(r['wall_s'])} | {r['peak_rss_mib']:.0f} | {r['threads']} | "
             f"{r['commit']} | {claims} | {gpu} | {ratio} | {_hms(r['wall_s'] / speed)} |"
