@@ -16,7 +16,7 @@ from collections.abc import Mapping, Sequence
 
 from amemory.sweep import task_id
 
-__all__ = ["BIRTH_RUN_KEYS", "birth_run_task", "capacity_curve_task"]
+__all__ = ["BIRTH_RUN_KEYS", "FACTUAL_TRAIN_KEYS", "birth_run_task", "capacity_curve_task", "factual_train_task"]
 
 
 @task_id("capacity_curve")
@@ -164,3 +164,56 @@ def birth_run_task(config: Mapping, seeds: Sequence[int], *, device: str = "cpu"
             }
         )
     return out
+
+
+FACTUAL_TRAIN_KEYS = ("S", "R", "D", "n_noise", "T", "dims", "heads", "widths", "d_head", "steps", "lr", "noise_seed")
+
+
+@task_id("factual_train")
+def factual_train_task(
+    config: Mapping, seeds: Sequence[int], *, device: str = "cpu", max_bytes: float | None = None
+) -> list[list[float]]:
+    """Final accuracies of one-layer transformers of every size of a grid, per seed (FR1-FR3).
+
+    One call of ``impl.factual.train_transformers`` on ``FactTask(S, R, D, n_noise, T)`` and
+    ``Sizes(dims, heads, widths, d_head)`` for the given seeds, ``steps`` and ``lr``, with the prompts' noise
+    drawn from ``noise_seed`` (the first seed of the configuration's whole seed list, fixed in the configuration):
+    every model trains exactly as if it were trained alone, so a seed's accuracies do not depend on the other
+    seeds of the call (and the check's fast tier, one call with all seeds, gives the values it gave before the
+    store).
+
+    Parameters
+    ----------
+    config : mapping
+        Exactly the keys of ``FACTUAL_TRAIN_KEYS``.
+    seeds : sequence of int
+        The seeds of this call.
+    device : str
+        Where the models train ('cpu', 'cuda', 'auto'); not part of the row's identity.
+    max_bytes : float or None
+        The training's memory budget (how many models train at once); not part of the row's identity (grouping
+        changes no value, see ``train_transformers``); None: its default.
+
+    Returns
+    -------
+    list of list of float
+        ``out[j][k]``: the final accuracy of seed ``seeds[j]`` at size ``k`` of the grid.
+    """
+    from impl.factual import TRAIN_MAX_BYTES, FactTask, Sizes, train_transformers
+
+    if not isinstance(config, Mapping) or set(config) != set(FACTUAL_TRAIN_KEYS):
+        got = sorted(config) if isinstance(config, Mapping) else type(config).__name__
+        raise ValueError(f"config must be a mapping with exactly the keys {list(FACTUAL_TRAIN_KEYS)}, got {got}")
+    task = FactTask(config["S"], config["R"], config["D"], n_noise=config["n_noise"], T=config["T"])
+    sizes = Sizes(dims=config["dims"], heads=config["heads"], widths=config["widths"], d_head=config["d_head"])
+    res = train_transformers(
+        task,
+        sizes,
+        tuple(int(s) for s in seeds),
+        steps=config["steps"],
+        lr=config["lr"],
+        noise_seed=config["noise_seed"],
+        max_bytes=TRAIN_MAX_BYTES if max_bytes is None else max_bytes,
+        device=device,
+    )
+    return [[float(a) for a in row] for row in res.accuracy]

@@ -6,7 +6,8 @@ softmax heads from the last position, optional ReLU MLP, full-batch Adam, 400 co
 on every fact (s, r) of a random fact table with noise tokens, and measure the accuracy over all S R
 facts (argmax over all R D attributes, fresh noise) along a size grid. Sizes of one (S, R) are one
 batched run (masks), so a whole success curve costs one training; its models train in groups whose memory fits
-the check's ``memory_budget`` (``--memory-budget``; the grouping does not change any value).
+the check's ``memory_budget`` (``--memory-budget``; the grouping does not change any value). At ``--scale full``
+each (config, seed) of FR1-FR3 is a row of the sweep store (``tasks.factual_train_task``), so the full tier resumes.
 """
 
 from __future__ import annotations
@@ -14,12 +15,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from conftest import live
 from plotting import figure, loglog_panel
 from scipy import stats as st
 from stats import bootstrap_interval, control_margin, crossing, linear_fit, loglog_fit, paired_less
 
-from impl.factual import FactTask, Sizes, gradient_flow_linear, train_transformers
+from impl.factual import FactTask, Sizes, gradient_flow_linear
 from theory.factual import (
     attention_mlp_sizes,
     attention_only_sizes,
@@ -61,25 +61,53 @@ def _boot(ks, acc, rng, n=200):
     return bootstrap_interval(lambda m: _threshold(ks, m), acc, axis=0, n_boot=n, rng=rng)
 
 
-def _sweep(configs, make_sizes, ks, tr, seeds, device, memory_budget):
-    """Train every config over the grid ``ks`` (one batched run per config, its models in groups that fit in
-    ``memory_budget`` bytes): per config the (seeds, K) accuracy and its threshold k*, with a bootstrap interval
-    over seeds."""
-    out = []
+def _sweep(configs, make_sizes, ks, tr, seeds, memory_budget, stored_runs, desc):
+    """Train every config over the grid ``ks``: per config the (seeds, K) accuracy and its threshold k*, with a
+    bootstrap interval over seeds.
+
+    Each config is one task of ``stored_runs`` (``tasks.factual_train_task``: one batched run of all its sizes,
+    models in groups that fit in ``memory_budget`` bytes): inline at the fast scale, at the full scale one row of
+    the sweep store per (config, seed), so a stopped full tier resumes. The prompts' noise is drawn from the
+    config's first seed whichever seeds a call holds (``noise_seed``), so the rows do not depend on how the seeds
+    are split into calls and the fast tier gives the values it gave before the store."""
+    import functools
+
+    from tasks import factual_train_task
+
     kx = np.asarray(ks, float)
+    plan, cfgs = [], []
     for i, cfg in enumerate(configs):
         task, sizes = make_sizes(cfg, ks, tr["d_head"])
-        with live():  # progress bars on a terminal
-            res = train_transformers(
-                task,
-                sizes,
-                seeds(tr["seeds"], offset=100 * i),
+        sd = seeds(tr["seeds"], offset=100 * i)
+        plan.append((cfg, sizes, sd))
+        cfgs.append(
+            dict(
+                S=task.S,
+                R=task.R,
+                D=task.D,
+                n_noise=task.n_noise,
+                T=task.T,
+                dims=list(sizes.dims),
+                heads=list(sizes.heads),
+                widths=list(sizes.widths),
+                d_head=sizes.d_head,
                 steps=tr["steps"],
                 lr=tr["lr"],
-                max_bytes=memory_budget,
-                device=device,
+                noise_seed=int(sd[0]),
             )
-        acc = res.accuracy
+        )
+    res = stored_runs(
+        functools.partial(factual_train_task, max_bytes=memory_budget),
+        cfgs,
+        [sd for *_, sd in plan],
+        task="factual_train",
+        version="1",
+        desc=desc,
+        seeds_per_task=tr["seeds"],  # one batched training per config (a seed's values do not depend on it)
+    )
+    out = []
+    for i, ((cfg, sizes, _), r) in enumerate(zip(plan, res)):
+        acc = np.array(r, dtype=float)  # (seeds, K)
         out.append(
             dict(
                 cfg=cfg,
@@ -87,7 +115,7 @@ def _sweep(configs, make_sizes, ks, tr, seeds, device, memory_budget):
                 k_star=_threshold(kx, acc.mean(0)),
                 k_ci=_boot(kx, acc, np.random.default_rng(i)),
                 sizes=sizes,
-                params=res.params,
+                params=sizes.params,
             )
         )
     return out
@@ -164,7 +192,7 @@ def _fr1_sizes(cfg, ks, d_head):
     return FactTask(S, R, D, T=T_PROMPT), Sizes(dims=[d] * len(ks), heads=heads, widths=widths, d_head=d_head)
 
 
-def test_FR1_attention_mlp_sizes(scale, seeds, device, record, finding, memory_budget):
+def test_FR1_attention_mlp_sizes(scale, seeds, record, finding, memory_budget, stored_runs):
     """FR1 (000, 'How many parameters do we need?'): a one-layer transformer with attention and MLP and
     random embeddings succeeds with H d_h >~ S + R and m d >~ S R.
 
@@ -195,7 +223,7 @@ def test_FR1_attention_mlp_sizes(scale, seeds, device, record, finding, memory_b
     """
     g, tr = FR1_GRID[scale], TRAIN[scale]
     ks = np.array(g["ks"])
-    rows = _sweep(g["configs"], _fr1_sizes, ks, tr, seeds, device, memory_budget)
+    rows = _sweep(g["configs"], _fr1_sizes, ks, tr, seeds, memory_budget, stored_runs, "FR1 sizes")
     x = np.array([S * R / d for S, R, D, d in g["configs"]], float)
     xh = np.array([S + R for S, R, D, d in g["configs"]], float)
     kst = np.array([r["k_star"] for r in rows])
@@ -284,7 +312,7 @@ def _fr2_sizes(cfg, ks, d_head):
     )
 
 
-def test_FR2_attention_only_sizes(scale, seeds, device, record, finding, memory_budget):
+def test_FR2_attention_only_sizes(scale, seeds, record, finding, memory_budget, stored_runs):
     """FR2 (000, 'How many parameters do we need?'): attention only (no MLP) succeeds with
     d >~ R + A_max and H d_h >~ S.
 
@@ -314,7 +342,7 @@ def test_FR2_attention_only_sizes(scale, seeds, device, record, finding, memory_
     """
     g, tr = FR2_GRID[scale], TRAIN[scale]
     ks = np.array(g["ks"])
-    rows = _sweep(g["configs"], _fr2_sizes, ks, tr, seeds, device, memory_budget)
+    rows = _sweep(g["configs"], _fr2_sizes, ks, tr, seeds, memory_budget, stored_runs, "FR2 sizes")
     x = np.array([S * (R + D) for S, R, D in g["configs"]], float)
     kst = np.array([r["k_star"] for r in rows])
     kci = np.array([r["k_ci"] for r in rows])
@@ -404,7 +432,7 @@ FR3_GRID = {
 }
 
 
-def test_FR3_parameters_scale_with_facts(scale, seeds, device, record, finding, memory_budget):
+def test_FR3_parameters_scale_with_facts(scale, seeds, record, finding, memory_budget, stored_runs):
     """FR3 (000, 'How many parameters do we need?'): the total number of parameters needed scales with the
     number of facts S R (up to A_max, fixed here).
 
@@ -440,7 +468,7 @@ def test_FR3_parameters_scale_with_facts(scale, seeds, device, record, finding, 
         w = [max(1, int(round(fact_count(S, R) / 16 * r))) for r in rel_]
         return FactTask(S, R, D, T=T_PROMPT), Sizes(dims=[d] * len(w), heads=w, widths=w, d_head=1)
 
-    rows = _sweep(g["configs"], sizes, rel, tr, seeds, device, memory_budget)
+    rows = _sweep(g["configs"], sizes, rel, tr, seeds, memory_budget, stored_runs, "FR3 sizes")
     facts = np.array([fact_count(S, R) for S, R in g["configs"]], float)
     pstar, pci = [], []
     for r in rows:

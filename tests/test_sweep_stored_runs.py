@@ -1,6 +1,6 @@
 """``sweeps.stored_runs``: a check's per-(configuration, seed) work through the sweep store at the full scale
 (resumable, one row per configuration and seed), inline and storeless at the fast scale; and the capacity
-check (AM3/AM4) converted to it."""
+check (AM3/AM4) and the factual-recall trainings (FR1-FR3) converted to it."""
 
 from __future__ import annotations
 
@@ -110,12 +110,28 @@ def test_stored_only_refuses_missing_rows(store_env):
     assert e.value.progress["left"] == 2 and not store_env.exists()
 
 
-def _check_module():
-    """checks/test_memory.py under a name of its own (tests/ has a test_memory.py too)."""
-    spec = importlib.util.spec_from_file_location("checks_test_memory", ROOT / "checks" / "test_memory.py")
+def _check_module(family: str = "memory"):
+    """checks/test_<family>.py under a name of its own (tests/ has a test_memory.py too)."""
+    spec = importlib.util.spec_from_file_location(f"checks_test_{family}", ROOT / "checks" / f"test_{family}.py")
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
     return mod
+
+
+def _full_runs():
+    """A ``stored_runs`` at the full scale (the store of ``store_env``), its progress counts and its lines."""
+    got, lines = [], []
+
+    def runs(*a, **kw):
+        out = sweeps.stored_runs(*a, config=None, scale="full", device="cpu", report=lines.append, **kw)
+        got.append(out.progress)
+        return out
+
+    return runs, got, lines
+
+
+def _seeds(n, offset=0):
+    return tuple(range(offset, offset + n))
 
 
 def test_capacity_task_does_not_depend_on_the_other_seeds():
@@ -127,17 +143,8 @@ def test_capacity_task_does_not_depend_on_the_other_seeds():
 
 def test_am3_capacity_at_full_scale_goes_through_the_store(store_env):
     tm = _check_module()
-    got, lines = [], []
-
-    def runs(*a, **kw):
-        out = sweeps.stored_runs(*a, config=None, scale="full", device="cpu", report=lines.append, **kw)
-        got.append(out.progress)
-        return out
-
-    def seeds(n, offset=0):
-        return tuple(range(offset, offset + n))
-
-    curves = functools.partial(tm._capacity_curves, "injective", [8, 12], 2, 10, 3, seeds)
+    runs, got, lines = _full_runs()
+    curves = functools.partial(tm._capacity_curves, "injective", [8, 12], 2, 10, 3, _seeds)
     first = curves(runs)
     total = got[0]["total"]
     assert total == sum(c["acc"].shape[1] for c in first) and got[0]["done"] == total and got[0]["stored"] == 0
@@ -152,3 +159,53 @@ def test_am3_capacity_at_full_scale_goes_through_the_store(store_env):
         assert a["acc"].flags.c_contiguous
         assert json.dumps(a["acc"].tolist()) == json.dumps(b["acc"].tolist()) == json.dumps(c["acc"].tolist())
         assert a["n_star"] == b["n_star"] == c["n_star"]
+
+
+def _factual_module():
+    return _check_module("factual")
+
+
+FR_TINY = dict(steps=6, lr=0.02, seeds=3, d_head=4)
+
+
+def test_factual_task_does_not_depend_on_the_other_seeds():
+    from tasks import FACTUAL_TRAIN_KEYS, factual_train_task
+
+    tf = _factual_module()
+    task, sizes = tf._fr1_sizes((4, 4, 2, 16), [0.5, 1.0], 4)
+    cfg = dict(S=task.S, R=task.R, D=task.D, n_noise=task.n_noise, T=task.T, dims=list(sizes.dims))
+    cfg.update(heads=list(sizes.heads), widths=list(sizes.widths), d_head=4, steps=6, lr=0.02, noise_seed=7)
+    assert set(cfg) == set(FACTUAL_TRAIN_KEYS)
+    batched = factual_train_task(cfg, (7, 8, 9))
+    assert batched == [factual_train_task(cfg, (s,))[0] for s in (7, 8, 9)]  # float equality
+    assert len(batched) == 3 and all(len(r) == 2 and all(0 <= a <= 1 for a in r) for r in batched)
+    with pytest.raises(ValueError, match="exactly the keys"):
+        factual_train_task({k: v for k, v in cfg.items() if k != "noise_seed"}, (7,))
+
+
+def test_factual_sizes_at_full_scale_go_through_the_store(store_env):
+    """FR1-FR3's trainings (``_sweep``): one row per (config, seed) at the full scale; a second run reads them all;
+    the inline (fast) path gives the same accuracies; and both equal a direct ``train_transformers`` call with all
+    seeds (the values the fast tier gave before the store)."""
+    import numpy as np
+
+    from impl.factual import train_transformers
+
+    tf = _factual_module()
+    runs, got, _ = _full_runs()
+    configs, ks = [(4, 4, 2, 16), (8, 4, 2, 16)], [0.5, 1.0, 2.0]
+    sweep = functools.partial(tf._sweep, configs, tf._fr1_sizes, ks, FR_TINY, _seeds, 2**30)
+    first = sweep(runs, "FR1 sizes")
+    assert got[0]["total"] == 6 and got[0]["done"] == 6 and got[0]["stored"] == 0
+    with Store(store_env) as st:
+        assert st.count() == 6 and {r["task"] for r in st.table()} == {"factual_train"}
+    second = sweep(runs, "FR1 sizes")
+    assert got[1]["done"] == 0 and got[1]["stored"] == 6
+    inline = sweep(functools.partial(sweeps.stored_runs, scale="fast", use_store=False, device="cpu"), "FR1 sizes")
+    for i, (a, b, c) in enumerate(zip(first, second, inline)):
+        assert np.array_equal(a["acc"], b["acc"]) and np.array_equal(a["acc"], c["acc"])
+        assert a["k_star"] == b["k_star"] == c["k_star"] or np.isnan(a["k_star"])
+        task, sizes = tf._fr1_sizes(configs[i], ks, 4)
+        direct = train_transformers(task, sizes, _seeds(3, offset=100 * i), steps=6, lr=0.02, max_bytes=2**30)
+        assert np.array_equal(a["acc"], direct.accuracy.astype(float))
+        assert np.array_equal(a["params"], direct.params)
