@@ -14,6 +14,7 @@ fit (here), decide (here: ``contains``, ``within``, ``slope_verdict``,
 - ``bootstrap_interval``: the percentile bootstrap of ``scipy.stats.bootstrap`` (same resamples), skipping
   undefined (nan) replicates;
 - ``clopper_pearson_lower``: ``statsmodels.stats.proportion.proportion_confint(method="beta")``;
+- ``sign_order``: the exact sign test of a per-seed order, ``scipy.stats.binomtest`` on the signs;
 - ``bonferroni``, ``holm``: ``statsmodels.stats.multitest.multipletests(method="bonferroni" / "holm")``;
 - ``spearman``: ``scipy.stats.spearmanr``; ``chi2_rows``: ``scipy.stats.chi2`` (Pearson chi-square pooled over
   the rows of a table); ``crossing``: the log-interpolated point where a curve crosses a level.
@@ -58,6 +59,7 @@ __all__ = [
     "mean_curve_fit",
     "paired_less",
     "seed_proportion_ci",
+    "sign_order",
     "slope_verdict",
     "spearman",
     "t_crit",
@@ -686,6 +688,40 @@ def clopper_pearson_lower(k: int, n: int, level: float = 0.95) -> float:
         raise ValueError(f"level must be in (0, 1), got {level}")
     lo, _ = proportion_confint(k, n, alpha=2 * (1 - level), method="beta")
     return float(lo)
+
+
+def sign_order(a, b) -> dict:
+    """Exact sign test of a per-seed order: does ``a`` come before ``b`` (``a < b``) in most seeds?
+
+    ``a``, ``b``: paired per-seed values (e.g. the steps at which two probes reach a level). Seeds with ``a == b``
+    are left out (the usual sign test). The one-sided p-values are ``scipy.stats.binomtest(k, n, 0.5,
+    alternative="greater")`` with n the untied seeds and k those in the order tested; unlike a paired t-test, a
+    few seeds far out in the other order cannot overturn an order that most seeds show.
+
+    Parameters
+    ----------
+    a : array_like
+        Per-seed values, 1-d, finite (count a value never reached as the budget).
+    b : array_like
+        The paired per-seed values, the same shape as ``a``.
+
+    Returns
+    -------
+    dict
+        ``before`` (seeds with a < b), ``after`` (a > b), ``ties``, ``p_before`` (one-sided exact binomial p-value
+        of 'a before b in more than half of the seeds') and ``p_after`` (the same for the reverse order); both
+        p-values are 1.0 when every seed ties.
+    """
+    a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+    if a.shape != b.shape or a.ndim != 1 or a.size == 0:
+        raise ValueError(f"a and b must be paired 1-d arrays of equal, non-zero length, got {a.shape} and {b.shape}")
+    if not (np.isfinite(a).all() and np.isfinite(b).all()):
+        raise ValueError("a and b must be finite (count a value never reached as the budget)")
+    before, after = int((a < b).sum()), int((a > b).sum())
+    n = before + after
+    p_before = float(st.binomtest(before, n, 0.5, alternative="greater").pvalue) if n else 1.0
+    p_after = float(st.binomtest(after, n, 0.5, alternative="greater").pvalue) if n else 1.0
+    return {"before": before, "after": after, "ties": int(a.size - n), "p_before": p_before, "p_after": p_after}
 
 
 def seed_proportion_ci(correct, total, level: float = 0.95) -> tuple[float, float, float]:

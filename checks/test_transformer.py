@@ -15,7 +15,7 @@ import numpy as np
 import torch
 from conftest import need_memory
 from plotting import band, figure
-from scipy.stats import binomtest, norm
+from scipy.stats import norm
 from stats import (
     bootstrap_interval,
     chi2_rows,
@@ -25,6 +25,7 @@ from stats import (
     mean_ci,
     paired_less,
     seed_proportion_ci,
+    sign_order,
     t_crit,
 )
 
@@ -54,26 +55,6 @@ TRAIN = {
 def _task(scale) -> BigramTask:
     g = TASK[scale]
     return BigramTask(N=g["N"], T=g["T"], K=g["K"], alpha=g["alpha"], source=g["source"])
-
-
-def sign_order(a, b) -> dict:
-    """Exact sign test of a per-seed order: does ``a`` come before ``b`` (``a < b``) in most seeds?
-
-    ``a``, ``b``: paired per-seed values (e.g. the steps at which two probes reach a level). Seeds with ``a == b``
-    are left out (the usual sign test). Returns ``before`` (seeds with a < b), ``after`` (a > b), ``ties``,
-    ``p_before`` (one-sided exact binomial p-value of 'a before b in more than half of the seeds') and ``p_after``
-    (the same for the reverse order); both are 1.0 when every seed ties.
-    """
-    a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
-    if a.shape != b.shape or a.ndim != 1 or a.size == 0:
-        raise ValueError(f"a and b must be paired 1-d arrays of equal, non-zero length, got {a.shape} and {b.shape}")
-    if not (np.isfinite(a).all() and np.isfinite(b).all()):
-        raise ValueError("a and b must be finite (count a value never reached as the budget)")
-    before, after = int((a < b).sum()), int((a > b).sum())
-    n = before + after
-    p_before = float(binomtest(before, n, 0.5, alternative="greater").pvalue) if n else 1.0
-    p_after = float(binomtest(after, n, 0.5, alternative="greater").pvalue) if n else 1.0
-    return {"before": before, "after": after, "ties": int(a.size - n), "p_before": p_before, "p_after": p_after}
 
 
 def _margin_keys(margin: float | None, why: str) -> dict:
@@ -626,7 +607,7 @@ def test_TF4_probe_order_and_joint_learning(scale, seeds, shared, device, record
     each probe reaches 0.5 (half of the memory recalled; the coarse W_KQ^2 probe has K = 3 triggers; a probe that
     never reaches it counts as the budget, steps + 1).
     Criterion (fixed in advance, see History): the order is a per-seed order, so it is decided by exact sign tests
-    (``sign_order``; ties left out): 'W_OV^2 before W_KQ^2' and 'W_KQ^2 before W_KQ^1' in more than half of the
+    (``stats.sign_order``; ties left out): 'W_OV^2 before W_KQ^2' and 'W_KQ^2 before W_KQ^1' in more than half of the
     seeds, each one-sided p < 0.05 (order reproduced); and the steps to reach in-context accuracy 0.9 (eval every
     ``eval_every`` steps; a run that never reaches it counts as the budget, which favours the slower schedule)
     are smaller for joint than for layer-by-layer training (paired one-sided t-test on log steps, p < 0.05).

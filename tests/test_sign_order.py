@@ -1,4 +1,4 @@
-"""TF4's order test (``sign_order`` in checks/test_transformer.py): an exact sign test of a per-seed order.
+"""TF4's order test (``amemory.stats.sign_order``): an exact sign test of a per-seed order.
 
 Compared with scipy's exact binomial test on hand-counted signs, with the negative cases: a wrong order is not
 reported as significant, ties are left out, and bad input raises ``ValueError``.
@@ -6,42 +6,14 @@ reported as significant, ties are left out, and bad input raises ``ValueError``.
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-from pathlib import Path
-
 import numpy as np
 import pytest
 from scipy.stats import binomtest
 
-CHECKS = Path(__file__).resolve().parent.parent / "checks"
+from amemory.stats import sign_order
 
 
-@pytest.fixture(scope="module")
-def sign_order():
-    """checks/test_transformer.py imports ``conftest`` (checks/conftest.py), a name that tests/conftest.py holds
-    while these tests run: import the check module with the checks' conftest in place, then restore."""
-    saved = {k: sys.modules.get(k) for k in ("conftest",)}
-    sys.path.insert(0, str(CHECKS))
-    try:
-        spec = importlib.util.spec_from_file_location("conftest", CHECKS / "conftest.py")
-        cf = importlib.util.module_from_spec(spec)
-        sys.modules["conftest"] = cf
-        spec.loader.exec_module(cf)
-        spec = importlib.util.spec_from_file_location("_tf_checks", CHECKS / "test_transformer.py")
-        mod = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(mod)
-    finally:
-        sys.path.remove(str(CHECKS))
-        for k, v in saved.items():
-            if v is None:
-                sys.modules.pop(k, None)
-            else:
-                sys.modules[k] = v
-    return mod.sign_order
-
-
-def test_counts_and_p_values_match_binomtest(sign_order):
+def test_counts_and_p_values_match_binomtest():
     a = np.array([1, 2, 3, 4, 5, 6, 7, 8, 9, 50.0])
     b = np.array([5, 5, 5, 5, 5, 9, 9, 9, 9, 9.0])  # a < b in 7 seeds, a > b in 1, two ties (5 = 5, 9 = 9)
     r = sign_order(a, b)
@@ -51,7 +23,7 @@ def test_counts_and_p_values_match_binomtest(sign_order):
     assert r["p_before"] < 0.05 < r["p_after"]
 
 
-def test_a_few_late_seeds_do_not_overturn_the_order(sign_order):
+def test_a_few_late_seeds_do_not_overturn_the_order():
     """The case the sign test was chosen for: 27 of 30 seeds in one order, 3 far out the other way, whose mean
     difference a paired t-test would read as no order; and the reverse order is rejected (negative control)."""
     rng = np.random.default_rng(0)
@@ -65,7 +37,7 @@ def test_a_few_late_seeds_do_not_overturn_the_order(sign_order):
     assert sign_order(b, a)["p_before"] > 0.99
 
 
-def test_all_ties_and_too_few_seeds_decide_nothing(sign_order):
+def test_all_ties_and_too_few_seeds_decide_nothing():
     r = sign_order(np.ones(6), np.ones(6))
     assert (r["before"], r["after"], r["ties"], r["p_before"], r["p_after"]) == (0, 0, 6, 1.0, 1.0)
     # 4 seeds all in one order: p = 1/16 > 0.05, so 4 seeds can never decide
@@ -81,6 +53,6 @@ def test_all_ties_and_too_few_seeds_decide_nothing(sign_order):
         (np.array([1.0, np.nan]), np.array([1.0, 2.0]), "finite"),
     ],
 )
-def test_bad_input_is_a_value_error(sign_order, a, b, match):
+def test_bad_input_is_a_value_error(a, b, match):
     with pytest.raises(ValueError, match=match):
         sign_order(a, b)
