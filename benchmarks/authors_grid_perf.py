@@ -22,6 +22,7 @@ import argparse
 import gzip
 import json
 import sqlite3
+import sys
 import time
 from collections import defaultdict
 from pathlib import Path
@@ -30,6 +31,10 @@ import numpy as np
 import torch
 
 ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:  # run as a script
+    sys.path.insert(0, str(ROOT))
+
+from benchmarks.full_tier import write_section  # noqa: E402
 
 SECTION = "authors-grid"
 
@@ -253,15 +258,6 @@ def render(peaks, heavy, costs, published) -> str:
     return "\n".join(L) + "\n"
 
 
-def write_section(out: Path, text: str) -> None:
-    """Replace (or append) this section of ``out``."""
-    old = out.read_text() if out.exists() else "# Performance\n"
-    a, b = f"<!-- section:{SECTION} -->", f"<!-- /section:{SECTION} -->"
-    if a in old and b in old:
-        old = old[: old.index(a)] + old[old.index(b) + len(b) + 1 :]
-    out.write_text(old.rstrip("\n") + "\n\n" + text)
-
-
 def main(argv=None):
     global ARGS
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -278,7 +274,7 @@ def main(argv=None):
     ]
     costs = store_costs(ARGS.store)
     published = compare_published(ARGS.theirs) if ARGS.theirs else None
-    write_section(Path(ARGS.out), render(peaks, heavy, costs, published))
+    write_section(render(peaks, heavy, costs, published), SECTION, Path(ARGS.out))  # in place, where it stands
     print(render(peaks, heavy, costs, published))
 
 

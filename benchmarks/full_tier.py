@@ -164,7 +164,8 @@ def render(costs: dict, cuda: dict | None = None) -> str:
     wall time measured on one GPU where a run there finished (``cuda``: the contents of ``costs_cuda.json``), and
     the bandwidth projection (:data:`GPU_GBS` / :data:`CPU_GBS`), set against what was measured.
     ``costs["notes"]`` / ``cuda["notes"]`` (family -> text, written by hand from the runs' logs) say what happened
-    to a family that has no finished run."""
+    to a family that has no finished run, or what a finished run's wall time leaves out (rows it read from the
+    store)."""
     cuda = cuda or {"families": {}}
     speed = GPU_GBS / CPU_GBS
     L = [
@@ -197,6 +198,7 @@ def render(costs: dict, cuda: dict | None = None) -> str:
             L.append(f"| {family} | not run here yet{': ' + note if note else ''} | | | | | | {gpu} | | |")
             continue
         status = "finished" if r["rc"] == 0 else f"exit {r['rc']} ({r['pytest'] or 'see its log'})"
+        status += f" ({note})" if note else ""
         claims = ", ".join(f"{k} {v}" for k, v in sorted(r["claims"].items())) or "none"
         total += r["wall_s"] if r["rc"] == 0 else 0.0
         ratio = ""

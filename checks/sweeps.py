@@ -73,6 +73,21 @@ def n_workers(config=None) -> int | None:
         ) from None
 
 
+class Uncached:
+    """A per-test callable (``.fn``) handed through the module cache (the ``shared`` fixture) without being part of
+    its key: the ``stored_runs`` fixture is a new closure in every test, but the checks of a family share one set of
+    runs (TF2 and TF4; the SL checks' simulations)."""
+
+    def __init__(self, fn):
+        self.fn = fn
+
+    def __hash__(self):
+        return 0
+
+    def __eq__(self, other):
+        return isinstance(other, Uncached)
+
+
 def stored_runs_mode(config=None) -> str:
     """Where :func:`stored_runs` runs: ``'auto'`` (the store at the full scale, inline at the fast), ``'store'``
     (always the store) or ``'inline'`` (never); from ``--stored-runs``, else ``AMEMORY_STORED_RUNS``, else auto."""

@@ -16,7 +16,14 @@ from collections.abc import Mapping, Sequence
 
 from amemory.sweep import task_id
 
-__all__ = ["BIRTH_RUN_KEYS", "FACTUAL_TRAIN_KEYS", "birth_run_task", "capacity_curve_task", "factual_train_task"]
+__all__ = [
+    "BIRTH_RUN_KEYS",
+    "FACTUAL_TRAIN_KEYS",
+    "birth_run_task",
+    "capacity_curve_task",
+    "factual_train_task",
+    "scaling_sim_task",
+]
 
 
 @task_id("capacity_curve")
@@ -217,3 +224,38 @@ def factual_train_task(
         device=device,
     )
     return [[float(a) for a in row] for row in res.accuracy]
+
+
+@task_id("scaling_sim")
+def scaling_sim_task(config: Mapping, seeds: Sequence[int], *, device: str = "cpu") -> list[dict]:
+    """One of the simulations that the scaling checks share (``checks/scaling_sims.py``), per seed (SL1-SL8).
+
+    Runs ``scaling_sims.SIMULATE[kind](alpha, grid, seeds, device)`` and splits its per-seed arrays into one row
+    per seed (``scaling_sims.per_seed_rows``); the grids are not stored (the check rebuilds them, no simulation).
+    Every seed draws its own sample and embeddings, so a seed's row does not depend on the other seeds of the call.
+
+    Parameters
+    ----------
+    config : mapping
+        ``kind`` (one of ``scaling_sims.KINDS``), ``alpha`` (the Zipf exponent, > 1) and ``grid`` (the grid of
+        that kind at one scale, without its seed counts).
+    seeds : sequence of int
+        The seeds of this call.
+    device : str
+        Where the memories are evaluated ('cpu', 'cuda', 'auto'); not part of the row's identity.
+
+    Returns
+    -------
+    list of dict
+        Per seed: the kind's per-seed entries (``scaling_sims.PER_SEED``) as (nested) lists of floats.
+    """
+    import scaling_sims
+
+    if not isinstance(config, Mapping) or set(config) != {"kind", "alpha", "grid"}:
+        got = sorted(config) if isinstance(config, Mapping) else type(config).__name__
+        raise ValueError(f"config must be a mapping with exactly the keys ['alpha', 'grid', 'kind'], got {got}")
+    kind = config["kind"]
+    if kind not in scaling_sims.KINDS:
+        raise ValueError(f"config['kind'] must be one of {scaling_sims.KINDS}, got {kind!r}")
+    res = scaling_sims.SIMULATE[kind](float(config["alpha"]), config["grid"], tuple(int(s) for s in seeds), device)
+    return scaling_sims.per_seed_rows(kind, res)

@@ -21,8 +21,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-import torch
 from plotting import figure, loglog_band
+from scaling_sims import C, M
 from scipy.stats import norm
 from scipy.stats import t as t_dist
 from stats import (
@@ -37,14 +37,12 @@ from stats import (
     paired_less,
     slope_verdict,
 )
+from sweeps import Uncached
 
-from impl.embeddings import Embedding
 from impl.sampling import zipf_probs
-from impl.scaling import mod_map, population_error, prefix_counts, scheme_weights, unseen_mass
+from impl.scaling import mod_map
 from theory import scaling as ts
 
-M = 5
-C = 8.0
 ALPHAS = {"fast": [2.0], "full": [1.5, 2.0, 3.0]}
 GRID = {
     "fast": dict(
@@ -95,7 +93,6 @@ SMALL = {
         N=256, d=[16, 32, 64, 128, 256, 512, 1024, 2048, 4096], T=[10, 32, 100, 316, 1000, 3162, 10000, 31623], seeds=40
     ),
 }
-T_SCHEMES = ("seen", "top", "counts", "seen_s")
 NC_SHIFT = 0.1
 
 
@@ -120,132 +117,57 @@ ZERO_WIDTH = "zero-width interval (no sampling error): deterministic"
 
 
 # ------------------------------------------------------------------ shared simulations
+SIM_SEEDS_PER_TASK = 4  # seeds per call on the store (a full-tier core call of 4 seeds: about a minute)
+
+
+def _grid(kind: str, scale: str) -> dict:
+    """The grid of a simulation kind at a scale (topT runs on the core's grid)."""
+    return {"core": GRID, "topT": GRID, "dgrid": DGRID, "small": SMALL, "best": BEST}[kind][scale]
+
+
+def _stored_sim(kind: str, alpha: float, scale: str, sd: tuple, runs: Uncached, desc: str) -> dict:
+    """One simulation through ``stored_runs`` (``tasks.scaling_sim_task``): inline with all seeds at the fast
+    scale (the same call as before the store), at the full scale one store row per (kind, alpha, seed), so a
+    stopped full tier resumes. The grid in the row's identity leaves out the seed counts (a seed's row does not
+    depend on them)."""
+    import scaling_sims
+    from tasks import scaling_sim_task
+
+    grid = {k: v for k, v in _grid(kind, scale).items() if k not in ("seeds", "seeds_T")}
+    rows = runs.fn(
+        scaling_sim_task,
+        [{"kind": kind, "alpha": float(alpha), "grid": grid}],
+        [sd],
+        task="scaling_sim",
+        version="1",
+        desc=desc,
+        seeds_per_task=SIM_SEEDS_PER_TASK,
+    )[0]
+    return scaling_sims.assemble(kind, alpha, grid, rows)
+
+
 @pytest.fixture
-def sim(shared, seeds, scale, device):
-    """``sim(kind, alpha)``: one of the three simulations that the SL checks share, run once per module
-    (``shared``) on seeds of the fixed tag 'scaling-core' (new ones under --fresh-seeds): 'core' (the (d, T)
-    grid, N = 10^5), 'dgrid' (q = p, 1, thresholds and counts on the d grid), 'small' (N = 256, d >> N) and
-    'topT' (SL4: q = top d/8 seen at the largest d on its T window, the core's seeds plus seeds_T - seeds more)
-    and 'best' (SL8(a): q = 1{x <= r d} on the ratio grid of BEST, its own seeds)."""
-    kinds = {
-        "core": (_core, GRID, 0),
-        "dgrid": (_dgrid, DGRID, 2),
-        "small": (_small, SMALL, 1),
-        "best": (_best, BEST, BEST_OFFSET),
-    }
+def sim(shared, seeds, scale, stored_runs):
+    """``sim(kind, alpha)``: one of the simulations that the SL checks share (``checks/scaling_sims.py``), run
+    once per module (``shared``) through ``stored_runs`` on seeds of the fixed tag 'scaling-core' (new ones under
+    --fresh-seeds): 'core' (the (d, T) grid, N = 10^5), 'dgrid' (q = p, 1, thresholds and counts on the d grid),
+    'small' (N = 256, d >> N), 'topT' (SL4: q = top d/8 seen at the largest d on its T window, the core's seeds
+    plus seeds_T - seeds more) and 'best' (SL8(a): q = 1{x <= r d} on the ratio grid of BEST, its own seeds)."""
+    runs = Uncached(stored_runs)
 
     def get(kind: str, alpha: float) -> dict:
         if kind == "topT":  # the core's seeds and SL4's extra ones (the offsets after the core's)
             g = GRID[scale]
             more = seeds(g["seeds_T"] - g["seeds"], offset=g["seeds"], tag="scaling-core")
-            extra = shared(_topT, alpha, scale, more, device)
+            extra = shared(_stored_sim, "topT", alpha, scale, more, runs, f"SL topT alpha={alpha:g}")
             core = get("core", alpha)
             j = np.searchsorted(core["T"], extra["T"])
             return {"err": np.concatenate([core["err"]["top"][:, -1, j], extra["err"]]), "T": extra["T"]}
-        simulate, grid, offset = kinds[kind]
-        return shared(simulate, alpha, scale, seeds(grid[scale]["seeds"], offset=offset, tag="scaling-core"), device)
+        offset = {"core": 0, "dgrid": 2, "small": 1, "best": BEST_OFFSET}[kind]
+        sd = seeds(_grid(kind, scale)["seeds"], offset=offset, tag="scaling-core")
+        return shared(_stored_sim, kind, alpha, scale, sd, runs, f"SL {kind} alpha={alpha:g}")
 
     return get
-
-
-def _core(alpha: float, scale: str, seeds: tuple, device: str) -> dict:
-    """Population errors of the sample-based schemes on the (d, T) grid, per seed, N = 10^5.
-
-    Returns err_p, err_ones, err_thr (q = 1{x <= d/8}) of shape (S, D); err[scheme] (S, D, nT) for
-    seen, top (d/8), counts, seen_s; unseen (S, nT); and the grids.
-    """
-    g = GRID[scale]
-    N, ds, Ts = g["N"], g["d"], g["T"]
-    p = zipf_probs(N, alpha)
-    f = mod_map(N, M)
-    counts = prefix_counts(p, Ts, seeds)  # (S, nT, N)
-    S, nT = len(seeds), len(Ts)
-    out = {k: np.empty((S, len(ds))) for k in ("err_p", "err_ones", "err_thr")}
-    out["err"] = {k: np.empty((S, len(ds), nT)) for k in T_SCHEMES}
-    z = counts[:, 0]
-    for i, d in enumerate(ds):
-        qs = [scheme_weights(k, z, p, d, c=C).unsqueeze(1) for k in ("p", "ones", "threshold")]
-        qs += [scheme_weights(k, counts, p, d, c=C, s=g["s"]) for k in T_SCHEMES]  # (S, nT, N) each
-        q = torch.cat(qs, 1).float()
-        E, U = Embedding(N, d, seeds, stream="e"), Embedding(M, d, seeds, stream="u")
-        err = population_error(q, f, E, U, p, device=device).cpu().numpy()
-        out["err_p"][:, i], out["err_ones"][:, i], out["err_thr"][:, i] = err[:, 0], err[:, 1], err[:, 2]
-        for j, k in enumerate(T_SCHEMES):
-            out["err"][k][:, i] = err[:, 3 + j * nT : 3 + (j + 1) * nT]
-    out["unseen"] = unseen_mass(counts, p).numpy()
-    out.update(N=N, d=np.array(ds, float), T=np.array(Ts, float), p=p.numpy(), f=f.numpy(), S=S)
-    return out
-
-
-def _top_T_grid(p: np.ndarray, scale: str) -> np.ndarray:
-    """SL4's T window at the largest d: the T of the core grid where the T term is >= 4x the d term (theory)."""
-    g = GRID[scale]
-    T = np.array(g["T"], float)
-    return T[ts.unseen_mass(p, T) >= 4 * ts.tail_mass(p, np.floor(np.array([g["d"][-1]], float) / C))[0]]
-
-
-def _topT(alpha: float, scale: str, seeds: tuple, device: str) -> dict:
-    """Population error of q = top floor(d/8) seen tokens at the largest d of GRID, on SL4's T window only
-    (theory-chosen, see _top_T_grid), for the seeds given: ``sim('topT')`` adds them to the core's seeds, whose
-    own rows at these T are the same numbers (nested samples, per-seed embeddings). err (S, nT), T."""
-    g = GRID[scale]
-    N, d = g["N"], g["d"][-1]
-    p = zipf_probs(N, alpha)
-    f = mod_map(N, M)
-    T = _top_T_grid(p.numpy(), scale)
-    counts = prefix_counts(p, [int(t) for t in T], seeds)
-    q = scheme_weights("top", counts, p, d, c=C).float()
-    E, U = Embedding(N, d, seeds, stream="e"), Embedding(M, d, seeds, stream="u")
-    err = population_error(q, f, E, U, p, device=device).cpu().numpy()
-    return {"err": err, "T": T, "S": len(seeds)}
-
-
-def _dgrid(alpha: float, scale: str, seeds: tuple, device: str) -> dict:
-    """Population errors of q = p, q = 1, q = 1{x <= r d} (ratios r) and q = counts at one large T on the
-    d grid: err_p, err_ones, err_counts (S, D), err_ratio (S, D, R)."""
-    g = DGRID[scale]
-    N, ds, R = g["N"], g["d"], g["ratios"]
-    p = zipf_probs(N, alpha)
-    f = mod_map(N, M)
-    counts = prefix_counts(p, [g["T"]], seeds)[:, 0]
-    S = len(seeds)
-    out = {k: np.empty((S, len(ds))) for k in ("err_p", "err_ones", "err_counts")}
-    out["err_ratio"] = np.empty((S, len(ds), len(R)))
-    for i, d in enumerate(ds):
-        q = torch.stack(
-            [
-                scheme_weights("p", counts, p, d),
-                scheme_weights("ones", counts, p, d),
-                scheme_weights("counts", counts, p, d),
-            ]
-            + [scheme_weights("threshold", counts, p, d, c=1.0 / r) for r in R],
-            1,
-        ).float()
-        E, U = Embedding(N, d, seeds, stream="e"), Embedding(M, d, seeds, stream="u")
-        err = population_error(q, f, E, U, p, device=device).cpu().numpy()
-        out["err_p"][:, i], out["err_ones"][:, i], out["err_counts"][:, i] = err[:, 0], err[:, 1], err[:, 2]
-        out["err_ratio"][:, i] = err[:, 3:]
-    out.update(
-        N=N, d=np.array(ds, float), ratios=np.array(R), p=p.numpy(), f=f.numpy(), S=S, T=np.array([g["T"]], float)
-    )
-    return out
-
-
-def _best(alpha: float, scale: str, seeds: tuple, device: str) -> dict:
-    """Population errors of q = 1{x <= r d} for every ratio r of BEST at each d of BEST: err (S, D, R), d, ratios.
-
-    No sample is drawn (the threshold scheme stores the first floor(r d) tokens by rank)."""
-    g = BEST[scale]
-    N, ds, R = g["N"], g["d"], g["ratios"]
-    p = zipf_probs(N, alpha)
-    f = mod_map(N, M)
-    z = torch.zeros(len(seeds), N, dtype=torch.float64)
-    err = np.empty((len(seeds), len(ds), len(R)))
-    for i, d in enumerate(ds):
-        q = torch.stack([scheme_weights("threshold", z, p, d, c=1.0 / r) for r in R], 1).float()
-        E, U = Embedding(N, d, seeds, stream="e"), Embedding(M, d, seeds, stream="u")
-        err[:, i] = population_error(q, f, E, U, p, device=device).cpu().numpy()
-    return {"err": err, "d": np.array(ds, float), "ratios": np.array(R), "N": N, "p": p.numpy(), "f": f.numpy()}
 
 
 def _centred_slope(x, y) -> np.ndarray:
@@ -300,41 +222,6 @@ def _envelope_theory(N: int, alpha: float, d, ratios) -> np.ndarray:
                 best = min(best, ts.predicted_error(q, f, M, int(dd), p))
         out.append(best)
     return np.array(out)
-
-
-def _small(alpha: float, scale: str, seeds: tuple, device: str) -> dict:
-    """The d >> N regime: N = 256 tokens, schemes p, ones, threshold (c = 8), seen and counts at each T.
-
-    Also the error restricted to seen tokens, sum_{n(x) >= 1} p(x) 1{wrong}, of q = 1{seen}.
-    """
-    g = SMALL[scale]
-    N, ds, Ts = g["N"], g["d"], g["T"]
-    p = zipf_probs(N, alpha)
-    f = mod_map(N, M)
-    counts = prefix_counts(p, Ts, seeds)
-    S, nT = len(seeds), len(Ts)
-    res = {k: np.empty((S, len(ds))) for k in ("q_p", "ones", "threshold")}
-    res.update({k: np.empty((S, len(ds), nT)) for k in ("seen", "counts", "seen_tokens")})
-    seen = (counts >= 1).numpy()
-    for i, d in enumerate(ds):
-        z = counts[:, 0]
-        q = torch.cat(
-            [
-                torch.stack([scheme_weights(k, z, p, d) for k in ("p", "ones", "threshold")], 1),
-                scheme_weights("seen", counts, p, d),
-                scheme_weights("counts", counts, p, d),
-            ],
-            1,
-        ).float()
-        E, U = Embedding(N, d, seeds, stream="e"), Embedding(M, d, seeds, stream="u")
-        err, correct = population_error(q, f, E, U, p, return_correct=True, device=device)
-        err, correct = err.cpu().numpy(), correct.cpu().numpy()
-        res["q_p"][:, i], res["ones"][:, i], res["threshold"][:, i] = err[:, 0], err[:, 1], err[:, 2]
-        res["seen"][:, i], res["counts"][:, i] = err[:, 3 : 3 + nT], err[:, 3 + nT :]
-        res["seen_tokens"][:, i] = ((~correct[:, 3 : 3 + nT]) & seen).astype(float) @ p.numpy()
-    res["unseen"] = unseen_mass(counts, p).numpy()
-    res.update(N=N, d=np.array(ds, float), T=np.array(Ts, float), p=p.numpy())
-    return res
 
 
 def _alphas(scale):

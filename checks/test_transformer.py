@@ -28,6 +28,7 @@ from stats import (
     sign_order,
     t_crit,
 )
+from sweeps import Uncached
 
 from impl.transformer import (
     BigramTask,
@@ -215,24 +216,10 @@ BIRTH = {
 TALK = {"1 layer": (0.55, 0.05), "2 layers": (0.99, 0.01)}  # the talk's numbers and their closeness, fixed in advance
 
 
-class _Uncached:
-    """A per-test callable handed through the module cache (``shared``) without being part of its key: the
-    ``stored_runs`` fixture is a new closure in every test, but TF2 and TF4 must share one set of runs."""
-
-    def __init__(self, fn):
-        self.fn = fn
-
-    def __hash__(self):
-        return 0
-
-    def __eq__(self, other):
-        return isinstance(other, _Uncached)
-
-
 def _birth_runs(shared, seeds, scale, device, memory_budget, stored_runs):
     """The runs of TF2 (and the probes of TF4's paper-model record), once per module, seeds of tag 'tf-birth'."""
     sd = seeds(BIRTH[scale]["seeds"], tag="tf-birth")
-    return shared(_train_birth, scale, sd, device, memory_budget, _Uncached(stored_runs))
+    return shared(_train_birth, scale, sd, device, memory_budget, Uncached(stored_runs))
 
 
 class _BirthLog:

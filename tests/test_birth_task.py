@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import sweeps
+from sweeps import Uncached
 from tasks import BIRTH_RUN_KEYS, birth_run_task
 
 from amemory.sweep import Store, canonical_json
@@ -138,13 +139,13 @@ def test_tf2_runs_at_full_scale_go_through_the_store(tmp_path, monkeypatch):
         return out
 
     sd = (21, 22)
-    first = tm._train_birth("full", sd, "cpu", 2**30, tm._Uncached(functools.partial(runs, "full")))
+    first = tm._train_birth("full", sd, "cpu", 2**30, Uncached(functools.partial(runs, "full")))
     assert got[0]["total"] == 8 and got[0]["done"] == 8 and got[0]["stored"] == 0  # 2 sources x 2 layers x 2 seeds
     with Store(path) as st:
         assert st.count() == 8 and {r["task"] for r in st.table()} == {"birth_run"}
-    second = tm._train_birth("full", sd, "cpu", 2**30, tm._Uncached(functools.partial(runs, "full")))
+    second = tm._train_birth("full", sd, "cpu", 2**30, Uncached(functools.partial(runs, "full")))
     assert got[1]["done"] == 0 and got[1]["stored"] == 8 and got[1]["left"] == 0
-    inline = tm._train_birth("fast", sd, "cpu", 2**30, tm._Uncached(functools.partial(runs, "fast")))
+    inline = tm._train_birth("fast", sd, "cpu", 2**30, Uncached(functools.partial(runs, "fast")))
     assert got[2]["store"] is None
     for key in [("shakespeare", 2), ("shakespeare", 1), ("synthetic", 2), ("synthetic", 1)]:
         a, b, c = first[key], second[key], inline[key]
@@ -155,7 +156,6 @@ def test_tf2_runs_at_full_scale_go_through_the_store(tmp_path, monkeypatch):
         assert a["tokens"] == c["tokens"] and a["attention"][0].shape == (8, 8)  # the 32-position crop of T = 8
 
 
-def test_the_module_cache_shares_runs_across_tests(monkeypatch):
-    tm = _check_module(monkeypatch)
-    assert tm._Uncached(print) == tm._Uncached(len) and hash(tm._Uncached(print)) == hash(tm._Uncached(len))
-    assert tm._Uncached(print) != print
+def test_the_module_cache_shares_runs_across_tests():
+    assert Uncached(print) == Uncached(len) and hash(Uncached(print)) == hash(Uncached(len))
+    assert Uncached(print) != print

@@ -55,6 +55,10 @@ def test_table_has_every_family_and_says_what_ran():
     assert "No family has been timed on a GPU yet" in text
     assert "Finished families: 0:01:10" in text
     assert "--scale full --device cuda" in text
+    # a finished family's note (what its wall time leaves out) follows its status
+    noted = full_tier.render(dict(COSTS, notes={"gd": "GD3 read its rows from the store"}))
+    gd = next(r for r in noted.splitlines() if r.startswith("| gd "))
+    assert "| finished (GD3 read its rows from the store) | 0:01:10 |" in gd
 
 
 def test_measured_gpu_column_ratio_and_verdict_agreement():

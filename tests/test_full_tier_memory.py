@@ -34,7 +34,7 @@ C = torch.linalg.pinv(U.transpose(-1, -2)) @ W1 @ torch.linalg.pinv(E)
 """,
         budget=2 * GiB,
     ),
-    # SL6's d >> N simulation (checks/test_scaling.py _small) at the full tier's largest d = 4096, N = 256, its 40
+    # SL6's d >> N simulation (checks/scaling_sims.py small) at the full tier's largest d = 4096, N = 256, its 40
     # seeds and 8 sample sizes (Q = 3 + 2 x 8 = 19 weightings). It holds the tables (S, N, d) float32 = 40 x 256 x
     # 4096 x 4 B = 160 MiB, V and A = U W (S, Q, M, d) 2 x 59 MiB, correct (S, Q, N) and the counts (under 1 MiB),
     # and the d x d memories W = U^T V of at most impl.memory.W_SLICE_ELEMENTS = 2^26 float32 (256 MiB) at once:
@@ -42,10 +42,9 @@ C = torch.linalg.pinv(U.transpose(-1, -2)) @ W1 @ torch.linalg.pinv(E)
     # seed group at once, (S, Q, d, d) = 40 x 19 x 4096^2 x 4 B = 47.5 GiB here; the fast tier's 11.9 GB after SL6 was
     # that W at d = 2048.)
     "scaling": dict(
-        imports="import test_scaling",
+        imports="import scaling_sims\nimport test_scaling",
         run="""
-test_scaling.SMALL["full"]["d"] = [4096]
-test_scaling._small(1.5, "full", tuple(range(40)), "cpu")
+scaling_sims.small(1.5, dict(test_scaling.SMALL["full"], d=[4096]), tuple(range(40)), "cpu")
 """,
         budget=GiB,
     ),

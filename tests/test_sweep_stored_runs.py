@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 import sweeps
 from sweep_toy import toy_configs, toy_task
+from sweeps import Uncached
 from tasks import capacity_curve_task
 
 from amemory.sweep import Store
@@ -209,3 +210,55 @@ def test_factual_sizes_at_full_scale_go_through_the_store(store_env):
         direct = train_transformers(task, sizes, _seeds(3, offset=100 * i), steps=6, lr=0.02, max_bytes=2**30)
         assert np.array_equal(a["acc"], direct.accuracy.astype(float))
         assert np.array_equal(a["params"], direct.params)
+
+
+SL_TINY = dict(N=300, d=[8, 16], T=[10, 100, 1000, 3000], s=4, seeds=3, seeds_T=4)
+
+
+def test_scaling_rows_do_not_depend_on_the_other_seeds_and_rebuild_the_simulation():
+    import numpy as np
+    import scaling_sims
+    from tasks import scaling_sim_task
+
+    grid = {k: v for k, v in SL_TINY.items() if k not in ("seeds", "seeds_T")}
+    cfg = {"kind": "core", "alpha": 2.0, "grid": grid}
+    batched = scaling_sim_task(cfg, (5, 6, 7))
+    assert batched == [scaling_sim_task(cfg, (s,))[0] for s in (5, 6, 7)]  # float equality
+    direct = scaling_sims.core(2.0, grid, (5, 6, 7), "cpu")
+    rebuilt = scaling_sims.assemble("core", 2.0, grid, json.loads(json.dumps(batched)))
+    assert set(rebuilt) == set(direct)
+    for k, v in direct.items():
+        if isinstance(v, dict):
+            assert all(np.array_equal(v[s], rebuilt[k][s]) for s in v)
+        else:
+            assert np.array_equal(v, rebuilt[k]) and type(v) is type(rebuilt[k])
+    with pytest.raises(ValueError, match="kind"):
+        scaling_sim_task({"kind": "nope", "alpha": 2.0, "grid": grid}, (5,))
+    with pytest.raises(ValueError, match="exactly the keys"):
+        scaling_sim_task({"kind": "core", "alpha": 2.0}, (5,))
+
+
+def test_scaling_simulations_at_full_scale_go_through_the_store(store_env):
+    """The SL checks' shared simulations (``_stored_sim``): one row per (kind, alpha, seed) at the full scale, read
+    back by a second run, equal to the inline (fast) path and to the simulation called directly."""
+    import numpy as np
+    import scaling_sims
+
+    ts_mod = _check_module("scaling")
+    ts_mod.GRID["tiny"] = SL_TINY
+    ts_mod.BEST["tiny"] = dict(N=300, d=[8, 16], ratios=[0.5, 1.0], seeds=3)
+    runs, got, _ = _full_runs()
+    sd = _seeds(3, offset=40)
+    for kind in ("core", "best"):
+        first = ts_mod._stored_sim(kind, 2.0, "tiny", sd, Uncached(runs), kind)
+        second = ts_mod._stored_sim(kind, 2.0, "tiny", sd, Uncached(runs), kind)
+        inline_runs = functools.partial(sweeps.stored_runs, scale="fast", use_store=False, device="cpu")
+        inline = ts_mod._stored_sim(kind, 2.0, "tiny", sd, Uncached(inline_runs), kind)
+        grid = {k: v for k, v in ts_mod._grid(kind, "tiny").items() if k not in ("seeds", "seeds_T")}
+        direct = scaling_sims.SIMULATE[kind](2.0, grid, sd, "cpu")
+        err = (lambda r: r["err"]["top"]) if kind == "core" else (lambda r: r["err"])
+        assert np.array_equal(err(first), err(direct)) and np.array_equal(err(second), err(direct))
+        assert np.array_equal(err(inline), err(direct))
+    assert [p["done"] for p in got] == [3, 0, 3, 0] and got[1]["stored"] == 3
+    with Store(store_env) as st:
+        assert st.count() == 6 and {r["task"] for r in st.table()} == {"scaling_sim"}
