@@ -275,6 +275,55 @@ def write_report(rec: Recorder, terminal=None) -> dict:
     return result
 
 
+def merge_reports(source: Path, into: Path) -> list[str]:
+    """Merge into the report directory ``into`` the claims that another run of the same scale wrote in
+    ``source`` (a family run in another clone, on another machine or in another session).
+
+    Each claim that ``source/results.json`` holds with a verdict (not 'not yet checked') and whose run (its
+    ``timings.runs`` entry) was written no earlier than the one ``into`` holds replaces ``into``'s entry, with
+    its duration, peak memory and run; the files its records name (``figure``) are copied. Both files must be of
+    the same scale. ``into/index.md`` is rendered again: the merged claims are marked as carried over from their
+    run, as for any merged report. Returns the merged claim ids.
+    """
+    import os
+    import shutil
+
+    source, into = Path(source), Path(into)
+    try:
+        src = json.loads((source / "results.json").read_text())
+        dst = json.loads((into / "results.json").read_text())
+    except (OSError, json.JSONDecodeError) as e:
+        raise ValueError(f"source and into must be report directories with a results.json: {e}") from None
+    if src.get("scale") != dst.get("scale"):
+        raise ValueError(f"source and into must be of the same scale: {src.get('scale')!r} and {dst.get('scale')!r}")
+
+    def when(res: dict, cid: str) -> str:
+        w = res.get("timings", {}).get("runs", {}).get(cid, EARLIER_RUN).get("written", "")
+        return w if w[:1].isdigit() else ""  # a run before runs were recorded is the oldest
+
+    merged = []
+    for cid, entry in src["claims"].items():
+        if entry.get("verdict") == NOT_CHECKED or when(src, cid) < when(dst, cid):
+            continue
+        dst["claims"][cid] = entry
+        for key in ("claims", "peak_rss_mib", "runs"):
+            value = src.get("timings", {}).get(key, {}).get(cid)
+            if value is not None:
+                dst.setdefault("timings", {}).setdefault(key, {})[cid] = value
+        for rec in entry.get("records", []):
+            figs = rec.get("figure")
+            for f in [figs] if isinstance(figs, str) else figs or []:
+                if (source / f).is_file():
+                    (into / f).parent.mkdir(parents=True, exist_ok=True)
+                    shutil.copy2(source / f, into / f)
+        merged.append(cid)
+    (into / "results.json").write_text(json.dumps(dst, indent=1, sort_keys=True) + "\n")
+    root = Path(__file__).resolve().parent.parent
+    prefix = os.path.relpath(root, into.resolve()).replace(os.sep, "/") + "/"
+    (into / "index.md").write_text(render_markdown(dst, prefix, other_tier=_other_tier(into, dst["scale"])))
+    return merged
+
+
 def _num(v):
     """A number of results.json (non-finite floats are stored as strings)."""
     if isinstance(v, (int, float)) and not isinstance(v, bool):
@@ -555,10 +604,19 @@ if __name__ == "__main__":
 
     ap = argparse.ArgumentParser(description="report utilities")
     ap.add_argument("--readme", action="store_true", help="update README.md's claim table from reports/results.json")
+    ap.add_argument(
+        "--merge",
+        nargs=2,
+        metavar=("SOURCE", "INTO"),
+        help="merge the claims another run wrote in the report directory SOURCE into the report directory INTO",
+    )
     args = ap.parse_args()
     root = Path(__file__).resolve().parent.parent
     if args.readme:
         update_readme(root / "README.md", root / "reports" / "results.json")
+    if args.merge:
+        ids = merge_reports(Path(args.merge[0]), Path(args.merge[1]))
+        print(f"merged {len(ids)} claims ({', '.join(ids) or 'none'}) into {args.merge[1]}")
 
 
 # ----------------------------------------------------------------------------------------------------

@@ -204,3 +204,52 @@ def test_readme_table_shows_the_deciding_record_first(tmp_path):
     report.update_readme(readme, results)
     row = next(line for line in readme.read_text().splitlines() if line.startswith("| [OD6]"))
     assert "| refuted | second, refuted" in row and row.index("second") < row.index("first")
+
+
+def test_merging_another_runs_report(tmp_path):
+    """A family run elsewhere (another clone or machine) merges into a report directory: its claims replace older
+    entries, with their run and figures; claims it did not check, and older runs, do not; scales must agree."""
+    a, b = tmp_path / "a", tmp_path / "b"
+    one = report.Recorder(a, "full", 0, False, "cpu", partial=True)
+    _add(one, "refuted")  # OD6, the older run
+    report.write_report(one)
+    res = json.loads((a / "results.json").read_text())
+    res["timings"]["runs"]["OD6"]["written"] = "2026-01-01 00:00:00"
+    (a / "results.json").write_text(json.dumps(res))
+    two = report.Recorder(b, "full", 0, False, "cpu", partial=True)
+    _add(two, "reproduced")
+    two.record(
+        "AM1",
+        test="t",
+        prediction="p",
+        measurement="m",
+        criterion="c",
+        verdict="reproduced",
+        negative_control={"prediction": "n", "rejected": True},
+    )
+    report.write_report(two)
+    res_b = json.loads((b / "results.json").read_text())
+    res_b["claims"]["AM1"]["records"][0]["figure"] = "figures/AM1.png"
+    for cid in ("AM1", "OD6"):  # a run of another time than the one that wrote a/
+        res_b["timings"]["runs"][cid]["written"] = "2026-02-01 00:00:00"
+    (b / "figures").mkdir()
+    (b / "figures" / "AM1.png").write_bytes(b"png")
+    (b / "results.json").write_text(json.dumps(res_b))
+    assert sorted(report.merge_reports(b, a)) == ["AM1", "OD6"]
+    out = json.loads((a / "results.json").read_text())
+    assert out["claims"]["OD6"]["verdict"] == "reproduced" and out["claims"]["AM1"]["verdict"] == "reproduced"
+    assert out["timings"]["runs"]["AM1"] == res_b["timings"]["runs"]["AM1"]
+    assert out["claims"]["GM1"]["verdict"] == report.NOT_CHECKED  # not checked by either run
+    assert (a / "figures" / "AM1.png").read_bytes() == b"png"
+    assert "**Merged report**" in (a / "index.md").read_text()
+    # merging the older run back changes nothing
+    res["claims"]["OD6"]["verdict"] = "refuted"
+    (tmp_path / "c").mkdir()
+    (tmp_path / "c" / "results.json").write_text(json.dumps(res))
+    assert report.merge_reports(tmp_path / "c", a) == []
+    res["scale"] = "fast"
+    (tmp_path / "c" / "results.json").write_text(json.dumps(res))
+    with pytest.raises(ValueError, match="scale"):
+        report.merge_reports(tmp_path / "c", a)
+    with pytest.raises(ValueError, match=r"results\.json"):
+        report.merge_reports(tmp_path / "nowhere", a)
