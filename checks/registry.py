@@ -237,6 +237,8 @@ PAPERS = {
 # more power, a finite-size effect, a real change, or different sub-checks deciding. Written from the two
 # reports' numbers; a claim whose verdicts differ and that has no entry here says "not yet explained".
 SCALE_NOTES: dict[str, str] = {
+    "AM3": "full tier: 947 of its 967 (d, seed) rows computed on this machine, the 20 at d = 1024 (about 11 CPU-hours "
+    "here) on one H200 with the same code (rows of both devices agree to 1e-4: performance.md section 7)",
     "OD6": "different sub-checks decide: the fast tier also has fixed-rate records on the authors' model "
     "(normalised GD and Adam (0,0) vs SGD at one rate), which are refuted; the full tier runs only the authors' "
     "tuned grid, where Adam (0,0) beats SGD (on the fast sub-grid too: reproduced, p = 0.044)",

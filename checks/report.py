@@ -285,7 +285,6 @@ def merge_reports(source: Path, into: Path) -> list[str]:
     the same scale. ``into/index.md`` is rendered again: the merged claims are marked as carried over from their
     run, as for any merged report. Returns the merged claim ids.
     """
-    import os
     import shutil
 
     source, into = Path(source), Path(into)
@@ -318,10 +317,28 @@ def merge_reports(source: Path, into: Path) -> list[str]:
                     shutil.copy2(source / f, into / f)
         merged.append(cid)
     (into / "results.json").write_text(json.dumps(dst, indent=1, sort_keys=True) + "\n")
-    root = Path(__file__).resolve().parent.parent
-    prefix = os.path.relpath(root, into.resolve()).replace(os.sep, "/") + "/"
-    (into / "index.md").write_text(render_markdown(dst, prefix, other_tier=_other_tier(into, dst["scale"])))
+    render_index(into)
     return merged
+
+
+def render_index(out: Path) -> None:
+    """Write ``out/index.md`` again from ``out/results.json`` (and the other tier's report beside it, for the
+    fast-versus-full table): after a merge, or after the other tier changed."""
+    import os
+
+    out = Path(out)
+    res = json.loads((out / "results.json").read_text())
+
+    def ordered(d: dict) -> dict:  # results.json sorts its keys: back to the registry's order, as write_report has
+        return {c: d[c] for c in CLAIMS if c in d} | {c: v for c, v in d.items() if c not in CLAIMS}
+
+    res["claims"] = ordered(res["claims"])
+    for key in ("claims", "peak_rss_mib", "runs"):
+        if key in res.get("timings", {}):
+            res["timings"][key] = ordered(res["timings"][key])
+    root = Path(__file__).resolve().parent.parent
+    prefix = os.path.relpath(root, out.resolve()).replace(os.sep, "/") + "/"
+    (out / "index.md").write_text(render_markdown(res, prefix, other_tier=_other_tier(out, res["scale"])))
 
 
 def _num(v):
@@ -610,8 +627,11 @@ if __name__ == "__main__":
         metavar=("SOURCE", "INTO"),
         help="merge the claims another run wrote in the report directory SOURCE into the report directory INTO",
     )
+    ap.add_argument("--render", metavar="DIR", help="write DIR/index.md again from DIR/results.json")
     args = ap.parse_args()
     root = Path(__file__).resolve().parent.parent
+    if args.render:
+        render_index(Path(args.render))
     if args.readme:
         update_readme(root / "README.md", root / "reports" / "results.json")
     if args.merge:

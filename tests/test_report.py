@@ -242,6 +242,9 @@ def test_merging_another_runs_report(tmp_path):
     assert out["claims"]["GM1"]["verdict"] == report.NOT_CHECKED  # not checked by either run
     assert (a / "figures" / "AM1.png").read_bytes() == b"png"
     assert "**Merged report**" in (a / "index.md").read_text()
+    (a / "index.md").unlink()
+    report.render_index(a)
+    assert "**Merged report**" in (a / "index.md").read_text()
     # merging the older run back changes nothing
     res["claims"]["OD6"]["verdict"] = "refuted"
     (tmp_path / "c").mkdir()
