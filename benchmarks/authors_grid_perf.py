@@ -1,6 +1,7 @@
 """Cost of the authors' optimiser grid on this machine: a section of reports/performance.md.
 
 Run:  .venv/bin/python benchmarks/authors_grid_perf.py --store .sweeps/store.sqlite   (about 2 minutes)
+      [--wall-s S --workers 2 --alone --note TEXT]   (the measured wall time of the grid's run, and how it ran)
 
 1. The wall time of the whole grid as the sweep store recorded it (first to last stored run of the full grid), what
    fraction of the 40,320 runs is stored, and the cost of each (model, optimizer, norm, d, batch) cell: the seconds
@@ -184,11 +185,28 @@ def render(peaks, heavy, costs, published) -> str:
         f"Stored: **{costs['stored']} of {costs['total']}** (configuration, seed) runs of the full grid "
         f"({frac:.1%}; each holds 4 rates x 3 T, so {costs['stored'] * 12} of 40,320 runs)."
     )
+    run = costs.get("run") or {}
+    alone = run.get("alone", False)
     if costs["first"]:
         L.append(
-            f"First and last stored: {costs['first']} and {costs['last']} (wall clock of the run(s), which "
-            "shared this 2-core machine with other jobs; the per-cell seconds below are the tasks' own times)."
+            f"First and last stored: {costs['first']} and {costs['last']} (wall clock of the run(s), "
+            + (
+                "with nothing else running on this 2-core machine)."
+                if alone
+                else "which shared this 2-core machine with other jobs; the per-cell seconds below are the tasks' "
+                "own times)."
+            )
         )
+    if run.get("wall_s") is not None:
+        w = run["wall_s"]
+        L.append(
+            f"\nWall time of the whole grid, one `python -m amemory.sweep run authors_grid` with {run['workers']} "
+            f"workers from an empty store: **{w:.0f} s ({w / 3600:.2f} h)**"
+            + (", nothing else running" if alone else ", sharing the machine with other jobs")
+            + f". The target is at most 2 hours (7,200 s): **{'met' if w <= 7200 else 'missed'}**."
+        )
+    if run.get("note"):
+        L.append(f"\n{run['note']}")
     tot = sum(costs["cells"].values())
     L += [
         "",
@@ -265,6 +283,10 @@ def main(argv=None):
     ap.add_argument("--out", default=str(ROOT / "reports" / "performance.md"))
     ap.add_argument("--theirs", default=None, help="a local copy of the authors' finer_dim/all.jsonl.gz")
     ap.add_argument("--steps", type=int, default=200)
+    ap.add_argument("--wall-s", type=float, default=None, help="measured wall time of the grid's run, seconds")
+    ap.add_argument("--workers", type=int, default=2, help="workers of that run")
+    ap.add_argument("--alone", action="store_true", help="that run had the machine to itself")
+    ap.add_argument("--note", default=None, help="a sentence added under the wall time (e.g. an earlier run)")
     ARGS = ap.parse_args(argv)
     peaks = [machine_peaks(t) for t in (1, 2)]
     heavy = [
@@ -273,6 +295,7 @@ def main(argv=None):
         for t in (1, 2)
     ]
     costs = store_costs(ARGS.store)
+    costs["run"] = {"wall_s": ARGS.wall_s, "workers": ARGS.workers, "alone": ARGS.alone, "note": ARGS.note}
     published = compare_published(ARGS.theirs) if ARGS.theirs else None
     write_section(render(peaks, heavy, costs, published), SECTION, Path(ARGS.out))  # in place, where it stands
     print(render(peaks, heavy, costs, published))

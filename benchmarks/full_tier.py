@@ -33,9 +33,9 @@ SECTION = "full-tier"
 
 # The GPU projection's assumptions (an upper bound: the families timed on one H200 ran far slower than this; see
 # render). The simulators' heavy kernels are
-# bound by memory traffic (benchmarks/authors_grid_perf.py measures 64-90% of this machine's bandwidth in the heaviest
+# bound by memory traffic (benchmarks/authors_grid_perf.py measured 64-90% of this machine's bandwidth in the heaviest
 # cells, 19-23% of its matmul peak), so the projection scales the measured CPU time by the ratio of memory
-# bandwidths: this machine's measured 50.6 GB/s (2 threads, reports/performance.md section 5) against 4,800 GB/s
+# bandwidths: this machine's measured 50.6 GB/s (2 threads, 2026-12-03; 35.6 GB/s on 2026-12-04) against 4,800 GB/s
 # (the HBM3e bandwidth of one H200) at the same 60% efficiency. Steps too small to fill a GPU do not speed up that
 # much, which is what the measured GPU column shows.
 CPU_GBS = 50.6
@@ -220,8 +220,9 @@ def render(costs: dict, cuda: dict | None = None) -> str:
         else "No family has been timed on a GPU yet. "
     )
     L += [
-        f"Projection: the heavy kernels are bound by memory traffic (section 5 measures 64-90% of this machine's "
-        f"bandwidth in the optimiser grid's heaviest cells, about 20% of its matmul peak), so the projected GPU time "
+        f"Projection: the heavy kernels are bound by memory traffic (section 5 measured 64-90% of this machine's "
+        f"bandwidth in the optimiser grid's heaviest cells on 2026-12-03 and 48-108% on 2026-12-04, 6-23% of its "
+        f"matmul peak), so the projected GPU time "
         f"is the measured time x {CPU_GBS} / {GPU_GBS:.0f} (this machine's measured GB/s against one H200's HBM "
         f"bandwidth, the same efficiency on both): about {speed:.0f} times faster. " + measured,
         "",
