@@ -26,6 +26,13 @@ __all__ = [
 ]
 
 
+def _check_keys(config, keys) -> None:
+    """A task's configuration must be a mapping with exactly ``keys`` (ValueError naming them otherwise)."""
+    if not isinstance(config, Mapping) or set(config) != set(keys):
+        got = sorted(config) if isinstance(config, Mapping) else type(config).__name__
+        raise ValueError(f"config must be a mapping with exactly the keys {list(keys)}, got {got}")
+
+
 @task_id("capacity_curve")
 def capacity_curve_task(config: Mapping, seeds: Sequence[int], *, device: str = "cpu") -> list[list[float]]:
     """Accuracy of the memory ``W = sum_z u_{f*(z)} e_z^T`` at each N of a grid, per seed (AM3, AM4).
@@ -129,9 +136,7 @@ def birth_run_task(config: Mapping, seeds: Sequence[int], *, device: str = "cpu"
 
     from impl.birth import BirthTask, birth_evaluate, birth_forward, init_birth, train_birth
 
-    if not isinstance(config, Mapping) or set(config) != set(BIRTH_RUN_KEYS):
-        got = sorted(config) if isinstance(config, Mapping) else type(config).__name__
-        raise ValueError(f"config must be a mapping with exactly the keys {list(BIRTH_RUN_KEYS)}, got {got}")
+    _check_keys(config, BIRTH_RUN_KEYS)
     if config["layers"] not in (1, 2):
         raise ValueError(f"config['layers'] must be 1 or 2, got {config['layers']!r}")
     n_att = config["attention"]
@@ -208,9 +213,7 @@ def factual_train_task(
     """
     from impl.factual import TRAIN_MAX_BYTES, FactTask, Sizes, train_transformers
 
-    if not isinstance(config, Mapping) or set(config) != set(FACTUAL_TRAIN_KEYS):
-        got = sorted(config) if isinstance(config, Mapping) else type(config).__name__
-        raise ValueError(f"config must be a mapping with exactly the keys {list(FACTUAL_TRAIN_KEYS)}, got {got}")
+    _check_keys(config, FACTUAL_TRAIN_KEYS)
     task = FactTask(config["S"], config["R"], config["D"], n_noise=config["n_noise"], T=config["T"])
     sizes = Sizes(dims=config["dims"], heads=config["heads"], widths=config["widths"], d_head=config["d_head"])
     res = train_transformers(
@@ -251,9 +254,7 @@ def scaling_sim_task(config: Mapping, seeds: Sequence[int], *, device: str = "cp
     """
     import scaling_sims
 
-    if not isinstance(config, Mapping) or set(config) != {"kind", "alpha", "grid"}:
-        got = sorted(config) if isinstance(config, Mapping) else type(config).__name__
-        raise ValueError(f"config must be a mapping with exactly the keys ['alpha', 'grid', 'kind'], got {got}")
+    _check_keys(config, ("alpha", "grid", "kind"))
     kind = config["kind"]
     if kind not in scaling_sims.KINDS:
         raise ValueError(f"config['kind'] must be one of {scaling_sims.KINDS}, got {kind!r}")
