@@ -262,11 +262,7 @@ def write_report(rec: Recorder, terminal=None) -> dict:
         },
     }
     path.write_text(json.dumps(result, indent=1, sort_keys=True) + "\n")
-    import os
-
-    root = Path(__file__).resolve().parent.parent
-    prefix = os.path.relpath(root, out.resolve()).replace(os.sep, "/") + "/"
-    (out / "index.md").write_text(render_markdown(result, prefix, other_tier=_other_tier(out, rec.scale)))
+    _write_index(out, result)
     if terminal is not None:
         what = "partial run, the claims it ran" if fresh_partial else "report"
         terminal.write_sep("=", f"claim verdicts ({rec.scale} scale, {what} in {out})")
@@ -324,8 +320,6 @@ def merge_reports(source: Path, into: Path) -> list[str]:
 def render_index(out: Path) -> None:
     """Write ``out/index.md`` again from ``out/results.json`` (and the other tier's report beside it, for the
     fast-versus-full table): after a merge, or after the other tier changed."""
-    import os
-
     out = Path(out)
     res = json.loads((out / "results.json").read_text())
 
@@ -336,9 +330,17 @@ def render_index(out: Path) -> None:
     for key in ("claims", "peak_rss_mib", "runs"):
         if key in res.get("timings", {}):
             res["timings"][key] = ordered(res["timings"][key])
+    _write_index(out, res)
+
+
+def _write_index(out: Path, result: dict) -> None:
+    """Write ``out/index.md`` from ``result`` (the report's results.json, claims in the registry's order), with
+    links relative to the repository root and the other tier's report beside it for the fast-versus-full table."""
+    import os
+
     root = Path(__file__).resolve().parent.parent
     prefix = os.path.relpath(root, out.resolve()).replace(os.sep, "/") + "/"
-    (out / "index.md").write_text(render_markdown(res, prefix, other_tier=_other_tier(out, res["scale"])))
+    (out / "index.md").write_text(render_markdown(result, prefix, other_tier=_other_tier(out, result["scale"])))
 
 
 def _num(v):
