@@ -552,8 +552,9 @@ def test_OD4_larger_rates_better(scale, seeds, device, record, finding):
 
     Batch-1 SGD, d = 2 N (enough capacity), T samples, rates 0.1, 1, 10 on the same seeds and samples.
     Criterion: one-sided paired t-tests over seeds, error(10) < error(1) and error(1) < error(0.1), p < 0.05 each.
-    Negative control: the reverse orderings must not be significant. ``margin_se``: z(0.05) - z(p) of the reverse
-    test, p its one-sided p-value.
+    Negative control: the reverse orderings, each recorded; a significant reverse makes the comparison refuted
+    (a measurement: at the full scale it is reported, not asserted against the fast tier's finding).
+    ``margin_se``: z(0.05) - z(p) of the reverse test, p its one-sided p-value.
     """
     g = CMP[scale]
     res = train(N, M, g["d"], g["T"], [0.1, 1.0, 10.0], seeds(g["seeds"]), alpha=ALPHA, checkpoints=12, device=device)
@@ -563,7 +564,9 @@ def test_OD4_larger_rates_better(scale, seeds, device, record, finding):
     )
     t1, r1, v1 = _paired_record("OD4", "lr 10 vs lr 1", e[:, 2], e[:, 1], "lr 10", "lr 1", record, fig)
     t2, r2, v2 = _paired_record("OD4", "lr 1 vs lr 0.1", e[:, 1], e[:, 0], "lr 1", "lr 0.1", record)
-    assert not r1.significant() and not r2.significant()
+    for rev, v in ((r1, v1), (r2, v2)):  # an invariant: a reproduced ordering's reverse cannot be significant
+        if v == "reproduced":
+            assert not rev.significant()
     finding(v1 == "reproduced" and v2 == "reproduced", (t1, t2))
 
 
@@ -572,8 +575,8 @@ def test_OD5_smaller_batches_better(scale, seeds, device, record, finding):
 
     SGD with the batch-mean gradient, rate 10 (large, OD4), d = 2 N, T samples, batches 1, 16 and 128 (so
     T, T/16 and T/128 steps). Criterion: error(1) < error(16) and error(16) < error(128), one-sided paired
-    t-tests, p < 0.05. Negative control: the reverse orderings not significant. ``margin_se``: z(0.05) - z(p) of
-    the reverse test, p its one-sided p-value.
+    t-tests, p < 0.05. Negative control: the reverse orderings, each recorded; a significant reverse makes the
+    comparison refuted. ``margin_se``: z(0.05) - z(p) of the reverse test, p its one-sided p-value.
     """
     g = CMP[scale]
     S = seeds(g["seeds"])
@@ -590,7 +593,9 @@ def test_OD5_smaller_batches_better(scale, seeds, device, record, finding):
     axes[0].set_title("OD5: SGD lr 10", fontsize=9)
     t1, r1, v1 = _paired_record("OD5", "batch 1 vs 16", errs[0], errs[1], "batch 1", "batch 16", record, fig)
     t2, r2, v2 = _paired_record("OD5", "batch 16 vs 128", errs[1], errs[2], "batch 16", "batch 128", record)
-    assert not r1.significant() and not r2.significant()
+    for rev, v in ((r1, v1), (r2, v2)):  # an invariant: a reproduced ordering's reverse cannot be significant
+        if v == "reproduced":
+            assert not rev.significant()
     finding(v1 == "reproduced" and v2 == "reproduced", (t1, t2))
 
 
