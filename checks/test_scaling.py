@@ -356,7 +356,7 @@ def _d_slope_check(claim, scheme, scale, sim, record, d_min):
             qualifier=finite_size_qualifier(sv),
             prediction=f"alpha={alpha}: slope in d {asym:.3f}{T_note} (finite-N Gaussian theory {finite:.3f})",
             measurement=f"slope {fit} over d in [{d[sel][0]:.0f}, {d[sel][-1]:.0f}], "
-            f"{r['S']} seeds: contains the {sv.how}",
+            f"{r['S']} seeds: contains " + ("the " if sv.verdict == "reproduced" else "") + sv.how,
             interval=fit.slope_ci,
             interval_of="log-log slope of the seed-mean error on d (jackknife over seeds)",
             estimate=fit.slope,
