@@ -98,10 +98,20 @@ def stored_runs_mode(config=None) -> str:
 
 
 def sweep_rows(
-    name: str, scale: str, *, config=None, device: str = "cpu", progress: bool = True, run_missing: bool | None = None
+    name: str,
+    scale: str,
+    *,
+    config=None,
+    device: str = "cpu",
+    progress: bool = True,
+    run_missing: bool | None = None,
+    complete: bool = True,
 ) -> list[dict]:
     """Rows ``{**config, "seed", **result}`` of the named sweep at ``scale``, after running what the store lacks
-    (``run_missing`` None: unless ``--sweep-stored-only`` was given)."""
+    (``run_missing`` None: unless ``--sweep-stored-only`` was given). When nothing is run and the store lacks some
+    of the sweep's (configuration, seed) runs, ``complete`` (default) raises :class:`IncompleteRuns` with the
+    counts (a check then skips: a verdict is never decided on part of a grid by accident); ``complete=False``
+    returns the rows that are stored."""
     from grids import get_sweep
 
     sw = get_sweep(name)
@@ -110,6 +120,22 @@ def sweep_rows(
         run_missing = not _option(config, "--sweep-stored-only")
     if run_missing:
         sw.run(scale, path, scheduler=scheduler(config), progress=progress, device=device, n_workers=n_workers(config))
+    elif complete:
+        from amemory.sweep import load_results
+
+        cfgs, seeds = sw.configs(scale), sw.seeds(scale)
+        total = len(cfgs) * len(seeds)
+        stored = 0
+        if Path(path).exists():
+            res = load_results(path, sw.task, cfgs, seeds, version=sw.version, aliases=sw.aliases)
+            stored = sum(r is not None for rs in res for r in rs)
+        if stored < total:
+            raise IncompleteRuns(
+                f"sweep {name} ({scale}): {stored} of {total} (configuration, seed) runs stored in {path} and "
+                f"nothing is run (--sweep-stored-only); run `python -m amemory.sweep run {name} --scale {scale} "
+                f"--store {path}` first",
+                dict(store=str(path), total=total, stored=stored, done=0, left=total - stored, by_others=0, seconds=0),
+            )
     return sw.rows(scale, path)
 
 

@@ -18,9 +18,11 @@ from amemory.sweep import task_id
 
 __all__ = [
     "BIRTH_RUN_KEYS",
+    "DYNAMICS_TRAIN_KEYS",
     "FACTUAL_TRAIN_KEYS",
     "birth_run_task",
     "capacity_curve_task",
+    "dynamics_train_task",
     "factual_train_task",
     "scaling_sim_task",
 ]
@@ -260,3 +262,71 @@ def scaling_sim_task(config: Mapping, seeds: Sequence[int], *, device: str = "cp
         raise ValueError(f"config['kind'] must be one of {scaling_sims.KINDS}, got {kind!r}")
     res = scaling_sims.SIMULATE[kind](float(config["alpha"]), config["grid"], tuple(int(s) for s in seeds), device)
     return scaling_sims.per_seed_rows(kind, res)
+
+
+DYNAMICS_TRAIN_KEYS = (
+    "N",
+    "M",
+    "d",
+    "T",
+    "lrs",
+    "alpha",
+    "batch",
+    "optimizer",
+    "betas",
+    "layer_norm",
+    "norm",
+    "init",
+    "ties",
+    "checkpoints",
+)
+
+
+@task_id("dynamics_train")
+def dynamics_train_task(config: Mapping, seeds: Sequence[int], *, device: str = "cpu") -> list[dict]:
+    """Population-error curves of ``impl.dynamics.train`` for every rate of a grid, per seed (OD6/OD7's tuned
+    comparisons of optimisers).
+
+    One call of ``train(N, M, d, T, lrs, seeds, alpha=, batch=, optimizer=, betas=, layer_norm=, norm=, init=,
+    ties=, checkpoints=)``. Every seed draws its own embeddings, initial memory and samples (its streams of
+    ``impl.dynamics``) and trains independently, so a seed's curves do not depend on the other seeds of the call.
+
+    Parameters
+    ----------
+    config : mapping
+        Exactly the keys of ``DYNAMICS_TRAIN_KEYS`` (``betas`` a pair, ``norm`` None or a name of ``train``).
+    seeds : sequence of int
+        The seeds of this call.
+    device : str
+        Where the training runs ('cpu', 'cuda', 'auto'); not part of the row's identity.
+
+    Returns
+    -------
+    list of dict
+        Per seed: ``checkpoints`` (samples seen at each evaluation) and ``error`` (one list per rate of the
+        population error at each checkpoint).
+    """
+    from impl.dynamics import train
+
+    _check_keys(config, DYNAMICS_TRAIN_KEYS)
+    res = train(
+        config["N"],
+        config["M"],
+        config["d"],
+        config["T"],
+        list(config["lrs"]),
+        tuple(int(s) for s in seeds),
+        alpha=config["alpha"],
+        batch=config["batch"],
+        optimizer=config["optimizer"],
+        betas=tuple(config["betas"]),
+        layer_norm=config["layer_norm"],
+        norm=config["norm"],
+        init=config["init"],
+        ties=config["ties"],
+        checkpoints=config["checkpoints"],
+        device=device,
+    )
+    ck = [int(c) for c in res.checkpoints]
+    err = res.error.double().cpu().tolist()
+    return [{"checkpoints": ck, "error": e} for e in err]

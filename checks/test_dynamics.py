@@ -2,12 +2,18 @@
 
 Model of impl.dynamics: logits U z, z = W e_x (or LayerNorm(W e_x)), W learned from 0, Zipf(2) tokens
 on N = 100, f*(x) = x mod M with M = 5 (the optimiser grid of 001), one pass over T samples.
+At ``--scale full`` the long trainings go through the sweep store, one row per configuration and seed, so the
+full tier resumes after a stop: the authors' grid (``amemory.sweep`` sweep ``authors_grid``) and OD6/OD7's tuned
+comparisons (``tasks.dynamics_train_task``).
 """
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import numpy as np
 import pytest
+import torch
 from hypothesis import given
 from hypothesis import strategies as hst
 from plotting import band_panel, figure, tidy_log_axes
@@ -605,25 +611,39 @@ MODELS = {
 }
 
 
-def _tuned(opt, lrs, g, S_tune, S_test, device, batch=16, layer_norm=False, d=None, model="suite"):
+def _tuned(opt, lrs, g, S_tune, S_test, runs, batch=16, layer_norm=False, d=None, model="suite"):
     """Tune the rate on separate seeds (lowest mean final error), then run the test seeds at that rate.
 
     ``model='authors'``: W from N(0, 1/d) (``init='gaussian'``), the L2 normalisation for ``layer_norm``, argmax
-    ties to the first index; ``'suite'``: W from 0, the centred LayerNorm, ties count as errors."""
-    d = d or g["d"]
-    kw = dict(alpha=ALPHA, batch=batch, optimizer=opt, layer_norm=layer_norm, checkpoints=1, device=device)
+    ties to the first index; ``'suite'``: W from 0, the centred LayerNorm, ties count as errors. Both trainings go
+    through ``runs`` (the ``stored_runs`` fixture, ``tasks.dynamics_train_task``): inline with all seeds at the
+    fast scale (the same two ``train`` calls as before the store), at the full scale one store row per
+    (configuration, seed), the tuning row of a seed holding every rate of the grid, so the full tier (about 44
+    hours of one core for the two models, ``reports/performance.md`` section 6) resumes after a stop."""
+    from tasks import dynamics_train_task
+
+    cfg = dict(N=N, M=M, d=d or g["d"], T=g["T"], alpha=ALPHA, batch=batch, optimizer=opt, betas=[0.9, 0.999])
+    cfg.update(layer_norm=layer_norm, norm=None, init="zero", ties="error", checkpoints=1)
     if model == "authors":
-        kw.update(layer_norm=False, norm="l2" if layer_norm else None, init="gaussian", ties="first")
+        cfg.update(layer_norm=False, norm="l2" if layer_norm else None, init="gaussian", ties="first")
     if opt == "adam0":
-        kw.update(optimizer="adam", betas=(0.0, 0.0))
-    tune = _final(train(N, M, d, g["T"], lrs, S_tune, **kw)).mean(0)
+        cfg.update(optimizer="adam", betas=[0.0, 0.0])
+    lrs = [float(x) for x in lrs]
+    name = f"OD6/OD7 {model} {opt}{' + norm' if layer_norm else ''}"
+
+    def result(config, seeds, desc):
+        rows = runs(dynamics_train_task, [config], seeds, task="dynamics_train", version="1", desc=desc)[0]
+        error = torch.tensor([r["error"] for r in rows], dtype=torch.float32)  # (S, L, R), train's values
+        return SimpleNamespace(checkpoints=np.array(rows[0]["checkpoints"]), error=error)
+
+    tune = _final(result({**cfg, "lrs": lrs}, S_tune, f"{name} tuning")).mean(0)
     k = int(np.argmin(tune))
-    res = train(N, M, d, g["T"], [float(lrs[k])], S_test, **{**kw, "checkpoints": 10})
-    return float(lrs[k]), res, k in (0, len(lrs) - 1)
+    res = result({**cfg, "lrs": [lrs[k]], "checkpoints": 10}, S_test, f"{name} at lr {lrs[k]:.3g}")
+    return lrs[k], res, k in (0, len(lrs) - 1)
 
 
 @pytest.mark.parametrize("model", ["authors", "suite"])
-def test_OD6_OD7_adaptive_methods(model, scale, seeds, device, record):
+def test_OD6_OD7_adaptive_methods(model, scale, seeds, record, stored_runs):
     """OD6 (001, final slides): Adam works best; sign and normalised GD also beat SGD.
     OD7: layer norm helps (Adam with layer norm beats Adam).
 
@@ -648,13 +668,13 @@ def test_OD6_OD7_adaptive_methods(model, scale, seeds, device, record):
     S_tune, S_test = seeds(3, offset=100), seeds(g["seeds"])
     m = dict(model=model)
     runs = {}
-    runs["SGD"] = _tuned("sgd", np.geomspace(0.1, 1e4, 11), g, S_tune, S_test, device, **m)
-    runs["Adam"] = _tuned("adam", np.geomspace(1e-5, 1, 11), g, S_tune, S_test, device, **m)
-    runs["Adam betas (0,0)"] = _tuned("adam0", np.geomspace(1e-5, 1, 11), g, S_tune, S_test, device, **m)
-    runs["sign GD"] = _tuned("sign", np.geomspace(1e-5, 1, 11), g, S_tune, S_test, device, **m)
-    runs["normalised GD"] = _tuned("normalized", np.geomspace(0.1, 1e4, 11), g, S_tune, S_test, device, **m)
+    runs["SGD"] = _tuned("sgd", np.geomspace(0.1, 1e4, 11), g, S_tune, S_test, stored_runs, **m)
+    runs["Adam"] = _tuned("adam", np.geomspace(1e-5, 1, 11), g, S_tune, S_test, stored_runs, **m)
+    runs["Adam betas (0,0)"] = _tuned("adam0", np.geomspace(1e-5, 1, 11), g, S_tune, S_test, stored_runs, **m)
+    runs["sign GD"] = _tuned("sign", np.geomspace(1e-5, 1, 11), g, S_tune, S_test, stored_runs, **m)
+    runs["normalised GD"] = _tuned("normalized", np.geomspace(0.1, 1e4, 11), g, S_tune, S_test, stored_runs, **m)
     runs["Adam + layer norm"] = _tuned(
-        "adam", np.geomspace(1e-5, 1, 11), g, S_tune, S_test, device, layer_norm=True, **m
+        "adam", np.geomspace(1e-5, 1, 11), g, S_tune, S_test, stored_runs, layer_norm=True, **m
     )
     untuned = tuple(k for k, v in runs.items() if v[2])
     fig = band_panel(
@@ -874,7 +894,10 @@ def test_OD6_OD7_optimizer_grid(scale, device, request, record):
 
         pytest.skip("the optimiser grid runs in the full tier (pytest checks/ --scale full)")
     grid = request.config.getoption("--sweep-grid") or scale
-    rows = sweeps.sweep_rows("optimizer_grid", grid, config=request.config, device=device)
+    try:
+        rows = sweeps.sweep_rows("optimizer_grid", grid, config=request.config, device=device)
+    except sweeps.IncompleteRuns as e:
+        pytest.skip(str(e))
     T = max(max(r["T"]) for r in rows)
     te = sweeps.tuned_error(rows, keys=("optimizer", "layer_norm", "d", "batch_size"), T=T)
     cells = sorted({k[2:] for k in te})
@@ -957,8 +980,12 @@ def test_OD6_OD7_authors_grid(scale, device, request, record, report_file):
     import sweeps
 
     grid = request.config.getoption("--sweep-grid") or scale
-    rows = sweeps.sweep_rows("authors_grid", grid, config=request.config, device=device)
-    vrows = sweeps.sweep_rows("authors_grid_variants", grid, config=request.config, device=device)
+    try:
+        rows = sweeps.sweep_rows("authors_grid", grid, config=request.config, device=device)
+    except sweeps.IncompleteRuns as e:
+        pytest.skip(str(e))
+    # the variants are sensitivity rows: under --sweep-stored-only the cells stored are used (counted in the label)
+    vrows = sweeps.sweep_rows("authors_grid_variants", grid, config=request.config, device=device, complete=False)
     T = max(max(r["T"]) for r in rows)
     n_seeds = len({r["seed"] for r in rows})
     keys = ("model", "optimizer", "norm", "d", "batch_size")
@@ -987,16 +1014,19 @@ def test_OD6_OD7_authors_grid(scale, device, request, record, report_file):
     vcells = sorted(set(cells) & complete(vrows, ("init", "optimizer", "norm")))
     have, total = sweeps.stored_fraction("authors_grid", grid, rows)
     vhave, vtotal = sweeps.stored_fraction("authors_grid_variants", grid, vrows)
-    partial = (
-        ""
-        if have == total and vhave == vtotal
-        else (
+    if have < total:
+        partial = (
             f" PARTIAL: {have} of {total} (configuration, seed) pairs of the grid stored ({have / total:.0%}), "
-            f"variants "
-            f"{vhave} of {vtotal}; decided on the {len(cells)} complete (d, batch) cells, d in "
+            f"variants {vhave} of {vtotal}; decided on the {len(cells)} complete (d, batch) cells, d in "
             f"{sorted({c[0] for c in cells})}"
         )
-    )
+    elif vhave < vtotal:  # the whole grid decides; only the variants' sensitivity rows are partial
+        partial = (
+            f" (whole grid: {have} of {total} pairs; the variants' sensitivity rows: {vhave} of {vtotal} pairs "
+            f"stored, {len(vcells)} complete cells)"
+        )
+    else:
+        partial = ""
 
     def vec(table, *head, on=None):
         on = cells if on is None else on

@@ -1,6 +1,7 @@
 """``sweeps.stored_runs``: a check's per-(configuration, seed) work through the sweep store at the full scale
 (resumable, one row per configuration and seed), inline and storeless at the fast scale; and the capacity
-check (AM3/AM4) and the factual-recall trainings (FR1-FR3) converted to it."""
+check (AM3/AM4), the factual-recall trainings (FR1-FR3), the scaling simulations (SL1-SL8) and OD6/OD7's tuned
+trainings converted to it."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from pathlib import Path
 
 import pytest
 import sweeps
+import torch
 from sweep_toy import toy_configs, toy_task
 from sweeps import Uncached
 from tasks import capacity_curve_task
@@ -262,3 +264,62 @@ def test_scaling_simulations_at_full_scale_go_through_the_store(store_env):
     assert [p["done"] for p in got] == [3, 0, 3, 0] and got[1]["stored"] == 3
     with Store(store_env) as st:
         assert st.count() == 6 and {r["task"] for r in st.table()} == {"scaling_sim"}
+
+
+OD_TINY = dict(seeds=3, T=256, d=24)
+
+
+def test_dynamics_task_does_not_depend_on_the_other_seeds():
+    from tasks import DYNAMICS_TRAIN_KEYS, dynamics_train_task
+
+    cfg = dict(N=12, M=3, d=24, T=128, lrs=[0.01, 0.1], alpha=2.0, batch=16, optimizer="adam", betas=[0.9, 0.999])
+    cfg.update(layer_norm=False, norm="l2", init="gaussian", ties="first", checkpoints=2)
+    assert set(cfg) == set(DYNAMICS_TRAIN_KEYS)
+    batched = dynamics_train_task(cfg, (4, 5, 6))
+    assert batched == [dynamics_train_task(cfg, (s,))[0] for s in (4, 5, 6)]  # float equality
+    assert all(r["checkpoints"][-1] == 128 and len(r["error"]) == 2 for r in batched)
+    with pytest.raises(ValueError, match="exactly the keys"):
+        dynamics_train_task({k: v for k, v in cfg.items() if k != "ties"}, (4,))
+
+
+@pytest.mark.parametrize("model", ["authors", "suite"])
+def test_od6_tuned_trainings_at_full_scale_go_through_the_store(store_env, model):
+    """OD6/OD7's tuned trainings (``_tuned``): one row per (configuration, seed) at the full scale (the tuning row
+    of a seed holds every rate), read back by a second run, equal to the inline (fast) path and to the two direct
+    ``train`` calls the check made before the store."""
+    import numpy as np
+
+    from impl.dynamics import train
+
+    td = _check_module("dynamics")
+    runs, got, _ = _full_runs()
+    lrs = np.geomspace(1e-3, 1, 4)
+    S_tune, S_test = _seeds(2, offset=100), _seeds(3)
+    tuned = functools.partial(td._tuned, "adam", lrs, OD_TINY, S_tune, S_test, layer_norm=True, model=model)
+    first = tuned(runs)
+    assert [g["total"] for g in got] == [2, 3] and all(g["done"] == g["total"] for g in got)
+    second = tuned(runs)
+    assert [g["stored"] for g in got[2:]] == [2, 3] and all(g["done"] == 0 for g in got[2:])
+    inline = tuned(functools.partial(sweeps.stored_runs, scale="fast", use_store=False, device="cpu"))
+    kw = dict(alpha=td.ALPHA, batch=16, optimizer="adam", layer_norm=True, checkpoints=1)
+    if model == "authors":
+        kw.update(layer_norm=False, norm="l2", init="gaussian", ties="first")
+    tune = train(td.N, td.M, 24, 256, lrs, S_tune, **kw).error[:, :, -1].numpy().mean(0)
+    k = int(np.argmin(tune))
+    direct = train(td.N, td.M, 24, 256, [float(lrs[k])], S_test, **{**kw, "checkpoints": 10})
+    for lr, res, end in (first, second, inline):
+        assert lr == float(lrs[k]) and end == (k in (0, 3))
+        assert res.error.dtype == direct.error.dtype and torch.equal(res.error, direct.error)
+        assert np.array_equal(res.checkpoints, direct.checkpoints)
+
+
+def test_sweep_rows_refuses_a_partial_grid_when_nothing_runs(store_env):
+    """``sweep_rows`` with nothing to run (``--sweep-stored-only``): a grid the store lacks in part raises
+    IncompleteRuns with the counts (the optimiser-grid checks then skip), unless ``complete=False``."""
+    from grids import get_sweep
+
+    sw = get_sweep("authors_grid")
+    n = len(sw.configs("fast")) * len(sw.seeds("fast"))
+    with pytest.raises(sweeps.IncompleteRuns, match=rf"0 of {n} \(configuration, seed\) runs stored") as e:
+        sweeps.sweep_rows("authors_grid", "fast", run_missing=False)
+    assert e.value.progress["left"] == n and e.value.progress["stored"] == 0
