@@ -239,6 +239,11 @@ PAPERS = {
 SCALE_NOTES: dict[str, str] = {
     "AM3": "full tier: 947 of its 967 (d, seed) rows computed on this machine, the 20 at d = 1024 (about 11 CPU-hours "
     "here) on one H200 with the same code (rows of both devices agree to 1e-4: performance.md section 7)",
+    "OD4": "a real change at the full size, where the final error no longer resolves the rates: at d = 1000 = 10 N "
+    "and T = 102,400 samples both lr 1 and lr 10 have memorised nearly every token (mean difference -0.0000, "
+    "p = 0.08, 2 of 30 seeds better; lr 1 vs 0.1 still reproduced, p = 5e-16); at the fast size (d = 200, "
+    "T = 8,192) lr 10 beats lr 1 (p = 7e-6, 10 of 10 seeds). The claim (faster saturation) would need the "
+    "error along training, not only at T",
     "OD6": "different sub-checks decide: the fast tier also has fixed-rate records on the authors' model "
     "(normalised GD and Adam (0,0) vs SGD at one rate), which are refuted; the full tier runs only the authors' "
     "tuned grid, where Adam (0,0) beats SGD (on the fast sub-grid too: reproduced, p = 0.044)",
