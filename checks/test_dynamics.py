@@ -890,8 +890,6 @@ def test_OD6_OD7_optimizer_grid(scale, device, request, record):
     import sweeps
 
     if scale != "full":
-        import pytest
-
         pytest.skip("the optimiser grid runs in the full tier (pytest checks/ --scale full)")
     grid = request.config.getoption("--sweep-grid") or scale
     try:
