@@ -20,10 +20,12 @@ __all__ = [
     "BIRTH_RUN_KEYS",
     "DYNAMICS_TRAIN_KEYS",
     "FACTUAL_TRAIN_KEYS",
+    "ICL_TRAIN_KEYS",
     "birth_run_task",
     "capacity_curve_task",
     "dynamics_train_task",
     "factual_train_task",
+    "icl_train_task",
     "scaling_sim_task",
 ]
 
@@ -178,6 +180,103 @@ def birth_run_task(config: Mapping, seeds: Sequence[int], *, device: str = "cpu"
             }
         )
     return out
+
+
+ICL_TRAIN_KEYS = (
+    "N",
+    "T",
+    "K",
+    "alpha",
+    "source",
+    "d",
+    "ff",
+    "ov_init",
+    "trainable",
+    "loss_on",
+    "stages",
+    "stage_level",
+    "steps",
+    "batch",
+    "lr",
+    "eval_every",
+    "eval_at",
+    "eval_batch",
+    "keep_probes",
+)
+
+
+@task_id("icl_train")
+def icl_train_task(config: Mapping, seeds: Sequence[int], *, device: str = "cpu") -> list[dict]:
+    """One training run of the suite's 2-layer model (``impl.transformer``) per seed: its evaluations along
+    training and, if asked, its probes after every step (TF4's joint and layer-by-layer runs, TF6's run).
+
+    Per seed: ``init_model(N, T, d, layers=2, ff, ov_init)`` and ``train`` on ``BigramTask(N, T, K, alpha,
+    source)`` with the given trained matrices, loss positions, stages (None: joint training; else a list of
+    groups of names, trained one group at a time, a seed moving on when its probes reach ``stage_level``), steps,
+    batch, rate and evaluation grid (``eval_at``, a list of steps, else every ``eval_every`` steps). The batch of
+    step t and the evaluation sequences come from each seed's own generators and the loss is a sum over seeds, so a
+    seed's results do not depend on the other seeds of the call up to float round-off of the batched products (the
+    store's rows are one seed each; the fast tier calls all seeds at once, as before the store).
+
+    Parameters
+    ----------
+    config : mapping
+        The keys of ``ICL_TRAIN_KEYS``: the task (``N``, ``T``, ``K``, ``alpha``, ``source``), the model (``d``,
+        ``ff``, ``ov_init``), the training (``trainable``, ``loss_on``, ``stages``, ``stage_level``, ``steps``,
+        ``batch``, ``lr``), the evaluations (``eval_every``, ``eval_at``, ``eval_batch``) and ``keep_probes``
+        (bool: whether the row keeps the probe curves, one value per step).
+    seeds : sequence of int
+        The seeds of this call.
+    device : str
+        Where the model trains ('cpu', 'cuda', 'auto'); not part of the row's identity.
+
+    Returns
+    -------
+    list of dict
+        Per seed: ``steps`` (the evaluated steps), ``metrics`` ('icl', 'icl_inner', 'global', 'first',
+        'loss_icl': one value per evaluated step) and ``probes`` ('WOV2', 'WKQ2', 'WKQ1': one value per step
+        0..steps; empty unless ``keep_probes``). Non-finite values are None.
+    """
+    from impl.transformer import BigramTask, init_model, train
+
+    _check_keys(config, ICL_TRAIN_KEYS)
+    if not isinstance(config["keep_probes"], bool):
+        raise ValueError(f"config['keep_probes'] must be a bool, got {config['keep_probes']!r}")
+    seeds = tuple(int(s) for s in seeds)
+    task = BigramTask(N=config["N"], T=config["T"], K=config["K"], alpha=config["alpha"], source=config["source"])
+    model = init_model(
+        config["N"],
+        config["T"],
+        config["d"],
+        seeds,
+        layers=2,
+        ff=config["ff"],
+        ov_init=config["ov_init"],
+        device=device,
+    )
+    stages = config["stages"]
+    log = train(
+        model,
+        task,
+        steps=config["steps"],
+        batch=config["batch"],
+        lr=config["lr"],
+        trainable=tuple(config["trainable"]),
+        loss_on=config["loss_on"],
+        stages=None if stages is None else [tuple(g) for g in stages],
+        stage_level=config["stage_level"],
+        eval_every=config["eval_every"],
+        eval_at=None if config["eval_at"] is None else list(config["eval_at"]),
+        eval_batch=config["eval_batch"],
+    )
+    return [
+        {
+            "steps": [int(s) for s in log.steps],
+            "metrics": {k: _finite(v[j]) for k, v in log.metrics.items()},
+            "probes": {k: _finite(v[j]) for k, v in log.probes.items()} if config["keep_probes"] else {},
+        }
+        for j in range(len(seeds))
+    ]
 
 
 FACTUAL_TRAIN_KEYS = ("S", "R", "D", "n_noise", "T", "dims", "heads", "widths", "d_head", "steps", "lr", "noise_seed")

@@ -39,7 +39,6 @@ from impl.transformer import (
     init_model,
     population_gradient,
     position_masks,
-    train,
 )
 
 TASK = {
@@ -63,32 +62,73 @@ def _margin_keys(margin: float | None, why: str) -> dict:
     return {"margin_se": margin} if margin is not None else {"margin_se": None, "margin_note": why}
 
 
-def _icl_runs(shared, seeds, scale, device):
+def _icl_runs(shared, seeds, scale, device, stored_runs):
     """TF4's runs of the suite's model, once per module (``shared``), on the seeds of the fixed tag 'tf-icl-runs'
     (new ones under --fresh-seeds)."""
-    return shared(_train_icl, scale, seeds(TRAIN[scale]["seeds"], tag="tf-icl-runs"), device)
+    return shared(_train_icl, scale, seeds(TRAIN[scale]["seeds"], tag="tf-icl-runs"), device, Uncached(stored_runs))
 
 
-def _train_icl(scale, sd, device):
+class _TrainRows:
+    """The parts of ``impl.transformer.TrainLog`` that the checks read, rebuilt from ``tasks.icl_train_task``'s
+    rows (seeds stacked; a stored None, a non-finite value, is NaN again)."""
+
+    def __init__(self, rows):
+        self.steps = np.array(rows[0]["steps"])
+        self.metrics = {k: np.array([r["metrics"][k] for r in rows], dtype=float) for k in rows[0]["metrics"]}
+        self.probes = {k: np.array([r["probes"][k] for r in rows], dtype=float) for k in rows[0]["probes"]}
+        n = len(next(iter(self.probes.values()))[0]) if self.probes else 0
+        self.probe_steps = np.arange(n)
+
+
+def _icl_config(g: dict, **kw) -> dict:
+    """A configuration of ``tasks.icl_train_task`` on the task ``g`` (TASK[scale]), the rest from ``kw``."""
+    from tasks import ICL_TRAIN_KEYS
+
+    base = dict(
+        N=g["N"],
+        T=g["T"],
+        K=g["K"],
+        alpha=g["alpha"],
+        source=g["source"],
+        d=g["d"],
+        ff=False,
+        ov_init="zero",
+        stages=None,
+        stage_level=0.99,
+        eval_every=10,
+        eval_at=None,
+        keep_probes=False,
+    )
+    cfg = {**base, **kw}
+    return {k: cfg[k] for k in ICL_TRAIN_KEYS}
+
+
+def _train_icl(scale, sd, device, runs):
     """The suite's model (TF4): runs with the loss on the in-context output tokens (000 'Empirically probing the
     dynamics'): 2 layers trained jointly (W_KQ^1, W_KQ^2, W_OV^2; W_OV^1 frozen random) and layer by layer
-    (W_OV^2, then W_KQ^2, then W_KQ^1, each until its probe reaches 0.9)."""
+    (W_OV^2, then W_KQ^2, then W_KQ^1, each until its probe reaches 0.9).
+
+    The runs go through ``stored_runs`` (``tasks.icl_train_task``, one row per (schedule, seed)): at the full tier
+    each row is one seed's run in the sweep store (about 0.15 s a step for one seed on one core of the CI
+    machine, 4,000 steps and 81 evaluations: roughly 15 minutes a row, 60 rows), so the runs resume after a stop
+    and spread over sessions and workers; at the fast tier both schedules run inline, all seeds batched, as
+    before the store."""
     g, tr = TASK[scale], TRAIN[scale]
-    task = _task(scale)
     kw = dict(
+        trainable=["WKQ1", "WKQ2", "WOV2"],
+        loss_on="icl",
         steps=tr["steps"],
         batch=tr["batch"],
         lr=tr["lr"],
-        loss_on="icl",
         eval_every=tr["eval_every"],
         eval_batch=tr["eval_batch"],
+        keep_probes=True,
     )
-    m2 = init_model(g["N"], g["T"], g["d"], sd, layers=2, ov_init="zero", device=device)
-    joint = train(m2, task, trainable=("WKQ1", "WKQ2", "WOV2"), **kw)
-    staged = train(
-        m2, task, trainable=("WKQ1", "WKQ2", "WOV2"), stages=[("WOV2",), ("WKQ2",), ("WKQ1",)], stage_level=0.9, **kw
-    )
-    return dict(task=task, seeds=sd, joint=joint, staged=staged)
+    from tasks import icl_train_task
+
+    configs = [_icl_config(g, **kw), _icl_config(g, stages=[["WOV2"], ["WKQ2"], ["WKQ1"]], stage_level=0.9, **kw)]
+    joint, staged = runs.fn(icl_train_task, configs, sd, task="icl_train", version="1", desc="TF4 runs")
+    return dict(task=_task(scale), seeds=sd, joint=_TrainRows(joint), staged=_TrainRows(staged))
 
 
 # ---------------------------------------------------------------- TF1
@@ -622,7 +662,7 @@ def test_TF4_probe_order_and_joint_learning(scale, seeds, shared, device, record
     records' verdicts are powered for the target of 95% stability; the full tier runs 30 seeds too. The rule and
     the 30 seeds were fixed after the pilot and before any of the seed bases 0-5 was run with them.
     """
-    r = _icl_runs(shared, seeds, scale, device)
+    r = _icl_runs(shared, seeds, scale, device, stored_runs)
     tr = TRAIN[scale]
     j, s = r["joint"], r["staged"]
     lev = 0.5
@@ -862,7 +902,7 @@ TF6_GRID = {
 }
 
 
-def test_TF6_global_bigrams_before_induction(scale, seeds, device, record, finding):
+def test_TF6_global_bigrams_before_induction(scale, seeds, device, record, finding, stored_runs):
     """TF6 (000, 'Global vs in-context associations'): global bigrams are learned much faster than the induction
     head (feed-forward after O(1) samples, attention after O(N) samples).
 
@@ -880,25 +920,30 @@ def test_TF6_global_bigrams_before_induction(scale, seeds, device, record, findi
     0.27-0.50 (pooled 0.38), mean log ratio ln 10.8; the lower bound then reaches 5 with probability (noncentral
     t) 0.77 at n = 4, 0.97 at n = 6, 0.998 at n = 8 (0.96 at n = 8 if s = 0.5, about the upper 95% bound of the
     pooled s). The training is batched over seeds but costs linearly in them (~15 s a seed on the CI machine).
+    The run goes through ``stored_runs`` (``tasks.icl_train_task``, one row per seed): inline at the fast tier, all
+    seeds batched as before the store; a row of the sweep store per seed at the full tier (8,000 steps, about
+    0.15 s a step on one core of the CI machine: roughly 20 minutes a seed), so it resumes after a stop.
     History: fast seeds 4 -> 8 (inconclusive at seed bases 2, 4: [3.9, 19.1], [4.3, 20.7]); base 0
     11.6 [6.4, 21.0] -> 12.4 [9.7, 15.9].
     """
+    from tasks import icl_train_task
+
     g, G = TASK[scale], TF6_GRID[scale]
-    task = _task(scale)
     sd = seeds(G["seeds"])
-    m = init_model(g["N"], g["T"], g["d"], sd, layers=2, ff=True, ov_init="zero", device=device)
     eval_at = np.unique(np.round(np.geomspace(1, G["steps"], 28)).astype(int))
-    log = train(
-        m,
-        task,
+    cfg = _icl_config(
+        g,
+        ff=True,
+        trainable=["WKQ1", "WKQ2", "WOV2", "WF"],
+        loss_on="all",
         steps=G["steps"],
         batch=G["batch"],
         lr=G["lr"],
-        trainable=("WKQ1", "WKQ2", "WOV2", "WF"),
-        loss_on="all",
         eval_at=eval_at.tolist(),
         eval_batch=G["eval_batch"],
     )
+    (rows,) = stored_runs(icl_train_task, [cfg], sd, task="icl_train", version="1", desc="TF6 runs")
+    log = _TrainRows(rows)
     steps = log.steps
     t = {}
     fin = {}

@@ -4,21 +4,18 @@ layers and seed), and the TF2 check's runs through ``stored_runs`` (inline at th
 from __future__ import annotations
 
 import functools
-import importlib.util
 import json
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
 import sweeps
+from check_helpers import check_module, close_results
 from sweeps import Uncached
 from tasks import BIRTH_RUN_KEYS, birth_run_task
 
 from amemory.sweep import Store, canonical_json
 from impl.birth import BirthTask, birth_evaluate, init_birth, train_birth
 
-ROOT = Path(__file__).resolve().parent.parent
 TINY = dict(
     source="shakespeare",
     layers=2,
@@ -34,21 +31,6 @@ TINY = dict(
     max_bytes=2**20,
     attention=5,
 )
-
-
-def _close(a, b):
-    """Two task results equal up to float32 round-off of batched products (None where either is non-finite)."""
-    if isinstance(a, dict):
-        assert a.keys() == b.keys()
-        for k in a:
-            _close(a[k], b[k])
-    elif isinstance(a, list):
-        x = np.array(a, dtype=float)
-        y = np.array(b, dtype=float)
-        assert x.shape == y.shape
-        np.testing.assert_allclose(x, y, rtol=1e-4, atol=1e-6)
-    else:
-        assert a == b
 
 
 def test_rows_are_plain_json_with_the_documented_fields():
@@ -86,7 +68,7 @@ def test_matches_the_simulator_called_directly():
 def test_a_seed_does_not_depend_on_the_other_seeds():
     batched = birth_run_task(TINY, (11, 12, 13))
     for j, s in enumerate((11, 12, 13)):
-        _close(batched[j], birth_run_task(TINY, (s,))[0])
+        close_results(batched[j], birth_run_task(TINY, (s,))[0])
 
 
 @pytest.mark.parametrize(
@@ -108,26 +90,12 @@ def test_bad_configs_name_the_parameter(change, match):
     assert set(BIRTH_RUN_KEYS) == set(TINY)
 
 
-def _load(name, path):
-    spec = importlib.util.spec_from_file_location(name, path)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
-
-
-def _check_module(monkeypatch):
-    """checks/test_transformer.py under a name of its own (tests/ has a test_transformer.py too), its
-    ``from conftest import ...`` pointed at checks/conftest.py for the time of the test."""
-    monkeypatch.setitem(sys.modules, "conftest", _load("checks_conftest", ROOT / "checks" / "conftest.py"))
-    return _load("checks_test_transformer", ROOT / "checks" / "test_transformer.py")
-
-
 def test_tf2_runs_at_full_scale_go_through_the_store(tmp_path, monkeypatch):
     path = tmp_path / "runs.sqlite"
     monkeypatch.delenv("AMEMORY_STORED_RUNS", raising=False)
     monkeypatch.setenv("AMEMORY_SWEEP_STORE", str(path))
     monkeypatch.setenv("AMEMORY_DASK_SCHEDULER", "inline")
-    tm = _check_module(monkeypatch)
+    tm = check_module(monkeypatch, "transformer", "checks_test_transformer")
     tiny = dict(T=8, d=8, K=2, seeds=2, steps=2, batch=4, lr=0.1, eval_every=1, eval_batch=4, final_batch=6)
     monkeypatch.setitem(tm.BIRTH, "full", tiny)
     monkeypatch.setitem(tm.BIRTH, "fast", tiny)
