@@ -121,14 +121,7 @@ def sweep_rows(
     if run_missing:
         sw.run(scale, path, scheduler=scheduler(config), progress=progress, device=device, n_workers=n_workers(config))
     elif complete:
-        from amemory.sweep import load_results
-
-        cfgs, seeds = sw.configs(scale), sw.seeds(scale)
-        total = len(cfgs) * len(seeds)
-        stored = 0
-        if Path(path).exists():
-            res = load_results(path, sw.task, cfgs, seeds, version=sw.version, aliases=sw.aliases)
-            stored = sum(r is not None for rs in res for r in rs)
+        stored, total = _stored_count(sw, scale, path)
         if stored < total:
             raise IncompleteRuns(
                 f"sweep {name} ({scale}): {stored} of {total} (configuration, seed) runs stored in {path} and "
@@ -383,25 +376,26 @@ def stored_runs(
     return out
 
 
-def stored_fraction(name: str, scale: str, rows: Sequence[Mapping]) -> tuple[int, int]:
-    """(configuration-seed pairs present in ``rows``, pairs of the whole grid) of the named sweep at ``scale``."""
+def _stored_count(sw, scale: str, path) -> tuple[int, int]:
+    """(configuration-seed runs of the sweep ``sw`` at ``scale`` that the store at ``path`` holds, runs of the whole
+    grid), read from the store by the grid's own hashes (``amemory.sweep.load_results``)."""
+    from amemory.sweep import load_results
+
+    cfgs, seeds = sw.configs(scale), sw.seeds(scale)
+    total = len(cfgs) * len(seeds)
+    if not Path(path).exists():
+        return 0, total
+    res = load_results(path, sw.task, cfgs, seeds, version=sw.version, aliases=sw.aliases)
+    return sum(r is not None for rs in res for r in rs), total
+
+
+def stored_fraction(name: str, scale: str, config=None) -> tuple[int, int]:
+    """(configuration-seed runs stored, runs of the whole grid) of the named sweep at ``scale`` in the run's store
+    (``--sweep-store``, ``AMEMORY_SWEEP_STORE``, else the default): counted by configuration hash and seed, so a
+    grid whose rows hold several rates or sample counts per run is counted by its runs, not by its rows."""
     from grids import get_sweep
 
-    sw = get_sweep(name)
-    have = {
-        (
-            tuple(
-                sorted(
-                    (k, str(v))
-                    for k, v in r.items()
-                    if k in sw.configs(scale)[0] and k not in ("lr_base", "error", "T")
-                )
-            ),
-            r["seed"],
-        )
-        for r in rows
-    }
-    return len(have), len(sw.configs(scale)) * len(sw.seeds(scale))
+    return _stored_count(get_sweep(name), scale, store_path(config))
 
 
 # ----------------------------------------------------------------------------------------------------

@@ -1010,8 +1010,8 @@ def test_OD6_OD7_authors_grid(scale, device, request, record, report_file):
 
     cells = sorted(complete(rows, ("model", "optimizer", "norm")))
     vcells = sorted(set(cells) & complete(vrows, ("init", "optimizer", "norm")))
-    have, total = sweeps.stored_fraction("authors_grid", grid, rows)
-    vhave, vtotal = sweeps.stored_fraction("authors_grid_variants", grid, vrows)
+    have, total = sweeps.stored_fraction("authors_grid", grid, request.config)
+    vhave, vtotal = sweeps.stored_fraction("authors_grid_variants", grid, request.config)
     if have < total:
         partial = (
             f" PARTIAL: {have} of {total} (configuration, seed) pairs of the grid stored ({have / total:.0%}), "

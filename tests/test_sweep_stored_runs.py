@@ -323,3 +323,21 @@ def test_sweep_rows_refuses_a_partial_grid_when_nothing_runs(store_env):
     with pytest.raises(sweeps.IncompleteRuns, match=rf"0 of {n} \(configuration, seed\) runs stored") as e:
         sweeps.sweep_rows("authors_grid", "fast", run_missing=False)
     assert e.value.progress["left"] == n and e.value.progress["stored"] == 0
+
+
+def test_stored_fraction_counts_runs_not_rows(store_env):
+    """``stored_fraction`` counts a grid's (configuration, seed) runs in the store by their hashes: the optimiser
+    grid stores one row per run but each holds several rates and sample counts, which a count over loaded rows
+    took for runs (10,920 of 1,960 before the fix)."""
+    from grids import get_sweep
+
+    from amemory.sweep import run_sweep
+
+    sw = get_sweep("optimizer_grid")
+    cfgs, seeds = sw.configs("fast"), sw.seeds("fast")
+    total = len(cfgs) * len(seeds)
+    assert sweeps.stored_fraction("optimizer_grid", "fast") == (0, total)  # no store yet
+    first = min(cfgs, key=lambda c: (c["d"], c["batch_size"]))
+    run_sweep(sw.function(), [first], seeds, store_env, "inline", False, version=sw.version, task=sw.task)
+    assert sweeps.stored_fraction("optimizer_grid", "fast") == (len(seeds), total)
+    assert sweeps.stored_fraction("authors_grid", "fast")[0] == 0  # another grid's runs are not counted
