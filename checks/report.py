@@ -442,7 +442,8 @@ def scale_table(fast: dict, full: dict) -> list[str]:
         vf = fast[cid]["verdict"]
         vF = full.get(cid, {}).get("verdict", NOT_CHECKED)
         if vF == NOT_CHECKED:
-            changed, why = "-", "the full tier has not run this claim yet"
+            why = "the full tier has not run this claim yet (its stored rows and cost: performance.md section 6)"
+            changed, why = "-", why + (f"; {SCALE_NOTES[cid]}" if cid in SCALE_NOTES else "")
         elif vF == vf:
             changed, why = "no", SCALE_NOTES.get(cid, "")
         else:

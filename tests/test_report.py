@@ -140,7 +140,9 @@ def test_fast_versus_full_table():
     assert rows["OD6"].startswith("| OD6 | refuted | reproduced | **yes** | different sub-checks decide")
     assert "| SL1 | reproduced | refuted | **yes** | not yet explained |" == rows["SL1"]
     rows = {line.split(" | ")[0].strip("| "): line for line in scale_table(fast, {})[2:]}
-    assert rows["AM1"].endswith("| - | the full tier has not run this claim yet |")
+    assert rows["AM1"].endswith(
+        "| - | the full tier has not run this claim yet (its stored rows and cost: performance.md section 6) |"
+    )
 
 
 def test_a_merged_report_marks_the_claims_carried_over(tmp_path):
