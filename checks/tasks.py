@@ -21,12 +21,14 @@ __all__ = [
     "DYNAMICS_TRAIN_KEYS",
     "FACTUAL_TRAIN_KEYS",
     "ICL_TRAIN_KEYS",
+    "THREE_STEPS_KEYS",
     "birth_run_task",
     "capacity_curve_task",
     "dynamics_train_task",
     "factual_train_task",
     "icl_train_task",
     "scaling_sim_task",
+    "three_steps_task",
 ]
 
 
@@ -277,6 +279,68 @@ def icl_train_task(config: Mapping, seeds: Sequence[int], *, device: str = "cpu"
         }
         for j in range(len(seeds))
     ]
+
+
+THREE_STEPS_KEYS = ("N", "T", "K", "B", "d", "simplified", "order", "lam")
+
+
+@task_id("three_steps")
+def three_steps_task(config: Mapping, seeds: Sequence[int], *, device: str = "cpu") -> list[list[dict]]:
+    """TF5's three normalised population-gradient steps, per seed: the probes after each step.
+
+    From ``init_model(N, T, d, layers=2, ov_init='zero', simplified)`` (W_KQ = W_OV^2 = 0), one step per matrix
+    in ``order``: W <- W - lam sqrt(M) G / ||G||_F, G the gradient of the last-position loss of
+    ``induction_queries(N, T, K, B)`` (``population_gradient``; M = N - K for W_OV^2, K for W_KQ^2, T - 1 for
+    W_KQ^1); after each step ``induction_probes`` with the triggers 0..K-1 and the W_KQ^1 queries 1..T-3. Every seed
+    draws its own sequences and model and the loss is a sum over seeds, so a seed's probes do not depend on the
+    other seeds of the call up to float round-off (the store's rows are one seed each; the fast tier calls all
+    seeds at once, as before the store).
+
+    Parameters
+    ----------
+    config : mapping
+        The keys of ``THREE_STEPS_KEYS``: ``N``, ``T``, ``K``, ``B`` (sequences per seed), ``d``, ``simplified``
+        (bool: the disentangled architecture), ``order`` (the three names 'WOV2', 'WKQ2', 'WKQ1' in the order of
+        the steps) and ``lam`` (the step's scale, > 0).
+    seeds : sequence of int
+        The seeds of this call.
+    device : str
+        Where the steps run ('cpu', 'cuda', 'auto'); not part of the row's identity.
+
+    Returns
+    -------
+    list of list of dict
+        ``out[j][i]``: the probes ('WOV2', 'WKQ2', 'WKQ1' -> float) of seed ``seeds[j]`` after step i.
+    """
+    import numpy as np
+    import torch
+
+    from impl.transformer import induction_probes, induction_queries, init_model, population_gradient
+
+    _check_keys(config, THREE_STEPS_KEYS)
+    order = config["order"]
+    if not isinstance(order, Sequence) or isinstance(order, str) or sorted(order) != ["WKQ1", "WKQ2", "WOV2"]:
+        raise ValueError(f"config['order'] must hold 'WOV2', 'WKQ2' and 'WKQ1' once each, got {order!r}")
+    if not isinstance(config["simplified"], bool):
+        raise ValueError(f"config['simplified'] must be a bool, got {config['simplified']!r}")
+    lam = config["lam"]
+    if isinstance(lam, bool) or not isinstance(lam, (int, float)) or not lam > 0:
+        raise ValueError(f"config['lam'] must be a number > 0, got {lam!r}")
+    N, T, K, B, d = (config[k] for k in ("N", "T", "K", "B", "d"))
+    seeds = tuple(int(s) for s in seeds)
+    z = induction_queries(N, T, K, B, seeds, device=device)
+    mask = torch.zeros(z[..., :-1].shape, dtype=torch.bool, device=z.device)
+    mask[..., T - 2] = True
+    model = init_model(N, T, d, seeds, layers=2, ov_init="zero", simplified=config["simplified"], device=device)
+    M = {"WOV2": N - K, "WKQ2": K, "WKQ1": T - 1}
+    steps = []
+    for name in order:
+        gr = population_gradient(model, z, mask, (name,))[name]
+        nrm = gr.flatten(1).norm(dim=1).clamp_min(1e-30).view(-1, 1, 1)
+        model.W[name] = model.W[name] - lam * np.sqrt(M[name]) * gr / nrm
+        pr = induction_probes(model, torch.arange(K), T, kq1_queries=range(1, T - 2))
+        steps.append({k: v.cpu().numpy() for k, v in pr.items()})
+    return [[{k: float(v[j]) for k, v in st.items()} for st in steps] for j in range(len(seeds))]
 
 
 FACTUAL_TRAIN_KEYS = ("S", "R", "D", "n_noise", "T", "dims", "heads", "widths", "d_head", "steps", "lr", "noise_seed")

@@ -34,10 +34,7 @@ from impl.transformer import (
     BigramTask,
     evaluate,
     first_crossing,
-    induction_probes,
-    induction_queries,
     init_model,
-    population_gradient,
     position_masks,
 )
 
@@ -791,26 +788,26 @@ TF5_GRID = {
 }
 
 
-def _three_steps(G, d, sd, order, simplified, device):
-    """Normalised population gradient steps W <- W - lam sqrt(M) G / ||G||_F (one per matrix, in ``order``)
-    from W_KQ = W_OV^2 = 0, on the last-position loss of impl.transformer.induction_queries; probes after each."""
-    N, T, K = G["N"], G["T"], G["K"]
-    z = induction_queries(N, T, K, G["B"], sd, device=device)
-    mask = torch.zeros(z[..., :-1].shape, dtype=torch.bool, device=z.device)
-    mask[..., T - 2] = True
-    model = init_model(N, T, d, sd, layers=2, ov_init="zero", simplified=simplified, device=device)
-    M = {"WOV2": N - K, "WKQ2": K, "WKQ1": T - 1}
-    out = []
-    for name in order:
-        gr = population_gradient(model, z, mask, (name,))[name]
-        nrm = gr.flatten(1).norm(dim=1).clamp_min(1e-30).view(-1, 1, 1)
-        model.W[name] = model.W[name] - G["lam"] * np.sqrt(M[name]) * gr / nrm
-        pr = induction_probes(model, torch.arange(K), T, kq1_queries=range(1, T - 2))
-        out.append({k: v.cpu().numpy() for k, v in pr.items()})
-    return out
+def _three_steps(G, sd, device, stored_runs):
+    """TF5's normalised population-gradient steps (``tasks.three_steps_task``; one store row per configuration and
+    seed at the full tier, inline with all seeds at the fast): the simplified architecture at each d, the full
+    residual one at ``d_full_arch`` and the reverse order at the largest d. Returns (by d, full residual, reverse),
+    each a list over the steps of probe -> array over seeds."""
+    from tasks import THREE_STEPS_KEYS, three_steps_task
+
+    order, reverse = ["WOV2", "WKQ2", "WKQ1"], ["WKQ1", "WKQ2", "WOV2"]
+    runs = [(d, True, order) for d in G["d"]] + [(G["d_full_arch"], False, order), (G["d"][-1], True, reverse)]
+    configs = [
+        {**{k: G[k] for k in ("N", "T", "K", "B", "lam")}, "d": d, "simplified": simp, "order": o}
+        for d, simp, o in runs
+    ]
+    configs = [{k: c[k] for k in THREE_STEPS_KEYS} for c in configs]
+    out = stored_runs(three_steps_task, configs, sd, task="three_steps", version="1", desc="TF5 gradient steps")
+    steps = [[{k: np.array([seed[i][k] for seed in rows]) for k in rows[0][i]} for i in range(3)] for rows in out]
+    return {d: steps[i] for i, d in enumerate(G["d"])}, steps[-2], steps[-1]
 
 
-def test_TF5_three_gradient_steps(scale, seeds, device, record, finding):
+def test_TF5_three_gradient_steps(scale, seeds, device, record, finding, stored_runs):
     """TF5 (000, 'Gradient steps for the bigram task'): with uniform distributions, N >> T, large width and the
     population loss on the second output token, three gradient steps (W_OV^2, then W_KQ^2, then W_KQ^1)
     recover the three memories, under 'some simplifications to architecture'.
@@ -826,13 +823,14 @@ def test_TF5_three_gradient_steps(scale, seeds, device, record, finding):
     W_KQ^2 vanishes and the one in W_KQ^1 carries no previous-token signal, so the W_KQ^1 and W_KQ^2 probes must
     stay below 0.5. ``margin_se``: (0.5 - mean) / SE of the mean over seeds (no interval: the threshold is on the
     mean), the smaller over the two probes; a probe equal at every seed (W_KQ^2: exactly 0) has no SE and drops out.
+    The steps go through ``stored_runs`` (``tasks.three_steps_task``): inline at the fast tier, a store row per
+    (configuration, seed) at the full tier, whose gradients over B = 16,384 sequences cost about 60 s per 1,024
+    sequences of 8 seeds at d = 512 on one core here (about 2.6 hours for the whole check), so it resumes.
     """
     G = TF5_GRID[scale]
     sd = seeds(G["seeds"])
     order = ("WOV2", "WKQ2", "WKQ1")
-    res = {d: _three_steps(G, d, sd, order, True, device) for d in G["d"]}
-    full_arch = _three_steps(G, G["d_full_arch"], sd, order, False, device)
-    rev = _three_steps(G, G["d"][-1], sd, ("WKQ1", "WKQ2", "WOV2"), True, device)
+    res, full_arch, rev = _three_steps(G, sd, device, stored_runs)
     final = {k: res[G["d"][-1]][i][k] for i, k in enumerate(order)}  # each probe right after its own step
     ok = all(final[k].mean() >= 0.9 for k in order)
     nc_rejected = rev[-1]["WKQ1"].mean() < 0.5 and rev[-1]["WKQ2"].mean() < 0.5

@@ -4,13 +4,11 @@ store at the full)."""
 
 from __future__ import annotations
 
-import functools
 import json
 
 import numpy as np
 import pytest
-import sweeps
-from check_helpers import check_module, close_results
+from check_helpers import check_module, close_results, store_runs
 from sweeps import Uncached
 from tasks import ICL_TRAIN_KEYS, icl_train_task
 
@@ -111,31 +109,22 @@ def test_bad_configs_name_the_parameter(change, match):
 
 
 def test_tf4_runs_at_full_scale_go_through_the_store(tmp_path, monkeypatch):
-    path = tmp_path / "runs.sqlite"
-    monkeypatch.delenv("AMEMORY_STORED_RUNS", raising=False)
-    monkeypatch.setenv("AMEMORY_SWEEP_STORE", str(path))
-    monkeypatch.setenv("AMEMORY_DASK_SCHEDULER", "inline")
+    path, runs, got = store_runs(tmp_path, monkeypatch)
     tm = check_module(monkeypatch, "transformer", "checks_test_transformer_icl")
     task = dict(N=12, T=10, K=2, alpha=1.5, d=8, source="synthetic")
     train_ = dict(seeds=2, steps=3, batch=4, lr=0.5, eval_every=1, eval_batch=4, final_batch=4)
     for scale in ("fast", "full"):
         monkeypatch.setitem(tm.TASK, scale, task)
         monkeypatch.setitem(tm.TRAIN, scale, train_)
-    got = []
-
-    def runs(scale, *a, **kw):
-        out = sweeps.stored_runs(*a, config=None, scale=scale, device="cpu", report=lambda line: None, **kw)
-        got.append(out.progress)
-        return out
 
     sd = (21, 22)
-    first = tm._train_icl("full", sd, "cpu", Uncached(functools.partial(runs, "full")))
+    first = tm._train_icl("full", sd, "cpu", Uncached(runs("full")))
     assert got[0]["total"] == 4 and got[0]["done"] == 4 and got[0]["stored"] == 0  # 2 schedules x 2 seeds
     with Store(path) as st:
         assert st.count() == 4 and {r["task"] for r in st.table()} == {"icl_train"}
-    second = tm._train_icl("full", sd, "cpu", Uncached(functools.partial(runs, "full")))
+    second = tm._train_icl("full", sd, "cpu", Uncached(runs("full")))
     assert got[1]["done"] == 0 and got[1]["stored"] == 4 and got[1]["left"] == 0
-    inline = tm._train_icl("fast", sd, "cpu", Uncached(functools.partial(runs, "fast")))
+    inline = tm._train_icl("fast", sd, "cpu", Uncached(runs("fast")))
     assert got[2]["store"] is None
     for key in ("joint", "staged"):
         a, b, c = first[key], second[key], inline[key]
