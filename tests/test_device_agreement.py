@@ -18,8 +18,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from benchmarks import device_agreement as da
 
 
-def _row(h, seed, d, result, seconds=1.0):
-    return {"hash": h, "seed": seed, "config": {"d": d}, "result": result, "seconds": seconds}
+def _row(h, seed, d, result, seconds=1.0, finished=None):
+    return {"hash": h, "seed": seed, "config": {"d": d}, "result": result, "seconds": seconds, "finished": finished}
 
 
 def test_compare_rows_counts_identical_rounding_and_flips():
@@ -60,3 +60,34 @@ def test_compare_claims_names_the_numbers_that_differ():
     assert set(out) == {"X1", "X2"}
     assert out["X1"][2] == [("5.2e-15", "5.1e-15")]
     assert out["X2"][2] == []
+
+
+def test_rows_copied_from_one_dump_into_the_other_are_not_compared():
+    """A row of the other device's dump taken over (same finish time and seconds: one computation) is counted
+    apart, not as agreement."""
+    cpu = {("a", 0): _row("a", 0, 32, [1.0], 3.0, "t1"), ("b", 0): _row("b", 0, 32, [0.5], 2.0, "t2")}
+    gpu = {("a", 0): _row("a", 0, 32, [1.0], 3.0, "t1"), ("b", 0): _row("b", 0, 32, [0.5], 1.0, "t3")}
+    out = da.compare_rows(cpu, gpu)
+    assert (out["common"], out["copied"], out["identical"]) == (1, 1, 1)
+    with pytest.raises(ValueError, match="no row in common"):  # nothing left once the copies are out
+        da.compare_rows({("a", 0): cpu[("a", 0)]}, {("a", 0): gpu[("a", 0)]})
+
+
+def test_claims_decided_on_the_same_rows_are_not_compared():
+    rec = {"records": [{"measurement": "0.447"}], "verdict": "refuted"}
+    cid = next(iter(da.SAME_ROWS))
+    out = da.compare_claims({"claims": {cid: rec, "X1": rec}}, {"claims": {cid: rec, "X1": rec}})
+    assert [c for c, *_ in out] == ["X1"]
+    assert f"Not compared: {cid}" in da.render(
+        {
+            "common": 1,
+            "copied": 0,
+            "identical": 1,
+            "values": 1,
+            "values_differ": 0,
+            "flips": 0,
+            "max_abs": 0.0,
+            "by_d": {},
+        },
+        out,
+    )
