@@ -919,8 +919,8 @@ def test_TF6_global_bigrams_before_induction(scale, seeds, device, record, findi
     t) 0.77 at n = 4, 0.97 at n = 6, 0.998 at n = 8 (0.96 at n = 8 if s = 0.5, about the upper 95% bound of the
     pooled s). The training is batched over seeds but costs linearly in them (~15 s a seed on the CI machine).
     The run goes through ``stored_runs`` (``tasks.icl_train_task``, one row per seed): inline at the fast tier, all
-    seeds batched as before the store; a row of the sweep store per seed at the full tier (8,000 steps, about
-    0.15 s a step on one core of the CI machine: roughly 20 minutes a seed), so it resumes after a stop.
+    seeds batched as before the store; a row of the sweep store per seed at the full tier (8,000 steps: the first
+    row took 1,986 s on one core of the CI machine, sharing it), so it resumes after a stop.
     History: fast seeds 4 -> 8 (inconclusive at seed bases 2, 4: [3.9, 19.1], [4.3, 20.7]); base 0
     11.6 [6.4, 21.0] -> 12.4 [9.7, 15.9].
     """
