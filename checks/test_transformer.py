@@ -65,18 +65,6 @@ def _icl_runs(shared, seeds, scale, device, stored_runs):
     return shared(_train_icl, scale, seeds(TRAIN[scale]["seeds"], tag="tf-icl-runs"), device, Uncached(stored_runs))
 
 
-class _TrainRows:
-    """The parts of ``impl.transformer.TrainLog`` that the checks read, rebuilt from ``tasks.icl_train_task``'s
-    rows (seeds stacked; a stored None, a non-finite value, is NaN again)."""
-
-    def __init__(self, rows):
-        self.steps = np.array(rows[0]["steps"])
-        self.metrics = {k: np.array([r["metrics"][k] for r in rows], dtype=float) for k in rows[0]["metrics"]}
-        self.probes = {k: np.array([r["probes"][k] for r in rows], dtype=float) for k in rows[0]["probes"]}
-        n = len(next(iter(self.probes.values()))[0]) if self.probes else 0
-        self.probe_steps = np.arange(n)
-
-
 def _icl_config(g: dict, **kw) -> dict:
     """A configuration of ``tasks.icl_train_task`` on the task ``g`` (TASK[scale]), the rest from ``kw``."""
     from tasks import ICL_TRAIN_KEYS
@@ -266,6 +254,16 @@ class _BirthLog:
         self.steps = np.array(rows[0]["steps"])
         self.metrics = {k: np.array([r["metrics"][k] for r in rows], dtype=float) for k in rows[0]["metrics"]}
         self.probes = {k: np.array([r["probes"][k] for r in rows], dtype=float) for k in rows[0]["probes"]}
+
+
+class _TrainRows(_BirthLog):
+    """The parts of ``impl.transformer.TrainLog`` that the checks read, rebuilt from ``tasks.icl_train_task``'s
+    rows (seeds stacked; a stored None, a non-finite value, is NaN again): ``_BirthLog``'s fields and the steps of
+    the probes, which are recorded after every step (0..steps; empty when the rows keep none)."""
+
+    def __init__(self, rows):
+        super().__init__(rows)
+        self.probe_steps = np.arange(len(next(iter(self.probes.values()))[0]) if self.probes else 0)
 
 
 def _train_birth(scale, sd, device, memory_budget, runs):
