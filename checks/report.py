@@ -590,7 +590,10 @@ def render_markdown(result: dict, prefix: str = "../", other_tier: dict | None =
             "## Timings (seconds, this machine)",
             "",
             "Peak memory: the test process's peak resident memory after the claim's checks ran (it only grows "
-            "within a run, so it bounds the claim's own peak from above; a family run alone gives its peak).",
+            "within a run, so it bounds the claim's own peak from above; a family run alone gives its peak). "
+            "Seconds: the run that wrote the claim's verdict; for a store-backed claim that counts only the rows "
+            "computed in that run (rows stored by earlier runs are read, not recomputed; their costs are in "
+            "performance.md).",
             "",
             "| id | s | peak memory (MiB) |",
             "|---|---|---|",
