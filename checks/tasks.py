@@ -354,8 +354,10 @@ def factual_train_task(
 
     One call of ``impl.factual.train_transformers`` on ``FactTask(S, R, D, n_noise, T)`` and
     ``Sizes(dims, heads, widths, d_head)`` for the given seeds, ``steps`` and ``lr``, with the prompts' noise
-    drawn from ``noise_seed`` (the first seed of the configuration's whole seed list, fixed in the configuration):
-    every model trains exactly as if it were trained alone, so a seed's accuracies do not depend on the other
+    drawn from ``noise_seed`` (the first seed of the configuration's whole seed list, fixed in the configuration),
+    each distinct size an unpadded batch over the seeds (its default ``pad='size'``; the check's store rows of
+    version 2; version 1 rows were trained with ``pad='grid'``): every model trains exactly as if it were trained
+    alone, so a seed's accuracies do not depend on the other
     seeds of the call (and the check's fast tier, one call with all seeds, gives the values it gave before the
     store).
 

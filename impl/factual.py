@@ -16,9 +16,11 @@ u_a, H softmax heads of dimension d_h attending from the last position,
     h = e_{x_T} + sum_h W_O^h W_V^h sum_i softmax_i(<W_Q^h e_{x_T}, W_K^h e_{x_i}> / sqrt(d_h)) e_{x_i},
     h <- h + W_2 relu(W_1 h)   (MLP of width m, absent when m = 0),
     logits_a = u_a^T h.
-Sizes are batched by masks: a batch holds ``H_max`` heads and ``m_max`` hidden units, and model k
-uses only the first ``H_k`` heads and ``m_k`` units (a masked unit has exactly zero effect and zero
-gradient), so a grid of sizes trains as one set of batched matrix products.
+:func:`train_transformers` batches over seeds and, by default, trains each distinct size of a grid unpadded
+(``pad='size'``). With ``pad='grid'`` sizes are batched by masks: a batch holds ``H_max`` heads and ``m_max``
+hidden units, and model k uses only the first ``H_k`` heads and ``m_k`` units (a masked unit has exactly zero
+effect and zero gradient), so a grid of sizes trains as one set of batched matrix products, at K times the
+largest model's work.
 
 :func:`linear_onehot_logits` (FR4): one-hot embeddings and linear attention with a key-query weight
 per token, logits_a = sum_i w_KQ(x_i) W_OV(a, x_i).
@@ -37,6 +39,7 @@ from amemory.validate import (
     check_alloc,
     check_array,
     check_bool,
+    check_choice,
     check_float,
     check_int,
     check_seeds,
@@ -534,8 +537,9 @@ def _train_memory(task: FactTask, sizes: Sizes, num_seeds: int, *, dtype=None) -
     """Estimated memory of :func:`train_transformers`: bytes held for all models, and working bytes per model.
 
     Every model is padded to the grid's (H_max, d_max, m_max) (:func:`init_params`), so all num_seeds * K models
-    need the same working memory. With n = S R prompts of T tokens, Hd = H_max d_head, P = 4 Hd d_max +
-    2 m_max d_max padded weights per model and b bytes per element of ``dtype``:
+    need the same working memory (``train_transformers(pad='size')`` calls it once per distinct size, K = 1).
+    With n = S R prompts of T tokens, Hd = H_max d_head, P = 4 Hd d_max + 2 m_max d_max padded weights per model
+    and b bytes per element of ``dtype``:
 
         per_model = b (8 n T Hd + 2 n T d_max + 4 n T H_max + n (6 Hd + 8 d_max + 6 m_max + 4 A) + 6 P) + 8 n,
         shared = b num_seeds K (3 P + (V + A) d_max + H_max + m_max + d_max).
@@ -609,6 +613,7 @@ def train_transformers(
     eval_every: int = 0,
     noise_seed: int | None = None,
     max_bytes: float | None = TRAIN_MAX_BYTES,
+    pad: str = "size",
     device=None,
     dtype=None,
     progress: bool | None = None,
@@ -618,11 +623,28 @@ def train_transformers(
     Each step sees every fact once (S R prompts) with fresh noise; the learning rate decays as a
     cosine from ``lr`` to ``lr/100``. Per seed: its own facts, embeddings (streams 'e', 'u') and
     initialisation; the sizes of one seed share them (common random numbers along the size grid).
-    The num_seeds * K models (model b = seed index * K + k) train in consecutive groups, each group one
-    batch (sizes by masks, every model padded to the whole grid's (H_max, d_max, m_max)) with its own Adam;
-    the results are concatenated in model order. The loss of a group is the sum of its models' mean
-    cross-entropies, so Adam (element-wise) updates each model exactly as if it were trained alone.
-    Groups hold as many models as fit in ``max_bytes`` (the fewest groups, near-equal): with n = S R
+
+    ``pad`` says how the sizes share a batch (the model and its training are the same; only float round-off
+    differs, see below):
+
+    - 'size' (default): the models of one distinct size (d_k, H_k, m_k), one per seed, train unpadded as their
+      own batch, one distinct size after the other (sizes that repeat in the grid train once). The work is the
+      sum of the sizes', not K times the largest's: on the full tier's FR1 grids about 4 times less (measured on
+      one thread, 6 steps of one seed: 4.9 s against 20.8 s with 'grid' at (S, R, D, d) = (64, 64, 4, 64), 1.3
+      against 7.1 s at (64, 32, 4, 32); 30 steps of two seeds at (16, 8, 4, 32): 0.55 against 1.57 s).
+    - 'grid': all models in one batch, every model padded to the grid's (H_max, d_max, m_max) with masks (the
+      suite's only mode before 2026-12-05; the full tier's FR1 store rows of version 1 were trained so).
+
+    The two modes agree up to float round-off (the padded zeros add exact zeros, but MKL's products may order a
+    sum differently at other shapes; measured: at most a few float32 ulps in the loss after 30 steps, and
+    tests/test_factual_chunks.py bounds it), which can grow over a long training like any round-off, as between
+    devices or thread counts.
+
+    Within a mode, the models (model b = seed index * K + k) train in consecutive groups, each group one
+    batch with its own Adam; the results are put back in model order. The loss of a group is the sum of its
+    models' mean cross-entropies, so Adam (element-wise) updates each model exactly as if it were trained alone.
+    Groups hold as many models as fit in ``max_bytes`` (the fewest groups, near-equal; with 'size', per
+    distinct size, and H_max, d_max, m_max below are that size's): with n = S R
     prompts of T tokens, Hd = H_max d_head, P = 4 Hd d_max + 2 m_max d_max and b bytes per element, a model
     is counted as b (8 n T Hd + 2 n T d_max + 4 n T H_max + n (6 Hd + 8 d_max + 6 m_max + 4 A) + 6 P) + 8 n
     bytes, and all models' initial weights, embeddings and masks as b num_seeds K (3 P + (V + A) d_max +
@@ -656,7 +678,11 @@ def train_transformers(
         Seed of the prompt noise, in [0, 2**62] (None: the first seed).
     max_bytes : float or None, default TRAIN_MAX_BYTES (1 GiB)
         Memory budget in bytes, in (0, inf): the estimated memory of all models' initial weights and
-        embeddings plus one group's working memory stays under it. None: all models in one group (no budget).
+        embeddings (with ``pad='size'``: of one distinct size's models) plus one group's working memory stays
+        under it. None: all models in one group (with ``pad='size'``: one group per distinct size; no budget).
+    pad : {'size', 'grid'}, default 'size'
+        'size': every distinct size trains unpadded, as its own batch over the seeds; 'grid': one batch of
+        all sizes padded to the grid's maxima (see above).
     device : str, torch.device or None, default None
         'cpu' (also for None), 'cuda', 'cuda:k' or 'auto'.
     dtype : torch.dtype, str or None, default None
@@ -668,7 +694,7 @@ def train_transformers(
     -------
     TrainResult
         Final accuracy and loss per (seed, size), parameter counts and the accuracy history; ``info`` has
-        'steps', 'lr' and 'groups' (the number of model groups).
+        'steps', 'lr', 'pad' and 'groups' (the number of model groups trained, over all distinct sizes).
 
     Raises
     ------
@@ -691,59 +717,88 @@ def train_transformers(
     noise_seed = seeds[0] if noise_seed is None else check_int("noise_seed", noise_seed, 0, 2**62)
     if max_bytes is not None:
         max_bytes = check_float("max_bytes", max_bytes, 0.0, lo_open=True)
+    pad = check_choice("pad", pad, ("size", "grid"))
     dev, dt = resolve_device(device), resolve_dtype(dtype)
     nS, K = len(seeds), sizes.K
-    B = nS * K
-    shared, per_model = _train_memory(task, sizes, nS, dtype=dt)
-    if max_bytes is None:
-        group = B
+    # the batches: (sub-grid, the grid's columns k it gives); 'grid': the whole grid once
+    if pad == "grid":
+        parts = [(sizes, list(range(K)))]
     else:
-        group = int((max_bytes - shared) // per_model)
-        if group < 1:
-            raise ValueError(
-                f"max_bytes must be at least {(shared + per_model) / 2**30:.3g} GiB ({shared + per_model} bytes) for "
-                f"one model, got {max_bytes / 2**30:.3g} GiB: one model of (d_max, H_max, d_head, m_max) = "
-                f"({max(sizes.dims)}, {max(sizes.heads)}, {sizes.d_head}, {max(sizes.widths)}) on S R = "
-                f"{task.n_facts} prompts of T = {task.T} tokens needs {per_model / 2**30:.3g} GiB of working memory, "
-                f"and the {nS} x {K} models' weights and embeddings {shared / 2**30:.3g} GiB"
-            )
-        group = _group_size(B, group, _group_align(task, sizes, dt.itemsize))
-    check_alloc("task, sizes", shared + min(group, B) * per_model)
-    hm, um, dm = _masks(sizes, nS, dev, dt)
-    E = _padded_embeddings(task.V, sizes, seeds, "e", dev, dt)
-    U = _padded_embeddings(task.A, sizes, seeds, "u", dev, dt)
+        by_size: dict[tuple, list[int]] = {}
+        for k, dhm in enumerate(zip(sizes.dims, sizes.heads, sizes.widths)):
+            by_size.setdefault(dhm, []).append(k)
+        parts = [(Sizes(dims=[d], heads=[h], widths=[m], d_head=sizes.d_head), c) for (d, h, m), c in by_size.items()]
+    plans = []  # (sub-grid, its columns, models per group), all checked before any training
+    for sub, cols in parts:
+        shared, per_model = _train_memory(task, sub, nS, dtype=dt)
+        B = nS * sub.K
+        if max_bytes is None:
+            group = B
+        else:
+            group = int((max_bytes - shared) // per_model)
+            if group < 1:
+                who = f"the {nS} x {sub.K} models'" if pad == "grid" else f"the {nS} models' (one per seed)"
+                raise ValueError(
+                    f"max_bytes must be at least {(shared + per_model) / 2**30:.3g} GiB ({shared + per_model} bytes) "
+                    f"for one model, got {max_bytes / 2**30:.3g} GiB: one model of (d_max, H_max, d_head, m_max) = "
+                    f"({max(sub.dims)}, {max(sub.heads)}, {sub.d_head}, {max(sub.widths)}) on S R = "
+                    f"{task.n_facts} prompts of T = {task.T} tokens needs {per_model / 2**30:.3g} GiB of working "
+                    f"memory, and {who} weights and embeddings {shared / 2**30:.3g} GiB"
+                )
+            group = _group_size(B, group, _group_align(task, sub, dt.itemsize))
+        check_alloc("task, sizes", shared + min(group, B) * per_model)
+        plans.append((sub, cols, group))
     facts = task.facts(seeds).to(dev).reshape(nS, -1)  # (nS, S R), fact n = (n // R, n % R)
-    init = init_params(sizes, seeds, device=dev, dtype=dt)
-    bounds = [(lo, min(lo + group, B)) for lo in range(0, B, group)]
 
     from tqdm.auto import tqdm
 
+    n_groups = sum(-(-(nS * sub.K) // g) for sub, _, g in plans)
     bar = tqdm(
-        total=steps * len(bounds),
+        total=steps * n_groups,
         desc="train_transformers",
         unit="step",
         disable=None if progress is None else not progress,
         mininterval=1.0,
     )
-    accs, losses, hists = [], [], []
+    acc = np.zeros((nS, K))
+    loss = np.zeros((nS, K))
+    history = None
     at: list[int] = []
     try:
-        for lo, hi in bounds:
-            weights = {k: v[lo:hi] for k, v in init.items()}
-            target = facts[torch.arange(lo, hi, device=dev) // K]  # (G, S R)
-            masks = (hm[lo:hi], um[lo:hi], dm[lo:hi])
-            acc, loss, hist, at = _train_group(
-                task, weights, E[lo:hi], U[lo:hi], target, masks, steps, lr, eval_every, noise_seed, dev, bar
-            )
-            accs.append(acc)
-            losses.append(loss)
-            hists.append(hist)
+        for sub, cols, group in plans:
+            Ks = sub.K
+            B = nS * Ks
+            # a single size: every mask is all ones, and x * 1 == x, so no masks (the same values, less work)
+            hm, um, dm = _masks(sub, nS, dev, dt) if Ks > 1 else (None, None, None)
+            E = _padded_embeddings(task.V, sub, seeds, "e", dev, dt)
+            U = _padded_embeddings(task.A, sub, seeds, "u", dev, dt)
+            init = init_params(sub, seeds, device=dev, dtype=dt)
+            accs, losses, hists = [], [], []
+            for lo in range(0, B, group):
+                hi = min(lo + group, B)
+                weights = {k: v[lo:hi] for k, v in init.items()}
+                target = facts[torch.arange(lo, hi, device=dev) // Ks]  # (G, S R)
+                masks = tuple(None if mk is None else mk[lo:hi] for mk in (hm, um, dm))
+                a, ls, hist, at = _train_group(
+                    task, weights, E[lo:hi], U[lo:hi], target, masks, steps, lr, eval_every, noise_seed, dev, bar
+                )
+                accs.append(a)
+                losses.append(ls)
+                hists.append(hist)
+            a = np.concatenate(accs).reshape(nS, Ks)
+            ls = np.concatenate(losses).reshape(nS, Ks)
+            hist = np.concatenate(hists, axis=1).reshape(len(at), nS, Ks)
+            if history is None:
+                history = np.zeros((len(at), nS, K))
+            if pad == "grid":
+                acc, loss, history = a, ls, hist
+            else:  # one size: its values go to every column of the grid that has this size
+                acc[:, cols] = a[:, :1]
+                loss[:, cols] = ls[:, :1]
+                history[:, :, cols] = hist[:, :, :1]
     finally:
         bar.close()
-    acc = np.concatenate(accs).reshape(nS, K)
-    loss = np.concatenate(losses).reshape(nS, K)
-    history = np.concatenate(hists, axis=1).reshape(len(at), nS, K)
-    info = {"steps": steps, "lr": lr, "groups": len(bounds)}
+    info = {"steps": steps, "lr": lr, "pad": pad, "groups": n_groups}
     return TrainResult(acc, loss, sizes.params, history, np.array(at), info=info)
 
 

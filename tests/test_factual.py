@@ -156,10 +156,10 @@ def test_masked_batch_equals_small_models():
 def test_train_batched_equals_looped_and_deterministic():
     task = FactTask(S=4, R=2, D=2, n_noise=3, T=3)
     sz = Sizes(dims=[4, 6], heads=[1, 2], widths=[0, 3], d_head=2)
-    r = fi.train_transformers(task, sz, (1, 2), steps=5, lr=0.05, dtype="float64", eval_every=2)
+    r = fi.train_transformers(task, sz, (1, 2), steps=5, lr=0.05, dtype="float64", eval_every=2, pad="grid")
     assert r.accuracy.shape == (2, 2) and r.loss.shape == (2, 2) and r.history.shape == (3, 2, 2)
     np.testing.assert_array_equal(r.steps_at, [2, 4, 5])
-    r2 = fi.train_transformers(task, sz, (1, 2), steps=5, lr=0.05, dtype="float64", eval_every=2)
+    r2 = fi.train_transformers(task, sz, (1, 2), steps=5, lr=0.05, dtype="float64", eval_every=2, pad="grid")
     np.testing.assert_array_equal(r.loss, r2.loss)
     for i, s in enumerate((1, 2)):
         for k in range(2):
@@ -185,6 +185,7 @@ def test_train_errors():
         (dict(noise_seed=-2), "noise_seed"),
         (dict(dtype="int8"), "dtype"),
         (dict(device="tpu"), "device"),
+        (dict(pad="padded"), r"pad must be one of \('size', 'grid'\)"),
     ]:
         with pytest.raises(ValueError, match=name):
             fi.train_transformers(task, sz, 0, **kw)

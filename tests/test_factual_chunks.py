@@ -1,6 +1,9 @@
 """impl.factual.train_transformers trains its num_seeds * K models in groups under ``max_bytes``: every grouping
 gives the values of one batch (bit for bit on one thread when the groups keep each model's 64-byte alignment,
-float round-off otherwise), and a budget that holds no model is refused up front, naming the sizes."""
+float round-off otherwise), and a budget that holds no model is refused up front, naming the sizes.
+
+The grouping tests run with ``pad='grid'`` (every model padded to the grid's maxima, one batch); the tests at the
+end compare it with ``pad='size'`` (the default: each distinct size its own unpadded batch over the seeds)."""
 
 from __future__ import annotations
 
@@ -30,9 +33,9 @@ def _budget(task, sizes, seeds, models, dtype=None):
     return shared + models * per_model
 
 
-def _train(task, sizes, seeds, max_bytes, dtype="float32"):
+def _train(task, sizes, seeds, max_bytes, dtype="float32", pad="grid"):
     return fi.train_transformers(
-        task, sizes, seeds, steps=6, lr=0.05, eval_every=2, max_bytes=max_bytes, dtype=dtype, progress=False
+        task, sizes, seeds, steps=6, lr=0.05, eval_every=2, max_bytes=max_bytes, dtype=dtype, progress=False, pad=pad
     )
 
 
@@ -63,10 +66,10 @@ def test_default_budget_groups_and_equals_one_batch():
     and a budget of one model per group gives the same values."""
     task, sizes = ALIGNED
     seeds = (0, 1)
-    default = fi.train_transformers(task, sizes, seeds, steps=4, lr=0.05, progress=False)
+    default = fi.train_transformers(task, sizes, seeds, steps=4, lr=0.05, progress=False, pad="grid")
     assert default.info["groups"] == 1
     one = fi.train_transformers(
-        task, sizes, seeds, steps=4, lr=0.05, progress=False, max_bytes=_budget(task, sizes, seeds, 1)
+        task, sizes, seeds, steps=4, lr=0.05, progress=False, max_bytes=_budget(task, sizes, seeds, 1), pad="grid"
     )
     assert one.info["groups"] == 6
     for f in FIELDS:
@@ -133,9 +136,78 @@ def test_max_bytes_too_small_for_one_model_is_refused_up_front():
     seeds = (0, 1)
     need = _budget(task, sizes, seeds, 1)
     with pytest.raises(ValueError, match=r"max_bytes must be at least .* GiB \(%d bytes\) for one model" % need) as e:
-        fi.train_transformers(task, sizes, seeds, steps=10**8, max_bytes=need - 1, progress=False)
+        fi.train_transformers(task, sizes, seeds, steps=10**8, max_bytes=need - 1, progress=False, pad="grid")
     msg = str(e.value)
     assert "(d_max, H_max, d_head, m_max) = (16, 3, 2, 5)" in msg and "S R = 16 prompts of T = 3 tokens" in msg
     assert "2 x 3 models" in msg
-    r = fi.train_transformers(task, sizes, seeds, steps=1, max_bytes=need, progress=False)
+    r = fi.train_transformers(task, sizes, seeds, steps=1, max_bytes=need, progress=False, pad="grid")
     assert r.info["groups"] == 6
+
+
+def _one(sizes, k):
+    return Sizes(dims=[sizes.dims[k]], heads=[sizes.heads[k]], widths=[sizes.widths[k]], d_head=sizes.d_head)
+
+
+def test_size_mode_refuses_a_budget_below_its_largest_model_up_front():
+    """With pad='size' one model of the largest distinct size (and its seeds' weights) must fit: the refusal names
+    that size, and exactly that budget trains every size, each one model per group."""
+    task, sizes = ALIGNED
+    seeds = (0, 1)
+    need = max(_budget(task, _one(sizes, k), seeds, 1) for k in range(sizes.K))
+    assert need == _budget(task, _one(sizes, 2), seeds, 1)  # (d, H, m) = (16, 3, 5), the largest
+    with pytest.raises(ValueError, match=r"max_bytes must be at least .* GiB \(%d bytes\) for one model" % need) as e:
+        fi.train_transformers(task, sizes, seeds, steps=10**8, max_bytes=need - 1, progress=False)
+    msg = str(e.value)
+    assert "(d_max, H_max, d_head, m_max) = (16, 3, 2, 5)" in msg and "the 2 models' (one per seed)" in msg
+    r = fi.train_transformers(task, sizes, seeds, steps=1, max_bytes=need, progress=False)
+    assert r.info["pad"] == "size" and r.info["groups"] >= 3
+
+
+@pytest.mark.parametrize("dtype, rtol", [("float64", 1e-12), ("float32", 1e-5)])
+@pytest.mark.parametrize("case", ["aligned", "unaligned"])
+def test_size_mode_equals_grid_up_to_round_off(case, dtype, rtol):
+    """pad='size' trains the same models as pad='grid' (a padded unit, head or coordinate adds exact zeros and gets
+    zero gradient, so Adam leaves it at its start): the values agree up to float round-off. The bounds are round-off
+    bounds fixed before measuring (rtol 1e-12 in float64, 1e-5 in float32 after 6 steps; measured: 0 and at most a
+    few float32 ulps), and the accuracy moves by at most one near-tie fact (1 / (S R))."""
+    task, sizes = ALIGNED if case == "aligned" else UNALIGNED
+    seeds = (3, 4, 5)
+    grid = _train(task, sizes, seeds, None, dtype, pad="grid")
+    size = _train(task, sizes, seeds, None, dtype, pad="size")
+    assert size.info["pad"] == "size" and size.info["groups"] == sizes.K  # 3 distinct sizes, all seeds a batch
+    np.testing.assert_allclose(size.loss, grid.loss, rtol=rtol, atol=0)
+    assert np.abs(size.accuracy - grid.accuracy).max() <= 1 / task.n_facts
+    assert np.abs(size.history - grid.history).max() <= 1 / task.n_facts
+    for f in ("steps_at", "params"):
+        np.testing.assert_array_equal(getattr(size, f), getattr(grid, f), err_msg=f)
+
+
+# d = 16 and S R = 16: every distinct size's slices span multiples of 64 bytes (align 1); the 2nd and 4th sizes repeat
+REPEATED = Sizes(dims=[16, 16, 16, 16], heads=[1, 2, 3, 2], widths=[0, 3, 5, 3], d_head=2)
+
+
+@pytest.mark.parametrize("models", [1, 2])
+def test_size_mode_groups_and_repeats_bit_for_bit(models):
+    """pad='size': a size that repeats in the grid trains once and fills each of its columns; groups of seeds give
+    the values of one batch per size bit for bit (each model keeps its alignment), and each model equals the same
+    model trained alone (one seed, one size)."""
+    task = ALIGNED[0]
+    seeds = (3, 4, 5)
+    assert all(fi._group_align(task, _one(REPEATED, k), 4) == 1 for k in range(4))
+    whole = _train(task, REPEATED, seeds, None, pad="size")
+    assert whole.info["groups"] == 3  # 3 distinct sizes
+    np.testing.assert_array_equal(whole.loss[:, 1], whole.loss[:, 3])
+    np.testing.assert_array_equal(whole.history[:, :, 1], whole.history[:, :, 3])
+    budget = max(_budget(task, _one(REPEATED, k), seeds, models) for k in range(4))
+    grouped = _train(task, REPEATED, seeds, budget, pad="size")
+    assert grouped.info["groups"] > 3
+    for f in FIELDS:
+        np.testing.assert_array_equal(getattr(grouped, f), getattr(whole, f), err_msg=f)
+    for i, s in enumerate(seeds):
+        for k in (0, 2):
+            alone = fi.train_transformers(
+                task, _one(REPEATED, k), (s,), steps=6, lr=0.05, eval_every=2, noise_seed=seeds[0], progress=False
+            )
+            assert alone.info["groups"] == 1
+            np.testing.assert_array_equal(alone.loss[0, 0], whole.loss[i, k])
+            np.testing.assert_array_equal(alone.history[:, 0, 0], whole.history[:, i, k])

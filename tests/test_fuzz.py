@@ -664,7 +664,7 @@ TABLE: list[Entry] = [
     E(
         "impl.factual.train_transformers",
         lambda: dict(task=_task(), sizes=_sizes(), seeds=0, steps=3, lr=0.05, eval_every=0, noise_seed=None),
-        kinds={**_dd, "eval_every": "count", "noise_seed": "seed"},
+        kinds={**_dd, "eval_every": "count", "noise_seed": "seed", "pad": "choice"},
         valid={"noise_seed": {"none"}},
         # Adam moves a weight by about lr per step: at lr = 1e12 the 3 steps leave finite weights (~1e12) and
         # loss (~1e24), a finite result (EITHER); at 2**63 the logits overflow: divergence, FloatingPointError
