@@ -108,8 +108,10 @@ train_birth(m, task, steps=1, batch=512, lr=0.03, eval_every=1, eval_batch=8, pr
     # FR1 (the factual family's largest): one Adam step of the (S, R, A, d) = (64, 64, 4, 64) models on the ray
     # k in 1/16 .. 4 (10 sizes, H up to 128 heads, MLP width up to 256), its 8 seeds, every S R = 4096 prompt.
     # 1 step here (the full tier: 1500; the steps only multiply the time). impl.factual.train_transformers trains the
-    # 80 models in groups under max_bytes (default impl.factual.TRAIN_MAX_BYTES = 1 GiB: 40 groups of 2 models here;
-    # measured 614-758 MiB). Before, all 8 x 10 models ran as one padded batch: (B, n, T, 3 H d_h) =
+    # 80 models in groups under max_bytes (default impl.factual.TRAIN_MAX_BYTES = 1 GiB). With its default
+    # pad='size' (since 2026-12-05) each of the 10 sizes is its own unpadded batch of the 8 seeds, 14 groups here,
+    # measured 640 MiB grown; with pad='grid' (every model padded to the largest) 40 groups of 2 models, measured
+    # 614-765 MiB. Before the groups, all 8 x 10 models ran as one padded batch: (B, n, T, 3 H d_h) =
     # 4096 x 80 x 3 x 1536 x 4 B = 5.6 GiB for the attention projections alone. Budget 2 GiB.
     "factual": dict(
         imports="from impl.factual import train_transformers\nimport test_factual",
