@@ -790,12 +790,11 @@ def train_transformers(
             hist = np.concatenate(hists, axis=1).reshape(len(at), nS, Ks)
             if history is None:
                 history = np.zeros((len(at), nS, K))
-            if pad == "grid":
-                acc, loss, history = a, ls, hist
-            else:  # one size: its values go to every column of the grid that has this size
-                acc[:, cols] = a[:, :1]
-                loss[:, cols] = ls[:, :1]
-                history[:, :, cols] = hist[:, :, :1]
+            # 'grid': cols are all K columns, in order; 'size': one column (Ks = 1), broadcast to every column of
+            # the grid that has this size
+            acc[:, cols] = a
+            loss[:, cols] = ls
+            history[:, :, cols] = hist
     finally:
         bar.close()
     info = {"steps": steps, "lr": lr, "pad": pad, "groups": n_groups}
