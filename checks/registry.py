@@ -264,6 +264,12 @@ SCALE_NOTES: dict[str, str] = {
     "misses (0.447 [0.435, 0.460] against 0.55 +- 0.05): a finite-size effect for 2 layers, a real difference "
     "for 1 layer (its plateau rises with size, 0.316 -> 0.447, and does not differ significantly between the "
     "data: 0.418 [0.382, 0.455] on the synthetic law at full size, difference -0.029 [-0.062, +0.004])",
+    "FR1": "inconclusive at both scales for one reason: the decisive slope's interval (log m* on log(S R / d)) "
+    "holds 1 but reaches just past the band [0.75, 1.25] fixed in advance; full tier (10 configurations, 8 seeds, "
+    "1,500 steps) 1.029 [0.798, 1.261], fast tier (12 configurations, 3 seeds) 1.140 [0.899, 1.381]: the estimate "
+    "moves toward 1 with scale and the interval's upper end misses by 0.011 instead of 0.131, while sufficiency "
+    "(k >= 2), failure at the smallest k and the control (slope 0.5 rejected) hold at both; more configurations "
+    "would decide (more power, not a change)",
     "OD6": "different sub-checks decide: the fast tier also has fixed-rate records on the authors' model "
     "(normalised GD and Adam (0,0) vs SGD at one rate), which are refuted; the full tier runs only the authors' "
     "tuned grid, where Adam (0,0) beats SGD (on the fast sub-grid too: reproduced, p = 0.044)",
