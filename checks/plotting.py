@@ -18,6 +18,9 @@ from stats import mean_ci
 TITLE_SIZE = 9
 LEGEND_SIZE = 7
 BAND_ALPHA = 0.25
+# the gid of a band drawn by :func:`band` (a 95% t-interval of the mean over seeds): :func:`finalize` names only
+# these bands in a legend; any other filled band (min-max over seeds, a theory range) must say what it is itself
+CI_BAND = "amemory:ci95-over-seeds"
 
 
 def figure(ncols: int = 1, nrows: int = 1, w: float = 4.6, h: float = 3.6):
@@ -109,7 +112,7 @@ def band(ax, x, values, label=None, *, axis=0, clip=None, color=None, alpha=BAND
     if clip is not None:
         lo, hi = np.clip(lo, *clip), np.clip(hi, *clip)
     (line,) = ax.plot(x, m, label=label, color=color)
-    ax.fill_between(x, lo, hi, alpha=alpha, color=line.get_color())
+    ax.fill_between(x, lo, hi, alpha=alpha, color=line.get_color()).set_gid(CI_BAND)
     if logx:
         ax.set_xscale("log")
     return line
@@ -132,8 +135,11 @@ def finalize(fig) -> list[str]:
 
     Constrained layout (no overlapping labels between panels); decade-only tick labels on log axes; a colorbar for
     every heat map (an axes with an image) that lacks one; a legend entry defining the shaded bands ("95% band over
-    seeds", the t-interval of :func:`band`) where a panel with a legend has filled bands and does not say what they
-    are. Returns the problems left to the check's author: panels with data but without an axis label.
+    seeds", the t-interval of :func:`band`) where a panel with a legend has filled bands, all drawn by
+    :func:`band`, and its legend does not say what they are. Returns the problems left to the check's author:
+    panels with data but without an axis label, and panels with a legend and a filled band of another kind (drawn
+    with ``fill_between`` directly: min-max over seeds, a theory range) whose legend does not name it (the 95%
+    entry would be false there).
 
     Parameters
     ----------
@@ -163,11 +169,17 @@ def finalize(fig) -> list[str]:
         leg = ax.get_legend()
         if bands and leg is not None:
             texts = " ".join(t.get_text().lower() for t in leg.get_texts())
-            if not any(w in texts for w in ("band", "ci", "interval")):
-                handles, labels = ax.get_legend_handles_labels()
-                handles.append(Patch(facecolor="gray", alpha=BAND_ALPHA))
-                labels.append("shaded: 95% band over seeds")
-                ax.legend(handles, labels, fontsize=LEGEND_SIZE)
+            if not any(w in texts for w in ("band", "ci", "interval", "shaded")):
+                if all(b.get_gid() == CI_BAND for b in bands):
+                    handles, labels = ax.get_legend_handles_labels()
+                    handles.append(Patch(facecolor="gray", alpha=BAND_ALPHA))
+                    labels.append("shaded: 95% band over seeds")
+                    ax.legend(handles, labels, fontsize=LEGEND_SIZE)
+                else:
+                    problems.append(
+                        f"panel {i} ({ax.get_title()!r}): a filled band not drawn by band() and no legend entry "
+                        "saying what it is (label it, e.g. 'shaded: min-max over seeds')"
+                    )
         has_data = bool(ax.lines or ax.collections or ax.images or ax.patches)
         if has_data and (not ax.get_xlabel() or not ax.get_ylabel()) and ax.axison:
             title = ax.get_title() or fig.get_suptitle() if hasattr(fig, "get_suptitle") else ax.get_title()

@@ -102,9 +102,7 @@ class Recorder:
 
             problems = finalize(figure)
             if problems:
-                warnings.warn(
-                    f"{claim} ({test}): figure panels without axis labels: {'; '.join(problems)}", stacklevel=2
-                )
+                warnings.warn(f"{claim} ({test}): figure problems: {'; '.join(problems)}", stacklevel=2)
             figure.savefig(self.out_dir / fig_name, dpi=110, bbox_inches="tight", metadata={"Software": None})
             import matplotlib.pyplot as plt
 

@@ -652,14 +652,23 @@ def test_FR4_hallucination_phase(scale, seeds, device, record, finding):
         res_all.append(res)
     fig, axes = figure(len(res_all), 1, w=5.2)
     for ax, res, r in zip(axes, res_all, rows):
-        for y, lab in [
-            (res.loss, "KL(p(.|s,r) || q) = loss"),
-            (res.kl_r, "KL(p(.|r) || q)"),
-            (res.kl_marg, "KL(p(.) || q) (control)"),
-        ]:
+        for j, (y, lab) in enumerate(
+            [
+                (res.loss, "KL(p(.|s,r) || q) = loss"),
+                (res.kl_r, "KL(p(.|r) || q)"),
+                (res.kl_marg, "KL(p(.) || q) (control)"),
+            ]
+        ):
             m = y.mean(1)
             line = ax.plot(res.t, m, label=lab)[0]
-            ax.fill_between(res.t, y.min(1), y.max(1), color=line.get_color(), alpha=0.25)
+            ax.fill_between(
+                res.t,
+                y.min(1),
+                y.max(1),
+                color=line.get_color(),
+                alpha=0.25,
+                label="shaded: min-max over seeds" if j == 0 else None,
+            )
         ax.axhline(res.H_r.mean(), color="k", ls=":", lw=0.8, label="H(a|r): loss of the p(a|r) predictor")
         ax.set_xscale("log")
         ax.set_yscale("log")

@@ -118,7 +118,14 @@ def test_GD1_log_margins(scale, seeds, device, record, finding):
         for x, ls in zip((0, N - 1), ("-", ":")):
             mm = m[i, :, 1:, x]
             axes[0].plot(rec[1:], mm.mean(0), ls, color=col, lw=1.3, label=f"eta={e:g}, x={x + 1}" if x == 0 else None)
-            axes[0].fill_between(rec[1:], mm.min(0), mm.max(0), color=col, alpha=0.25)
+            axes[0].fill_between(
+                rec[1:],
+                mm.min(0),
+                mm.max(0),
+                color=col,
+                alpha=0.25,
+                label="shaded: min-max over seeds" if i == x == 0 else None,
+            )
             axes[0].plot(rec[1:], np.log(e * p[x] * M * rec[1:]), "--", color="gray", lw=0.7)
         axes[1].plot(rec[1:], rec[1:] * L[i, :, 1:].mean(0), "-", color=col, label=f"eta={e:g}")
         axes[1].axhline(tg.orthogonal_loss_limit(N, M, e), color=col, ls="--", lw=0.7)

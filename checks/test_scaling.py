@@ -636,7 +636,9 @@ def test_SL4_top_seen_joint(scale, sim, record, finding):
         for i in range(len(d)):
             col = cm(i / max(len(d) - 1, 1))
             axes[2].plot(T, m[i], "o", ms=3, color=col, label=f"d={d[i]:.0f}")
-            axes[2].fill_between(T, lower[i], upper[i], color=col, alpha=0.2)
+            axes[2].fill_between(
+                T, lower[i], upper[i], color=col, alpha=0.2, label="shaded: theory [lower, upper]" if i == 0 else None
+            )
         axes[2].set_xscale("log")
         axes[2].set_yscale("log")
         axes[2].set_xlabel("T")

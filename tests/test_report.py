@@ -258,3 +258,36 @@ def test_merging_another_runs_report(tmp_path):
         report.merge_reports(tmp_path / "c", a)
     with pytest.raises(ValueError, match=r"results\.json"):
         report.merge_reports(tmp_path / "nowhere", a)
+
+
+def _legend_texts(ax):
+    return [t.get_text() for t in ax.get_legend().get_texts()]
+
+
+def test_finalize_names_only_its_own_bands():
+    """finalize() adds 'shaded: 95% band over seeds' only to a panel whose bands all come from plotting.band (the
+    95% t-interval); a band drawn with fill_between directly (min-max over seeds, a theory range) and left unnamed
+    is reported as a problem instead of being labelled 95% (negative case); a band its panel names is left alone."""
+    import numpy as np
+    from plotting import band, figure, finalize
+
+    x = np.arange(5.0)
+    vals = np.random.default_rng(0).normal(size=(4, 5))
+    fig, axes = figure(3, 1)
+    band(axes[0], x, vals, "mean")
+    axes[1].plot(x, vals.mean(0), label="mean")
+    axes[1].fill_between(x, vals.min(0), vals.max(0), alpha=0.25)
+    axes[2].plot(x, vals.mean(0), label="mean")
+    axes[2].fill_between(x, vals.min(0), vals.max(0), alpha=0.25, label="shaded: min-max over seeds")
+    for ax in axes:
+        ax.set_xlabel("x")
+        ax.set_ylabel("y")
+        ax.legend()
+    problems = finalize(fig)
+    assert "shaded: 95% band over seeds" in _legend_texts(axes[0])
+    assert "shaded: 95% band over seeds" not in _legend_texts(axes[1])
+    assert len(problems) == 1 and problems[0].startswith("panel 1 ") and "band not drawn by band()" in problems[0]
+    assert _legend_texts(axes[2]) == ["mean", "shaded: min-max over seeds"]
+    import matplotlib.pyplot as plt
+
+    plt.close(fig)
