@@ -642,6 +642,7 @@ def test_SL4_top_seen_joint(scale, sim, record, finding):
         axes[2].set_xscale("log")
         axes[2].set_yscale("log")
         axes[2].set_xlabel("T")
+        axes[2].set_ylabel("population error")
         axes[2].set_title("joint (d, T): points vs theory band [lower, upper]", fontsize=8)
         axes[2].legend(fontsize=5)
         record(
