@@ -168,14 +168,17 @@ def combine(verdicts: list[str]) -> str:
 EARLIER_RUN = {"commit": "unknown", "written": "an earlier run, before runs were recorded", "partial": None}
 
 
-def _git_commit() -> str:
-    """The checkout's commit (12 hex digits, ``+dirty`` with uncommitted changes to tracked files), or 'unknown'."""
+def _git_commit(root: Path | None = None) -> str:
+    """The checkout's commit (12 hex digits, ``+dirty`` with uncommitted changes to tracked files outside
+    ``reports/``, which a run writes itself: its figures are saved before its record), or 'unknown'."""
     import subprocess
 
-    root = Path(__file__).resolve().parent.parent
+    root = Path(__file__).resolve().parent.parent if root is None else Path(root)
     try:
         sha = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, check=True)
-        dirty = subprocess.run(["git", "diff", "--quiet", "HEAD", "--"], cwd=root).returncode != 0
+        dirty = (
+            subprocess.run(["git", "diff", "--quiet", "HEAD", "--", ".", ":(exclude)reports"], cwd=root).returncode != 0
+        )
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
     return sha.stdout.strip()[:12] + ("+dirty" if dirty else "")

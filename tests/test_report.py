@@ -291,3 +291,25 @@ def test_finalize_names_only_its_own_bands():
     import matplotlib.pyplot as plt
 
     plt.close(fig)
+
+
+def test_git_commit_is_dirty_only_for_changes_outside_reports(tmp_path):
+    """A run writes its figures (tracked files under reports/) before its record: that alone is not '+dirty';
+    a change to any other tracked file is (negative case)."""
+    import subprocess
+
+    def git(*a):
+        subprocess.run(["git", *a], cwd=tmp_path, check=True, capture_output=True)
+
+    git("init", "-q")
+    (tmp_path / "reports").mkdir()
+    (tmp_path / "reports" / "fig.png").write_text("a")
+    (tmp_path / "code.py").write_text("x = 1\n")
+    git("add", ".")
+    git("-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "c")
+    clean = report._git_commit(tmp_path)
+    assert len(clean) == 12 and not clean.endswith("+dirty")
+    (tmp_path / "reports" / "fig.png").write_text("b")
+    assert report._git_commit(tmp_path) == clean
+    (tmp_path / "code.py").write_text("x = 2\n")
+    assert report._git_commit(tmp_path) == clean + "+dirty"
