@@ -199,7 +199,10 @@ def render(costs: dict, cuda: dict | None = None) -> str:
             continue
         status = "finished" if r["rc"] == 0 else f"exit {r['rc']} ({r['pytest'] or 'see its log'})"
         status += f" ({note})" if note else ""
-        claims = ", ".join(f"{k} {v}" for k, v in sorted(r["claims"].items())) or "none"
+        # a family whose timed run stopped shows the verdicts its claims have now (resumed store-backed runs decide
+        # them later); a finished one the verdicts of its timed run
+        now = r["claims"] if r["rc"] == 0 else {**r["claims"], **_claims(family)}
+        claims = ", ".join(f"{k} {v}" for k, v in sorted(now.items())) or "none"
         total += r["wall_s"] if r["rc"] == 0 else 0.0
         ratio = ""
         if g is not None and g["rc"] == 0 and r["rc"] == 0:

@@ -100,3 +100,17 @@ def test_section_replaces_itself(tmp_path, monkeypatch):
 def test_bad_arguments_stop(argv):
     with pytest.raises(SystemExit):
         full_tier.main(argv)
+
+
+def test_a_stopped_family_shows_the_verdicts_its_claims_have_now(monkeypatch):
+    """A family whose timed run stopped (rc != 0) lists its claims' verdicts as the report has them now (resumed
+    store-backed runs decide them later); a finished family keeps its timed run's verdicts (negative case)."""
+    now = {"gd": {"GD1": "refuted"}, "scaling": {"SL1": "reproduced"}}
+    monkeypatch.setattr(full_tier, "_claims", lambda family, device="cpu": now.get(family, {}))
+    costs = {"families": dict(COSTS["families"])}
+    costs["families"]["scaling"] = dict(COSTS["families"]["scaling"], claims={"SL1": "not yet checked"})
+    rows = full_tier.render(costs).splitlines()
+    sc = next(r for r in rows if r.startswith("| scaling "))
+    gd = next(r for r in rows if r.startswith("| gd "))
+    assert "| SL1 reproduced |" in sc and "not yet checked" not in sc
+    assert "GD1 reproduced, GD2 refuted" in gd
