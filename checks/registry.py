@@ -270,6 +270,12 @@ SCALE_NOTES: dict[str, str] = {
     "moves toward 1 with scale and the interval's upper end misses by 0.011 instead of 0.131, while sufficiency "
     "(k >= 2), failure at the smallest k and the control (slope 0.5 rejected) hold at both; more configurations "
     "would decide (more power, not a change)",
+    "FR2": "more power: the full tier's training (8 seeds, 1,500 Adam steps; fast: 3 seeds, 400) makes the boundary "
+    "k* nearly constant, 0.904 to 1.020 over S (R + A_max) = 64 to 3,072 (fast: 0.989 to 1.316 over 64 to 768), so "
+    "the slope of log d*(H d_h)* is 0.965 [0.913, 1.018], inside the band [0.75, 1.25] with 1 inside, and decides "
+    "(on the fast tier's own first six configurations the full training gives 0.936 [0.830, 1.041], the fast "
+    "tier's 0.904 [0.680, 1.128]); at the fast tier the slope test (0.839 [0.702, 0.977] on its 12 "
+    "configurations) flips under fresh seeds, so by the rule fixed in advance it does not decide there",
     "OD6": "different sub-checks decide: the fast tier also has fixed-rate records on the authors' model "
     "(normalised GD and Adam (0,0) vs SGD at one rate), which are refuted; the full tier runs only the authors' "
     "tuned grid, where Adam (0,0) beats SGD (on the fast sub-grid too: reproduced, p = 0.044)",
