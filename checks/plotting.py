@@ -11,6 +11,8 @@ mean-over-seeds curves with their 95% bands.
 
 from __future__ import annotations
 
+import re
+
 import matplotlib.pyplot as plt
 import numpy as np
 from stats import mean_ci
@@ -21,6 +23,8 @@ BAND_ALPHA = 0.25
 # the gid of a band drawn by :func:`band` (a 95% t-interval of the mean over seeds): :func:`finalize` names only
 # these bands in a legend; any other filled band (min-max over seeds, a theory range) must say what it is itself
 CI_BAND = "amemory:ci95-over-seeds"
+# whole words only: "ci" inside "specific" or "band" inside "bandwidth" does not name a band
+BAND_WORDS = re.compile(r"\b(bands?|ci|intervals?|shaded)\b")
 
 
 def figure(ncols: int = 1, nrows: int = 1, w: float = 4.6, h: float = 3.6):
@@ -169,7 +173,7 @@ def finalize(fig) -> list[str]:
         leg = ax.get_legend()
         if bands and leg is not None:
             texts = " ".join(t.get_text().lower() for t in leg.get_texts())
-            if not any(w in texts for w in ("band", "ci", "interval", "shaded")):
+            if not BAND_WORDS.search(texts):
                 if all(b.get_gid() == CI_BAND for b in bands):
                     handles, labels = ax.get_legend_handles_labels()
                     handles.append(Patch(facecolor="gray", alpha=BAND_ALPHA))

@@ -173,15 +173,13 @@ def _git_commit(root: Path | None = None) -> str:
     ``reports/``, which a run writes itself: its figures are saved before its record), or 'unknown'."""
     import subprocess
 
+    from amemory.provenance import git_commit
+
     root = Path(__file__).resolve().parent.parent if root is None else Path(root)
     try:
-        sha = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, check=True)
-        dirty = (
-            subprocess.run(["git", "diff", "--quiet", "HEAD", "--", ".", ":(exclude)reports"], cwd=root).returncode != 0
-        )
+        return git_commit(root, ignore=("reports",), length=12)
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
-    return sha.stdout.strip()[:12] + ("+dirty" if dirty else "")
 
 
 def carried_over(result: dict) -> list[str]:

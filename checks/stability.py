@@ -64,10 +64,12 @@ PREFIX |= {"TF": "transformer", "FR": "factual"}
 
 
 def git_commit(root: Path = ROOT) -> str:
-    """The commit of the code under ``root`` (with ``+dirty`` when tracked files differ from it)."""
-    sha = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, check=True)
-    dirty = subprocess.run(["git", "diff", "--quiet", "HEAD", "--"], cwd=root).returncode != 0
-    return sha.stdout.strip() + ("+dirty" if dirty else "")
+    """The commit of the code under ``root`` (all 40 hex digits), with ``+dirty`` when tracked files outside
+    ``reports/`` differ from it: the same rule as the report's commit label (``amemory.provenance``), so a
+    checkout whose only changes are regenerated reports is the commit's code and reuses its rows."""
+    from amemory.provenance import git_commit as _commit
+
+    return _commit(root, ignore=("reports",))
 
 
 def _summarise(results: dict) -> dict:

@@ -94,6 +94,8 @@ def test_OD1_recursion_and_bound(seeds, record):
     axes[1].plot(nn, th.F_linear(nn, 1.0, 5), ":", label="linear n gamma M/(M+1)")
     axes[1].plot(nn, th.F_log(nn, 1.0, 5), "--", label="log(gamma M n)")
     axes[1].set_xscale("log")
+    axes[1].set_xlabel("visits n")
+    axes[1].set_ylabel("F(n) and its two regimes")
     axes[1].set_ylim(0, 20)
     axes[1].legend(fontsize=6)
     tidy_log_axes(axes[1])

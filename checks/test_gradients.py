@@ -78,6 +78,7 @@ def _identity_record(claim, formula, wrong, name, seeds, record):
     axes[0].hist(np.log10(np.maximum(wrong_errs, 1e-18)), bins=30, alpha=0.6, label="negative control (wrong formula)")
     axes[0].axvline(np.log10(ATOL), color="k", lw=0.8)
     axes[0].set_xlabel("log10 max relative |difference|")
+    axes[0].set_ylabel("random problems")
     axes[0].legend(fontsize=7)
     axes[0].set_title(f"{claim}: 200 random problems, float64", fontsize=9)
     return ok, nc, errs, wrong_errs, fig
@@ -172,6 +173,7 @@ def test_GM2_one_step_memory(scale, seeds, device, record, finding):
         ["W_1 (N=%d,d=%d)" % (N, d), "Gaussian theory", "beyond capacity\n(N=%d,d=%d)" % (Nb, db)],
         [acc, acc_pred, acc_over],
     )
+    axes[1].set_xlabel("memory")
     axes[1].set_ylabel("recall accuracy")
     record(
         "GM2",
@@ -260,6 +262,7 @@ def test_GM3_noisy_inputs(scale, seeds, device, record, finding):
     axes[1].hist(np.log10(np.maximum(werrs, 1e-18)), bins=30, alpha=0.6, label="negative control")
     axes[1].legend(fontsize=7)
     axes[1].set_xlabel("log10 max relative |difference|")
+    axes[1].set_ylabel("random problems")
     record(
         "GM3",
         prediction="lemma == autograd; orthonormal one-step scores = (eta/N)(1{y=k} - 1/N); random embeddings: slope 1",

@@ -242,6 +242,8 @@ def test_AM2_score_statistics(scale, seeds, device, record, finding, memory_budg
     ax.plot(xs, [r["predicted"] for r in sel], "x", ms=9, label="exact moment (theory)")
     ax.set_xticks(xs, lab, fontsize=7)
     ax.set_yscale("log")
+    ax.set_xlabel("output map, score statistic")
+    ax.set_ylabel("variance of the score")
     ax.set_title(f"score variances, d={d}, N={N}, {S} seeds", fontsize=9)
     ax.legend(fontsize=7)
     record(

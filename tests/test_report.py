@@ -293,23 +293,37 @@ def test_finalize_names_only_its_own_bands():
     plt.close(fig)
 
 
-def test_git_commit_is_dirty_only_for_changes_outside_reports(tmp_path):
+def test_finalize_band_words_are_whole_words():
+    """A legend names its band only with the whole words band(s), CI, interval(s) or shaded: a label that merely
+    contains those letters ("specific", "bandwidth") does not, so the 95% entry is still added (the old substring
+    test skipped it: negative case); "95% CI" does name it, and then nothing is added."""
+    import numpy as np
+    from plotting import band, figure, finalize
+
+    x = np.arange(5.0)
+    vals = np.random.default_rng(0).normal(size=(4, 5))
+    fig, axes = figure(2, 1)
+    band(axes[0], x, vals, "specific bandwidth, mean")
+    band(axes[1], x, vals, "mean (95% CI)")
+    for ax in axes:
+        ax.set_xlabel("x")
+        ax.set_ylabel("y")
+        ax.legend()
+    assert finalize(fig) == []
+    assert _legend_texts(axes[0]) == ["specific bandwidth, mean", "shaded: 95% band over seeds"]
+    assert _legend_texts(axes[1]) == ["mean (95% CI)"]
+    import matplotlib.pyplot as plt
+
+    plt.close(fig)
+
+
+def test_git_commit_is_dirty_only_for_changes_outside_reports(git_checkout):
     """A run writes its figures (tracked files under reports/) before its record: that alone is not '+dirty';
     a change to any other tracked file is (negative case)."""
-    import subprocess
-
-    def git(*a):
-        subprocess.run(["git", *a], cwd=tmp_path, check=True, capture_output=True)
-
-    git("init", "-q")
-    (tmp_path / "reports").mkdir()
-    (tmp_path / "reports" / "fig.png").write_text("a")
-    (tmp_path / "code.py").write_text("x = 1\n")
-    git("add", ".")
-    git("-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "c")
-    clean = report._git_commit(tmp_path)
+    root, edit = git_checkout
+    clean = report._git_commit(root)
     assert len(clean) == 12 and not clean.endswith("+dirty")
-    (tmp_path / "reports" / "fig.png").write_text("b")
-    assert report._git_commit(tmp_path) == clean
-    (tmp_path / "code.py").write_text("x = 2\n")
-    assert report._git_commit(tmp_path) == clean + "+dirty"
+    edit("reports/out.txt", "b")
+    assert report._git_commit(root) == clean
+    edit("code.py", "x = 2\n")
+    assert report._git_commit(root) == clean + "+dirty"

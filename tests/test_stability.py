@@ -222,3 +222,27 @@ def test_a_partial_report_shows_only_the_families_rerun(stability):
     ]
     text, js = stability.build_report(rows, committed, 1, "abc", "fast")
     assert set(js["claims"]) == {"AM1"} and "| OD1 |" not in text and "Met by 1 of 1" in text
+
+
+def test_git_commit_agrees_with_the_report(stability, git_checkout):
+    """The stability rows' commit and the report's commit label use one rule (amemory.provenance): a change under
+    reports/ alone is not '+dirty', a change to code is (negative case); the stability label keeps all 40 hex
+    digits and the report's is its first 12."""
+    import report
+
+    root, edit = git_checkout
+    full = stability.git_commit(root)
+    assert len(full) == 40 and report._git_commit(root) == full[:12]
+    edit("reports/out.txt", "b")
+    assert stability.git_commit(root) == full and report._git_commit(root) == full[:12]
+    edit("code.py", "x = 2\n")
+    assert stability.git_commit(root) == full + "+dirty"
+    assert report._git_commit(root) == full[:12] + "+dirty"
+
+
+@pytest.mark.parametrize("length", [0, 6, 41, 7.5, True, "12"])
+def test_provenance_rejects_a_bad_length(length, tmp_path):
+    from amemory.provenance import git_commit
+
+    with pytest.raises(ValueError, match="length must be"):
+        git_commit(tmp_path, length=length)
