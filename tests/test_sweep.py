@@ -1079,6 +1079,23 @@ def test_claims_of_a_live_driver_are_respected_and_dead_ones_taken_over(tmp_path
         assert st.claim([(hashes[0], 0)], "third:1:y", 0.0) == set()  # still held (600 s lease)
 
 
+def test_an_expired_claim_of_a_paused_driver_of_this_host_is_kept(tmp_path):
+    """A driver paused (SIGSTOP) past its lease stops renewing; while its process lives on this host its claims
+    stand, so a second driver does not compute the same run (it did before: both drivers trained one TF4 row).
+    An expired claim of a driver of another host is taken over (negative case: its liveness cannot be seen)."""
+    p = tmp_path / "s.sqlite"
+    cfgs = toy_configs(2)
+    hashes = [config_hash(c, "toy", "1") for c in cfgs]
+    with Store(p) as st:
+        st.add_configs((h, "toy", "1", canonical_json(c)) for h, c in zip(hashes, cfgs))
+        paused = f"{os.uname().nodename}:{os.getpid()}:paused"  # this very process: alive, its lease over
+        assert st.claim([(hashes[0], 0)], paused, 0.0) == {(hashes[0], 0)}
+        assert st.claim([(hashes[1], 0)], "elsewhere:1:z", 0.0) == {(hashes[1], 0)}
+        time.sleep(0.01)
+        mine = st.claim([(h, 0) for h in hashes], f"{os.uname().nodename}:1:me", 600)
+        assert mine == {(hashes[1], 0)}
+
+
 def test_authors_grid_configs_and_task():
     """The authors' grid: their three models and values, 40,320 runs, seeds 42..51; the fast grid is a sub-grid
     (same hashes); the variants' grid holds the suite's variants of 'matrix'; a tiny config runs through the task

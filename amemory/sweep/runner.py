@@ -183,7 +183,8 @@ def run_sweep(
         stored under an alias's hashes count as stored, so an old store resumes after a rename.
     lease : seconds a claim on a run lasts without renewal (renewed every lease/3 while this driver runs).
         Two drivers on one store claim runs before computing them, so they split the work; a killed driver's
-        claims end at once on its own host (its process is gone) and after ``lease`` seconds elsewhere.
+        claims end at once on its own host (its process is gone) and after ``lease`` seconds elsewhere; a live
+        driver of the same host keeps its claims unrenewed (a paused process), so it is never run twice.
     poll : seconds between looks at the store while the runs left are held by another driver.
 
     Returns

@@ -410,7 +410,11 @@ class Store:
     def claim(self, pairs: Iterable[tuple[str, int]], owner: str, lease: float) -> set[tuple[str, int]]:
         """Claim the (hash, seed) pairs that no live driver holds and that are not stored; one transaction.
 
-        Expired claims, and claims of drivers that are dead processes of this host, are dropped first.
+        Claims of drivers that are dead processes of this host are dropped first, and expired claims of drivers
+        of other hosts (whose liveness cannot be checked from here). A live driver of this host keeps its claims
+        even when their lease ran out unrenewed (a paused process), so two drivers never compute the same run
+        because one was paused; if its process id was reused by an unrelated process, its claims are kept until
+        that process ends (the runs are then skipped and counted as claimed by others, and a rerun computes them).
 
         Parameters
         ----------
@@ -433,7 +437,12 @@ class Store:
         try:
             owners = [r[0] for r in con.execute("SELECT DISTINCT owner FROM claims WHERE owner != ?", (owner,))]
             dead = [o for o in owners if not _owner_alive(o, self._host)]
-            con.execute("DELETE FROM claims WHERE expires < ?", (now,))
+            # a live driver of this host keeps its claims even when their lease ran out unrenewed (a paused
+            # process: SIGSTOP, a suspended session); the lease is for drivers whose liveness cannot be seen
+            here = [o for o in owners if o.split(":")[0] == self._host and o not in dead]
+            con.execute(
+                f"DELETE FROM claims WHERE expires < ? AND owner NOT IN ({','.join('?' * len(here))})", (now, *here)
+            )
             con.executemany("DELETE FROM claims WHERE owner = ?", [(o,) for o in dead])
             con.executemany(
                 "INSERT OR IGNORE INTO claims(hash, seed, owner, expires) SELECT ?, ?, ?, ? "
