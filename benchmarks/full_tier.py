@@ -200,8 +200,12 @@ def render(costs: dict, cuda: dict | None = None) -> str:
         status = "finished" if r["rc"] == 0 else f"exit {r['rc']} ({r['pytest'] or 'see its log'})"
         status += f" ({note})" if note else ""
         # a family whose timed run stopped shows the verdicts its claims have now (resumed store-backed runs decide
-        # them later); a finished one the verdicts of its timed run
-        now = r["claims"] if r["rc"] == 0 else {**r["claims"], **_claims(family)}
+        # them later); a finished one the verdicts of its timed run, and the report's where a later rerun changed one
+        cur = _claims(family)
+        if r["rc"] == 0:
+            now = {k: v if cur.get(k, v) == v else f"{cur[k]} (timed run: {v})" for k, v in r["claims"].items()}
+        else:
+            now = {**r["claims"], **cur}
         claims = ", ".join(f"{k} {v}" for k, v in sorted(now.items())) or "none"
         total += r["wall_s"] if r["rc"] == 0 else 0.0
         ratio = ""
