@@ -25,6 +25,8 @@ import sys
 import time
 from pathlib import Path
 
+from amemory.provenance import git_commit
+
 ROOT = Path(__file__).resolve().parent.parent
 FAMILIES = ("memory", "gradients", "scaling", "dynamics", "gd", "capacity", "transformer", "factual")
 COSTS = ROOT / "reports" / "full" / "costs.json"
@@ -42,9 +44,13 @@ CPU_GBS = 50.6
 GPU_GBS = 4800.0
 
 
-def _git(*args: str) -> str:
-    r = subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True)
-    return r.stdout.strip() if r.returncode == 0 else "unknown"
+def _commit() -> str:
+    """The checkout's commit (7 hex digits, ``+dirty`` when code differs: the runs' own outputs under reports/
+    do not count), or "unknown" outside a git work tree."""
+    try:
+        return git_commit(ROOT, ignore=("reports",), length=7)
+    except (subprocess.CalledProcessError, OSError):
+        return "unknown"
 
 
 def costs_path(device: str = "cpu") -> Path:
@@ -118,7 +124,7 @@ def run_family(family: str, threads: int, device: str, extra: list[str]) -> dict
         "command": " ".join(cmd[2:]),
         "threads": threads,
         "device": device,
-        "commit": _git("rev-parse", "--short", "HEAD"),
+        "commit": _commit(),
         "started": started,
         "wall_s": round(time.perf_counter() - t0, 1),
         "peak_rss_mib": round(usage.ru_maxrss / 1024, 1),

@@ -116,3 +116,13 @@ def test_a_stopped_family_shows_the_verdicts_its_claims_have_now(monkeypatch):
     gd = next(r for r in rows if r.startswith("| gd "))
     assert "| SL1 reproduced |" in sc and "not yet checked" not in sc
     assert "GD1 refuted (timed run: reproduced), GD2 refuted" in gd
+
+
+def test_run_records_are_labelled_with_the_shared_commit_helper(tmp_path, monkeypatch):
+    """The commit of a cost record comes from amemory.provenance (7 hex digits, +dirty only for code changes);
+    outside a git work tree it is "unknown" rather than an error."""
+    import re
+
+    assert re.fullmatch(r"[0-9a-f]{7}(\+dirty)?", full_tier._commit())
+    monkeypatch.setattr(full_tier, "ROOT", tmp_path)
+    assert full_tier._commit() == "unknown"

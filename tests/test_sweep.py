@@ -1094,6 +1094,21 @@ def test_an_expired_claim_of_a_paused_driver_of_this_host_is_kept(tmp_path):
         time.sleep(0.01)
         mine = st.claim([(h, 0) for h in hashes], f"{os.uname().nodename}:1:me", 600)
         assert mine == {(hashes[1], 0)}
+        # an id that is not host:pid:tag names no process to look at, even when it starts with this host's
+        # name: its expired claim goes, as the liveness test and the keep-rule read the id the same way
+        st.release(f"{os.uname().nodename}:1:me")
+        assert st.claim([(hashes[1], 0)], os.uname().nodename, 0.0) == {(hashes[1], 0)}
+        time.sleep(0.01)
+        assert st.claim([(hashes[1], 0)], f"{os.uname().nodename}:1:me", 600) == {(hashes[1], 0)}
+
+
+def test_owner_ids_are_read_one_way():
+    from amemory.sweep.store import _owner_alive, _owner_host
+
+    assert _owner_host("vm:12:abc") == "vm" and _owner_host("vm") is None and _owner_host("vm:12") is None
+    assert _owner_alive("elsewhere:1:z", "vm")  # another host: cannot be seen, assumed alive
+    assert _owner_alive(f"vm:{os.getpid()}:t", "vm")
+    assert not _owner_alive("vm:999999999:t", "vm")
 
 
 def test_authors_grid_configs_and_task():

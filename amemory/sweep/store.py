@@ -82,11 +82,17 @@ def renew_claims(con: sqlite3.Connection, owner: str, lease: float) -> None:
         con.commit()
 
 
+def _owner_host(owner: str) -> str | None:
+    """The host of the driver id ``host:pid:tag``, or None for an id of another form."""
+    parts = owner.split(":")
+    return parts[0] if len(parts) >= 3 else None
+
+
 def _owner_alive(owner: str, host: str) -> bool:
     """Whether the driver ``host:pid:tag`` may still be running (a process of another host: assume so)."""
-    parts = owner.split(":")
-    if len(parts) < 3 or parts[0] != host:
+    if _owner_host(owner) != host:
         return True
+    parts = owner.split(":")
     try:
         os.kill(int(parts[1]), 0)
     except ProcessLookupError:
@@ -439,7 +445,7 @@ class Store:
             dead = [o for o in owners if not _owner_alive(o, self._host)]
             # a live driver of this host keeps its claims even when their lease ran out unrenewed (a paused
             # process: SIGSTOP, a suspended session); the lease is for drivers whose liveness cannot be seen
-            here = [o for o in owners if o.split(":")[0] == self._host and o not in dead]
+            here = [o for o in owners if _owner_host(o) == self._host and o not in dead]
             con.execute(
                 f"DELETE FROM claims WHERE expires < ? AND owner NOT IN ({','.join('?' * len(here))})", (now, *here)
             )
