@@ -50,6 +50,15 @@ def test_table_has_every_family_and_says_what_ran(monkeypatch):
     sc = next(r for r in rows if r.startswith("| scaling "))
     assert "exit 1 (1 failed, 7 passed)" in sc
     assert "| memory | not run here yet |" in text
+    # a family without a timed run whose checks ran one by one shows the report's verdicts, not "not run"
+    monkeypatch.setattr(
+        full_tier, "_claims", lambda family, device="cpu": {"AM1": "reproduced"} if family == "memory" else {}
+    )
+    mem = next(ln for ln in full_tier.render(COSTS).splitlines() if ln.startswith("| memory "))
+    assert (
+        "| memory | no timed run of the whole family (its checks ran one by one) |" in mem
+        and "| AM1 reproduced |" in mem
+    )
     # the projection divides by the bandwidth ratio; only finished families count; no GPU run: "not run"
     assert f"{full_tier.GPU_GBS / full_tier.CPU_GBS:.0f} times faster" in text
     assert "| not run |  | 0:00:01 |" in gd  # 70.4 s x 50.6 / 4800
