@@ -284,6 +284,16 @@ SCALE_NOTES: dict[str, str] = {
     "advance (p < 0.05) gives inconclusive on this machine's default kernels, and neither outcome is a decision. "
     "At the fast size (d = 20, T = 8,192) the gap is -0.0065, p = 4e-5, 36 of 40 seeds. The 'conservative' half "
     "holds at both sizes (full: p = 6e-28, 40 of 40)",
+    "TF4": "the first step of the order is not resolved at the full size: at d = 128, T = 256 (batch 64, lr 1, "
+    "4,000 steps) the W_OV^2 and W_KQ^2 probes both reach 0.5 within steps 1 to 6 (median step 2 each; W_OV^2 "
+    "first in 10 of 30 seeds, W_KQ^2 first in 11, 9 ties), so its sign test decides neither way (p = 0.67 and "
+    "0.5) and the rule fixed in advance gives inconclusive; at the fast size (d = T = 64, batch 32, 600 steps) "
+    "W_KQ^2 comes first in 28 of 30 (median steps 20 and 6; p = 4e-7): refuted. The rest agrees at both sizes: "
+    "W_KQ^2 before W_KQ^1 in 30 of 30 (at the full size W_KQ^1's probe never reaches 0.5 within 4,000 steps, "
+    "while in-context accuracy reaches 0.9 at step 290 on average), and joint training is faster (layer by layer "
+    "reaches accuracy 0.9 in 0 of 30 seeds at both sizes). The paper-model record (TF2's 5 runs at the paper's "
+    "sizes) has W_OV^2 after W_KQ^2 in 5 of 5 (p = 0.031), but W_KQ^1's probe reaches 0.5 in none of them "
+    "within 1,000 steps, which its rule calls inconclusive",
     "OD6": "different sub-checks decide: the fast tier also has fixed-rate records on the authors' model "
     "(normalised GD and Adam (0,0) vs SGD at one rate), which are refuted; the full tier runs only the authors' "
     "tuned grid, where Adam (0,0) beats SGD (on the fast sub-grid too: reproduced, p = 0.044)",
