@@ -200,9 +200,9 @@ def render(costs: dict, cuda: dict | None = None) -> str:
         else:
             gpu = "not run"
         note = costs.get("notes", {}).get(family)
+        cur = _claims(family)  # the verdicts the report has now
         if r is None:
             # no timed run: a family whose checks ran one by one (outside the driver) shows the report's verdicts
-            cur = _claims(family)
             status = "no timed run of the whole family (its checks ran one by one)" if cur else "not run here yet"
             claims = ", ".join(f"{k} {v}" for k, v in sorted(cur.items()))
             L.append(f"| {family} | {status}{': ' + note if note else ''} | | | | | {claims} | {gpu} | | |")
@@ -211,7 +211,6 @@ def render(costs: dict, cuda: dict | None = None) -> str:
         status += f" ({note})" if note else ""
         # a family whose timed run stopped shows the verdicts its claims have now (resumed store-backed runs decide
         # them later); a finished one the verdicts of its timed run, and the report's where a later rerun changed one
-        cur = _claims(family)
         if r["rc"] == 0:
             now = {k: v if cur.get(k, v) == v else f"{cur[k]} (timed run: {v})" for k, v in r["claims"].items()}
         else:
